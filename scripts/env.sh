@@ -1,0 +1,16 @@
+# Sourced by every project script: puts the project's own toolchain first on PATH.
+# Node.js >= 22 (provisioned into .tools/node by setup.sh when the machine's node is older),
+# the Salt virtualenv (.tools/venv), the cached kube-apiserver/etcd binaries.
+KSB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export KSB_ROOT
+export KSB_NODE_VERSION=22.23.3
+export KSB_K8S_VERSION=v1.35.4
+export KSB_ETCD_VERSION=v3.6.5
+export KSB_CACHE="${KSB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kube-salt-bridge}"
+export KSB_KUBE_BIN="$KSB_CACHE/k8s-$KSB_K8S_VERSION-etcd-$KSB_ETCD_VERSION"
+export KSB_VENV="$KSB_ROOT/.tools/venv"
+if [ -x "$KSB_ROOT/.tools/node/node_modules/.bin/node" ]; then
+  PATH="$KSB_ROOT/.tools/node/node_modules/.bin:$PATH"
+fi
+PATH="$KSB_ROOT/node_modules/.bin:$KSB_VENV/bin:$KSB_KUBE_BIN:$PATH"
+export PATH

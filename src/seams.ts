@@ -1,0 +1,78 @@
+// The narrow seams between components (shared/STYLE.md habit 3). Each has one real adapter and one
+// in-memory fake (test/fakes) for unit tests. Nothing here does I/O.
+
+export type Family = 'ipv4' | 'ipv6';
+
+/** Address types as Kubernetes writes them in Node.status.addresses[].type. */
+export type AddressType = 'InternalIP' | 'ExternalIP' | 'Hostname' | 'InternalDNS' | 'ExternalDNS';
+
+/** What the bridge keeps of one Node: only the fields that can change an allow-list. */
+export interface NodeInfo {
+  readonly name: string;
+  /** status.addresses, as reported (type + address), in the order Kubernetes gave them. */
+  readonly addresses: ReadonlyArray<{ readonly type: string; readonly address: string }>;
+  /** spec.podCIDRs (or spec.podCIDR), as reported. */
+  readonly podCIDRs: readonly string[];
+}
+
+/** A cluster is "unknown" until its first full list succeeded, and again while unreachable. */
+export interface ClusterView {
+  readonly cluster: string;
+  readonly synced: boolean;
+  /** Node name → info; meaningless (and never published) while !synced. */
+  readonly nodes: ReadonlyMap<string, NodeInfo>;
+}
+
+/** src/kube: "what exists" and "tell me when it changed" (external-dns source.go). */
+export interface NodeSource {
+  readonly cluster: string;
+  view(): ClusterView;
+  /** Called only when a node's addresses/podCIDRs changed, a node came or went, or sync state flipped. */
+  onChange(listener: () => void): () => void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The signed event body; see docs/event-contract.md. */
+export interface AllowListPayload {
+  version: 1;
+  cluster: string;
+  generation: number;
+  digest: string;
+  ipv4: string[];
+  ipv6: string[];
+  added: string[];
+  removed: string[];
+  added_truncated?: boolean;
+  removed_truncated?: boolean;
+  nodes: number;
+  target: string;
+  issued_at: string;
+  signature: string;
+}
+
+/** src/salt: fire one event on the master bus. */
+export interface EventSink {
+  fire(tag: string, data: AllowListPayload): Promise<void>;
+}
+
+/** One event from the master bus, as salt-api streams it. */
+export interface BusEvent {
+  readonly tag: string;
+  readonly data: Record<string, unknown>;
+}
+
+/** src/salt: the master event bus, read through salt-api. */
+export interface EventStream {
+  onEvent(listener: (event: BusEvent) => void): () => void;
+  /** 'open' after (re)connecting, 'closed' when the stream dropped (it reconnects by itself). */
+  onState(listener: (state: 'open' | 'closed') => void): () => void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Injected time (habit 7). */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): { cancel(): void };
+}
