@@ -1,0 +1,178 @@
+// Cross-field checks and the final assembly of Config from the parsed file: defaults that depend
+// on other fields, secrets, and the rules no single field can express.
+
+import { readFileSync } from 'node:fs';
+import { Buffer } from 'node:buffer';
+import { sortedCodePoint } from '../plan/index.ts';
+import type { Family } from '../seams.ts';
+import { envValue, ENV_SALT_PASSWORD, ENV_SIGNING_KEY, type Env } from './env.ts';
+import { absolutePath, kubeconfigProblem, readSecretFile } from './files.ts';
+import { withEnv, type Issue } from './issues.ts';
+import type { ParsedConfig } from './schema.ts';
+import { Secret } from './secret.ts';
+import type { ClusterConfig, Config } from './types.ts';
+
+/** HMAC keys shorter than this are refused: guessable keys make the signature decorative. */
+export const MIN_SIGNING_KEY_BYTES = 16;
+
+export interface AssembleContext {
+  readonly source: string;
+  readonly baseDir: string;
+  readonly env: Env;
+  readonly envSources: ReadonlyMap<string, string>;
+  readonly hostname: string;
+}
+
+export function assemble(p: ParsedConfig, ctx: AssembleContext): { config: Config; issues: Issue[] } {
+  const issues: Issue[] = [];
+  const warnings: string[] = [];
+  const add = (path: string, message: string): void => {
+    issues.push({ path, message: withEnv(path, message, ctx.envSources) });
+  };
+
+  // salt
+  if (p.salt.caFile !== undefined && p.salt.insecureSkipVerify) {
+    add('salt.insecureSkipVerify', 'cannot be true together with salt.caFile');
+  }
+  if (p.salt.caFile !== undefined && !readFileSync(p.salt.caFile, 'utf8').includes('-----BEGIN CERTIFICATE-----')) {
+    add('salt.caFile', `no PEM certificate in ${p.salt.caFile}`);
+  }
+  if (p.salt.insecureSkipVerify && p.salt.url.startsWith('https:')) {
+    warnings.push('salt.insecureSkipVerify is true: the salt-api certificate is not verified');
+  }
+  const password = secret(ctx.env, ENV_SALT_PASSWORD, p.salt.passwordFile, 'salt.passwordFile', add, warnings);
+  const key = secret(ctx.env, ENV_SIGNING_KEY, p.signing.keyFile, 'signing.keyFile', add, warnings);
+  if (key !== undefined && Buffer.byteLength(key, 'utf8') < MIN_SIGNING_KEY_BYTES) {
+    add('signing.keyFile', `signing key shorter than ${MIN_SIGNING_KEY_BYTES} bytes (try: openssl rand -hex 32)`);
+  }
+
+  // clusters
+  const names = new Map<string, number>();
+  let inClusterAt: number | undefined;
+  const clusters = p.clusters.map((c, i): ClusterConfig => {
+    const at = `clusters[${i}]`;
+    const dup = names.get(c.name);
+    if (dup !== undefined) add(`${at}.name`, `duplicate cluster name "${c.name}" (also clusters[${dup}])`);
+    else names.set(c.name, i);
+
+    if (c.kubeconfig !== undefined && c.inCluster) add(`${at}.inCluster`, 'kubeconfig and inCluster: true are exclusive');
+    if (c.kubeconfig === undefined && !c.inCluster) {
+      add(`${at}.kubeconfig`, 'required: a kubeconfig path, or inCluster: true (there is no fallback to localhost)');
+    }
+    if (c.context !== undefined && c.kubeconfig === undefined) add(`${at}.context`, 'only meaningful with kubeconfig');
+    if (c.kubeconfig !== undefined) {
+      const problem = kubeconfigProblem(c.kubeconfig, c.context);
+      if (problem !== undefined) add(`${at}.${problem.field}`, problem.reason);
+    }
+    if (c.inCluster && c.kubeconfig === undefined) {
+      if (inClusterAt !== undefined) add(`${at}.inCluster`, `only one cluster can be inCluster (also clusters[${inClusterAt}])`);
+      inClusterAt ??= i;
+      if (envValue(ctx.env, 'KUBERNETES_SERVICE_HOST') === undefined || envValue(ctx.env, 'KUBERNETES_SERVICE_PORT') === undefined) {
+        add(`${at}.inCluster`, 'KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set: not running in a pod');
+      }
+    }
+
+    const families = new Set<Family>(c.families);
+    c.extraEntries.forEach((e, k) => {
+      if (!families.has(e.family)) add(`${at}.extraEntries[${k}]`, `${e.value} is ${e.family} but families is [${c.families.join(', ')}]`);
+    });
+    if (c.safety.allowEmpty && c.safety.minNodes > 0) {
+      add(`${at}.safety.minNodes`, 'must be 0 when safety.allowEmpty is true (an empty list has no nodes)');
+    }
+    if (c.watch.watchdogSeconds <= c.watch.timeoutSeconds) {
+      add(`${at}.watch.watchdogSeconds`, `must be greater than watch.timeoutSeconds (${c.watch.timeoutSeconds})`);
+    }
+
+    return {
+      name: c.name,
+      source: c.kubeconfig !== undefined
+        ? { kind: 'kubeconfig', kubeconfig: c.kubeconfig, context: c.context }
+        : { kind: 'inCluster' },
+      labelSelector: c.labelSelector === '' ? undefined : c.labelSelector,
+      addressTypes: c.addressTypes,
+      families: c.families,
+      podCIDRs: c.podCIDRs,
+      extraEntries: sortedCodePoint(new Set(c.extraEntries.map((e) => e.value))),
+      target: c.target ?? `I@kube_allowlist:clusters:${c.name}`,
+      safety: c.safety,
+      watch: c.watch,
+    };
+  });
+
+  // publish
+  if (p.publish.minIntervalMs > p.publish.maxDelayMs) {
+    add('publish.maxDelayMs', `must be >= publish.minIntervalMs (${p.publish.minIntervalMs})`);
+  }
+  if (p.publish.retry.initialMs > p.publish.retry.maxMs) {
+    add('publish.retry.maxMs', `must be >= publish.retry.initialMs (${p.publish.retry.initialMs})`);
+  }
+
+  // leader election: client-go's rule, leaseDuration > renewDeadline > retryPeriod
+  const le = p.leaderElection;
+  if (le.leaseDurationSeconds <= le.renewDeadlineSeconds) {
+    add('leaderElection.renewDeadlineSeconds', `must be less than leaderElection.leaseDurationSeconds (${le.leaseDurationSeconds})`);
+  }
+  if (le.renewDeadlineSeconds <= le.retryPeriodSeconds) {
+    add('leaderElection.retryPeriodSeconds', `must be less than leaderElection.renewDeadlineSeconds (${le.renewDeadlineSeconds})`);
+  }
+  const leaseCluster = le.cluster ?? p.clusters[0]?.name ?? '';
+  if (le.cluster !== undefined && !names.has(le.cluster)) {
+    add('leaderElection.cluster', `no cluster named "${le.cluster}" (have: ${[...names.keys()].join(', ')})`);
+  }
+
+  const config: Config = {
+    source: ctx.source,
+    salt: {
+      url: p.salt.url,
+      username: p.salt.username,
+      password: new Secret(password ?? ''),
+      eauth: p.salt.eauth,
+      caFile: p.salt.caFile,
+      insecureSkipVerify: p.salt.insecureSkipVerify,
+      timeoutMs: p.salt.timeoutMs,
+      eventStream: p.salt.eventStream,
+    },
+    signing: { key: new Secret(key ?? '') },
+    clusters,
+    publish: p.publish,
+    state: { dir: absolutePath(p.state.dir, ctx.baseDir) },
+    http: p.http.listen,
+    leaderElection: {
+      enabled: le.enabled,
+      cluster: leaseCluster,
+      namespace: le.namespace,
+      name: le.name,
+      identity: le.identity ?? ctx.hostname,
+      leaseDurationSeconds: le.leaseDurationSeconds,
+      renewDeadlineSeconds: le.renewDeadlineSeconds,
+      retryPeriodSeconds: le.retryPeriodSeconds,
+    },
+    log: p.log,
+    warnings,
+  };
+  return { config, issues };
+}
+
+/** The env variable's value wins over the file; one of them is required. */
+function secret(
+  env: Env,
+  envName: string,
+  file: string | undefined,
+  field: string,
+  add: (path: string, message: string) => void,
+  warnings: string[],
+): string | undefined {
+  const direct = envValue(env, envName);
+  if (direct !== undefined) return direct;
+  if (file === undefined) {
+    add(field, `required (a file holding the secret, e.g. a mounted Kubernetes Secret), or set ${envName}`);
+    return undefined;
+  }
+  const r = readSecretFile(file);
+  if (!r.ok) {
+    add(field, r.reason);
+    return undefined;
+  }
+  if (r.worldReadable) warnings.push(`${field}: ${file} is world-readable (mount the Secret with defaultMode 0400)`);
+  return r.value;
+}

@@ -1,0 +1,21 @@
+// src/config — the one place configuration is read and validated (shared/STYLE.md habit 5).
+
+export { loadConfig, validate, type LoadOptions } from './load.ts';
+export { Secret } from './secret.ts';
+export { ConfigIssuesError, type Issue } from './issues.ts';
+export { ENV_OVERRIDES, ENV_SALT_PASSWORD, ENV_SIGNING_KEY, type Env } from './env.ts';
+export { MIN_SIGNING_KEY_BYTES } from './checks.ts';
+export type {
+  ClusterConfig,
+  ClusterSource,
+  Config,
+  EventStreamMode,
+  LeaderElectionConfig,
+  LogLevel,
+  NodeAddressType,
+  PublishConfig,
+  SafetyConfig,
+  SaltConfig,
+  SigningConfig,
+  WatchConfig,
+} from './types.ts';

@@ -1,0 +1,90 @@
+// The validated, deeply frozen configuration. Produced only by loadConfig (load.ts).
+
+import type { Family } from '../seams.ts';
+import type { Secret } from './secret.ts';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type EventStreamMode = 'ws' | 'sse' | 'auto';
+export type NodeAddressType = 'InternalIP' | 'ExternalIP';
+
+export interface SaltConfig {
+  /** Base URL of salt-api, without trailing slash. */
+  readonly url: string;
+  readonly username: string;
+  readonly password: Secret;
+  readonly eauth: string;
+  /** Absolute path of a PEM bundle to verify salt-api's certificate, if set. */
+  readonly caFile: string | undefined;
+  readonly insecureSkipVerify: boolean;
+  readonly timeoutMs: number;
+  readonly eventStream: EventStreamMode;
+}
+
+export interface SigningConfig {
+  readonly key: Secret;
+}
+
+export type ClusterSource =
+  | { readonly kind: 'kubeconfig'; readonly kubeconfig: string; readonly context: string | undefined }
+  | { readonly kind: 'inCluster' };
+
+export interface SafetyConfig {
+  readonly allowEmpty: boolean;
+  readonly maxShrinkFraction: number;
+  readonly minNodes: number;
+}
+
+export interface WatchConfig {
+  readonly timeoutSeconds: number;
+  readonly relistIntervalSeconds: number;
+  readonly watchdogSeconds: number;
+}
+
+export interface ClusterConfig {
+  readonly name: string;
+  readonly source: ClusterSource;
+  readonly labelSelector: string | undefined;
+  readonly addressTypes: readonly NodeAddressType[];
+  readonly families: readonly Family[];
+  readonly podCIDRs: boolean;
+  /** Canonical (src/plan canonicalEntry), unique, sorted. */
+  readonly extraEntries: readonly string[];
+  readonly target: string;
+  readonly safety: SafetyConfig;
+  readonly watch: WatchConfig;
+}
+
+export interface PublishConfig {
+  readonly minIntervalMs: number;
+  readonly maxDelayMs: number;
+  /** Periodic full republish; 0 disables. */
+  readonly resyncIntervalSeconds: number;
+  readonly retry: { readonly initialMs: number; readonly maxMs: number };
+}
+
+export interface LeaderElectionConfig {
+  readonly enabled: boolean;
+  /** Name of the cluster whose API hosts the Lease. */
+  readonly cluster: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly identity: string;
+  readonly leaseDurationSeconds: number;
+  readonly renewDeadlineSeconds: number;
+  readonly retryPeriodSeconds: number;
+}
+
+export interface Config {
+  /** Absolute path of the file this was loaded from. */
+  readonly source: string;
+  readonly salt: SaltConfig;
+  readonly signing: SigningConfig;
+  readonly clusters: readonly ClusterConfig[];
+  readonly publish: PublishConfig;
+  readonly state: { readonly dir: string };
+  readonly http: { readonly listen: string; readonly host: string; readonly port: number };
+  readonly leaderElection: LeaderElectionConfig;
+  readonly log: { readonly level: LogLevel };
+  /** Accepted but worth telling the operator (main.ts logs them), e.g. a world-readable secret file. */
+  readonly warnings: readonly string[];
+}

@@ -1,0 +1,54 @@
+// The small API the reflector is written against: one real implementation on client-node
+// (clientNodeApi.ts), one fake for unit tests. Errors are KubeErrors (errors.ts).
+
+/** The parts of a v1 Node we read. V1Node from client-node satisfies this shape. */
+export interface KubeNode {
+  metadata?: { name?: string; resourceVersion?: string };
+  spec?: { podCIDR?: string; podCIDRs?: string[] };
+  status?: { addresses?: Array<{ type?: string; address?: string }> };
+}
+
+export interface ListOptions {
+  labelSelector?: string;
+  limit?: number;
+  continue?: string;
+  /** Aborts the request (the reflector's list timeout). */
+  signal?: AbortSignal;
+}
+
+export interface ListPage {
+  items: KubeNode[];
+  resourceVersion: string;
+  continue?: string;
+}
+
+export interface WatchOptions {
+  labelSelector?: string;
+  resourceVersion: string;
+  allowWatchBookmarks: boolean;
+  /** Server-side timeout: the apiserver ends the watch normally after this long. */
+  timeoutSeconds: number;
+}
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+
+export interface WatchEvent {
+  type: WatchEventType;
+  /** A Node for ADDED/MODIFIED/DELETED/BOOKMARK, a Status ({code, reason, message}) for ERROR. */
+  object: unknown;
+}
+
+export interface WatchHandle {
+  abort(): void;
+}
+
+export interface NodeApi {
+  list(options: ListOptions): Promise<ListPage>;
+  /**
+   * Opens a watch. Resolves once the stream is open (HTTP 200); rejects (without calling onDone)
+   * when it could not be opened (HTTP status error, network error). After resolving, onDone is
+   * called at most once: null when the server ended the stream, an error otherwise. After abort(),
+   * no more onEvent calls matter and onDone may or may not be called.
+   */
+  watch(options: WatchOptions, onEvent: (event: WatchEvent) => void, onDone: (err: unknown) => void): Promise<WatchHandle>;
+}

@@ -1,0 +1,52 @@
+// src/plan — the pure core (shared/STYLE.md habits 1, 2, 8): no Kubernetes client, axios, ws,
+// pino, fs or clock. Everything here takes data (and `now` where time matters) and returns data.
+
+export { canonicalEntry, MIN_PREFIX, type EntryResult } from './entry.ts';
+export { formatIp, parseIp, type IpBytes } from './ip.ts';
+export {
+  projectNodes,
+  sortedCodePoint,
+  type Projection,
+  type ProjectionOptions,
+  type RejectedEntry,
+} from './project.ts';
+export { canonicalJson } from './canonical.ts';
+export {
+  allowListDigest,
+  buildPayload,
+  canonicalForm,
+  eventTag,
+  payloadBytes,
+  signPayload,
+  verifyPayload,
+  PAYLOAD_VERSION,
+  SALT_API_MAX_BODY_BYTES,
+  TAG_PREFIX,
+  type AllowList,
+  type PayloadInput,
+  type UnsignedPayload,
+} from './payload.ts';
+export { diffLists, sameEntries, DIFF_CAP, type Diff, type EntryLists } from './diff.ts';
+export { nextGeneration } from './generation.ts';
+export {
+  emptyPolicy,
+  evaluate,
+  minNodesPolicy,
+  safetyPolicies,
+  shrinkPolicy,
+  syncedPolicy,
+  type Hold,
+  type HoldReason,
+  type PolicyInput,
+  type SafetyOptions,
+  type SafetyPolicy,
+  type Verdict,
+} from './policy.ts';
+export {
+  dueIn,
+  initialSchedule,
+  runStarted,
+  scheduleRun,
+  type ScheduleOptions,
+  type ScheduleState,
+} from './schedule.ts';

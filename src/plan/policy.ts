@@ -1,0 +1,121 @@
+// Safety policies (external-dns plan/policy.go style): each is a tiny object that may hold a
+// publish, with a reason. The verdict is data; the controller logs, counts and exposes it.
+
+import type { EntryLists } from './diff.ts';
+
+export type HoldReason = 'unsynced' | 'empty' | 'shrink' | 'min-nodes';
+
+export interface Hold {
+  readonly reason: HoldReason;
+  readonly message: string;
+  /** An operator may release it with an override token (the held digest); 'unsynced' never. */
+  readonly overridable: boolean;
+}
+
+export interface PolicyInput {
+  /** false while the cluster is unknown (never listed, or unreachable): unknown is not "zero nodes". */
+  readonly synced: boolean;
+  readonly desired: EntryLists & { readonly digest: string; readonly nodes: number };
+  /** The last published list, or undefined when nothing was published yet. */
+  readonly published: (EntryLists & { readonly digest: string }) | undefined;
+}
+
+export interface SafetyPolicy {
+  readonly name: string;
+  check(input: PolicyInput): Hold | undefined;
+}
+
+export type Verdict =
+  | { readonly kind: 'publish'; readonly digest: string; readonly overridden: readonly Hold[] }
+  | { readonly kind: 'noop'; readonly digest: string }
+  | { readonly kind: 'hold'; readonly digest: string; readonly holds: readonly Hold[] };
+
+const size = (l: EntryLists): number => l.ipv4.length + l.ipv6.length;
+
+export function syncedPolicy(): SafetyPolicy {
+  return {
+    name: 'synced',
+    check: (i) =>
+      i.synced ? undefined : { reason: 'unsynced', message: 'cluster state unknown (not synced)', overridable: false },
+  };
+}
+
+export function emptyPolicy(allowEmpty: boolean): SafetyPolicy {
+  return {
+    name: 'empty',
+    check: (i) =>
+      allowEmpty || size(i.desired) > 0
+        ? undefined
+        : { reason: 'empty', message: 'allow-list would be empty (safety.allowEmpty is false)', overridable: true },
+  };
+}
+
+/** Holds when more than `maxFraction` of the published entries would be removed at once. */
+export function shrinkPolicy(maxFraction: number): SafetyPolicy {
+  return {
+    name: 'shrink',
+    check: (i) => {
+      if (i.published === undefined || size(i.published) === 0) return undefined;
+      const keep = new Set([...i.desired.ipv4, ...i.desired.ipv6]);
+      const removed = [...i.published.ipv4, ...i.published.ipv6].filter((e) => !keep.has(e)).length;
+      const fraction = removed / size(i.published);
+      if (fraction <= maxFraction) return undefined;
+      return {
+        reason: 'shrink',
+        message: `would remove ${removed} of ${size(i.published)} entries (${pct(fraction)} > safety.maxShrinkFraction ${pct(maxFraction)})`,
+        overridable: true,
+      };
+    },
+  };
+}
+
+export function minNodesPolicy(minNodes: number): SafetyPolicy {
+  return {
+    name: 'min-nodes',
+    check: (i) =>
+      i.desired.nodes >= minNodes
+        ? undefined
+        : {
+            reason: 'min-nodes',
+            message: `only ${i.desired.nodes} node(s) contribute addresses (safety.minNodes is ${minNodes})`,
+            overridable: true,
+          },
+  };
+}
+
+export interface SafetyOptions {
+  readonly allowEmpty: boolean;
+  readonly maxShrinkFraction: number;
+  readonly minNodes: number;
+}
+
+/** The policy set of one cluster, from its `safety` config. */
+export function safetyPolicies(o: SafetyOptions): SafetyPolicy[] {
+  return [emptyPolicy(o.allowEmpty), shrinkPolicy(o.maxShrinkFraction), minNodesPolicy(o.minNodes)];
+}
+
+/**
+ * Decides what to do with a desired list. Order: unknown cluster → hold (always); same digest as
+ * published → noop; otherwise every policy is asked. An override releases the holds only when it
+ * equals the digest being held, so it cannot release a later, different shrink.
+ */
+export function evaluate(
+  input: PolicyInput,
+  policies: readonly SafetyPolicy[],
+  override?: string,
+): Verdict {
+  const digest = input.desired.digest;
+  const unsynced = syncedPolicy().check(input);
+  if (unsynced !== undefined) return { kind: 'hold', digest, holds: [unsynced] };
+  if (input.published !== undefined && input.published.digest === digest) return { kind: 'noop', digest };
+  const holds = policies.map((p) => p.check(input)).filter((h): h is Hold => h !== undefined);
+  if (holds.length === 0) return { kind: 'publish', digest, overridden: [] };
+  if (override === digest && holds.every((h) => h.overridable)) {
+    return { kind: 'publish', digest, overridden: holds };
+  }
+  return { kind: 'hold', digest, holds };
+}
+
+function pct(f: number): string {
+  return `${Math.round(f * 1000) / 10}%`;
+}

@@ -1,0 +1,279 @@
+// A real Salt for tests: salt-master and salt-api (rest_cherrypy over TLS with a generated
+// certificate) in the root namespace on the lab bridge and loopback, and N salt-minions, each in
+// its own network namespace with its own address. The project's salt/ tree is the master's
+// file_roots; the reactor mapping is the one shipped in salt/master.d/.
+import { writeFileSync, mkdirSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { makeCa, issue } from './certs.ts';
+import { startDaemon, waitFor, workDir, tail, run, type Daemon } from './proc.ts';
+import { requireTools, freePort, ROOT } from './tools.ts';
+import type { Host, Lab } from './netns.ts';
+
+export interface BusEvent {
+  tag: string;
+  data: Record<string, unknown>;
+}
+
+export interface Minion {
+  readonly id: string;
+  readonly host: Host;
+  daemon: Daemon;
+  /** iptables-save / ip6tables-save / ipset list / nft list ruleset inside the minion's namespace. */
+  firewall(): Promise<{ iptables: string; ip6tables: string; ipset: string; nft: string }>;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+export interface SaltUser {
+  username: string;
+  password: string;
+}
+
+export interface SaltStack {
+  readonly configDir: string;
+  readonly apiUrl: string;
+  readonly apiCaFile: string;
+  /** A user that may do everything (for test set-up through salt-api). */
+  readonly admin: SaltUser;
+  /** The bridge's user: only what salt/master.d/eauth.conf grants it. */
+  readonly bridge: SaltUser;
+  readonly minions: Minion[];
+  /** `salt <tgt> <fun> [args]` with JSON output, parsed. */
+  salt(tgt: string, fun: string, args?: string[], opts?: { tgtType?: string; timeoutS?: number }): Promise<Record<string, unknown>>;
+  saltRun(fun: string, args?: string[]): Promise<unknown>;
+  /** Raw CLI (salt, salt-run, salt-key, salt-call) with this master's config dir. */
+  cli(bin: string, args: string[], opts?: { timeoutMs?: number }): ReturnType<typeof run>;
+  /** Every event on the master bus since start, as `salt-run state.event` streams it. */
+  readonly events: BusEvent[];
+  waitForEvent(what: string, match: (e: BusEvent) => boolean, timeoutMs?: number): Promise<BusEvent>;
+  /** Writes pillar for each minion id (replacing earlier pillar) and refreshes it on the minions. */
+  setPillar(perMinion: Record<string, unknown>): Promise<void>;
+  restartApi(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface SaltOptions {
+  minions: number;
+  /** Extra master config (merged at top level). */
+  masterConfig?: Record<string, unknown>;
+  /** Copy salt/master.d/reactor.conf into the master's config (default true when it exists). */
+  reactor?: boolean;
+}
+
+const yamlish = (o: unknown) => JSON.stringify(o, null, 2) + '\n';
+
+export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack> {
+  const bins = requireTools(['salt-master', 'salt-minion', 'salt-api', 'salt', 'salt-run', 'salt-key', 'openssl']);
+  const dir = workDir('salt');
+  const configDir = join(dir, 'master-conf');
+  mkdirSync(join(configDir, 'master.d'), { recursive: true });
+  const pillarDir = join(dir, 'pillar');
+  mkdirSync(pillarDir, { recursive: true });
+  writeFileSync(join(pillarDir, 'top.sls'), yamlish({ base: {} }));
+
+  const pkiDir = join(dir, 'pki');
+  mkdirSync(pkiDir, { recursive: true });
+  const pki = await makeCa(pkiDir, 'salt-api-ca');
+  const serving = await issue(pki, 'salt-api', '/CN=salt-api', { sans: ['IP:127.0.0.1', 'DNS:localhost'] });
+
+  const apiPort = await freePort();
+  const admin: SaltUser = { username: 'ksb-admin', password: `admin-${Math.random().toString(36).slice(2)}` };
+  const bridge: SaltUser = { username: 'kube-salt-bridge', password: `bridge-${Math.random().toString(36).slice(2)}` };
+  const usersFile = join(dir, 'eauth-users');
+  writeFileSync(usersFile, `${admin.username}:${admin.password}\n${bridge.username}:${bridge.password}\n`, { mode: 0o600 });
+
+  const bridgeAcl = [{ '@runner': [{ 'event.send': { kwargs: { tag: 'kube-salt-bridge/.*' } } }] }];
+  const master = {
+    root_dir: join(dir, 'root'),
+    user: 'root',
+    interface: lab.gw4,
+    auto_accept: true,
+    log_file: join(dir, 'master.log'),
+    log_level_logfile: 'info',
+    file_roots: { base: [join(ROOT, 'salt')] },
+    pillar_roots: { base: [pillarDir] },
+    netapi_enable_clients: ['local', 'local_async', 'runner', 'runner_async', 'wheel'],
+    external_auth: {
+      file: {
+        '^filename': usersFile,
+        '^filetype': 'text',
+        '^hashtype': 'plaintext',
+        [admin.username]: ['.*', '@runner', '@wheel', '@jobs'],
+        [bridge.username]: bridgeAcl,
+      },
+    },
+    rest_cherrypy: { port: apiPort, host: '127.0.0.1', ssl_crt: serving.crt, ssl_key: serving.key },
+    ...opts.masterConfig,
+  };
+  writeFileSync(join(configDir, 'master'), yamlish(master));
+  const reactorConf = join(ROOT, 'salt', 'master.d', 'reactor.conf');
+  if (opts.reactor !== false && existsSync(reactorConf)) {
+    // The shipped mapping points at salt://reactor/...; served from our file_roots.
+    writeFileSync(join(configDir, 'master.d', 'reactor.conf'), readFileSync(reactorConf));
+  }
+
+  const masterD = startDaemon('salt-master', bins['salt-master']!, ['-c', configDir, '-l', 'warning'], { logFile: join(dir, 'master.out') });
+  const cli: SaltStack['cli'] = (bin, args, o = {}) => run(bins[bin] ?? bin, ['-c', configDir, ...args], { timeoutMs: o.timeoutMs ?? 120_000 });
+  await waitFor('salt-master to answer', async () => {
+    if (masterD.exited()) throw new Error(`salt-master exited\n${tail(masterD.logFile)}\n${tail(join(dir, 'master.log'))}`);
+    return (await cli('salt-run', ['manage.up', '--out=json'], { timeoutMs: 20_000 })).code === 0;
+  }, 60_000, 500);
+
+  // The bus as an operator sees it: salt-run state.event (JSON lines: "tag\t{...}").
+  const events: BusEvent[] = [];
+  const waiters = new Set<() => void>();
+  let busProc: ChildProcess | undefined;
+  const startBus = () => {
+    const p = spawn(bins['salt-run']!, ['-c', configDir, 'state.event', 'count=-1'], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+    let buf = '';
+    p.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString('utf8');
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        const tab = line.indexOf('\t');
+        if (tab < 0) continue;
+        try {
+          events.push({ tag: line.slice(0, tab), data: JSON.parse(line.slice(tab + 1)) as Record<string, unknown> });
+          for (const w of waiters) w();
+        } catch { /* not an event line */ }
+      }
+    });
+    busProc = p;
+  };
+  startBus();
+
+  const minions: Minion[] = [];
+  for (let i = 1; i <= opts.minions; i++) {
+    const id = `minion-${i}`;
+    const host = await lab.addHost(`m${i}`);
+    const mdir = join(dir, id);
+    mkdirSync(mdir, { recursive: true });
+    writeFileSync(join(mdir, 'minion'), yamlish({
+      id,
+      master: lab.gw4,
+      root_dir: join(mdir, 'root'),
+      user: 'root',
+      log_file: join(mdir, 'minion.log'),
+      log_level_logfile: 'info',
+      acceptance_wait_time: 1,
+      random_reauth_delay: 0,
+      recon_default: 200,
+      recon_max: 1000,
+      recon_randomize: false,
+      startup_states: '',
+    }));
+    const startMinion = () => host.daemon(`salt-minion-${id}`, bins['salt-minion']!, ['-c', mdir, '-l', 'warning'], join(mdir, 'minion.out'));
+    const m: Minion = {
+      id,
+      host,
+      daemon: startMinion(),
+      async firewall() {
+        const [a, b, c, d] = await Promise.all([
+          host.exec('iptables-save', []), host.exec('ip6tables-save', []), host.exec('ipset', ['list']), host.exec('nft', ['list', 'ruleset']),
+        ]);
+        return { iptables: a.stdout, ip6tables: b.stdout, ipset: c.stdout, nft: d.stdout };
+      },
+      async stop() {
+        await m.daemon.stop();
+      },
+      async start() {
+        m.daemon = startMinion();
+      },
+    };
+    minions.push(m);
+  }
+
+  const salt: SaltStack['salt'] = async (tgt, fun, args = [], o = {}) => {
+    const r = await cli('salt', [...(o.tgtType ? [`--${o.tgtType}`] : []), tgt, fun, ...args, '--out=json', '--static', `--timeout=${o.timeoutS ?? 30}`]);
+    try {
+      return JSON.parse(r.stdout || '{}') as Record<string, unknown>;
+    } catch {
+      throw new Error(`salt ${tgt} ${fun}: unparseable output (exit ${r.code}): ${r.stdout.slice(0, 500)} ${r.stderr.slice(0, 500)}`);
+    }
+  };
+
+  if (minions.length > 0) {
+    await waitFor(`${minions.length} minions to answer test.ping`, async () => {
+      for (const m of minions) if (m.daemon.exited()) throw new Error(`${m.id} exited\n${tail(m.daemon.logFile)}`);
+      const r = await salt('*', 'test.ping', [], { timeoutS: 5 });
+      return minions.every((m) => r[m.id] === true);
+    }, 90_000, 1000);
+    const synced = await salt('*', 'saltutil.sync_all', [], { timeoutS: 60 });
+    if (Object.keys(synced).length !== minions.length) throw new Error(`saltutil.sync_all did not reach every minion: ${JSON.stringify(synced)}`);
+  }
+
+  let api: Daemon | undefined;
+  const startApi = async () => {
+    api = startDaemon('salt-api', bins['salt-api']!, ['-c', configDir, '-l', 'warning'], { logFile: join(dir, 'api.out') });
+    const started = api;
+    const ca = readFileSync(pki.caCrt);
+    const { request } = await import('node:https');
+    await waitFor('salt-api to answer over TLS', () => new Promise<boolean>((resolve, reject) => {
+      if (started.exited()) return reject(new Error(`salt-api exited\n${tail(started.logFile)}`));
+      const r = request({ host: '127.0.0.1', port: apiPort, path: '/', ca, timeout: 2000 }, (res) => { res.resume(); resolve(res.statusCode === 200); });
+      r.on('error', () => resolve(false));
+      r.on('timeout', () => r.destroy());
+      r.end();
+    }), 60_000, 300);
+  };
+  await startApi();
+
+  const writePillar = (perMinion: Record<string, unknown>) => {
+    const top: Record<string, string[]> = {};
+    for (const [id, data] of Object.entries(perMinion)) {
+      const name = `m_${id.replace(/[^a-z0-9]/gi, '_')}`;
+      writeFileSync(join(pillarDir, `${name}.sls`), yamlish(data));
+      top[id] = [name];
+    }
+    writeFileSync(join(pillarDir, 'top.sls'), yamlish({ base: top }));
+  };
+
+  return {
+    configDir,
+    apiUrl: `https://127.0.0.1:${apiPort}`,
+    apiCaFile: pki.caCrt,
+    admin,
+    bridge,
+    minions,
+    salt,
+    async saltRun(fun, args = []) {
+      const r = await cli('salt-run', [fun, ...args, '--out=json']);
+      if (r.code !== 0) throw new Error(`salt-run ${fun} exited ${r.code}: ${r.stderr || r.stdout}`);
+      return JSON.parse(r.stdout || 'null');
+    },
+    cli,
+    events,
+    waitForEvent(what, match, timeoutMs = 30_000) {
+      const found = events.find(match);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const e = events.find(match);
+          if (e) { done(); resolve(e); }
+        };
+        const t = setTimeout(() => { done(); reject(new Error(`timed out after ${timeoutMs} ms waiting for event: ${what} (saw ${events.length} events; last tags: ${events.slice(-8).map((e) => e.tag).join(', ')})`)); }, timeoutMs);
+        const done = () => { clearTimeout(t); waiters.delete(check); };
+        waiters.add(check);
+      });
+    },
+    async setPillar(perMinion) {
+      writePillar(perMinion);
+      const r = await salt('*', 'saltutil.refresh_pillar', ['wait=True'], { timeoutS: 60 });
+      const missing = minions.filter((m) => r[m.id] !== true).map((m) => m.id);
+      if (missing.length) throw new Error(`pillar refresh failed on ${missing.join(', ')}: ${JSON.stringify(r)}`);
+    },
+    async restartApi() {
+      await api?.stop();
+      await startApi();
+    },
+    async stop() {
+      try { process.kill(-(busProc?.pid ?? 0), 'SIGKILL'); } catch { /* gone */ }
+      await api?.stop();
+      for (const m of minions) await m.stop();
+      await masterD.stop(10_000);
+    },
+  };
+}
