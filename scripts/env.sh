@@ -7,7 +7,9 @@ export KSB_NODE_VERSION=22.23.3
 export KSB_K8S_VERSION=v1.35.4
 export KSB_ETCD_VERSION=v3.6.5
 export KSB_CACHE="${KSB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kube-salt-bridge}"
-export KSB_KUBE_BIN="$KSB_CACHE/k8s-$KSB_K8S_VERSION-etcd-$KSB_ETCD_VERSION"
+# Bump KSB_KUBE_BUILD when the build command changes, so caches are rebuilt.
+export KSB_KUBE_BUILD=2
+export KSB_KUBE_BIN="$KSB_CACHE/k8s-$KSB_K8S_VERSION-etcd-$KSB_ETCD_VERSION-b$KSB_KUBE_BUILD"
 export KSB_VENV="$KSB_ROOT/.tools/venv"
 if [ -x "$KSB_ROOT/.tools/node/node_modules/.bin/node" ]; then
   PATH="$KSB_ROOT/.tools/node/node_modules/.bin:$PATH"

@@ -50,6 +50,7 @@ export function validate(
   raw: Record<string, unknown>,
   ctx: { readonly source: string; readonly env: Env; readonly hostname: string },
 ): Config {
+  raw = structuredClone(raw);
   const issues: Issue[] = refuseInlineSecrets(raw);
   const envSources = applyEnv(raw, ctx.env);
   const parsed = configSchema(dirname(ctx.source)).safeParse(raw);

@@ -1,0 +1,34 @@
+// Prometheus metrics (prom-client). One registry per bridge so tests can run several.
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+
+export function createMetrics(defaults = true) {
+  const registry = new Registry();
+  if (defaults) collectDefaultMetrics({ register: registry, prefix: 'ksb_process_' });
+  const m = {
+    registry,
+    nodes: new Gauge({ name: 'ksb_cluster_nodes', help: 'Nodes contributing addresses, per cluster', labelNames: ['cluster'], registers: [registry] }),
+    addresses: new Gauge({ name: 'ksb_cluster_addresses', help: 'Entries in the desired allow-list, per cluster and family', labelNames: ['cluster', 'family'], registers: [registry] }),
+    synced: new Gauge({ name: 'ksb_cluster_synced', help: '1 when the cluster is listed and watched, 0 when unknown', labelNames: ['cluster'], registers: [registry] }),
+    generation: new Gauge({ name: 'ksb_cluster_generation', help: 'Last published generation, per cluster', labelNames: ['cluster'], registers: [registry] }),
+    publishes: new Counter({ name: 'ksb_publishes_total', help: 'Events fired, per cluster and reason', labelNames: ['cluster', 'reason'], registers: [registry] }),
+    publishErrors: new Counter({ name: 'ksb_publish_errors_total', help: 'Failed publishes, per cluster and error code', labelNames: ['cluster', 'code'], registers: [registry] }),
+    held: new Gauge({ name: 'ksb_held_publishes', help: '1 while a publish is held by the safety policy, per cluster', labelNames: ['cluster', 'reason'], registers: [registry] }),
+    holds: new Counter({ name: 'ksb_holds_total', help: 'Publishes held by the safety policy', labelNames: ['cluster', 'reason'], registers: [registry] }),
+    saltErrors: new Counter({ name: 'ksb_salt_api_errors_total', help: 'salt-api errors by code', labelNames: ['code'], registers: [registry] }),
+    watchRestarts: new Counter({ name: 'ksb_watch_restarts_total', help: 'Node watch restarts, per cluster and reason', labelNames: ['cluster', 'reason'], registers: [registry] }),
+    minionsOutOfDate: new Gauge({ name: 'ksb_minions_out_of_date', help: 'Targeted minions whose applied generation is behind, per cluster', labelNames: ['cluster'], registers: [registry] }),
+    applyResults: new Counter({ name: 'ksb_minion_apply_results_total', help: 'Minion apply results seen on the bus', labelNames: ['cluster', 'result'], registers: [registry] }),
+    changeToApplied: new Histogram({
+      name: 'ksb_change_to_applied_seconds',
+      help: 'From an address change seen in Kubernetes to a minion reporting it applied',
+      labelNames: ['cluster'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    streamConnected: new Gauge({ name: 'ksb_event_stream_connected', help: '1 while the salt-api event stream is open', registers: [registry] }),
+    leader: new Gauge({ name: 'ksb_leader', help: '1 while this bridge holds the lease (or leader election is off)', registers: [registry] }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
