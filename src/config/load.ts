@@ -53,7 +53,7 @@ export function validate(
   raw = structuredClone(raw);
   const issues: Issue[] = refuseInlineSecrets(raw);
   const envSources = applyEnv(raw, ctx.env);
-  const parsed = configSchema(dirname(ctx.source)).safeParse(raw);
+  const parsed = configSchema(dirname(ctx.source)).safeParse(raw, { reportInput: true });
   if (!parsed.success) throw new ConfigIssuesError([...issues, ...fromZod(parsed.error.issues, envSources)]);
   const { config, issues: more } = assemble(parsed.data, {
     source: ctx.source,

@@ -50,3 +50,4 @@ export {
   type ScheduleOptions,
   type ScheduleState,
 } from './schedule.ts';
+export { planCluster, type ClusterPlan, type ClusterPlanInput } from './cluster.ts';

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { allowListDigest, evaluate, safetyPolicies, type PolicyInput, type SafetyOptions } from '../../src/plan/index.ts';
+
+const list = (n: number, offset = 0): string[] => Array.from({ length: n }, (_, i) => `10.0.${(i + offset) >> 8}.${(i + offset) & 255}`).sort();
+const desired = (ipv4: string[], nodes = ipv4.length) => ({ ipv4, ipv6: [], nodes, digest: allowListDigest({ ipv4, ipv6: [] }) });
+const published = (ipv4: string[]) => ({ ipv4, ipv6: [], digest: allowListDigest({ ipv4, ipv6: [] }) });
+
+const defaults: SafetyOptions = { allowEmpty: false, maxShrinkFraction: 0.5, minNodes: 1 };
+
+interface Case {
+  name: string;
+  input: PolicyInput;
+  safety?: Partial<SafetyOptions>;
+  override?: 'held-digest' | string;
+  expected: 'publish' | 'noop' | 'hold';
+  reasons?: string[];
+}
+
+const cases: Case[] = [
+  { name: 'first publish', input: { synced: true, desired: desired(list(3)), published: undefined }, expected: 'publish' },
+  { name: 'unchanged → noop', input: { synced: true, desired: desired(list(3)), published: published(list(3)) }, expected: 'noop' },
+  { name: 'unsynced always holds, even unchanged', input: { synced: false, desired: desired(list(3)), published: published(list(3)) }, expected: 'hold', reasons: ['unsynced'] },
+  { name: 'unsynced cannot be overridden', input: { synced: false, desired: desired(list(3)), published: undefined }, override: 'held-digest', expected: 'hold', reasons: ['unsynced'] },
+  { name: 'grow', input: { synced: true, desired: desired(list(10)), published: published(list(3)) }, expected: 'publish' },
+  { name: 'shrink of exactly half is allowed', input: { synced: true, desired: desired(list(5)), published: published(list(10)) }, expected: 'publish' },
+  { name: 'shrink above half holds', input: { synced: true, desired: desired(list(4)), published: published(list(10)) }, expected: 'hold', reasons: ['shrink'] },
+  { name: 'replacing every node counts as a full shrink', input: { synced: true, desired: desired(list(10, 100)), published: published(list(10)) }, expected: 'hold', reasons: ['shrink'] },
+  { name: 'maxShrinkFraction 1 disables the shrink check', input: { synced: true, desired: desired(list(1)), published: published(list(10)) }, safety: { maxShrinkFraction: 1 }, expected: 'publish' },
+  { name: 'empty holds (and is a shrink and below minNodes)', input: { synced: true, desired: desired([]), published: published(list(2)) }, expected: 'hold', reasons: ['empty', 'shrink', 'min-nodes'] },
+  { name: 'empty first publish holds', input: { synced: true, desired: desired([]), published: undefined }, expected: 'hold', reasons: ['empty', 'min-nodes'] },
+  { name: 'empty allowed with minNodes 0 and shrink disabled', input: { synced: true, desired: desired([]), published: published(list(2)) }, safety: { allowEmpty: true, minNodes: 0, maxShrinkFraction: 1 }, expected: 'publish' },
+  { name: 'below minNodes holds', input: { synced: true, desired: desired(list(2)), published: undefined }, safety: { minNodes: 3 }, expected: 'hold', reasons: ['min-nodes'] },
+  { name: 'override with the held digest releases', input: { synced: true, desired: desired(list(4)), published: published(list(10)) }, override: 'held-digest', expected: 'publish' },
+  { name: 'override for another digest does not release', input: { synced: true, desired: desired(list(4)), published: published(list(10)) }, override: allowListDigest({ ipv4: list(3), ipv6: [] }), expected: 'hold', reasons: ['shrink'] },
+];
+
+describe('evaluate decision table', () => {
+  for (const c of cases) {
+    it(c.name, () => {
+      const override = c.override === 'held-digest' ? c.input.desired.digest : c.override;
+      const v = evaluate(c.input, safetyPolicies({ ...defaults, ...c.safety }), override);
+      assert.equal(v.kind, c.expected);
+      assert.equal(v.digest, c.input.desired.digest);
+      if (v.kind === 'hold') {
+        assert.deepEqual(v.holds.map((h) => h.reason), c.reasons);
+        for (const h of v.holds) assert.ok(h.message.length > 0);
+      }
+      if (v.kind === 'publish') assert.equal(v.overridden.length, c.override === 'held-digest' ? 1 : 0);
+    });
+  }
+
+  it('current == desired gives noop for every safe setting (idempotency)', () => {
+    for (const n of [0, 1, 50]) {
+      const input = { synced: true, desired: desired(list(n)), published: published(list(n)) };
+      for (const safety of [defaults, { allowEmpty: true, maxShrinkFraction: 0, minNodes: 0 }, { ...defaults, minNodes: 100 }]) {
+        assert.equal(evaluate(input, safetyPolicies(safety)).kind, 'noop');
+      }
+    }
+  });
+
+  it('hold messages name the setting', () => {
+    const v = evaluate({ synced: true, desired: desired(list(1)), published: published(list(10)) }, safetyPolicies(defaults));
+    assert.equal(v.kind, 'hold');
+    if (v.kind === 'hold') assert.match(v.holds[0]!.message, /remove 9 of 10 entries \(90% > safety.maxShrinkFraction 50%\)/);
+  });
+});
