@@ -1,0 +1,424 @@
+// The loop (shared/STYLE.md habit 2): node changes only schedule a run; every run recomputes the
+// cluster's allow-list from the full node set (src/plan), publishes when the safety policy says so,
+// and keeps what it published so that restarts, re-sends and the periodic resync send the same
+// signed list. Job returns from the bus tell which minions applied which generation; minions that
+// failed or never answered get targeted re-sends with backoff, and a restarted minion gets the
+// current lists at once.
+import type { Logger } from 'pino';
+import type { ClusterConfig, Config } from '../config/index.ts';
+import type { AllowListPayload, Clock, EventSink, NodeSource } from '../seams.ts';
+import {
+  buildPayload, dueIn, eventTag, initialSchedule, nextGeneration, planCluster, runStarted, scheduleRun,
+  type ClusterPlan, type Hold, type ScheduleState,
+} from '../plan/index.ts';
+import { Backoff } from '../util/backoff.ts';
+import { KsbError } from '../errors.ts';
+import type { Metrics } from '../http/metrics.ts';
+import type { StateStore, PublishedState } from './stateStore.ts';
+import { MinionTracker } from './minions.ts';
+
+export type BusSignal =
+  | { kind: 'apply-started'; jid: string; minions: string[]; cluster: string; generation: number }
+  | { kind: 'apply-result'; jid: string; minion: string; cluster: string | undefined; generation: number | undefined; digest: string | undefined; ok: boolean; changed: boolean; reason: string }
+  | { kind: 'minion-start'; minion: string };
+
+export type RunReason = 'change' | 'start' | 'resync' | 'retry' | 'leader' | 'once' | 'override';
+
+export interface ControllerDeps {
+  config: Config;
+  sources: ReadonlyMap<string, NodeSource>;
+  sink: EventSink;
+  store: StateStore;
+  metrics: Metrics;
+  log: Logger;
+  clock: Clock;
+  dryRun: boolean;
+  /** How long a minion may take to answer before a targeted re-send (default 30 s). */
+  ackTimeoutMs?: number;
+}
+
+interface ClusterRuntime {
+  cfg: ClusterConfig;
+  schedule: ScheduleState;
+  timer: { cancel(): void } | undefined;
+  running: Promise<boolean> | undefined;
+  rerun: RunReason | undefined;
+  published: PublishedState | undefined;
+  /** The last payload fired (or, in dry-run, that would have been); re-sends reuse its generation. */
+  payload: AllowListPayload | undefined;
+  plan: ClusterPlan | undefined;
+  hold: { digest: string; holds: readonly Hold[]; since: number } | undefined;
+  override: string | undefined;
+  /** First address change not yet published, for the change→applied histogram. */
+  changeSeenAt: number | undefined;
+  changeSeenByGeneration: Map<number, number>;
+  retry: Backoff;
+  lastError: { code: string; message: string; at: number } | undefined;
+  lastPublishAt: number | undefined;
+}
+
+export interface ClusterStatus {
+  cluster: string;
+  synced: boolean;
+  nodes: number;
+  pending: string[];
+  ipv4: number;
+  ipv6: number;
+  generation: number | undefined;
+  digest: string | undefined;
+  lastPublishAt: string | undefined;
+  held: { reasons: string[]; messages: string[]; digest: string; since: string } | undefined;
+  lastError: { code: string; message: string; at: string } | undefined;
+  minionsBehind: string[];
+}
+
+const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+
+export class Controller {
+  private readonly d: ControllerDeps;
+  private readonly clusters = new Map<string, ClusterRuntime>();
+  private readonly minions: MinionTracker;
+  private readonly unsubscribe: Array<() => void> = [];
+  private active = false;
+  private stopped = false;
+  private resyncTimer: { cancel(): void } | undefined;
+  private retryTimer: { cancel(): void } | undefined;
+  private readonly inflight = new Set<Promise<unknown>>();
+
+  constructor(deps: ControllerDeps) {
+    this.d = deps;
+    const retry = deps.config.publish.retry;
+    this.minions = new MinionTracker(
+      { ackTimeoutMs: deps.ackTimeoutMs ?? 30_000, initialMs: retry.initialMs, maxMs: retry.maxMs },
+      () => deps.clock.now(),
+    );
+    for (const cfg of deps.config.clusters) {
+      const published = deps.store.load(cfg.name);
+      this.clusters.set(cfg.name, {
+        cfg,
+        schedule: initialSchedule,
+        timer: undefined,
+        running: undefined,
+        rerun: undefined,
+        published,
+        payload: undefined,
+        plan: undefined,
+        hold: undefined,
+        override: undefined,
+        changeSeenAt: undefined,
+        changeSeenByGeneration: new Map(),
+        retry: new Backoff({ initialMs: retry.initialMs, maxMs: retry.maxMs, now: () => deps.clock.now() }),
+        lastError: undefined,
+        lastPublishAt: published ? Date.parse(published.publishedAt) : undefined,
+      });
+      if (published) deps.metrics.generation.set({ cluster: cfg.name }, published.generation);
+    }
+  }
+
+  /** Subscribes to the node sources. Publishing starts with setActive(true). */
+  start(): void {
+    for (const [name, source] of this.d.sources) {
+      this.unsubscribe.push(source.onChange(() => this.onNodesChanged(name)));
+    }
+    this.armResync();
+  }
+
+  /** Leader election (or a single bridge) turns publishing on and off; on → publish everything now. */
+  setActive(active: boolean): void {
+    if (this.active === active) return;
+    this.active = active;
+    this.d.metrics.leader.set(active ? 1 : 0);
+    this.d.log.info({ active }, active ? 'publishing enabled' : 'publishing paused (not leader)');
+    if (active) for (const name of this.clusters.keys()) this.schedule(name, 'leader', 0);
+  }
+
+  get isActive(): boolean {
+    return this.active;
+  }
+
+  private onNodesChanged(name: string): void {
+    const c = this.clusters.get(name)!;
+    c.changeSeenAt ??= this.d.clock.now();
+    c.schedule = scheduleRun(c.schedule, this.d.clock.now(), this.d.config.publish);
+    this.arm(name, 'change');
+  }
+
+  private schedule(name: string, reason: RunReason, delayMs: number): void {
+    const c = this.clusters.get(name)!;
+    c.timer?.cancel();
+    c.timer = this.d.clock.setTimeout(() => this.fire(name, reason), delayMs);
+  }
+
+  private arm(name: string, reason: RunReason): void {
+    const c = this.clusters.get(name)!;
+    const wait = dueIn(c.schedule, this.d.clock.now());
+    if (wait !== undefined) this.schedule(name, reason, wait);
+  }
+
+  private fire(name: string, reason: RunReason): void {
+    const p = this.runCluster(name, reason).catch((err: unknown) => {
+      this.d.log.error({ err, cluster: name }, 'cluster run failed unexpectedly');
+      return false;
+    });
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+  }
+
+  /**
+   * One run for one cluster. Returns true when the cluster's current list is published (or was
+   * already, for reasons that only publish on change).
+   */
+  async runCluster(name: string, reason: RunReason): Promise<boolean> {
+    const c = this.clusters.get(name);
+    if (!c) throw new KsbError('KSB_UNKNOWN_CLUSTER', `no cluster named ${name}`);
+    if (c.running) {
+      c.rerun = reason;
+      return c.running;
+    }
+    c.schedule = runStarted(c.schedule, this.d.clock.now());
+    c.running = this.runOnce(c, reason);
+    try {
+      return await c.running;
+    } finally {
+      c.running = undefined;
+      const again = c.rerun;
+      c.rerun = undefined;
+      if (again && !this.stopped) this.schedule(name, again, 0);
+    }
+  }
+
+  private async runOnce(c: ClusterRuntime, reason: RunReason): Promise<boolean> {
+    const name = c.cfg.name;
+    const log = this.d.log.child({ cluster: name });
+    const source = this.d.sources.get(name)!;
+    const view = source.view();
+    const plan = planCluster({
+      view,
+      projection: { addressTypes: c.cfg.addressTypes, families: c.cfg.families, podCIDRs: c.cfg.podCIDRs, extraEntries: c.cfg.extraEntries },
+      safety: c.cfg.safety,
+      published: c.published,
+      override: c.override,
+    });
+    c.plan = plan;
+    this.d.metrics.synced.set({ cluster: name }, view.synced ? 1 : 0);
+    if (view.synced) {
+      this.d.metrics.nodes.set({ cluster: name }, plan.projection.nodes);
+      this.d.metrics.addresses.set({ cluster: name, family: 'ipv4' }, plan.projection.ipv4.length);
+      this.d.metrics.addresses.set({ cluster: name, family: 'ipv6' }, plan.projection.ipv6.length);
+      for (const r of plan.projection.rejected) log.warn({ rejected: r }, 'address rejected');
+    }
+    const v = plan.verdict;
+    if (v.kind === 'hold') {
+      if (c.hold?.digest !== v.digest) {
+        for (const h of v.holds) this.d.metrics.holds.inc({ cluster: name, reason: h.reason });
+        const text = v.holds.map((h) => h.message).join('; ');
+        const release = v.holds.every((h) => h.overridable) ? ` (release with: kube-salt-bridge release ${name})` : '';
+        log[v.holds.some((h) => h.reason !== 'unsynced') ? 'warn' : 'info'](
+          { hold: { digest: v.digest, reasons: v.holds.map((h) => h.reason) } }, `publish held: ${text}${release}`);
+        c.hold = { digest: v.digest, holds: v.holds, since: this.d.clock.now() };
+        this.refreshHeldGauge();
+      }
+      return false;
+    }
+    if (c.hold) {
+      c.hold = undefined;
+      this.refreshHeldGauge();
+    }
+    if (!this.active) return false;
+
+    let payload: AllowListPayload;
+    if (v.kind === 'noop') {
+      c.changeSeenAt = undefined;
+      // Nothing changed. Start-up, resync, leader change and `once` re-send what was last published
+      // (same generation: current minions change nothing, stale ones catch up).
+      if (reason === 'change' || reason === 'retry') return true;
+      payload = c.payload ?? this.sign(c, c.published!.generation, plan);
+    } else {
+      const generation = nextGeneration(c.published?.generation ?? 0, this.d.clock.now());
+      payload = this.sign(c, generation, plan);
+      if (v.overridden.length) log.warn({ overridden: v.overridden.map((h) => h.reason) }, 'publishing a held list: released by operator override');
+    }
+
+    try {
+      await this.emit(payload, log, reason, v.kind === 'noop' ? 'republish' : 'publish');
+    } catch (err) {
+      const code = err instanceof KsbError ? err.code : 'KSB_INTERNAL';
+      c.lastError = { code, message: (err as Error).message, at: this.d.clock.now() };
+      this.d.metrics.publishErrors.inc({ cluster: name, code });
+      const delay = c.retry.next();
+      log.error({ err, retryInMs: delay }, 'publish failed; will retry');
+      if (!this.stopped) this.schedule(name, 'retry', delay);
+      return false;
+    }
+    c.retry.reset();
+    c.lastError = undefined;
+    c.payload = payload;
+    c.override = undefined;
+    c.lastPublishAt = this.d.clock.now();
+    if (v.kind === 'publish') {
+      if (c.changeSeenAt !== undefined) c.changeSeenByGeneration.set(payload.generation, c.changeSeenAt);
+      c.changeSeenAt = undefined;
+      if (c.changeSeenByGeneration.size > 64) c.changeSeenByGeneration.delete(c.changeSeenByGeneration.keys().next().value!);
+      c.published = { generation: payload.generation, digest: payload.digest, ipv4: payload.ipv4, ipv6: payload.ipv6, publishedAt: payload.issued_at };
+      if (!this.d.dryRun) this.d.store.save(name, c.published);
+      this.d.metrics.generation.set({ cluster: name }, payload.generation);
+    }
+    return true;
+  }
+
+  private refreshHeldGauge(): void {
+    this.d.metrics.held.reset();
+    for (const cl of this.clusters.values()) for (const h of cl.hold?.holds ?? []) this.d.metrics.held.set({ cluster: cl.cfg.name, reason: h.reason }, 1);
+  }
+
+  private sign(c: ClusterRuntime, generation: number, plan: ClusterPlan, target = c.cfg.target): AllowListPayload {
+    const isCurrent = c.published !== undefined && c.published.generation === generation;
+    return buildPayload({
+      cluster: c.cfg.name,
+      generation,
+      list: { ipv4: plan.projection.ipv4, ipv6: plan.projection.ipv6 },
+      diff: isCurrent ? { added: [], removed: [], added_truncated: false, removed_truncated: false, addedCount: 0, removedCount: 0 } : plan.diff,
+      nodes: plan.projection.nodes,
+      target,
+      issuedAtMs: this.d.clock.now(),
+    }, this.d.config.signing.key.reveal());
+  }
+
+  private async emit(payload: AllowListPayload, log: Logger, reason: RunReason | 'minion-start', kind: 'publish' | 'republish' | 'resend'): Promise<void> {
+    const tag = eventTag(payload.cluster);
+    const summary = {
+      tag, generation: payload.generation, digest: payload.digest, nodes: payload.nodes, ipv4: payload.ipv4.length, ipv6: payload.ipv6.length,
+      added: payload.added, removed: payload.removed, target: payload.target, reason,
+    };
+    if (this.d.dryRun) {
+      log.info({ dryRun: true, event: { tag, data: payload } }, `dry run: would fire ${tag} (${kind})`);
+    } else {
+      await this.d.sink.fire(tag, payload);
+      log.info({ event: summary }, `fired ${tag} (${kind})`);
+    }
+    this.d.metrics.publishes.inc({ cluster: payload.cluster, reason: kind });
+  }
+
+  /** Re-sends a cluster's current list to some minions only (same generation, narrowed target). */
+  private async resend(name: string, minions: readonly string[], reason: 'retry' | 'minion-start'): Promise<void> {
+    const c = this.clusters.get(name)!;
+    if (!this.active || !c.payload || !c.plan || minions.length === 0) return;
+    const target = `( ${c.cfg.target} ) and L@${minions.join(',')}`;
+    const payload = this.sign(c, c.payload.generation, c.plan, target);
+    const log = this.d.log.child({ cluster: name });
+    try {
+      await this.emit(payload, log, reason, 'resend');
+    } catch (err) {
+      log.warn({ err, minions }, 'targeted re-send failed; will retry');
+    }
+  }
+
+  /** Feed from the salt event stream (already interpreted). */
+  onBus(s: BusSignal): void {
+    switch (s.kind) {
+      case 'apply-started':
+        if (this.clusters.has(s.cluster)) this.minions.started(s.cluster, s.generation, s.minions);
+        break;
+      case 'apply-result': {
+        if (!s.cluster || !this.clusters.has(s.cluster)) break;
+        const c = this.clusters.get(s.cluster)!;
+        const ok = this.minions.result(s.cluster, s.minion, s);
+        this.d.metrics.applyResults.inc({ cluster: s.cluster, result: ok ? (s.changed ? 'applied' : 'current') : 'failed' });
+        if (ok && s.changed && s.generation !== undefined) {
+          const seen = c.changeSeenByGeneration.get(s.generation);
+          if (seen !== undefined) this.d.metrics.changeToApplied.observe({ cluster: s.cluster }, (this.d.clock.now() - seen) / 1000);
+        }
+        if (!ok) this.d.log.warn({ cluster: s.cluster, minion: s.minion, jid: s.jid, generation: s.generation, reason: s.reason }, 'minion failed to apply; re-sending with backoff');
+        break;
+      }
+      case 'minion-start':
+        this.d.log.info({ minion: s.minion }, 'minion started; re-sending current lists');
+        for (const name of this.clusters.keys()) this.track(this.resend(name, [s.minion], 'minion-start'));
+        break;
+    }
+    this.updateBehind();
+    this.armRetry();
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+  }
+
+  private updateBehind(): void {
+    for (const [name, c] of this.clusters) this.d.metrics.minionsOutOfDate.set({ cluster: name }, this.minions.behind(name, c.published?.generation).length);
+  }
+
+  private armRetry(): void {
+    this.retryTimer?.cancel();
+    const at = this.minions.nextDue();
+    if (at === undefined || this.stopped) return;
+    this.retryTimer = this.d.clock.setTimeout(() => {
+      for (const name of this.clusters.keys()) {
+        const due = this.minions.due(name);
+        if (due.length) this.track(this.resend(name, due, 'retry'));
+      }
+      this.updateBehind();
+      this.armRetry();
+    }, Math.max(0, at - this.d.clock.now()));
+  }
+
+  private armResync(): void {
+    const every = this.d.config.publish.resyncIntervalSeconds * 1000;
+    if (every <= 0 || this.stopped) return;
+    this.resyncTimer = this.d.clock.setTimeout(() => {
+      for (const name of this.clusters.keys()) this.fire(name, 'resync');
+      this.armResync();
+    }, every);
+  }
+
+  /** Operator override: publish the currently held list of `name` (only if its digest is still `digest`). */
+  release(name: string, digest?: string): { released: boolean; message: string } {
+    const c = this.clusters.get(name);
+    if (!c) return { released: false, message: `no cluster named ${name}` };
+    if (!c.hold) return { released: false, message: `${name} has no held publish` };
+    if (digest && digest !== c.hold.digest) return { released: false, message: `${name}: held digest is ${c.hold.digest}, not ${digest} (the list changed; check status again)` };
+    if (!c.hold.holds.every((h) => h.overridable)) return { released: false, message: `${name}: ${c.hold.holds.map((h) => h.message).join('; ')} — cannot be overridden` };
+    c.override = c.hold.digest;
+    this.schedule(name, 'override', 0);
+    return { released: true, message: `${name}: releasing held list ${c.hold.digest}` };
+  }
+
+  status(): { clusters: ClusterStatus[]; minions: ReturnType<MinionTracker['snapshot']>; active: boolean; dryRun: boolean } {
+    const clusters = [...this.clusters.values()].map((c): ClusterStatus => {
+      const view = this.d.sources.get(c.cfg.name)!.view();
+      return {
+        cluster: c.cfg.name,
+        synced: view.synced,
+        nodes: c.plan?.projection.nodes ?? 0,
+        pending: c.plan?.projection.pending ?? [],
+        ipv4: c.plan?.projection.ipv4.length ?? 0,
+        ipv6: c.plan?.projection.ipv6.length ?? 0,
+        generation: c.published?.generation,
+        digest: c.published?.digest,
+        lastPublishAt: iso(c.lastPublishAt),
+        held: c.hold && {
+          reasons: c.hold.holds.map((h) => h.reason), messages: c.hold.holds.map((h) => h.message), digest: c.hold.digest, since: iso(c.hold.since)!,
+        },
+        lastError: c.lastError && { ...c.lastError, at: iso(c.lastError.at)! },
+        minionsBehind: this.minions.behind(c.cfg.name, c.published?.generation),
+      };
+    });
+    return { clusters, minions: this.minions.snapshot(), active: this.active, dryRun: this.d.dryRun };
+  }
+
+  /** Whether every cluster is synced (for /readyz). */
+  unsynced(): string[] {
+    return [...this.d.sources.values()].filter((s) => !s.view().synced).map((s) => s.cluster);
+  }
+
+  /** Stops scheduling and waits for the in-flight publish to finish. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const u of this.unsubscribe) u();
+    this.resyncTimer?.cancel();
+    this.retryTimer?.cancel();
+    for (const c of this.clusters.values()) c.timer?.cancel();
+    await Promise.allSettled([...this.inflight, ...[...this.clusters.values()].map((c) => c.running)]);
+  }
+}
