@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeConfigError } from './errors.ts';
+import { KubeConfigError, safeMessage } from './errors.ts';
 
 export interface LoadKubeConfigOptions {
   /** Path of a kubeconfig file. Exactly one of kubeconfig / inCluster. */
@@ -62,11 +62,15 @@ export function loadKubeConfig(options: LoadKubeConfigOptions): KubeConfig {
       throw new KubeConfigError(`${label}kubeconfig ${file}: cannot read (${code})`);
     }
     try {
-      kc.loadFromString(text);
+      // FILTER: an invalid entry for another cluster must not break this one; what we use is
+      // checked below.
+      kc.loadFromString(text, { onInvalidEntry: 'filter' });
       kc.makePathsAbsolute(path.dirname(file));
     } catch (err) {
-      // Parser messages quote the offending lines, which may hold tokens or keys: never repeat them.
-      throw new KubeConfigError(`${label}kubeconfig ${file}: cannot parse (${(err as Error).name ?? 'Error'})`);
+      // YAML parser messages quote the offending lines, which may hold tokens or keys: never repeat them.
+      const e = err as Error;
+      const detail = e?.name === 'YAMLException' ? 'invalid YAML' : safeMessage(String(e?.message ?? '')) || 'invalid';
+      throw new KubeConfigError(`${label}kubeconfig ${file}: cannot parse (${detail})`);
     }
     if (options.context !== undefined) {
       if (!kc.getContextObject(options.context)) {
