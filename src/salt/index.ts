@@ -1,0 +1,31 @@
+// Public entry point of src/salt (shared/STYLE.md habit 6): import from here, not from the files.
+
+export { SaltApiClient, type SaltApiClientOptions, type SaltPing, type SaltSessionInfo } from './client.ts';
+export { SaltEventStream, createEventStream, type SaltEventStreamOptions, type EventStreamMode, type Transport } from './stream.ts';
+export {
+  interpretBusEvent,
+  interpretBusEvent as interpret,
+  payloadFromArgs,
+  APPLY_FUN,
+  TAG_PREFIX,
+  type BridgeBusEvent,
+  type ApplyResult,
+  type ApplyStarted,
+  type MinionStart,
+  type Published,
+} from './interpret.ts';
+export {
+  SaltError,
+  SaltAuthError,
+  SaltDeniedError,
+  SaltUnreachableError,
+  SaltTimeoutError,
+  SaltHttpError,
+  SaltTlsError,
+  SaltPayloadTooLargeError,
+  SaltRunnerError,
+  SaltProtocolError,
+  SALT_ERROR_CODES,
+  type SaltFailureInfo,
+} from './errors.ts';
+export { safeUrl } from './scrub.ts';
