@@ -18,9 +18,10 @@ import type { StateStore, PublishedState } from './stateStore.ts';
 import { MinionTracker } from './minions.ts';
 
 export type BusSignal =
-  | { kind: 'apply-started'; jid: string; minions: string[]; cluster: string; generation: number }
+  | { kind: 'apply-started'; jid: string; minions: string[]; missing?: string[]; cluster: string; generation: number }
   | { kind: 'apply-result'; jid: string; minion: string; cluster: string | undefined; generation: number | undefined; digest: string | undefined; ok: boolean; changed: boolean; reason: string }
-  | { kind: 'minion-start'; minion: string };
+  | { kind: 'minion-start'; minion: string }
+  | { kind: 'published'; cluster: string; generation: number | undefined; digest: string | undefined };
 
 export type RunReason = 'change' | 'start' | 'resync' | 'retry' | 'leader' | 'once' | 'override';
 
@@ -317,7 +318,7 @@ export class Controller {
   onBus(s: BusSignal): void {
     switch (s.kind) {
       case 'apply-started':
-        if (this.clusters.has(s.cluster)) this.minions.started(s.cluster, s.generation, s.minions);
+        if (this.clusters.has(s.cluster)) this.minions.started(s.cluster, s.generation, [...s.minions, ...(s.missing ?? [])]);
         break;
       case 'apply-result': {
         if (!s.cluster || !this.clusters.has(s.cluster)) break;
@@ -331,6 +332,8 @@ export class Controller {
         if (!ok) this.d.log.warn({ cluster: s.cluster, minion: s.minion, jid: s.jid, generation: s.generation, reason: s.reason }, 'minion failed to apply; re-sending with backoff');
         break;
       }
+      case 'published':
+        break;
       case 'minion-start':
         this.d.log.info({ minion: s.minion }, 'minion started; re-sending current lists');
         for (const name of this.clusters.keys()) this.track(this.resend(name, [s.minion], 'minion-start'));

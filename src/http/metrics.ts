@@ -1,7 +1,17 @@
 // Prometheus metrics (prom-client). One registry per bridge so tests can run several.
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 
-export function createMetrics(defaults = true) {
+/** Watch counters of one cluster's node source (src/kube stats), read at scrape time. */
+export interface WatchStats {
+  cluster: string;
+  gone: number;
+  watchdogRestarts: number;
+  errors: number;
+  watchResumes: number;
+  lists: number;
+}
+
+export function createMetrics(defaults = true, watchStats: () => WatchStats[] = () => []) {
   const registry = new Registry();
   if (defaults) collectDefaultMetrics({ register: registry, prefix: 'ksb_process_' });
   const m = {
@@ -15,7 +25,31 @@ export function createMetrics(defaults = true) {
     held: new Gauge({ name: 'ksb_held_publishes', help: '1 while a publish is held by the safety policy, per cluster', labelNames: ['cluster', 'reason'], registers: [registry] }),
     holds: new Counter({ name: 'ksb_holds_total', help: 'Publishes held by the safety policy', labelNames: ['cluster', 'reason'], registers: [registry] }),
     saltErrors: new Counter({ name: 'ksb_salt_api_errors_total', help: 'salt-api errors by code', labelNames: ['code'], registers: [registry] }),
-    watchRestarts: new Counter({ name: 'ksb_watch_restarts_total', help: 'Node watch restarts, per cluster and reason', labelNames: ['cluster', 'reason'], registers: [registry] }),
+    watchRestarts: new Counter({
+      name: 'ksb_watch_restarts_total',
+      help: 'Node watch restarts, per cluster and reason (gone: 410 relist; watchdog: silent watch; error; timeout: normal server timeout, resumed)',
+      labelNames: ['cluster', 'reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of watchStats()) {
+          this.inc({ cluster: s.cluster, reason: 'gone' }, s.gone);
+          this.inc({ cluster: s.cluster, reason: 'watchdog' }, s.watchdogRestarts);
+          this.inc({ cluster: s.cluster, reason: 'error' }, s.errors);
+          this.inc({ cluster: s.cluster, reason: 'timeout' }, s.watchResumes);
+        }
+      },
+    }),
+    relists: new Counter({
+      name: 'ksb_relists_total',
+      help: 'Full node lists (initial, after 410, periodic, after an outage), per cluster',
+      labelNames: ['cluster'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of watchStats()) this.inc({ cluster: s.cluster }, s.lists);
+      },
+    }),
     minionsOutOfDate: new Gauge({ name: 'ksb_minions_out_of_date', help: 'Targeted minions whose applied generation is behind, per cluster', labelNames: ['cluster'], registers: [registry] }),
     applyResults: new Counter({ name: 'ksb_minion_apply_results_total', help: 'Minion apply results seen on the bus', labelNames: ['cluster', 'result'], registers: [registry] }),
     changeToApplied: new Histogram({

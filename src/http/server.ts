@@ -1,5 +1,6 @@
 // /healthz (the process and its loop are alive), /readyz (every cluster synced and salt-api
-// reachable), /metrics (Prometheus text), /status (JSON behind `kube-salt-bridge status`).
+// reachable), /metrics (Prometheus text), /status (JSON behind `kube-salt-bridge status`),
+// POST /release (operator override of a held publish, behind `kube-salt-bridge release`).
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
@@ -8,6 +9,8 @@ export interface HttpDeps {
   /** Why the bridge is not ready, or an empty list when it is. */
   notReady(): string[];
   status(): unknown;
+  /** Operator override of a held publish (POST /release?cluster=NAME[&digest=sha256:...]). */
+  release?(cluster: string, digest: string | undefined): { released: boolean; message: string };
 }
 
 export function parseListen(listen: string): { host: string; port: number } {
@@ -18,11 +21,18 @@ export function parseListen(listen: string): { host: string; port: number } {
 
 export function startHttp(listen: string, deps: HttpDeps): Promise<Server> {
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const url = new URL(req.url ?? '/', 'http://bridge');
+    const path = url.pathname;
     const send = (code: number, type: string, body: string) => {
       res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
     };
+    if (req.method === 'POST' && path === '/release' && deps.release) {
+      const cluster = url.searchParams.get('cluster');
+      if (!cluster) return send(400, 'text/plain', 'release needs ?cluster=NAME\n');
+      const r = deps.release(cluster, url.searchParams.get('digest') ?? undefined);
+      return send(r.released ? 200 : 409, 'application/json', JSON.stringify(r) + '\n');
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
     switch (path) {
       case '/healthz':

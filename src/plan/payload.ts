@@ -62,10 +62,18 @@ export function buildPayload(input: PayloadInput, key: string | Uint8Array): All
   return signPayload(unsigned, key);
 }
 
-/** The exact bytes that are signed: every payload key but `signature`. */
+/** The keys that are signed (docs/event-contract.md); anything else on an event (Salt's `_stamp`) is not. */
+export const SIGNED_KEYS = [
+  'version', 'cluster', 'generation', 'digest', 'ipv4', 'ipv6', 'added', 'removed', 'nodes', 'target', 'issued_at',
+  'added_truncated', 'removed_truncated',
+] as const;
+
+/** The exact bytes that are signed: the contract's keys that are present, sorted, no whitespace. */
 export function canonicalForm(payload: UnsignedPayload | AllowListPayload): string {
-  const { signature: _ignored, ...rest } = payload as AllowListPayload;
-  return canonicalJson(rest);
+  const src = payload as unknown as Record<string, unknown>;
+  const picked: Record<string, unknown> = {};
+  for (const k of SIGNED_KEYS) if (src[k] !== undefined) picked[k] = src[k];
+  return canonicalJson(picked);
 }
 
 export function signPayload(unsigned: UnsignedPayload, key: string | Uint8Array): AllowListPayload {

@@ -125,7 +125,10 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
   const waiters = new Set<() => void>();
   let busProc: ChildProcess | undefined;
   const startBus = () => {
-    const p = spawn(bins['salt-run']!, ['-c', configDir, 'state.event', 'count=-1'], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+    // Unbuffered: a pipe would otherwise make Python hold events back for seconds.
+    const p = spawn(bins['salt-run']!, ['-c', configDir, 'state.event', 'count=-1'], {
+      stdio: ['ignore', 'pipe', 'ignore'], detached: true, env: { ...process.env, PYTHONUNBUFFERED: '1' },
+    });
     let buf = '';
     p.stdout!.on('data', (d: Buffer) => {
       buf += d.toString('utf8');

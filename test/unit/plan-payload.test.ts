@@ -113,3 +113,11 @@ describe('size', () => {
 
   it('event tag', () => assert.equal(eventTag('edge-1'), 'kube-salt-bridge/cluster/edge-1/nodes'));
 });
+
+it('keys Salt adds to an event (_stamp, __pub_*) are not signed, so a payload read back from the bus verifies', () => {
+  const { vectors } = JSON.parse(readFileSync(new URL('../vectors/payloads.json', import.meta.url), 'utf8')) as { vectors: Array<{ key: string; payload: AllowListPayload }> };
+  const v = vectors[0]!;
+  const onBus = { ...v.payload, _stamp: '2026-11-22T10:00:00.123456', __pub_user: 'x' } as AllowListPayload;
+  assert.equal(verifyPayload(onBus, v.key), true);
+  assert.equal(verifyPayload({ ...onBus, nodes: 99 }, v.key), false, 'a signed key changed still fails');
+});

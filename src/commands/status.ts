@@ -1,0 +1,66 @@
+// `kube-salt-bridge status` / `release`: talk to a running bridge's HTTP endpoint.
+import type { ClusterStatus } from '../controller/controller.ts';
+import type { MinionClusterState } from '../controller/minions.ts';
+
+export interface StatusDoc {
+  active: boolean;
+  dryRun: boolean;
+  ready: string[];
+  clusters: ClusterStatus[];
+  minions: Array<{ cluster: string; minion: string } & MinionClusterState>;
+}
+
+async function call<T>(url: string, init?: RequestInit): Promise<{ status: number; body: T }> {
+  let res: Response;
+  try {
+    res = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) });
+  } catch (err) {
+    throw new Error(`cannot reach the bridge at ${new URL(url).origin} (${(err as Error).cause ?? (err as Error).message}); is \`kube-salt-bridge run\` running with this config's http.listen?`);
+  }
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+export async function fetchStatus(base: string): Promise<StatusDoc> {
+  const r = await call<StatusDoc>(`${base}/status`);
+  if (r.status !== 200) throw new Error(`bridge answered ${r.status} for /status`);
+  return r.body;
+}
+
+export async function postRelease(base: string, cluster: string, digest?: string): Promise<{ released: boolean; message: string }> {
+  const q = new URLSearchParams({ cluster, ...(digest ? { digest } : {}) });
+  return (await call<{ released: boolean; message: string }>(`${base}/release?${q}`, { method: 'POST' })).body;
+}
+
+/** Renders rows as an aligned text table. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+const ago = (iso: string | undefined, now: number) => (iso ? `${Math.max(0, Math.round((now - Date.parse(iso)) / 1000))}s ago` : '-');
+
+export function formatStatus(s: StatusDoc, now = Date.now()): string {
+  const head = `bridge: ${s.active ? 'publishing' : 'standby (not leader)'}${s.dryRun ? ' [dry run]' : ''}; ${s.ready.length ? `not ready: ${s.ready.join('; ')}` : 'ready'}\n\n`;
+  const clusters = table(
+    ['CLUSTER', 'SYNCED', 'NODES', 'PENDING', 'IPV4', 'IPV6', 'GENERATION', 'LAST PUBLISH', 'HELD', 'BEHIND', 'ERROR'],
+    s.clusters.map((c) => [
+      c.cluster, c.synced ? 'yes' : 'no', String(c.nodes), String(c.pending.length), String(c.ipv4), String(c.ipv6),
+      c.generation === undefined ? '-' : String(c.generation), ago(c.lastPublishAt, now),
+      c.held ? `${c.held.reasons.join(',')} ${c.held.digest.slice(0, 19)}` : '-', c.minionsBehind.join(',') || '-', c.lastError?.code ?? '-',
+    ]),
+  );
+  const current = new Map(s.clusters.map((c) => [c.cluster, c.generation]));
+  const minions = s.minions.length === 0 ? '(no minion has answered yet)\n' : table(
+    ['MINION', 'CLUSTER', 'APPLIED GENERATION', 'RESULT', 'LAG', 'LAST SEEN', 'REASON'],
+    s.minions.map((m) => {
+      const cur = current.get(m.cluster);
+      const behind = cur !== undefined && (m.appliedGeneration ?? 0) < cur;
+      return [
+        m.minion, m.cluster, m.appliedGeneration === undefined ? '-' : String(m.appliedGeneration), m.lastResult,
+        behind ? `behind (current ${cur})` : 'current', m.lastSeenAt ? ago(new Date(m.lastSeenAt).toISOString(), now) : '-', m.reason || '-',
+      ];
+    }),
+  );
+  return head + clusters + '\n' + minions;
+}

@@ -1,0 +1,151 @@
+// Runs the real bridge (node src/main.ts) as a separate process against the test stack, with a
+// generated config, secrets in files (as a mounted Secret would be) and JSON logs captured.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, freePort } from './tools.ts';
+import { waitFor, workDir } from './proc.ts';
+import type { KubeCluster } from './kube.ts';
+import type { SaltStack } from './salt.ts';
+
+export interface BridgeProc {
+  readonly configFile: string;
+  readonly url: string;
+  readonly logs: Array<Record<string, unknown>>;
+  readonly rawOutput: () => string;
+  readonly child: ChildProcess;
+  waitReady(timeoutMs?: number): Promise<void>;
+  waitLog(what: string, match: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  status(): Promise<{ clusters: Array<Record<string, unknown>>; minions: Array<Record<string, unknown>> }>;
+  metrics(): Promise<string>;
+  /** SIGTERM; resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface BridgeSetup {
+  clusters: Array<{ name: string; kube: KubeCluster; target?: string; safety?: Record<string, unknown>; families?: string[]; extraEntries?: string[]; kubeconfig?: string }>;
+  salt: SaltStack;
+  signingKey: string;
+  publish?: Record<string, unknown>;
+  extra?: Record<string, unknown>;
+  /** Reuse a state dir (restart scenarios). */
+  stateDir?: string;
+  saltPassword?: string;
+  saltUser?: string;
+}
+
+let seq = 0;
+
+export async function writeBridgeConfig(s: BridgeSetup): Promise<{ file: string; port: number; stateDir: string }> {
+  const dir = workDir(`bridge-${++seq}`);
+  const secrets = join(dir, 'secrets');
+  mkdirSync(secrets, { recursive: true, mode: 0o700 });
+  writeFileSync(join(secrets, 'salt-api-password'), `${s.saltPassword ?? s.salt.bridge.password}\n`, { mode: 0o400 });
+  writeFileSync(join(secrets, 'signing-key'), `${s.signingKey}\n`, { mode: 0o400 });
+  const port = await freePort();
+  const stateDir = s.stateDir ?? join(dir, 'state');
+  const config = {
+    salt: { url: s.salt.apiUrl, username: s.saltUser ?? s.salt.bridge.username, eauth: 'file', passwordFile: join(secrets, 'salt-api-password'), caFile: s.salt.apiCaFile, timeoutMs: 10000 },
+    signing: { keyFile: join(secrets, 'signing-key') },
+    clusters: s.clusters.map((c) => ({
+      name: c.name,
+      kubeconfig: c.kubeconfig ?? c.kube.bridgeKubeconfig,
+      ...(c.target ? { target: c.target } : {}),
+      ...(c.families ? { families: c.families } : {}),
+      ...(c.extraEntries ? { extraEntries: c.extraEntries } : {}),
+      safety: { maxShrinkFraction: 0.9, minNodes: 1, ...c.safety },
+      watch: { timeoutSeconds: 60, watchdogSeconds: 90, relistIntervalSeconds: 1800 },
+    })),
+    publish: { minIntervalMs: 100, maxDelayMs: 500, resyncIntervalSeconds: 600, retry: { initialMs: 200, maxMs: 2000 }, ...s.publish },
+    state: { dir: stateDir },
+    http: { listen: `127.0.0.1:${port}` },
+    log: { level: 'debug' },
+    ...s.extra,
+  };
+  const file = join(dir, 'config.yaml');
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  return { file, port, stateDir };
+}
+
+/** Runs `kube-salt-bridge <args>` to completion. */
+export function runBridgeCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [join(ROOT, 'src', 'main.ts'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d) => (stdout += d));
+    c.stderr.on('data', (d) => (stderr += d));
+    c.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export async function startBridge(s: BridgeSetup, args: string[] = []): Promise<BridgeProc> {
+  const { file, port } = await writeBridgeConfig(s);
+  return spawnBridge(file, port, args);
+}
+
+export function spawnBridge(file: string, port: number, args: string[] = []): BridgeProc {
+  const child = spawn(process.execPath, [join(ROOT, 'src', 'main.ts'), 'run', '--config', file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Array<Record<string, unknown>> = [];
+  let raw = '';
+  let buf = '';
+  const waiters = new Set<() => void>();
+  const onData = (d: Buffer) => {
+    const text = d.toString('utf8');
+    raw += text;
+    buf += text;
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try { logs.push(JSON.parse(line) as Record<string, unknown>); } catch { /* not JSON */ }
+    }
+    for (const w of waiters) w();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  process.on('exit', () => { try { child.kill('SIGKILL'); } catch { /* gone */ } });
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    configFile: file,
+    url,
+    logs,
+    rawOutput: () => raw,
+    child,
+    async waitReady(timeoutMs = 60_000) {
+      await waitFor('bridge /readyz', async () => {
+        if (child.exitCode !== null) throw new Error(`bridge exited ${child.exitCode}: ${raw.slice(-3000)}`);
+        return (await fetch(`${url}/readyz`).catch(() => undefined))?.ok;
+      }, timeoutMs, 200).catch(async (e: Error) => {
+        const why = await fetch(`${url}/readyz`).then((r) => r.text(), () => 'unreachable');
+        throw new Error(`${e.message}; readyz: ${why}`);
+      });
+    },
+    waitLog(what, match, timeoutMs = 30_000) {
+      const found = logs.find(match);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const l = logs.find(match);
+          if (l) { clearTimeout(t); waiters.delete(check); resolve(l); }
+        };
+        const t = setTimeout(() => { waiters.delete(check); reject(new Error(`timed out waiting for bridge log: ${what}`)); }, timeoutMs);
+        waiters.add(check);
+      });
+    },
+    async status() {
+      return (await (await fetch(`${url}/status`)).json()) as { clusters: Array<Record<string, unknown>>; minions: Array<Record<string, unknown>> };
+    },
+    async metrics() {
+      return (await fetch(`${url}/metrics`)).text();
+    },
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null) child.kill(signal);
+      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+  };
+}
