@@ -41,9 +41,9 @@ export interface Bridge {
   readonly httpServer: Server | undefined;
 }
 
-export function createSaltClient(config: Config, log: Logger): SaltApiClient {
+export function createSaltClient(config: Config, log: Logger, url = config.salt.url): SaltApiClient {
   return new SaltApiClient({
-    url: config.salt.url,
+    url,
     username: config.salt.username,
     password: () => config.salt.password.reveal(),
     eauth: config.salt.eauth,
@@ -70,6 +70,12 @@ export function createSources(config: Config, log: Logger): Map<string, KubeNode
     }));
   }
   return sources;
+}
+
+/** The bus stream: websocket through rest_tornado when salt.websocketUrl is set, else SSE /events. */
+export function createStream(config: Config, salt: SaltApiClient, log: Logger): EventStream {
+  const wsClient = config.salt.websocketUrl ? createSaltClient(config, log, config.salt.websocketUrl) : undefined;
+  return createEventStream(salt, { mode: config.salt.eventStream, wsClient, logger: log.child({ component: 'salt-events' }) });
 }
 
 export function createBridge(config: Config, log: Logger, o: BridgeOptions): Bridge {
@@ -122,7 +128,7 @@ export function createBridge(config: Config, log: Logger, o: BridgeOptions): Bri
       }
       controller.start();
       if (o.stream) {
-        stream = createEventStream(salt, { mode: config.salt.eventStream, logger: log.child({ component: 'salt-events' }) });
+        stream = createStream(config, salt, log);
         stream.onState((s) => {
           streamOpen = s === 'open';
           metrics.streamConnected.set(streamOpen ? 1 : 0);

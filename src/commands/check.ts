@@ -4,8 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import { loadKubeConfig, describeKubeConfig } from '../kube/kubeconfig.ts';
 import { createClientNodeApi } from '../kube/clientNodeApi.ts';
-import { createSaltClient } from '../bridge.ts';
-import { createEventStream } from '../salt/index.ts';
+import { createSaltClient, createStream } from '../bridge.ts';
 import { table } from './status.ts';
 
 export const CHECK_TAG = 'kube-salt-bridge/check';
@@ -73,12 +72,12 @@ export async function runCheck(config: Config, log: Logger, o: { out: (t: string
       return `fire event ${CHECK_TAG} (runner event.send): permitted`;
     });
     await step(lines, 'salt events', async () => {
-      const stream = createEventStream(salt, { mode: config.salt.eventStream, logger: log });
+      const stream = createStream(config, salt, log);
       try {
         const opened = new Promise<void>((resolve) => stream.onState((s) => { if (s === 'open') resolve(); }));
         await stream.start();
         await withTimeout(opened, o.timeoutMs, 'event stream');
-        return `event stream open (mode ${config.salt.eventStream})`;
+        return `event stream open (${config.salt.websocketUrl ? `websocket ${config.salt.websocketUrl}, ` : ''}mode ${config.salt.eventStream})`;
       } finally {
         await stream.stop();
       }

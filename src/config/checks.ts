@@ -40,6 +40,9 @@ export function assemble(p: ParsedConfig, ctx: AssembleContext): { config: Confi
   if (p.salt.insecureSkipVerify && p.salt.url.startsWith('https:')) {
     warnings.push('salt.insecureSkipVerify is true: the salt-api certificate is not verified');
   }
+  if (p.salt.eventStream === 'ws' && p.salt.websocketUrl === undefined) {
+    add('salt.eventStream', 'ws needs salt.websocketUrl (rest_tornado with websockets: true; rest_cherrypy has no working websocket)');
+  }
   const password = secret(ctx.env, ENV_SALT_PASSWORD, p.salt.passwordFile, 'salt.passwordFile', add, warnings);
   const key = secret(ctx.env, ENV_SIGNING_KEY, p.signing.keyFile, 'signing.keyFile', add, warnings);
   if (key !== undefined && Buffer.byteLength(key, 'utf8') < MIN_SIGNING_KEY_BYTES) {
@@ -131,6 +134,7 @@ export function assemble(p: ParsedConfig, ctx: AssembleContext): { config: Confi
       insecureSkipVerify: p.salt.insecureSkipVerify,
       timeoutMs: p.salt.timeoutMs,
       eventStream: p.salt.eventStream,
+      websocketUrl: p.salt.websocketUrl,
     },
     signing: { key: new Secret(key ?? '') },
     clusters,

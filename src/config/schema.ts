@@ -7,6 +7,17 @@ import { canonicalEntry } from '../plan/index.ts';
 import { absolutePath, unreadableFile } from './files.ts';
 import { checkSaltUrl, parseListen } from './net.ts';
 
+// salt-api URLs: https, or http to a loopback address only.
+const saltUrl = () =>
+  z.string().transform((text, ctx) => {
+    const r = checkSaltUrl(text);
+    if (!r.ok) {
+      ctx.issues.push({ code: 'custom', message: r.reason, input: text });
+      return z.NEVER;
+    }
+    return r.url;
+  });
+
 export const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Salt compound targets: matchers (G@ I@ L@ S@ N@ …), words, lists, subnets, globs, parentheses. */
 export const TARGET_CHARS = /^[A-Za-z0-9@:._*/,()[\] -]+$/;
@@ -53,14 +64,8 @@ export function configSchema(baseDir: string) {
   const file = readableFile(baseDir);
 
   const salt = z.strictObject({
-    url: z.string().transform((text, ctx) => {
-      const r = checkSaltUrl(text);
-      if (!r.ok) {
-        ctx.issues.push({ code: 'custom', message: r.reason, input: text });
-        return z.NEVER;
-      }
-      return r.url;
-    }),
+    url: saltUrl(),
+    websocketUrl: saltUrl().optional(),
     username: z.string().min(1),
     passwordFile: file.optional(),
     eauth: z.string().min(1).default('pam'),

@@ -18,6 +18,8 @@ export interface SaltConfig {
   readonly insecureSkipVerify: boolean;
   readonly timeoutMs: number;
   readonly eventStream: EventStreamMode;
+  /** rest_tornado base URL for the websocket event stream (rest_cherrypy's /ws needs ws4py). */
+  readonly websocketUrl: string | undefined;
 }
 
 export interface SigningConfig {

@@ -309,3 +309,24 @@ describe('loadConfig: the file itself', () => {
     }
   });
 });
+
+describe('salt.websocketUrl (rest_tornado websocket stream)', () => {
+  it('is optional and kept when valid', () => {
+    assert.equal(load(base()).salt.websocketUrl, undefined);
+    const d = base();
+    d.salt.websocketUrl = 'https://salt.example:8001';
+    assert.equal(load(d).salt.websocketUrl, 'https://salt.example:8001');
+  });
+  it('follows the url rules (plain http only to loopback)', () => {
+    const d = base();
+    d.salt.websocketUrl = 'http://salt.example:8001';
+    assert.equal(issuesOf(() => load(d)).field, 'salt.websocketUrl');
+  });
+  it('eventStream ws without websocketUrl is an error naming eventStream', () => {
+    const d = base();
+    d.salt.eventStream = 'ws';
+    const e = issuesOf(() => load(d));
+    assert.equal(e.field, 'salt.eventStream');
+    assert.match(e.message, /websocketUrl/);
+  });
+});
