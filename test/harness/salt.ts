@@ -9,6 +9,7 @@ import { makeCa, issue } from './certs.ts';
 import { startDaemon, waitFor, workDir, tail, run, type Daemon } from './proc.ts';
 import { requireTools, freePort, ROOT } from './tools.ts';
 import type { Host, Lab } from './netns.ts';
+import { parse as parseYaml } from 'yaml';
 
 export interface BusEvent {
   tag: string;
@@ -38,6 +39,12 @@ export interface SaltStack {
   readonly admin: SaltUser;
   /** The bridge's user: only what salt/master.d/eauth.conf grants it. */
   readonly bridge: SaltUser;
+  /** The eauth ACL the bridge's user got, and where it came from (the shipped file, or the fallback). */
+  readonly bridgeAcl: unknown;
+  readonly bridgeAclSource: string;
+  /** The master's root_dir and its eauth token directory (one file per issued Salt token). */
+  readonly rootDir: string;
+  readonly tokenDir: string;
   readonly minions: Minion[];
   /** `salt <tgt> <fun> [args]` with JSON output, parsed. */
   salt(tgt: string, fun: string, args?: string[], opts?: { tgtType?: string; timeoutS?: number }): Promise<Record<string, unknown>>;
@@ -63,6 +70,25 @@ export interface SaltOptions {
 
 const yamlish = (o: unknown) => JSON.stringify(o, null, 2) + '\n';
 
+export const BRIDGE_SALT_USER = 'kube-salt-bridge';
+const FALLBACK_BRIDGE_ACL = [{ '@runner': [{ 'event.send': { kwargs: { tag: 'kube-salt-bridge/.*' } } }] }];
+
+/**
+ * The ACL that salt/master.d/eauth.conf ships for the bridge's user (under any eauth backend), so
+ * that tests prove the shipped file. Falls back to a prefix-only ACL only when the file does not
+ * exist; a file that does not parse or has no entry for the user fails the stack's start.
+ */
+export function shippedBridgeAcl(): { acl: unknown; source: string } {
+  const file = join(ROOT, 'salt', 'master.d', 'eauth.conf');
+  if (!existsSync(file)) return { acl: FALLBACK_BRIDGE_ACL, source: 'harness fallback (no salt/master.d/eauth.conf)' };
+  const conf = parseYaml(readFileSync(file, 'utf8')) as { external_auth?: Record<string, Record<string, unknown>> } | null;
+  for (const [backend, users] of Object.entries(conf?.external_auth ?? {})) {
+    const acl = users?.[BRIDGE_SALT_USER];
+    if (acl !== undefined) return { acl, source: `salt/master.d/eauth.conf (external_auth:${backend}:${BRIDGE_SALT_USER})` };
+  }
+  throw new Error(`salt/master.d/eauth.conf has no external_auth entry for ${BRIDGE_SALT_USER}`);
+}
+
 export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack> {
   const bins = requireTools(['salt-master', 'salt-minion', 'salt-api', 'salt', 'salt-run', 'salt-key', 'openssl']);
   const dir = workDir('salt');
@@ -79,13 +105,14 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
 
   const apiPort = await freePort();
   const admin: SaltUser = { username: 'ksb-admin', password: `admin-${Math.random().toString(36).slice(2)}` };
-  const bridge: SaltUser = { username: 'kube-salt-bridge', password: `bridge-${Math.random().toString(36).slice(2)}` };
+  const bridge: SaltUser = { username: BRIDGE_SALT_USER, password: `bridge-${Math.random().toString(36).slice(2)}` };
   const usersFile = join(dir, 'eauth-users');
   writeFileSync(usersFile, `${admin.username}:${admin.password}\n${bridge.username}:${bridge.password}\n`, { mode: 0o600 });
 
-  const bridgeAcl = [{ '@runner': [{ 'event.send': { kwargs: { tag: 'kube-salt-bridge/.*' } } }] }];
+  const { acl: bridgeAcl, source: bridgeAclSource } = shippedBridgeAcl();
+  const rootDir = join(dir, 'root');
   const master = {
-    root_dir: join(dir, 'root'),
+    root_dir: rootDir,
     user: 'root',
     interface: lab.gw4,
     auto_accept: true,
@@ -119,6 +146,10 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
     if (masterD.exited()) throw new Error(`salt-master exited\n${tail(masterD.logFile)}\n${tail(join(dir, 'master.log'))}`);
     return (await cli('salt-run', ['manage.up', '--out=json'], { timeoutMs: 20_000 })).code === 0;
   }, 60_000, 500);
+
+  // Custom runners (salt/_runners) are served to the master itself by saltutil.sync_all.
+  const syncRunners = await cli('salt-run', ['saltutil.sync_all', '--out=json']);
+  if (syncRunners.code !== 0) throw new Error(`salt-run saltutil.sync_all failed: ${syncRunners.stderr || syncRunners.stdout}`);
 
   // The bus as an operator sees it: salt-run state.event (JSON lines: "tag\t{...}").
   const events: BusEvent[] = [];
@@ -240,6 +271,12 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
     apiCaFile: pki.caCrt,
     admin,
     bridge,
+    bridgeAcl,
+    bridgeAclSource,
+    rootDir,
+    // token_dir defaults to <cachedir>/tokens, cachedir to <root_dir>/var/cache/salt/master.
+    tokenDir: (master as Record<string, unknown>)['token_dir'] as string | undefined
+      ?? join((master as Record<string, unknown>)['cachedir'] as string | undefined ?? join(rootDir, 'var', 'cache', 'salt', 'master'), 'tokens'),
     minions,
     salt,
     async saltRun(fun, args = []) {
