@@ -66,7 +66,7 @@ def _names(value, pattern, where):
     if not isinstance(items, list) or not items:
         raise ConfigError(f"{where}: expected a name or a non-empty list of names")
     for index, item in enumerate(items):
-        if not isinstance(item, str) or not pattern.match(item):
+        if not isinstance(item, str) or not pattern.fullmatch(item):
             raise ConfigError(f"{where}[{index}]: {item!r} is not a DNS label")
     return list(dict.fromkeys(items))
 
@@ -89,7 +89,7 @@ def parse_ports(value, where):
         if type(item) is int:
             ports.append(str(_int(item, 1, 65535, here)))
             continue
-        match = PORT_RANGE_RE.match(item) if isinstance(item, str) else None
+        match = PORT_RANGE_RE.fullmatch(item) if isinstance(item, str) else None
         if not match:
             raise ConfigError(f"{here}: {item!r} is not a port (1-65535) or range 'low:high'")
         low, high = (_int(int(g), 1, 65535, here) for g in match.groups())
@@ -103,7 +103,7 @@ def _rule(raw, index, parse_entry, max_prefix):
     where = f"{ROOT}:rules[{index}]"
     raw = _mapping(raw, where)
     name = raw.get("name")
-    if not isinstance(name, str) or not RULE_NAME_RE.match(name):
+    if not isinstance(name, str) or not RULE_NAME_RE.fullmatch(name):
         raise ConfigError(f"{where}:name: {name!r} must match {RULE_NAME_RE.pattern}")
     unknown = set(raw) - {"name", "clusters", "proto", "ports", "others", "extra_sources", "families"}
     if unknown:
@@ -164,7 +164,7 @@ def load(pillar, parse_entry, default_cache_dir):
         max_prefix[family] = _int(value, 1, 32 if family == "ipv4" else 128, f"{ROOT}:max_prefix:{family}")
     clusters = {}
     for name, value in _mapping(raw.get("clusters"), f"{ROOT}:clusters").items():
-        if not isinstance(name, str) or not CLUSTER_RE.match(name):
+        if not isinstance(name, str) or not CLUSTER_RE.fullmatch(name):
             raise ConfigError(f"{ROOT}:clusters: {name!r} is not a DNS label")
         clusters[name] = _cluster(name, value, f"{ROOT}:clusters:{name}")
     rules_raw = raw.get("rules") or []

@@ -8,7 +8,7 @@ nothing has to change. Each backend owns only its own objects:
 * ipset:    sets ``ksb-<cluster>-4`` / ``-6`` (hash:net) + chain ``KSB-ALLOW`` (filter, iptables and
             ip6tables), jumped to once from ``INPUT``; sets replaced by restore into ``<name>t`` + swap.
 * iptables: the same chain with one rule per source address (the original formula's layout).
-* nftables: table ``inet kube_allowlist``, replaced whole in one ``nft -f`` transaction.
+* nftables: table ``inet kube_allowlist``, converged in one ``nft -f`` transaction.
 
 Objects of the backends not selected are removed, so switching backends leaves no trace.
 """
@@ -27,6 +27,7 @@ RESTORE_CMD = {"ipv4": "iptables-restore", "ipv6": "ip6tables-restore"}
 HOST_PREFIX = {"ipv4": "/32", "ipv6": "/128"}
 REJECT_UDP = {"ipv4": "icmp-port-unreachable", "ipv6": "icmp6-port-unreachable"}
 NFT_FP_RE = re.compile(r'comment "ksb:([0-9a-f]{64})"')
+NFT_SET_RE = re.compile(r"^\s*set (\S+) \{", re.M)
 MULTIPORT_MAX = 15
 IPSET_MIN_MAXELEM = 65536
 
@@ -151,9 +152,9 @@ def parse_ipset_save(text):
 
 
 def parse_nft_list(text):
-    """Return the fingerprint stored in our table's comment, or ``""`` when there is none."""
+    """Return ``{"fingerprint": str, "sets": [names]}`` from ``nft list table inet kube_allowlist``."""
     match = NFT_FP_RE.search(text)
-    return match.group(1) if match else ""
+    return {"fingerprint": match.group(1) if match else "", "sets": NFT_SET_RE.findall(text)}
 
 
 def _nft_elements(entries):
@@ -162,19 +163,8 @@ def _nft_elements(entries):
     return ", ".join(str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n) for n in collapsed)
 
 
-def nft_body(desired):
-    """Render the table definition (without the fingerprint comment) for the nftables backend."""
-    out = []
-    for (cluster, family), entries in sorted(desired["sets"].items()):
-        kind = "ipv4_addr" if family == "ipv4" else "ipv6_addr"
-        out.append(f"\tset {nft_set_name(cluster, family)} {{")
-        out.append(f"\t\ttype {kind}")
-        out.append("\t\tflags interval")
-        if entries:
-            out.append(f"\t\telements = {{ {_nft_elements(entries)} }}")
-        out.append("\t}")
-    out.append("\tchain input {")
-    out.append("\t\ttype filter hook input priority filter; policy accept;")
+def _nft_rules(desired):
+    rules = []
     for rule in desired["rules"]:
         ports = ", ".join(p.replace(":", "-") for p in rule["ports"])
         for family in rule["families"]:
@@ -182,31 +172,45 @@ def nft_body(desired):
             head = f"meta nfproto {family} {rule['proto']} dport {{ {ports} }}"
             tail = f'comment "{rule["name"]}"'
             for cluster in rule["clusters"]:
-                out.append(f"\t\t{head} {addr} @{nft_set_name(cluster, family)} accept {tail}")
+                rules.append(f"{head} {addr} @{nft_set_name(cluster, family)} accept {tail}")
             if rule["extra_sources"][family]:
-                extra = _nft_elements(rule["extra_sources"][family])
-                out.append(f"\t\t{head} {addr} {{ {extra} }} accept {tail}")
+                rules.append(f"{head} {addr} {{ {_nft_elements(rule['extra_sources'][family])} }} accept {tail}")
             if rule["others"] == "drop":
-                out.append(f"\t\t{head} drop {tail}")
+                rules.append(f"{head} drop {tail}")
             elif rule["others"] == "reject":
                 how = "reject with tcp reset" if rule["proto"] == "tcp" else "reject"
-                out.append(f"\t\t{head} {how} {tail}")
-    out.append("\t}")
-    return "\n".join(out) + "\n"
+                rules.append(f"{head} {how} {tail}")
+    return rules
 
 
-def nft_script(desired):
-    """Return ``(fingerprint, text)``: the whole ``nft -f`` transaction replacing our table."""
-    body = nft_body(desired)
-    fingerprint = hashlib.sha256(body.encode()).hexdigest()
-    text = (
-        f"table inet {NFT_TABLE}\n"
-        f"delete table inet {NFT_TABLE}\n"
-        f"table inet {NFT_TABLE} {{\n"
-        f'\tcomment "ksb:{fingerprint}"\n'
-        f"{body}}}\n"
-    )
-    return fingerprint, text
+def nft_script(desired, existing_sets=()):
+    """
+    Return ``(fingerprint, text)``: one ``nft -f`` transaction converging our table in place.
+
+    The table, sets and base chain are declared (a no-op when they exist), then the chain and sets
+    are flushed and refilled and obsolete sets deleted, all in one transaction, so packets see
+    either the old or the new state. (Deleting and re-creating the table is not seamless: packets
+    were observed to be dropped during such a commit.) The last rule, a counter of packets none of
+    ours decided, carries the fingerprint of the rendered state in its comment for idempotency.
+    """
+    table = f"inet {NFT_TABLE}"
+    names = {nft_set_name(c, f): (f, entries) for (c, f), entries in sorted(desired["sets"].items())}
+    declare = [f"table {table} {{"]
+    for name, (family, _) in names.items():
+        kind = "ipv4_addr" if family == "ipv4" else "ipv6_addr"
+        declare.append(f"\tset {name} {{\n\t\ttype {kind}\n\t\tflags interval\n\t}}")
+    declare.append("\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t}")
+    declare.append("}")
+    body = [f"flush chain {table} input"]
+    for name, (_, entries) in names.items():
+        body.append(f"flush set {table} {name}")
+        if entries:
+            body.append(f"add element {table} {name} {{ {_nft_elements(entries)} }}")
+    body += [f"add rule {table} input {rule}" for rule in _nft_rules(desired)]
+    fingerprint = hashlib.sha256("\n".join(declare + body).encode()).hexdigest()
+    obsolete = [f"delete set {table} {name}" for name in existing_sets if name not in names]
+    body += obsolete + [f'add rule {table} input counter comment "ksb:{fingerprint}"']
+    return fingerprint, "\n".join(declare + body) + "\n"
 
 
 def ipset_script(changes, existing, maxelem):
@@ -311,13 +315,13 @@ def _chain_steps(desired, current, backend):
     return steps
 
 
-def _nft_steps(desired, fingerprint_now, backend):
+def _nft_steps(desired, now, backend):
     if backend == "nftables" and desired["rules"]:
-        fingerprint, text = nft_script(desired)
-        if fingerprint_now == fingerprint:
+        fingerprint, text = nft_script(desired, now["sets"] if now else ())
+        if now and now["fingerprint"] == fingerprint:
             return []
-        return [_step(["nft", "-f", "-"], text, f"nft: replace table inet {NFT_TABLE}")]
-    if fingerprint_now is not None:
+        return [_step(["nft", "-f", "-"], text, f"nft: converge table inet {NFT_TABLE}")]
+    if now is not None:
         return [_step(["nft", "delete", "table", "inet", NFT_TABLE], None, f"nft: delete table inet {NFT_TABLE}")]
     return []
 
@@ -331,8 +335,8 @@ def plan(backend, desired, current):
     Return the ordered steps converging the kernel to ``desired`` for ``backend``.
 
     ``current`` holds parsed readbacks: ``ipset`` (parse_ipset_save) or None when ipset is absent,
-    ``ipv4``/``ipv6`` (parse_iptables_save) or None, ``nft`` (fingerprint, ``""`` for a table
-    without one, None when there is no table or no nft). Order: sets are filled before the chains
+    ``ipv4``/``ipv6`` (parse_iptables_save) or None, ``nft`` (parse_nft_list) or None when there
+    is no table or no nft. Order: sets are filled before the chains
     that match them, and obsolete sets are destroyed after no chain references them any more.
     """
     sets_now = current.get("ipset")

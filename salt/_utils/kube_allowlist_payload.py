@@ -41,6 +41,11 @@ class PayloadError(ValueError):
     """A payload, or a pillar value validated like one, is not acceptable."""
 
 
+def is_cluster_name(value):
+    """Return True when ``value`` is a cluster name (a DNS label, as in the event tag)."""
+    return isinstance(value, str) and bool(CLUSTER_RE.fullmatch(value))
+
+
 def canonical_json(obj):
     """Serialise ``obj`` exactly as the contract's canonical form (sorted keys, no spaces, ASCII)."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
@@ -84,7 +89,7 @@ def parse_entry(value, family=None, max_prefix=None, where="entry"):
     if not isinstance(value, str):
         raise PayloadError(f"{where}: expected a string, got {type(value).__name__}")
     shown = repr(value[:60])
-    if not ENTRY_CHARS_RE.match(value):
+    if not ENTRY_CHARS_RE.fullmatch(value):
         raise PayloadError(
             f"{where}: {shown} is not an address: only lower-case hex digits, '.', ':' and '/' "
             "are allowed (no spaces, zone ids or other characters)"
@@ -103,8 +108,6 @@ def parse_entry(value, family=None, max_prefix=None, where="entry"):
         raise PayloadError(f"{where}: {shown} is {fam}, expected {family}")
     if fam == "ipv6" and addr.ipv4_mapped is not None:
         raise PayloadError(f"{where}: {shown} is an IPv4-mapped IPv6 address; list the IPv4 form")
-    if addr.is_unspecified or addr.is_multicast:
-        raise PayloadError(f"{where}: {shown} is not a unicast address")
     if net is not None:
         if net.prefixlen == net.max_prefixlen:
             canonical_text = str(addr)
@@ -118,6 +121,8 @@ def parse_entry(value, family=None, max_prefix=None, where="entry"):
             )
     else:
         canonical_text = str(addr)
+    if addr.is_unspecified or addr.is_multicast:
+        raise PayloadError(f"{where}: {shown} is not a unicast address")
     if canonical_text != value:
         raise PayloadError(f"{where}: {shown} is not in canonical form, expected {canonical_text!r}")
     return value
@@ -169,7 +174,7 @@ def check_shape(payload):
             f"version: {payload['version']!r} is not supported, this module speaks version {VERSION}"
         )
     cluster = payload["cluster"]
-    if not isinstance(cluster, str) or not CLUSTER_RE.match(cluster):
+    if not is_cluster_name(cluster):
         raise PayloadError(f"cluster: {str(cluster)[:80]!r} is not a DNS label")
     for key in ("digest", "target", "issued_at", "signature"):
         if not isinstance(payload.get(key), str):
@@ -190,9 +195,9 @@ def check_fields(payload, max_prefix=None, max_entries=DEFAULT_MAX_ENTRIES):
     """Validate every signed field's content (after the signature) and the digest."""
     _check_int(payload, "generation", 1)
     _check_int(payload, "nodes", 0)
-    if not ISSUED_AT_RE.match(payload["issued_at"]):
+    if not ISSUED_AT_RE.fullmatch(payload["issued_at"]):
         raise PayloadError("issued_at: expected RFC 3339 UTC time such as 2026-11-22T10:00:00.000Z")
-    if not TARGET_RE.match(payload["target"]):
+    if not TARGET_RE.fullmatch(payload["target"]):
         raise PayloadError("target: expected 1-1024 printable ASCII characters")
     for family in FAMILIES:
         parse_entry_list(payload[family], family, max_prefix, max_entries)

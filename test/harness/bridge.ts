@@ -32,6 +32,8 @@ export interface BridgeSetup {
   stateDir?: string;
   saltPassword?: string;
   saltUser?: string;
+  /** Merged into the config's salt section (e.g. websocketUrl, eventStream). */
+  saltExtra?: Record<string, unknown>;
 }
 
 let seq = 0;
@@ -45,7 +47,7 @@ export async function writeBridgeConfig(s: BridgeSetup): Promise<{ file: string;
   const port = await freePort();
   const stateDir = s.stateDir ?? join(dir, 'state');
   const config = {
-    salt: { url: s.salt.apiUrl, username: s.saltUser ?? s.salt.bridge.username, eauth: 'file', passwordFile: join(secrets, 'salt-api-password'), caFile: s.salt.apiCaFile, timeoutMs: 10000 },
+    salt: { url: s.salt.apiUrl, username: s.saltUser ?? s.salt.bridge.username, eauth: 'file', passwordFile: join(secrets, 'salt-api-password'), caFile: s.salt.apiCaFile, timeoutMs: 10000, ...s.saltExtra },
     signing: { keyFile: join(secrets, 'signing-key') },
     clusters: s.clusters.map((c) => ({
       name: c.name,

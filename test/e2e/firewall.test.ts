@@ -1,0 +1,150 @@
+// The whole loop with real packets: Node objects → bridge → salt-api → master bus → the shipped
+// reactor → kube_allowlist.apply on the targeted minion only → ipset/iptables in its namespace →
+// TCP connections from node hosts accepted or dropped. The bridge reads job returns over the
+// rest_tornado websocket here (SSE is covered by the other files).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { startKube, type KubeCluster } from '../harness/kube.ts';
+import { startLab, type Lab, type Host } from '../harness/netns.ts';
+import { startSalt, type SaltStack, type Minion } from '../harness/salt.ts';
+import { startRedis, probe } from '../harness/redis.ts';
+import { startBridge, type BridgeProc } from '../harness/bridge.ts';
+import { httpsJson } from '../harness/https.ts';
+import { freePort } from '../harness/tools.ts';
+import { teardownAll, sleep, waitFor } from '../harness/proc.ts';
+
+const KEY = 'e2e-firewall-signing-key-0123456789';
+const TAG = 'kube-salt-bridge/cluster/prod/nodes';
+
+let kube: KubeCluster;
+let lab: Lab;
+let salt: SaltStack;
+let nodes: Host;
+let bridge: BridgeProc;
+let db: Minion;
+let other: Minion;
+let n: { v4: (i: number) => string; v6: (i: number) => string };
+
+const reachable = async (src: string, m: Minion, family: 4 | 6 = 4) => (await probe(nodes, src, family === 4 ? m.host.ipv4 : m.host.ipv6, 0.5)).ok;
+
+function pillar(extra: Record<string, unknown> = {}) {
+  return {
+    kube_allowlist: {
+      signing_key: KEY,
+      backend: 'ipset',
+      clusters: { prod: {} },
+      rules: [{ name: 'redis', clusters: ['prod'], proto: 'tcp', ports: [6379], others: 'drop' }],
+      ...extra,
+    },
+  };
+}
+
+before(async () => {
+  kube = await startKube('prod');
+  lab = await startLab();
+  const wsPort = await freePort();
+  salt = await startSalt(lab, {
+    minions: 2,
+    masterConfig: { rest_tornado: { port: wsPort, address: '127.0.0.1', disable_ssl: true, websockets: true } },
+  });
+  [db, other] = salt.minions as [Minion, Minion];
+  await salt.setPillar({ [db.id]: pillar(), [other.id]: {} });
+  for (const m of salt.minions) await startRedis(m.host);
+  nodes = await lab.addHost('nodes');
+  n = { v4: (i) => lab.nodeIp4(i), v6: (i) => lab.nodeIp6(i) };
+  for (const i of [1, 2, 3, 9]) {
+    await nodes.addAddress(n.v4(i));
+    await nodes.addAddress(n.v6(i));
+  }
+  await kube.createNode('p1', [{ type: 'InternalIP', address: n.v4(1) }, { type: 'InternalIP', address: n.v6(1) }]);
+  await kube.createNode('p2', [{ type: 'InternalIP', address: n.v4(2) }, { type: 'InternalIP', address: n.v6(2) }]);
+  bridge = await startBridge({
+    clusters: [{ name: 'prod', kube }],
+    salt,
+    signingKey: KEY,
+    saltExtra: { websocketUrl: `http://127.0.0.1:${wsPort}`, eventStream: 'ws' },
+  });
+  await bridge.waitReady();
+}, { timeout: 300_000 });
+
+after(async () => {
+  await bridge?.stop();
+  await salt?.stop();
+  await lab?.stop();
+  await kube?.stop();
+  teardownAll();
+});
+
+test('the event reaches the targeted minion through the shipped reactor, and only it', async () => {
+  await waitFor('outsider dropped on the db minion', async () => !(await reachable(n.v4(9), db)), 30_000, 200);
+  assert.equal(await reachable(n.v4(1), db), true, 'node p1 (IPv4) connects');
+  assert.equal(await reachable(n.v6(2), db, 6), true, 'node p2 (IPv6) connects');
+  assert.equal(await reachable(n.v6(9), db, 6), false, 'an IPv6 outsider is dropped');
+
+  const rets = salt.events.filter((e) => /^salt\/job\/\d+\/ret\//.test(e.tag) && e.data.fun === 'kube_allowlist.apply');
+  assert.ok(rets.some((e) => e.data.id === db.id && e.data.retcode === 0), 'the db minion applied it');
+  assert.ok(!rets.some((e) => e.data.id === other.id), 'the other minion was never targeted');
+  const fw = await other.firewall();
+  assert.doesNotMatch(fw.iptables + fw.ip6tables + fw.ipset, /KSB|ksb/, 'nothing of ours on the other minion');
+  assert.equal(await reachable(n.v4(9), other), true, 'the other minion is still open to everyone');
+});
+
+test('a node joins and leaves: admitted, then dropped (IPv4 and IPv6)', async () => {
+  await kube.createNode('p3', [{ type: 'InternalIP', address: n.v4(3) }, { type: 'InternalIP', address: n.v6(3) }]);
+  await waitFor('p3 admitted', async () => (await reachable(n.v4(3), db)) && (await reachable(n.v6(3), db, 6)), 15_000, 100);
+  await kube.deleteNode('p1');
+  await waitFor('p1 dropped', async () => !(await reachable(n.v4(1), db)) && !(await reachable(n.v6(1), db, 6)), 15_000, 100);
+  assert.equal(await reachable(n.v4(2), db), true, 'p2 still connects');
+});
+
+test('job returns reach the bridge over the websocket: status shows the minion current', async () => {
+  await waitFor('db minion current in bridge status', async () => {
+    const st = await bridge.status();
+    const gen = st.clusters[0]!.generation;
+    return st.minions.some((m) => m.minion === db.id && m.appliedGeneration === gen && m.lastResult !== 'failed');
+  }, 15_000, 200);
+  const metrics = await bridge.metrics();
+  assert.match(metrics, /ksb_event_stream_connected 1/);
+  assert.match(metrics, /ksb_change_to_applied_seconds_count\{cluster="prod"\} [1-9]/);
+});
+
+test('a forged event on the bus changes nothing; the last good list stays', async () => {
+  const ca = readFileSync(salt.apiCaFile);
+  const login = await httpsJson<{ return: Array<{ token: string }> }>(`${salt.apiUrl}/login`, {
+    method: 'POST', ca, body: { username: salt.admin.username, password: salt.admin.password, eauth: 'file' },
+  });
+  const good = salt.events.filter((e) => e.tag === TAG).at(-1)!.data;
+  const forged = { ...good, generation: Number(good.generation) + 10, ipv4: [n.v4(9)], ipv6: [], signature: 'hmac-sha256:' + '0'.repeat(64) };
+  delete (forged as Record<string, unknown>)._stamp;
+  const before = salt.events.length;
+  await httpsJson(`${salt.apiUrl}/`, {
+    method: 'POST', ca, headers: { 'X-Auth-Token': login.return[0]!.token },
+    body: [{ client: 'runner', fun: 'event.send', tag: TAG, data: forged }],
+  });
+  const ret = await salt.waitForEvent('the forged job return', (e) => salt.events.indexOf(e) >= before && /\/ret\//.test(e.tag) && e.data.fun === 'kube_allowlist.apply' && e.data.id === db.id, 20_000);
+  assert.notEqual(ret.data.retcode, 0, 'the minion refused it');
+  assert.match(JSON.stringify(ret.data.return), /signature/i);
+  assert.equal(await reachable(n.v4(9), db), false, 'the forged address was not admitted');
+  assert.equal(await reachable(n.v4(2), db), true, 'the good list is still in place');
+});
+
+test('with the bridge gone, a highstate after a "reboot" restores the last good list from the cache', async () => {
+  await bridge.stop();
+  // A reboot loses the kernel state: our chain and sets.
+  await db.host.exec('iptables', ['-D', 'INPUT', '-j', 'KSB-ALLOW']);
+  await db.host.exec('iptables', ['-F', 'KSB-ALLOW']);
+  await db.host.exec('iptables', ['-X', 'KSB-ALLOW']);
+  await db.host.exec('ip6tables', ['-D', 'INPUT', '-j', 'KSB-ALLOW']);
+  await db.host.exec('ip6tables', ['-F', 'KSB-ALLOW']);
+  await db.host.exec('ip6tables', ['-X', 'KSB-ALLOW']);
+  await db.host.exec('ipset', ['destroy']);
+  assert.equal(await reachable(n.v4(9), db), true, 'after the "reboot" the port is open to anyone');
+  const r = await salt.salt(db.id, 'state.apply', ['kube_allowlist'], { timeoutS: 120 });
+  const states = Object.values((r[db.id] ?? {}) as Record<string, { result: boolean; comment: string }>);
+  assert.ok(states.length > 0 && states.every((s) => s.result), JSON.stringify(r));
+  assert.equal(await reachable(n.v4(9), db), false, 'outsider dropped again');
+  assert.equal(await reachable(n.v4(2), db), true, 'p2 admitted from the cache');
+  assert.equal(await reachable(n.v6(3), db, 6), true, 'p3 (IPv6) admitted from the cache');
+  await sleep(100);
+});
