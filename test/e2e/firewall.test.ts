@@ -26,7 +26,9 @@ let db: Minion;
 let other: Minion;
 let n: { v4: (i: number) => string; v6: (i: number) => string };
 
-const reachable = async (src: string, m: Minion, family: 4 | 6 = 4) => (await probe(nodes, src, family === 4 ? m.host.ipv4 : m.host.ipv6, 0.5)).ok;
+// A dropped SYN shows as a timeout, so the timeout must be long enough for a loaded machine to
+// answer a connection that is allowed (2 s); dropped probes cost the full timeout.
+const reachable = async (src: string, m: Minion, family: 4 | 6 = 4) => (await probe(nodes, src, family === 4 ? m.host.ipv4 : m.host.ipv6, 2)).ok;
 
 function pillar(extra: Record<string, unknown> = {}) {
   return {
@@ -106,6 +108,12 @@ test('job returns reach the bridge over the websocket: status shows the minion c
   }, 15_000, 200);
   const metrics = await bridge.metrics();
   assert.match(metrics, /ksb_event_stream_connected 1/);
+  // The operator's view from the master: salt-run kube_allowlist.status.
+  const gen = (await bridge.status()).clusters[0]!.generation;
+  const report = (await salt.saltRun('kube_allowlist.status')) as { clusters: Record<string, { newest: number; behind: string[]; minions: Record<string, { generation: number }> }> };
+  assert.equal(report.clusters.prod?.minions[db.id]?.generation, gen, JSON.stringify(report));
+  assert.deepEqual(report.clusters.prod?.behind, []);
+  assert.equal(report.clusters.prod?.minions[other.id], undefined, 'the untargeted minion holds nothing');
   assert.match(metrics, /ksb_change_to_applied_seconds_count\{cluster="prod"\} [1-9]/);
 });
 

@@ -19,7 +19,7 @@ export async function startRedis(host: Host): Promise<Daemon> {
 const PROBE = join(ROOT, 'test', 'harness', 'probe.py');
 
 /** One TCP connection + Redis PING from `src` (an address of `from`) to `dst`. */
-export async function probe(from: Host, src: string, dst: string, timeoutS = 1): Promise<{ ok: boolean; error: string | null }> {
+export async function probe(from: Host, src: string, dst: string, timeoutS = 2): Promise<{ ok: boolean; error: string | null }> {
   const r = await from.exec('python3', [PROBE, 'once', src, dst, String(REDIS_PORT), String(timeoutS)]);
   return JSON.parse(r.stdout) as { ok: boolean; error: string | null };
 }
