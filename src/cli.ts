@@ -23,7 +23,7 @@ export interface CliIo {
 }
 
 function configOption(): Option {
-  return new Option('-c, --config <file>', 'configuration file').env('KSB_CONFIG').default(DEFAULT_CONFIG);
+  return new Option('-c, --config <file>', 'configuration file').env('KSB_CONFIG_FILE').default(DEFAULT_CONFIG);
 }
 
 function load(file: string, io: CliIo): Config {
