@@ -5,35 +5,10 @@ import type { Clock } from '../../src/seams.ts';
 import { KubeNodeSource, toNodeInfo } from '../../src/kube/nodeSource.ts';
 import { KubeForbiddenError, KubeGoneError, KubeUnreachableError } from '../../src/kube/errors.ts';
 import type { KubeNode, ListOptions, ListPage, NodeApi, WatchEvent, WatchHandle, WatchOptions } from '../../src/kube/nodeApi.ts';
+import { FakeClock } from '../fakes/clock.ts';
 
 const flush = () => new Promise<void>((r) => setImmediate(r));
 
-class FakeClock implements Clock {
-  t = 0;
-  private seq = 0;
-  private timers: Array<{ at: number; seq: number; fn: () => void; cancelled: boolean }> = [];
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number) {
-    const tm = { at: this.t + Math.max(0, ms), seq: this.seq++, fn, cancelled: false };
-    this.timers.push(tm);
-    return { cancel: () => void (tm.cancelled = true) };
-  }
-  async advance(ms: number): Promise<void> {
-    const target = this.t + ms;
-    for (;;) {
-      await flush();
-      const due = this.timers.filter((x) => !x.cancelled && x.at <= target).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
-      if (!due) break;
-      this.timers.splice(this.timers.indexOf(due), 1);
-      this.t = due.at;
-      due.fn();
-    }
-    this.t = target;
-    await flush();
-  }
-}
 
 class FakeWatch implements WatchHandle {
   aborted = false;
@@ -124,7 +99,7 @@ function node(name: string, ips: string[], extra: Record<string, unknown> = {}):
 const bookmark = (rv: string) => ({ kind: 'Node', metadata: { resourceVersion: rv } });
 
 function setup(opts: Partial<ConstructorParameters<typeof KubeNodeSource>[0]> = {}) {
-  const clock = new FakeClock();
+  const clock = new FakeClock(0);
   const api = new FakeApi();
   const src = new KubeNodeSource({
     cluster: 'c1',

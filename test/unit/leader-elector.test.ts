@@ -6,35 +6,10 @@ import { LeaderElector } from '../../src/leader/elector.ts';
 import type { LeaseLock } from '../../src/leader/leaseLock.ts';
 import type { LeaseRecord, ObservedLease } from '../../src/leader/decide.ts';
 import { KubeUnreachableError, LeaseConflictError } from '../../src/kube/errors.ts';
+import { FakeClock } from '../fakes/clock.ts';
 
 const flush = () => new Promise<void>((r) => setImmediate(r));
 
-class FakeClock implements Clock {
-  t = 0;
-  private seq = 0;
-  private timers: Array<{ at: number; seq: number; fn: () => void; cancelled: boolean }> = [];
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number) {
-    const tm = { at: this.t + Math.max(0, ms), seq: this.seq++, fn, cancelled: false };
-    this.timers.push(tm);
-    return { cancel: () => void (tm.cancelled = true) };
-  }
-  async advance(ms: number): Promise<void> {
-    const target = this.t + ms;
-    for (;;) {
-      await flush();
-      const due = this.timers.filter((x) => !x.cancelled && x.at <= target).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
-      if (!due) break;
-      this.timers.splice(this.timers.indexOf(due), 1);
-      this.t = due.at;
-      due.fn();
-    }
-    this.t = target;
-    await flush();
-  }
-}
 
 class Store {
   lease: ObservedLease | null = null;
@@ -93,7 +68,7 @@ function candidate(id: string, store: Store, clock: FakeClock) {
 }
 
 test('one of two candidates leads; the other waits; renewals keep it', async () => {
-  const clock = new FakeClock();
+  const clock = new FakeClock(0);
   const store = new Store();
   const a = candidate('a', store, clock);
   const b = candidate('b', store, clock);
@@ -113,7 +88,7 @@ test('one of two candidates leads; the other waits; renewals keep it', async () 
 });
 
 test('stop releases: onStoppedLeading first, holder cleared, the peer takes over within a retry period', async () => {
-  const clock = new FakeClock();
+  const clock = new FakeClock(0);
   const store = new Store();
   const a = candidate('a', store, clock);
   const b = candidate('b', store, clock);
@@ -133,7 +108,7 @@ test('stop releases: onStoppedLeading first, holder cleared, the peer takes over
 });
 
 test('a crashed leader (no release) is replaced after leaseDuration of local observation', async () => {
-  const clock = new FakeClock();
+  const clock = new FakeClock(0);
   const store = new Store();
   const a = candidate('a', store, clock);
   const b = candidate('b', store, clock);
@@ -155,7 +130,7 @@ test('a crashed leader (no release) is replaced after leaseDuration of local obs
 });
 
 test('renewal failures: leadership lost after renewDeadline, regained when the API is back', async () => {
-  const clock = new FakeClock();
+  const clock = new FakeClock(0);
   const store = new Store();
   const a = candidate('a', store, clock);
   a.el.start();
@@ -176,7 +151,7 @@ test('renewal failures: leadership lost after renewDeadline, regained when the A
 });
 
 test('a leader that finds someone else holding the lease steps down at once', async () => {
-  const clock = new FakeClock();
+  const clock = new FakeClock(0);
   const store = new Store();
   const a = candidate('a', store, clock);
   a.el.start();
