@@ -6,6 +6,7 @@ import { loadKubeConfig, describeKubeConfig } from '../kube/kubeconfig.ts';
 import { createClientNodeApi } from '../kube/clientNodeApi.ts';
 import { createSaltClient, createStream } from '../bridge.ts';
 import { table } from './status.ts';
+import { withDeadline } from '../util/deadline.ts';
 
 export const CHECK_TAG = 'kube-salt-bridge/check';
 
@@ -16,11 +17,7 @@ interface Line {
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p.finally(() => clearTimeout(t)),
-    new Promise<T>((_, reject) => { t = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms); }),
-  ]);
+  return withDeadline(p, ms, () => new Error(`${what}: no answer within ${ms} ms`));
 }
 
 async function step(lines: Line[], what: string, fn: () => Promise<string>): Promise<boolean> {

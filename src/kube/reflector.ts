@@ -15,6 +15,7 @@ import type { Clock } from '../seams.ts';
 import { Backoff } from '../util/backoff.ts';
 import { KubeGoneError, KubeUnreachableError, errorForStatus, isGoneStatus, translateKubeError, type KubeError, type KubeStatus } from './errors.ts';
 import type { KubeNode, NodeApi, WatchEvent, WatchHandle } from './nodeApi.ts';
+import { withDeadline } from '../util/deadline.ts';
 
 export interface ReflectorHandler {
   /** A full list completed: these are all objects at `resourceVersion`. */
@@ -226,22 +227,10 @@ export class Reflector {
   }
 
   private withTimeout<T>(p: Promise<T>, ac: AbortController, what: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const t = this.clock.setTimeout(() => {
-        ac.abort();
-        reject(new KubeUnreachableError(`${what}: no answer within ${this.o.requestTimeoutMs} ms`));
-      }, this.o.requestTimeoutMs);
-      p.then(
-        (v) => {
-          t.cancel();
-          resolve(v);
-        },
-        (err: unknown) => {
-          t.cancel();
-          reject(err);
-        },
-      );
-    });
+    return withDeadline(p, this.o.requestTimeoutMs, () => {
+      ac.abort();
+      return new KubeUnreachableError(`${what}: no answer within ${this.o.requestTimeoutMs} ms`);
+    }, this.clock);
   }
 
   // ---- watch ----

@@ -11,6 +11,7 @@ import { KsbError } from '../errors.ts';
 import { LeaseConflictError } from '../kube/errors.ts';
 import { DEFAULT_TIMING, LeaderDecider, type Decision, type LeaderTiming, type ObservedLease, type Transition } from './decide.ts';
 import type { LeaseLock } from './leaseLock.ts';
+import { withDeadline } from '../util/deadline.ts';
 
 export interface LeaderElectorOptions {
   lock: LeaseLock;
@@ -160,22 +161,8 @@ export class LeaderElector {
 
   /** Requests get renewDeadline at most; a late answer is ignored by the caller's state checks. */
   private bounded<T>(p: Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const t = this.clock.setTimeout(
-        () => reject(new KsbError('KSB_LEADER_TIMEOUT', `lease request: no answer within ${this.d.timing.renewDeadlineMs} ms`, { retryable: true })),
-        this.d.timing.renewDeadlineMs,
-      );
-      p.then(
-        (v) => {
-          t.cancel();
-          resolve(v);
-        },
-        (e: unknown) => {
-          t.cancel();
-          reject(e);
-        },
-      );
-    });
+    const ms = this.d.timing.renewDeadlineMs;
+    return withDeadline(p, ms, () => new KsbError('KSB_LEADER_TIMEOUT', `lease request: no answer within ${ms} ms`, { retryable: true }), this.clock);
   }
 
   private noteHolder(holder: string): void {

@@ -1,0 +1,23 @@
+import type { Clock } from '../seams.ts';
+import { systemClock } from './clock.ts';
+
+/**
+ * Settles like `p`, or rejects with `timeout()` if `p` has not settled after `ms` on `clock`.
+ * The timer is cancelled either way; `p` itself is not cancelled (pass an AbortController's abort
+ * inside `timeout` for that).
+ */
+export function withDeadline<T>(p: Promise<T>, ms: number, timeout: () => Error, clock: Clock = systemClock): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = clock.setTimeout(() => reject(timeout()), ms);
+    p.then(
+      (v) => {
+        t.cancel();
+        resolve(v);
+      },
+      (err: unknown) => {
+        t.cancel();
+        reject(err);
+      },
+    );
+  });
+}
