@@ -12,9 +12,15 @@ Configuration lives in pillar ``kube_allowlist`` (see ``salt/pillar.example``). 
 in ``_utils/kube_allowlist_*.py``: payload (contract), config (pillar), policy, firewall (render
 and plan), kube (``pull``).
 
+Traffic arriving on the loopback interface (local clients on 127.0.0.1, ::1 or the host's own
+addresses) is never filtered: the first rule of our chain/table returns it untouched.
+
 Return codes (``retcode`` of the job): 0 applied, already current, stale or not configured here;
 1 refused (signature, schema, address, generation conflict, policy); 2 failed (pillar, command,
-cluster API).
+cluster API). The returned ``applied`` is true when the minion is at the payload's list after the
+call (applied now, already current, or nothing to enforce here) and false otherwise (refused,
+failed, stale): the bridge counts a return as a success only with retcode 0 and ``applied`` not
+false.
 
 :depends: ipset + iptables (``ipset`` backend), nft (``nftables``) or iptables (``iptables``)
 """
@@ -235,6 +241,12 @@ def _finish(ret, retcode, reason):
     return ret
 
 
+def _not_configured(ret, cluster):
+    """Nothing to enforce for ``cluster`` on this minion: a success (applied, unchanged, retcode 0)."""
+    ret["applied"] = True
+    return _finish(ret, OK, f"not configured here: no kube_allowlist:rules entry references cluster {cluster}")
+
+
 def _verified(config, payload):
     if isinstance(payload, str):
         try:
@@ -288,8 +300,10 @@ def apply(payload=None, force=False, **kwargs):  # pylint: disable=unused-argume
 
     Returns ``cluster, generation, digest, changed, applied, reason, backend, added, removed`` and
     sets the job's retcode: 0 applied / already current / stale / not configured here, 1 refused,
-    2 failed. A cluster that no ``kube_allowlist:rules`` entry references is verified, then left
-    alone with reason "not configured here" (retcode 0): nothing to enforce on this minion.
+    2 failed. ``applied`` is true for applied, already current and not configured here (the
+    minion is at this list), false for stale, refused and failed. A cluster that no
+    ``kube_allowlist:rules`` entry references is verified, then left alone with reason "not
+    configured here" (applied true, changed false, retcode 0): nothing to enforce on this minion.
 
     CLI Example:
 
@@ -308,7 +322,7 @@ def apply(payload=None, force=False, **kwargs):  # pylint: disable=unused-argume
         return _finish(ret, FAILED, str(err))
     cluster = view["cluster"]
     if not _u("config.rules_for")(config, cluster):
-        return _finish(ret, OK, f"not configured here: no kube_allowlist:rules entry references cluster {cluster}")
+        return _not_configured(ret, cluster)
     incoming = {
         "cluster": cluster,
         "generation": view["generation"],
@@ -347,7 +361,7 @@ def pull(cluster, force=False):
     if "kubeconfig" not in settings:
         raise CommandExecutionError(f"pillar kube_allowlist:clusters:{cluster}:kubeconfig is not set")
     if not _u("config.rules_for")(config, cluster):
-        return _finish(ret, OK, f"not configured here: no kube_allowlist:rules entry references cluster {cluster}")
+        return _not_configured(ret, cluster)
     try:
         conf = _u("kube.load_kubeconfig")(settings["kubeconfig"], settings.get("context"))
         items = _u("kube.list_nodes")(conf, settings["timeout"])

@@ -11,6 +11,10 @@ nothing has to change. Each backend owns only its own objects:
 * nftables: table ``inet kube_allowlist``, converged in one ``nft -f`` transaction.
 
 Objects of the backends not selected are removed, so switching backends leaves no trace.
+
+Traffic arriving on the loopback interface (local clients on 127.0.0.1, ::1 or any of the host's
+own addresses) always leaves our chain untouched: its first rule returns ``lo`` packets
+(``-i lo -j RETURN``, nftables ``iifname "lo" return``), so a rule never cuts off the host itself.
 """
 
 import hashlib
@@ -29,6 +33,8 @@ REJECT_UDP = {"ipv4": "icmp-port-unreachable", "ipv6": "icmp6-port-unreachable"}
 NFT_FP_RE = re.compile(r'comment "ksb:([0-9a-f]{64})"')
 NFT_SET_RE = re.compile(r"^\s*set (\S+) \{", re.M)
 MULTIPORT_MAX = 15
+LOOPBACK_LINE = f"-A {CHAIN} -i lo -j RETURN"
+NFT_LOOPBACK_RULE = 'iifname "lo" return'
 IPSET_MIN_MAXELEM = 65536
 
 
@@ -100,6 +106,7 @@ def iptables_lines(desired, family, per_ip):
     Render our chain's rules for one family in ``iptables-save`` form (so readback compares).
 
     ``per_ip`` selects the iptables backend (one rule per source) instead of ipset matches.
+    The first line returns loopback traffic; nothing is rendered when no rule applies to ``family``.
     """
     lines = []
     for rule in desired["rules"]:
@@ -120,7 +127,7 @@ def iptables_lines(desired, family, per_ip):
                 lines.append(f"-A {CHAIN} -s {_as_source(source, family)} {match} {tail} -j ACCEPT")
             if rule["others"] != "none":
                 lines.append(f"-A {CHAIN} {match} {tail} -j {_others_target(rule, family)}")
-    return lines
+    return [LOOPBACK_LINE] + lines if lines else []
 
 
 def parse_iptables_save(text):
@@ -164,7 +171,7 @@ def _nft_elements(entries):
 
 
 def _nft_rules(desired):
-    rules = []
+    rules = [NFT_LOOPBACK_RULE]
     for rule in desired["rules"]:
         ports = ", ".join(p.replace(":", "-") for p in rule["ports"])
         for family in rule["families"]:
@@ -190,7 +197,8 @@ def nft_script(desired, existing_sets=()):
     The table, sets and base chain are declared (a no-op when they exist), then the chain and sets
     are flushed and refilled and obsolete sets deleted, all in one transaction, so packets see
     either the old or the new state. (Deleting and re-creating the table is not seamless: packets
-    were observed to be dropped during such a commit.) The last rule, a counter of packets none of
+    were observed to be dropped during such a commit.) The first rule returns loopback traffic;
+    the last rule, a counter of packets none of
     ours decided, carries the fingerprint of the rendered state in its comment for idempotency.
     """
     table = f"inet {NFT_TABLE}"

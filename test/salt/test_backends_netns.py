@@ -14,7 +14,7 @@ import pytest
 
 import ksb_sign
 from ksb_minion import Minion
-from netlab import NODES_V4 as V4, NODES_V6 as V6, OTHER_PORT
+from netlab import MINION_V4, MINION_V6, NODES_V4 as V4, NODES_V6 as V6, OTHER_PORT
 
 KEY = "netns-test-key"
 BACKENDS = ("ipset", "nftables", "iptables")
@@ -87,6 +87,22 @@ def test_backend_converges_exactly(lab, extmods, tmp_path, backend):
     assert f"-A INPUT -s {V4[4]}/32 -p tcp -m tcp --dport {OTHER_PORT} -j DROP" in remaining
     assert "table inet unrelated" in remaining
     assert lab.reachable(V4[:4] + V6) == set(V4[:4] + V6), "flushed: port open again"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_loopback_is_never_filtered(lab, extmods, tmp_path, backend):
+    """A local client of the protected port (127.0.0.1, ::1, the minion's own addresses) still
+    connects while an unlisted node is dropped: traffic on lo passes our chain untouched."""
+    local = ["127.0.0.1", "::1", MINION_V4, MINION_V6]
+    minion = Minion(tmp_path, extmods, lab.minion)
+    minion.set_pillar(pillar(backend))
+    assert lab.local_reachable(local) == set(local), "baseline: local clients connect"
+    code, ret = minion.call("kube_allowlist.apply", payload=payload(1, V4[:1], V6[:1]))
+    assert (code, ret["applied"]) == (0, True), ret
+    assert lab.reachable(V4[:2] + V6[:2]) == {V4[0], V6[0]}, "unlisted node hosts dropped"
+    assert lab.local_reachable(local) == set(local), "loopback untouched"
+    minion.call("kube_allowlist.flush")
+    assert no_trace(lab.ruleset()) == []
 
 
 def wipe(lab):

@@ -48,6 +48,7 @@ def test_iptables_restore_text_ipset_mode(fw, desired):
         "*filter\n"
         ":KSB-ALLOW - [0:0]\n"
         "-I INPUT 1 -j KSB-ALLOW\n"
+        "-A KSB-ALLOW -i lo -j RETURN\n"
         '-A KSB-ALLOW -p tcp -m multiport --dports 5432,6000:6010 -m set --match-set ksb-prod-6 src -m comment --comment "ksb:pg" -j ACCEPT\n'
         '-A KSB-ALLOW -p tcp -m multiport --dports 5432,6000:6010 -m comment --comment "ksb:pg" -j DROP\n'
         '-A KSB-ALLOW -p udp -m multiport --dports 53 -m set --match-set ksb-prod-6 src -m comment --comment "ksb:dns" -j ACCEPT\n'
@@ -58,10 +59,22 @@ def test_iptables_restore_text_ipset_mode(fw, desired):
 
 
 def test_iptables_restore_text_per_ip_mode(fw, desired):
-    assert fw.iptables_lines(desired, "ipv4", per_ip=True) == [
+    assert fw.iptables_lines(desired, "ipv4", per_ip=True) == ["-A KSB-ALLOW -i lo -j RETURN"] + [
         f'-A KSB-ALLOW -s {src} -p tcp -m multiport --dports 5432,6000:6010 -m comment --comment "ksb:pg" -j ACCEPT'
         for src in ("10.0.0.2/32", "10.0.0.3/32", "10.244.0.0/16", "192.0.2.10/32")
     ] + ['-A KSB-ALLOW -p tcp -m multiport --dports 5432,6000:6010 -m comment --comment "ksb:pg" -j DROP']
+
+
+def test_loopback_returns_first_and_only_when_a_rule_renders(fw, desired):
+    """Local clients (lo: 127.0.0.1, ::1, the host's own addresses) never meet a rule of ours."""
+    for family in ("ipv4", "ipv6"):
+        for per_ip in (False, True):
+            assert fw.iptables_lines(desired, family, per_ip)[0] == "-A KSB-ALLOW -i lo -j RETURN"
+    v6_only = fw.desired_state({"rules": RULES[1:], "max_entries": 10}, CACHES)
+    assert fw.iptables_lines(v6_only, "ipv4", per_ip=False) == [], "no rule for ipv4: no chain at all"
+    _, text = fw.nft_script(v6_only)
+    first_rule = next(line for line in text.splitlines() if line.startswith("add rule"))
+    assert first_rule == 'add rule inet kube_allowlist input iifname "lo" return'
 
 
 def test_chain_removal_and_duplicate_jumps(fw):
@@ -90,6 +103,7 @@ def test_nft_text(fw, desired):
         f"add element {t} c_prod_4 {{ 10.0.0.2/31, 10.244.0.0/16 }}\n"
         f"flush set {t} c_prod_6\n"
         f"add element {t} c_prod_6 {{ fd00::2 }}\n"
+        f'add rule {t} input iifname "lo" return\n'
         f'add rule {t} input meta nfproto ipv4 tcp dport {{ 5432, 6000-6010 }} ip saddr @c_prod_4 accept comment "pg"\n'
         f'add rule {t} input meta nfproto ipv4 tcp dport {{ 5432, 6000-6010 }} ip saddr {{ 192.0.2.10 }} accept comment "pg"\n'
         f'add rule {t} input meta nfproto ipv4 tcp dport {{ 5432, 6000-6010 }} drop comment "pg"\n'

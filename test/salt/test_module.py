@@ -112,7 +112,40 @@ def test_cluster_without_rule_is_not_configured_here(make_module, kernel):
     mod = make_module()
     ret = mod.apply(payload=ksb_sign.build("other", 1, V4, key=KEY))
     assert ret["reason"].startswith("not configured here") and mod.__context__["retcode"] == 0
-    assert not ret["applied"] and kernel.mutations == []
+    assert (ret["applied"], ret["changed"], kernel.mutations) == (True, False, [])
+
+
+def bridge_ok(ret, retcode):
+    """The bridge's verdict on a job return (src/salt/interpret.ts): retcode 0, success not false
+    (Salt sets success = retcode == 0), a dict that does not say applied: false."""
+    return retcode == 0 and isinstance(ret, dict) and ret.get("applied") is not False
+
+
+@pytest.mark.parametrize(
+    "name,first,second,ok,reason",
+    [
+        ("applied", None, p(1), True, "applied generation 1"),
+        ("already current", p(1), p(1), True, "already current at generation 1"),
+        ("not configured here", None, ksb_sign.build("other", 1, V4, key=KEY), True, "not configured here"),
+        ("stale", p(2), p(1), False, "stale: generation 1 is older"),
+        ("refused", None, dict(p(1), signature="hmac-sha256:" + "0" * 64), False, "refused: "),
+        ("conflict", p(1), p(1, V4[:3]), False, "refused: generation 1 was already applied"),
+    ],
+)
+def test_bridge_judges_each_outcome(make_module, name, first, second, ok, reason):  # pylint: disable=unused-argument
+    """Success outcomes must read as ok to the bridge (applied not false, retcode 0); the others not."""
+    mod = make_module()
+    if first is not None:
+        assert mod.apply(payload=first)["applied"]
+    ret = mod.apply(payload=second)
+    assert ret["reason"].startswith(reason), ret
+    assert bridge_ok(ret, mod.__context__["retcode"]) is ok, ret
+
+
+def test_pull_of_unconfigured_cluster_reads_as_success(make_module, tmp_path):
+    mod = make_module(clusters={"prod": {}, "other": {"kubeconfig": str(tmp_path / "none")}})
+    ret = mod.pull("other")
+    assert ret["reason"].startswith("not configured here") and bridge_ok(ret, mod.__context__["retcode"])
 
 
 def test_empty_list_refused_unless_allowed(make_module, kernel):
@@ -176,7 +209,7 @@ def test_backend_switch_removes_the_old_backend(make_module, kernel):
     make_module(backend="nftables").restore()
     assert kernel.sets == {} and kernel.chains["ipv4"] is None and kernel.nft
     make_module(backend="iptables").restore()
-    assert kernel.nft is None and len(kernel.chains["ipv4"]) == 5
+    assert kernel.nft is None and len(kernel.chains["ipv4"]) == 6  # lo return + 4 sources + drop
 
 
 def test_failed_command_returns_retcode_2(make_module, kernel):

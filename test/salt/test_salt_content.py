@@ -47,27 +47,48 @@ def test_reactor_config_maps_the_contract_tag():
     assert conf["reactor"] == [{"kube-salt-bridge/cluster/*/nodes": ["salt://reactor/kube_allowlist.sls"]}]
 
 
+CHECK_TAG = "kube-salt-bridge/check"
+
+
 @pytest.mark.parametrize(
     "fun,arg,kwarg,allowed",
     [
         ("event.send", [], {"tag": TAG, "data": {}}, True),
         ("event.send", [TAG], {"data": {}}, True),
+        ("event.send", [], {"tag": "kube-salt-bridge/cluster/a-1/nodes"}, True),
+        ("event.send", [], {"tag": CHECK_TAG, "data": {"id": "x"}}, True),
+        ("event.send", [CHECK_TAG], {}, True),
+        ("event.send", [], {"tag": "kube-salt-bridge/checkx"}, False),
+        ("event.send", ["kube-salt-bridge/checkx"], {}, False),
+        ("event.send", [], {"tag": CHECK_TAG + "/x"}, False),
+        ("event.send", [], {"tag": CHECK_TAG + "\n"}, False),
+        ("event.send", [], {"tag": "x" + CHECK_TAG}, False),
+        ("event.send", [], {"tag": "kube-salt-bridge/"}, False),
+        ("event.send", [], {"tag": "kube-salt-bridge/cluster/x/nodes/y"}, False),
         ("event.send", [], {"tag": "kube-salt-bridge/cluster/prod/nodes/x"}, False),
+        ("event.send", [], {"tag": TAG + "\n"}, False),
+        ("event.send", [], {"tag": "kube-salt-bridge/cluster/-x/nodes"}, False),
         ("event.send", [], {"tag": "salt/minion/x/start"}, False),
+        ("event.send", ["salt/minion/x/start"], {}, False),
         ("event.send", [], {"tag": "kube-salt-bridge/cluster/../nodes"}, False),
         ("event.send", [], {"data": {}}, False),
         ("event.send_xyz", [], {"tag": TAG}, False),
+        ("event.send_xyz", [], {"tag": CHECK_TAG}, False),
         ("state.orchestrate", [], {"mods": "x"}, False),
+        ("state.orchestrate", [], {"tag": CHECK_TAG}, False),
+        ("salt.cmd", ["cmd.run", "id"], {}, False),
         ("cmd.run", ["id"], {}, False),
     ],
 )
 def test_eauth_acl_allows_only_our_event_tags(fun, arg, kwarg, allowed):
-    """The master's own check (ClearFuncs.runner -> CkMinions.runner_check) on our ACL."""
+    """The master's own check (ClearFuncs.runner -> CkMinions.runner_check) on our ACL: the cluster
+    tags and the anchored `kube-salt-bridge check` probe tag, through event.send only."""
     conf = yaml.safe_load((SALT_DIR / "master.d" / "eauth.conf").read_text())
     auth_list = conf["external_auth"]["sharedsecret"]["kube-salt-bridge"]
     checker = salt.utils.minions.CkMinions(salt.config.master_config(None))
     assert bool(checker.runner_check(auth_list, fun, {"arg": arg, "kwarg": kwarg})) is allowed
     assert checker.auth_check(auth_list, "cmd.run", ["id"], "*") is False
+    assert checker.wheel_check(auth_list, "key.accept", {"arg": [], "kwarg": {"match": "*"}}) is False
 
 
 def test_api_config_uses_tls():
