@@ -2,7 +2,7 @@
 // certificate) in the root namespace on the lab bridge and loopback, and N salt-minions, each in
 // its own network namespace with its own address. The project's salt/ tree is the master's
 // file_roots; the reactor mapping is the one shipped in salt/master.d/.
-import { writeFileSync, mkdirSync, existsSync, readFileSync } from 'node:fs';
+import { writeFileSync, mkdirSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { makeCa, issue } from './certs.ts';
@@ -87,6 +87,35 @@ export function shippedBridgeAcl(): { acl: unknown; source: string } {
     if (acl !== undefined) return { acl, source: `salt/master.d/eauth.conf (external_auth:${backend}:${BRIDGE_SALT_USER})` };
   }
   throw new Error(`salt/master.d/eauth.conf has no external_auth entry for ${BRIDGE_SALT_USER}`);
+}
+
+/**
+ * salt-minion refuses to start ("An instance is already running") while its pidfile names a process
+ * that exists, and a zombie counts: on this machine PID 1 reaps orphans late, and the process that
+ * wrote the pidfile (a child of the one stop() waits for) may still be shutting down. Waits for
+ * that process to end, then removes the pidfiles if it is gone or a zombie.
+ */
+async function clearStalePidfiles(runDir: string, name: string, timeoutMs = 15_000): Promise<void> {
+  const pidfile = join(runDir, `${name}.pid`);
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidfile, 'utf8').trim());
+  } catch {
+    return;
+  }
+  const state = (): string | undefined => {
+    try {
+      return /\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
+    } catch {
+      return undefined;
+    }
+  };
+  const deadline = Date.now() + timeoutMs;
+  while (state() !== undefined && state() !== 'Z' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const s = state();
+  if (s !== undefined && s !== 'Z') return; // really running: leave it to salt-minion to say so
+  rmSync(pidfile, { force: true });
+  rmSync(join(runDir, `process_responsibility_${name}.pid`), { force: true });
 }
 
 export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack> {
@@ -214,6 +243,7 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
         await m.daemon.stop();
       },
       async start() {
+        await clearStalePidfiles(join(mdir, 'root', 'var', 'run'), 'salt-minion');
         m.daemon = startMinion();
       },
     };
