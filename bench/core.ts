@@ -1,0 +1,206 @@
+// Parts 1 and 2 of the benchmark, in-process: the plan core (projection → digest → diff → signed
+// payload → request body) and the KubeNodeSource (memory per node, heartbeat throughput).
+import {
+  allowListDigest, buildPayload, diffLists, eventTag, projectNodes, DIFF_CAP, SALT_API_MAX_BODY_BYTES,
+  type ProjectionOptions,
+} from '../src/plan/index.ts';
+import type { AllowListPayload } from '../src/seams.ts';
+import { KubeNodeSource } from '../src/kube/nodeSource.ts';
+import { FakeNodeApi, kubeNode, nodeInfos, POD_CIDRS } from './nodes.ts';
+import { summarize, type Summary } from './stats.ts';
+
+export const BENCH_KEY = 'bench-signing-key-0123456789abcdef';
+export const CLUSTER = 'bench';
+const TARGET = `I@kube_allowlist:clusters:${CLUSTER}`;
+const PROJECTION: ProjectionOptions = { addressTypes: ['InternalIP'], families: ['ipv4', 'ipv6'], podCIDRs: true, extraEntries: [] };
+
+export interface PlanResult {
+  nodes: number;
+  entries: { ipv4: number; ipv6: number };
+  iterations: number;
+  stagesMs: { project: Summary; digest: Summary; diff: Summary; buildSign: Summary; serialize: Summary; total: Summary };
+  added: number;
+  addedTruncated: boolean;
+  payloadBytes: number;
+  /** The lowstate as the brief states it: [{client, fun, tag, data}]. */
+  requestBodyBytes: number;
+  /** What src/salt/client.ts actually POSTs: {client, fun, tag, data} (no array). */
+  clientBodyBytes: number;
+  limitBytes: number;
+  fractionOfLimit: number;
+  fits: boolean;
+}
+
+const gc = (): void => {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (!g) throw new Error('run with node --expose-gc (npm run bench does)');
+  for (let i = 0; i < 3; i++) g();
+};
+
+/** The request body of the event.send call carrying `payload`. */
+export function requestBody(payload: AllowListPayload, array: boolean): string {
+  const low = { client: 'runner', fun: 'event.send', tag: eventTag(payload.cluster), data: payload };
+  return JSON.stringify(array ? [low] : low);
+}
+
+/** One first publish (nothing published before: added = every entry, capped at DIFF_CAP). */
+export function buildFirstPublish(count: number, generation = 1_800_000_000_000): AllowListPayload {
+  const view = nodeInfos(count);
+  const p = projectNodes(view.values(), PROJECTION);
+  const diff = diffLists(undefined, p);
+  return buildPayload({ cluster: CLUSTER, generation, list: p, diff, nodes: p.nodes, target: TARGET, issuedAtMs: Date.UTC(2026, 10, 22, 10) }, BENCH_KEY);
+}
+
+export function benchPlan(count: number, iterations: number): PlanResult {
+  const view = nodeInfos(count);
+  const t = { project: [] as number[], digest: [] as number[], diff: [] as number[], buildSign: [] as number[], serialize: [] as number[], total: [] as number[] };
+  let last: AllowListPayload | undefined;
+  let body = '';
+  const warmup = Math.max(3, Math.floor(iterations / 10));
+  for (let i = 0; i < warmup + iterations; i++) {
+    const t0 = performance.now();
+    const p = projectNodes(view.values(), PROJECTION);
+    const t1 = performance.now();
+    allowListDigest(p);
+    const t2 = performance.now();
+    const diff = diffLists(undefined, p);
+    const t3 = performance.now();
+    last = buildPayload({ cluster: CLUSTER, generation: 1_800_000_000_000 + i, list: p, diff, nodes: p.nodes, target: TARGET, issuedAtMs: Date.now() }, BENCH_KEY);
+    const t4 = performance.now();
+    body = requestBody(last, false);
+    const t5 = performance.now();
+    if (i < warmup) continue;
+    t.project.push(t1 - t0);
+    t.digest.push(t2 - t1);
+    t.diff.push(t3 - t2);
+    t.buildSign.push(t4 - t3);
+    t.serialize.push(t5 - t4);
+    t.total.push(t5 - t0);
+  }
+  const payload = last!;
+  const expectNodes = count;
+  if (payload.nodes !== expectNodes || payload.ipv4.length !== count + POD_CIDRS || payload.ipv6.length !== count) {
+    throw new Error(`plan sanity: ${payload.nodes} nodes, ${payload.ipv4.length}+${payload.ipv6.length} entries for ${count} nodes`);
+  }
+  const requestBodyBytes = Buffer.byteLength(requestBody(payload, true));
+  return {
+    nodes: count,
+    entries: { ipv4: payload.ipv4.length, ipv6: payload.ipv6.length },
+    iterations,
+    stagesMs: {
+      project: summarize(t.project), digest: summarize(t.digest), diff: summarize(t.diff),
+      buildSign: summarize(t.buildSign), serialize: summarize(t.serialize), total: summarize(t.total),
+    },
+    added: payload.added.length,
+    addedTruncated: payload.added_truncated === true,
+    payloadBytes: Buffer.byteLength(JSON.stringify(payload)),
+    requestBodyBytes,
+    clientBodyBytes: Buffer.byteLength(body),
+    limitBytes: SALT_API_MAX_BODY_BYTES,
+    fractionOfLimit: requestBodyBytes / SALT_API_MAX_BODY_BYTES,
+    fits: requestBodyBytes <= SALT_API_MAX_BODY_BYTES,
+  };
+}
+
+export interface SourceResult {
+  nodes: number;
+  /** Heap held by a synced KubeNodeSource (after gc), total and per node. */
+  sourceHeapBytes: number;
+  sourceBytesPerNode: number;
+  /** The same after view() (the frozen snapshot the controller reads: one more Map). */
+  withViewHeapBytes: number;
+  /** For comparison: heap of the full Node objects an informer cache would keep. */
+  rawObjectsHeapBytes: number;
+  rawBytesPerNode: number;
+  /** Average JSON size of one Node object as the apiserver sends it. */
+  nodeJsonBytes: number;
+  heartbeats: {
+    events: number;
+    ms: number;
+    eventsPerSecond: number;
+    usPerEvent: number;
+    /** The same events arriving as JSON lines, JSON.parse included (client-node parses each line). */
+    withParseMs: number;
+    withParseEventsPerSecond: number;
+    changesNotified: number;
+    ignored: number;
+  };
+}
+
+export async function benchSource(count: number, heartbeats: number): Promise<SourceResult> {
+  const heap = () => process.memoryUsage().heapUsed;
+
+  // Heap of the raw objects, for comparison.
+  gc();
+  let h0 = heap();
+  let raw: unknown[] | null = Array.from({ length: count }, (_, i) => kubeNode(i, 1000, Date.UTC(2026, 0, 1)));
+  gc();
+  const rawObjectsHeapBytes = heap() - h0;
+  const nodeJsonBytes = Buffer.byteLength(JSON.stringify(raw[0]));
+  raw = null;
+
+  const api = new FakeNodeApi(count);
+  gc();
+  h0 = heap();
+  let source: KubeNodeSource | null = new KubeNodeSource({
+    cluster: CLUSTER, api, watchdogMs: 3_600_000, relistIntervalMs: 0, unreachableAfterMs: 3_600_000, requestTimeoutMs: 600_000,
+  });
+  let changes = 0;
+  source.onChange(() => changes++);
+  await source.start();
+  await source.whenSynced();
+  while (!api.emit) await new Promise((r) => setImmediate(r));
+  gc();
+  const sourceHeapBytes = heap() - h0;
+  const view = source.view();
+  if (view.nodes.size !== count) throw new Error(`source sanity: ${view.nodes.size} nodes, expected ${count}`);
+  gc();
+  const withViewHeapBytes = heap() - h0;
+
+  // Heartbeats: status-only MODIFIED events (new resourceVersion, new heartbeat time, same addresses).
+  // Objects are built before timing; their heavy parts (images, managedFields) are shared.
+  const share = kubeNode(0, 0, 0) as Record<string, unknown>;
+  const shared = { images: (share.status as Record<string, unknown>).images, managedFields: (share.metadata as Record<string, unknown>).managedFields };
+  const events = Array.from({ length: heartbeats }, (_, k) => kubeNode(k % count, 2000 + k, Date.UTC(2026, 0, 1) + 10_000 * (k + 1), shared));
+  changes = 0;
+  const before = source.stats();
+  const emit = api.emit!;
+  const t0 = performance.now();
+  for (const object of events) emit({ type: 'MODIFIED', object });
+  const elapsed = performance.now() - t0;
+  const after = source.stats();
+  const ignored = after.ignoredUpdates - before.ignoredUpdates;
+  if (changes !== 0 || ignored !== heartbeats) throw new Error(`heartbeat sanity: ${changes} changes, ${ignored} ignored of ${heartbeats}`);
+
+  // The same through JSON.parse of watch lines (a pool of distinct lines, parsed afresh each time).
+  const lines = Array.from({ length: Math.min(500, heartbeats) }, (_, k) =>
+    JSON.stringify({ type: 'MODIFIED', object: kubeNode(k % count, 20_000 + k, Date.UTC(2026, 0, 2) + k * 1000) }));
+  const t1 = performance.now();
+  for (let k = 0; k < heartbeats; k++) emit(JSON.parse(lines[k % lines.length]!) as { type: 'MODIFIED'; object: unknown });
+  const withParseMs = performance.now() - t1;
+  if (changes !== 0) throw new Error(`heartbeat sanity (parsed): ${changes} changes`);
+
+  await source.stop();
+  source = null;
+  return {
+    nodes: count,
+    sourceHeapBytes,
+    sourceBytesPerNode: sourceHeapBytes / count,
+    withViewHeapBytes,
+    rawObjectsHeapBytes,
+    rawBytesPerNode: rawObjectsHeapBytes / count,
+    nodeJsonBytes,
+    heartbeats: {
+      events: heartbeats,
+      ms: elapsed,
+      eventsPerSecond: heartbeats / (elapsed / 1000),
+      usPerEvent: (elapsed * 1000) / heartbeats,
+      withParseMs,
+      withParseEventsPerSecond: heartbeats / (withParseMs / 1000),
+      changesNotified: changes,
+      ignored,
+    },
+  };
+}
+
+export { DIFF_CAP };
