@@ -1,9 +1,11 @@
 // Coalescing schedule (habit 2; external-dns controller.ScheduleRunOnce with its starvation fix).
 // Change notifications only move a "next run" time; every run recomputes from the full state.
 //
-//   next = max(lastRunAt + minInterval, min(now + minInterval, pendingSince + maxDelay))
-//
-// - a change waits for minIntervalMs of quiet, so a burst (a node pool scaling) becomes one run;
+// - leading edge: the first change after a quiet spell (nothing pending, the last run at least
+//   minIntervalMs ago) runs at once — a lone node joining is published without waiting;
+// - otherwise a change waits for minIntervalMs of quiet, so the rest of a burst (a node pool
+//   scaling) becomes one more run:
+//     next = max(lastRunAt + minInterval, min(now + minInterval, pendingSince + maxDelay))
 // - but never longer than maxDelayMs after the first unpublished change: a change every 10 ms
 //   cannot postpone the run forever (the starvation bug external-dns fixed);
 // - runs start at least minIntervalMs apart.
@@ -31,8 +33,9 @@ export const initialSchedule: ScheduleState = Object.freeze({
 
 /** A change was seen at `now`. */
 export function scheduleRun(state: ScheduleState, now: number, o: ScheduleOptions): ScheduleState {
-  const pendingSince = state.pendingSince ?? now;
   const floor = state.lastRunAt === undefined ? -Infinity : state.lastRunAt + o.minIntervalMs;
+  if (state.pendingSince === undefined && now >= floor) return { lastRunAt: state.lastRunAt, pendingSince: now, nextRunAt: now };
+  const pendingSince = state.pendingSince ?? now;
   const nextRunAt = Math.max(floor, Math.min(now + o.minIntervalMs, pendingSince + o.maxDelayMs));
   return { lastRunAt: state.lastRunAt, pendingSince, nextRunAt };
 }

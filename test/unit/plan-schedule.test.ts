@@ -24,11 +24,11 @@ function simulate(changes: number[], until: number): number[] {
 
 describe('scheduleRun decision table', () => {
   const cases: Array<{ name: string; state: ScheduleState; now: number; next: number }> = [
-    { name: 'first change waits minInterval of quiet', state: initialSchedule, now: 1000, next: 1500 },
-    { name: 'a second change pushes the run back', state: { lastRunAt: undefined, pendingSince: 1000, nextRunAt: 1500 }, now: 1200, next: 1700 },
-    { name: '…but never past first change + maxDelay', state: { lastRunAt: undefined, pendingSince: 1000, nextRunAt: 2900 }, now: 2800, next: 3000 },
-    { name: 'runs are minInterval apart', state: { lastRunAt: 1000, pendingSince: undefined, nextRunAt: undefined }, now: 1001, next: 1501 },
-    { name: 'long after the last run: quiet period only', state: { lastRunAt: 0, pendingSince: undefined, nextRunAt: undefined }, now: 10_000, next: 10_500 },
+    { name: 'first change after a quiet spell runs at once (leading edge)', state: initialSchedule, now: 1000, next: 1000 },
+    { name: 'long after the last run: at once too', state: { lastRunAt: 0, pendingSince: undefined, nextRunAt: undefined }, now: 10_000, next: 10_000 },
+    { name: 'right after a run: minInterval apart and a quiet period', state: { lastRunAt: 1000, pendingSince: undefined, nextRunAt: undefined }, now: 1001, next: 1501 },
+    { name: 'another change while pending pushes the run back', state: { lastRunAt: 1000, pendingSince: 1200, nextRunAt: 1700 }, now: 1300, next: 1800 },
+    { name: '…but never past first pending change + maxDelay', state: { lastRunAt: 1000, pendingSince: 1200, nextRunAt: 3100 }, now: 3000, next: 3200 },
   ];
   for (const c of cases) {
     it(c.name, () => assert.equal(scheduleRun(c.state, c.now, o).nextRunAt, c.next));
@@ -40,14 +40,15 @@ describe('scheduleRun decision table', () => {
     assert.deepEqual(simulate([], 20_000), []);
   });
 
-  it('a burst coalesces into one run', () => {
-    assert.deepEqual(simulate([100, 120, 130, 300], 10_000), [800]);
+  it('a burst: the first change runs at once, the rest coalesce into one more run', () => {
+    assert.deepEqual(simulate([100, 120, 130, 300], 10_000), [100, 800]);
   });
 
   it('no starvation: a change every 10 ms for 10 s runs every maxDelay, at least minInterval apart', () => {
     const changes = Array.from({ length: 1000 }, (_, i) => i * 10);
     const runs = simulate(changes, 12_000);
-    assert.equal(runs[0], 2000, 'first run at first change + maxDelay');
+    assert.equal(runs[0], 0, 'the first change runs at once');
+    assert.equal(runs[1], 2010, 'then at the first pending change + maxDelay');
     for (let i = 1; i < runs.length; i += 1) {
       assert.ok(runs[i]! - runs[i - 1]! >= o.minIntervalMs);
       assert.ok(runs[i]! - runs[i - 1]! <= o.maxDelayMs + 10);
