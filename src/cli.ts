@@ -1,7 +1,7 @@
 // The command line (commander). Every action returns an exit code; only main.ts exits.
 //   0 success · 1 the operation failed (once: not every cluster published; check: a check failed)
 //   2 bad configuration or usage
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { loadConfig, type Config } from './config/index.ts';
 import { ConfigError } from './errors.ts';
@@ -22,8 +22,20 @@ export interface CliIo {
   logDestination?: NodeJS.WritableStream;
 }
 
-function configOption(): Option {
-  return new Option('-c, --config <file>', 'configuration file').env('KSB_CONFIG_FILE').default(DEFAULT_CONFIG);
+/**
+ * `--config`, else $KSB_CONFIG_FILE (read from io.env, not process.env; empty counts as unset),
+ * else the default path.
+ */
+function configOption(io: CliIo): Option {
+  const fromEnv = io.env.KSB_CONFIG_FILE || undefined;
+  return new Option('-c, --config <file>', 'configuration file (env: KSB_CONFIG_FILE)').default(fromEnv ?? DEFAULT_CONFIG);
+}
+
+/** `--timeout` values: a positive, finite number of seconds (NaN would make waits endless). */
+function seconds(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number of seconds');
+  return n;
 }
 
 function load(file: string, io: CliIo): Config {
@@ -44,7 +56,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   program.command('run')
     .description('watch the clusters and publish until stopped (SIGTERM/SIGINT)')
-    .addOption(configOption())
+    .addOption(configOption(io))
     .option('--dry-run', 'log exactly what would be fired; fire nothing', false)
     .action(async (o: { config: string; dryRun: boolean }) => {
       const config = load(o.config, io);
@@ -64,9 +76,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   program.command('once')
     .description('one full sync then exit: 0 only if every cluster was synced and published')
-    .addOption(configOption())
+    .addOption(configOption(io))
     .option('--dry-run', 'log exactly what would be fired; fire nothing', false)
-    .option('--timeout <seconds>', 'how long to wait for every cluster to sync', (v) => Number(v), 60)
+    .option('--timeout <seconds>', 'how long to wait for every cluster to sync', seconds, 60)
     .option('--force', 'publish even a list the safety policy would hold', false)
     .action(async (o: { config: string; dryRun: boolean; timeout: number; force: boolean }) => {
       const config = load(o.config, io);
@@ -86,7 +98,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         }));
         const failed = results.filter(([, ok]) => !ok).map(([n]) => n);
         for (const s of bridge.controller.status().clusters) {
-          io.err(`${s.cluster}: ${failed.includes(s.cluster) ? 'NOT published' : 'published'}; synced=${s.synced} nodes=${s.nodes} ipv4=${s.ipv4} ipv6=${s.ipv6} generation=${s.generation ?? '-'}${s.held ? ` held: ${s.held.messages.join('; ')}` : ''}${s.lastError ? ` error: ${s.lastError.message}` : ''}\n`);
+          io.err(`${s.cluster}: ${failed.includes(s.cluster) ? 'NOT published' : o.dryRun ? 'would publish (dry run)' : 'published'}; synced=${s.synced} nodes=${s.nodes} ipv4=${s.ipv4} ipv6=${s.ipv6} generation=${s.generation ?? '-'}${s.held ? ` held: ${s.held.messages.join('; ')}` : ''}${s.lastError ? ` error: ${s.lastError.message}` : ''}\n`);
         }
         code = failed.length === 0 ? 0 : 1;
       } finally {
@@ -96,8 +108,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   program.command('check')
     .description('validate the config and test connectivity: Kubernetes list/watch (RBAC), salt-api login, event firing, event stream')
-    .addOption(configOption())
-    .option('--timeout <seconds>', 'per check', (v) => Number(v), 10)
+    .addOption(configOption(io))
+    .option('--timeout <seconds>', 'per check', seconds, 10)
     .action(async (o: { config: string; timeout: number }) => {
       const config = load(o.config, io);
       const ok = await runCheck(config, createLogger('silent'), { out: io.out, timeoutMs: o.timeout * 1000 });
@@ -106,7 +118,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   program.command('status')
     .description("show a running bridge's per-cluster and per-minion state")
-    .addOption(configOption())
+    .addOption(configOption(io))
     .option('--url <url>', "the bridge's HTTP address (default: from the config's http.listen)")
     .option('--json', 'print the raw JSON', false)
     .action(async (o: { config: string; url?: string; json: boolean }) => {
@@ -119,7 +131,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .description('publish a list the safety policy is holding (operator override)')
     .argument('<cluster>', 'cluster name')
     .option('--digest <digest>', 'only if the held list still has this digest (from `status`)')
-    .addOption(configOption())
+    .addOption(configOption(io))
     .option('--url <url>', "the bridge's HTTP address (default: from the config's http.listen)")
     .action(async (cluster: string, o: { config: string; url?: string; digest?: string }) => {
       const url = o.url ?? httpUrl(load(o.config, io));

@@ -17,7 +17,12 @@ async function call<T>(url: string, init?: RequestInit): Promise<{ status: numbe
   } catch (err) {
     throw new Error(`cannot reach the bridge at ${new URL(url).origin} (${(err as Error).cause ?? (err as Error).message}); is \`kube-salt-bridge run\` running with this config's http.listen?`);
   }
-  return { status: res.status, body: (await res.json()) as T };
+  const text = await res.text();
+  try {
+    return { status: res.status, body: JSON.parse(text) as T };
+  } catch {
+    throw new Error(`${url} answered HTTP ${res.status} without JSON (${JSON.stringify(text.slice(0, 80))}); is this a kube-salt-bridge's http.listen address?`);
+  }
 }
 
 export async function fetchStatus(base: string): Promise<StatusDoc> {

@@ -23,7 +23,7 @@ export interface BridgeProc {
 }
 
 export interface BridgeSetup {
-  clusters: Array<{ name: string; kube: KubeCluster; target?: string; safety?: Record<string, unknown>; families?: string[]; extraEntries?: string[]; kubeconfig?: string }>;
+  clusters: Array<{ name: string; kube: KubeCluster; target?: string; safety?: Record<string, unknown>; families?: string[]; extraEntries?: string[]; kubeconfig?: string; labelSelector?: string }>;
   salt: SaltStack;
   signingKey: string;
   publish?: Record<string, unknown>;
@@ -55,6 +55,7 @@ export async function writeBridgeConfig(s: BridgeSetup): Promise<{ file: string;
       ...(c.target ? { target: c.target } : {}),
       ...(c.families ? { families: c.families } : {}),
       ...(c.extraEntries ? { extraEntries: c.extraEntries } : {}),
+      ...(c.labelSelector ? { labelSelector: c.labelSelector } : {}),
       safety: { maxShrinkFraction: 0.9, minNodes: 1, ...c.safety },
       watch: { timeoutSeconds: 60, watchdogSeconds: 90, relistIntervalSeconds: 1800 },
     })),
@@ -69,15 +70,27 @@ export async function writeBridgeConfig(s: BridgeSetup): Promise<{ file: string;
   return { file, port, stateDir };
 }
 
-/** Runs `kube-salt-bridge <args>` to completion. */
-export function runBridgeCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * Runs `kube-salt-bridge <args>` to completion. With `timeoutMs`, a run that takes longer is
+ * killed (SIGKILL; code null, signal set). `ms` is the wall time from spawn to exit.
+ */
+export function runBridgeCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  opts: { timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string; ms: number; signal: NodeJS.Signals | null }> {
   return new Promise((resolve) => {
+    const started = Date.now();
     const c = spawn(process.execPath, [join(ROOT, 'src', 'main.ts'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const t = opts.timeoutMs === undefined ? undefined : setTimeout(() => c.kill('SIGKILL'), opts.timeoutMs);
     let stdout = '';
     let stderr = '';
     c.stdout.on('data', (d) => (stdout += d));
     c.stderr.on('data', (d) => (stderr += d));
-    c.on('close', (code) => resolve({ code, stdout, stderr }));
+    c.on('close', (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr, ms: Date.now() - started, signal });
+    });
   });
 }
 
