@@ -246,6 +246,7 @@ export class Controller {
       const code = err instanceof KsbError ? err.code : 'KSB_INTERNAL';
       c.lastError = { code, message: (err as Error).message, at: this.d.clock.now() };
       this.d.metrics.publishErrors.inc({ cluster: name, code });
+      if (code.startsWith('KSB_SALT_')) this.d.metrics.saltErrors.inc({ code });
       const delay = c.retry.next();
       log.error({ err, retryInMs: delay }, 'publish failed; will retry');
       if (!this.stopped) this.schedule(name, 'retry', delay);
@@ -310,6 +311,7 @@ export class Controller {
     try {
       await this.emit(payload, log, reason, 'resend');
     } catch (err) {
+      if (err instanceof KsbError && err.code.startsWith('KSB_SALT_')) this.d.metrics.saltErrors.inc({ code: err.code });
       log.warn({ err, minions }, 'targeted re-send failed; will retry');
     }
   }

@@ -37,6 +37,7 @@ let dir: string;
 let clock: FakeClock;
 let source: FakeNodeSource;
 let sink: FakeSink;
+let metrics: ReturnType<typeof createMetrics>;
 
 function makeController(opts: { dryRun?: boolean } = {}) {
   const config = makeConfig(dir);
@@ -45,7 +46,7 @@ function makeController(opts: { dryRun?: boolean } = {}) {
     sources: new Map([['prod', source]]),
     sink,
     store: new StateStore(config.state.dir),
-    metrics: createMetrics(false),
+    metrics: (metrics = createMetrics(false)),
     log: pino({ level: 'silent' }),
     clock,
     dryRun: opts.dryRun ?? false,
@@ -182,6 +183,10 @@ test('on start-up with an unchanged list the last generation is re-sent, not a n
   assert.equal(sink.fired.length, 2);
   assert.equal(sink.fired[1]!.data.generation, sink.fired[0]!.data.generation);
   assert.equal(sink.fired[1]!.data.digest, sink.fired[0]!.data.digest);
+  sink.failNext = 1;
+  source.put('b', '10.0.0.2');
+  await clock.advance(100);
+  assert.match(await metrics.registry.metrics(), /ksb_salt_api_errors_total\{code="KSB_SALT_UNREACHABLE"\} 1/);
   await c.stop();
 });
 
@@ -229,5 +234,23 @@ test('a failed or silent minion gets a targeted re-send; a restarted minion gets
   c.onBus({ kind: 'minion-start', minion: 'm9' });
   await clock.advance(10);
   assert.equal(sink.fired[before]!.data.target, '( I@kube_allowlist:clusters:prod ) and L@m9');
+  await c.stop();
+});
+
+test('the periodic resync republishes the same generation; salt-api errors are counted by code', async () => {
+  const c = makeController();
+  c.setActive(true);
+  source.put('a', '10.0.0.1');
+  source.setSynced(true);
+  await clock.advance(2000);
+  assert.equal(sink.fired.length, 1);
+  await clock.advance(600_000); // publish.resyncIntervalSeconds
+  assert.equal(sink.fired.length, 2);
+  assert.equal(sink.fired[1]!.data.generation, sink.fired[0]!.data.generation);
+  assert.equal(sink.fired[1]!.data.digest, sink.fired[0]!.data.digest);
+  sink.failNext = 1;
+  source.put('b', '10.0.0.2');
+  await clock.advance(100);
+  assert.match(await metrics.registry.metrics(), /ksb_salt_api_errors_total\{code="KSB_SALT_UNREACHABLE"\} 1/);
   await c.stop();
 });
