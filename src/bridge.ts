@@ -4,7 +4,8 @@
 import type { Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { Config } from './config/index.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterConfig, Config } from './config/index.ts';
 import type { NodeSource, EventStream } from './seams.ts';
 import { loadKubeConfig } from './kube/kubeconfig.ts';
 import { createKubeNodeSource, type KubeNodeSource } from './kube/nodeSource.ts';
@@ -55,10 +56,15 @@ export function createSaltClient(config: Config, log: Logger, url = config.salt.
   });
 }
 
+/** The one KubeConfig of a configured cluster (never a default fallback). */
+export function kubeConfigFor(c: ClusterConfig): KubeConfig {
+  return loadKubeConfig(c.source.kind === 'inCluster' ? { inCluster: true, label: c.name } : { kubeconfig: c.source.kubeconfig, context: c.source.context, label: c.name });
+}
+
 export function createSources(config: Config, log: Logger): Map<string, KubeNodeSource> {
   const sources = new Map<string, KubeNodeSource>();
   for (const c of config.clusters) {
-    const kubeConfig = loadKubeConfig(c.source.kind === 'inCluster' ? { inCluster: true } : { kubeconfig: c.source.kubeconfig, context: c.source.context });
+    const kubeConfig = kubeConfigFor(c);
     sources.set(c.name, createKubeNodeSource({
       cluster: c.name,
       kubeConfig,
@@ -97,6 +103,7 @@ export function createBridge(config: Config, log: Logger, o: BridgeOptions): Bri
   let httpServer: Server | undefined;
   let streamOpen = false;
   let saltReachable = true;
+  let stopProbe = () => {};
 
   const notReady = (): string[] => {
     const reasons = controller.unsynced().map((c) => `cluster ${c} not synced`);
@@ -143,7 +150,7 @@ export function createBridge(config: Config, log: Logger, o: BridgeOptions): Bri
       if (o.leaderElection && config.leaderElection.enabled) {
         const le = config.leaderElection;
         const cluster = config.clusters.find((c) => c.name === le.cluster)!;
-        const kc = loadKubeConfig(cluster.source.kind === 'inCluster' ? { inCluster: true } : { kubeconfig: cluster.source.kubeconfig, context: cluster.source.context });
+        const kc = kubeConfigFor(cluster);
         elector = new LeaderElector({
           lock: createLeaseLock(kc, { namespace: le.namespace, name: le.name }),
           identity: le.identity,
@@ -190,6 +197,5 @@ export function createBridge(config: Config, log: Logger, o: BridgeOptions): Bri
       if (httpServer) await new Promise<void>((r) => httpServer!.close(() => r()));
     },
   };
-  let stopProbe = () => {};
   return bridge;
 }

@@ -2,9 +2,9 @@
 // what came back; secrets never appear (errors are the typed, scrubbed ones from the adapters).
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
-import { loadKubeConfig, describeKubeConfig } from '../kube/kubeconfig.ts';
+import { describeKubeConfig } from '../kube/kubeconfig.ts';
 import { createClientNodeApi } from '../kube/clientNodeApi.ts';
-import { createSaltClient, createStream } from '../bridge.ts';
+import { createSaltClient, createStream, kubeConfigFor } from '../bridge.ts';
 import { table } from './status.ts';
 import { withDeadline } from '../util/deadline.ts';
 
@@ -36,9 +36,9 @@ export async function runCheck(config: Config, log: Logger, o: { out: (t: string
 
   for (const c of config.clusters) {
     const label = `cluster ${c.name}`;
-    let kc: ReturnType<typeof loadKubeConfig> | undefined;
+    let kc: ReturnType<typeof kubeConfigFor> | undefined;
     await step(lines, label, async () => {
-      kc = loadKubeConfig(c.source.kind === 'inCluster' ? { inCluster: true } : { kubeconfig: c.source.kubeconfig, context: c.source.context });
+      kc = kubeConfigFor(c);
       const d = describeKubeConfig(kc);
       return `credentials: server ${d.server}, context ${d.context}, user ${d.user}`;
     });
