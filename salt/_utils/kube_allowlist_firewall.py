@@ -36,6 +36,11 @@ MULTIPORT_MAX = 15
 LOOPBACK_LINE = f"-A {CHAIN} -i lo -j RETURN"
 NFT_LOOPBACK_RULE = 'iifname "lo" return'
 IPSET_MIN_MAXELEM = 65536
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_CANONICAL_RE = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+IPV4_PREFIX_RE = re.compile(r"[0-9]|[12][0-9]|3[01]")
+_HEXTET = r"(?:0|[1-9a-f][0-9a-f]{0,3})"
+IPV6_HEXTETS_RE = re.compile(rf"(?:{_HEXTET}(?::{_HEXTET})*)?(?:::(?:{_HEXTET}(?::{_HEXTET})*)?)?")
 
 
 def desired_state(config, caches):
@@ -143,8 +148,61 @@ def parse_iptables_save(text):
     return {"chain": chain, "lines": lines, "jumps": jumps}
 
 
+def _ipv6_is_canonical(text):
+    """
+    Return True when ``text`` is an IPv6 address exactly as ``str(ipaddress.IPv6Address)`` prints it.
+
+    Lower-case hextets without leading zeros; ``::`` replaces the first longest run of two or more
+    zero hextets and nothing else is compressed (RFC 5952, as Python and glibc's inet_ntop do).
+    Forms this does not accept (dotted IPv4 tails, ``::ffff:`` mapped addresses, whose printing
+    depends on the Python version, or anything non-canonical) are left to ``ipaddress``.
+    """
+    if not IPV6_HEXTETS_RE.fullmatch(text) or text.startswith("::ffff:"):
+        return False
+    head, double, tail = text.partition("::")
+    if not double:
+        return text.count(":") == 7 and ":0:0:" not in f":{text}:"
+    groups = (head.count(":") + 1 if head else 0) + (tail.count(":") + 1 if tail else 0)
+    elided = 8 - groups
+    if elided < 2 or head == "0" or head.endswith(":0") or tail == "0" or tail.startswith("0:"):
+        return False
+    # No zero run as long as the elided one before it, none longer after it.
+    return ":0" * elided + ":" not in f":{head}:" and ":0" * (elided + 1) + ":" not in f":{tail}:"
+
+
+def canonical_entry(text):
+    """
+    Return the contract's canonical form of one address or network read back from the kernel.
+
+    ``ipset save`` prints hosts without ``/32``/``/128`` and IPv6 compressed and lower-case, which
+    is already canonical: such text is recognised with string checks and returned as it is. A
+    ``/32`` or ``/128`` suffix is dropped; anything else (other spellings, IPv6 networks, host
+    bits) goes through ``ipaddress`` (host bits are masked, as the kernel stores them). Raises
+    ``ValueError`` for text that is not an address or network.
+    """
+    addr, slash, prefix = text.partition("/")
+    if ":" in addr:
+        if (not slash or prefix == "128") and _ipv6_is_canonical(addr):
+            return addr
+    elif IPV4_CANONICAL_RE.fullmatch(addr):
+        if not slash or prefix == "32":
+            return addr
+        if IPV4_PREFIX_RE.fullmatch(prefix):
+            a, b, c, d = addr.split(".")
+            value = (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
+            if not value & ((1 << (32 - int(prefix))) - 1):
+                return text
+    net = ipaddress.ip_network(text, strict=False)
+    return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+
+
 def parse_ipset_save(text):
-    """Return ``{name: {"family": inet|inet6, "entries": set(networks)}}`` for our sets only."""
+    """
+    Return ``{name: {"family": inet|inet6, "entries": set(str)}}`` for our sets only.
+
+    Entries are in the contract's canonical form (:py:func:`canonical_entry`), so they compare
+    as strings with the validated entries of a payload.
+    """
     sets = {}
     for line in text.splitlines():
         parts = line.split()
@@ -154,7 +212,7 @@ def parse_ipset_save(text):
             family = parts[parts.index("family") + 1] if "family" in parts else None
             sets[parts[1]] = {"family": family, "entries": set()}
         elif parts[0] == "add" and parts[1] in sets:
-            sets[parts[1]]["entries"].add(ipaddress.ip_network(parts[2], strict=False))
+            sets[parts[1]]["entries"].add(canonical_entry(parts[2]))
     return sets
 
 
@@ -280,6 +338,9 @@ def required_tools(backend, desired):
 
 
 def _ipset_steps(desired, sets_now, use_sets):
+    # Desired entries are validated canonical strings (payload.verify, parse_entry_list on every
+    # cache read and pull) and readback entries are canonicalised by parse_ipset_save: compare as
+    # strings.
     wanted = {}
     if use_sets:
         for (cluster, family), entries in desired["sets"].items():
@@ -288,7 +349,7 @@ def _ipset_steps(desired, sets_now, use_sets):
         name: (family, entries)
         for name, (family, entries) in wanted.items()
         if name not in sets_now
-        or sets_now[name]["entries"] != {ipaddress.ip_network(e) for e in entries}
+        or sets_now[name]["entries"] != set(entries)
     }
     before = []
     if changes:

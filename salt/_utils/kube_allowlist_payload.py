@@ -9,7 +9,9 @@ Every failure raises ``PayloadError`` whose message names the field and says wha
 import hashlib
 import hmac
 import ipaddress
+import itertools
 import json
+import operator
 import re
 
 VERSION = 1
@@ -79,6 +81,18 @@ def family_of(entry):
     return "ipv6" if ":" in entry else "ipv4"
 
 
+def _generic_parse_error(value):
+    """Return the error ``ipaddress.ip_network``/``ip_address`` raise for ``value``, or None."""
+    try:
+        if "/" in value:
+            ipaddress.ip_network(value, strict=True)
+        else:
+            ipaddress.ip_address(value)
+    except ValueError as err:
+        return err
+    return None
+
+
 def parse_entry(value, family=None, max_prefix=None, where="entry"):
     """
     Validate one allow-list entry and return it unchanged.
@@ -88,26 +102,31 @@ def parse_entry(value, family=None, max_prefix=None, where="entry"):
     """
     if not isinstance(value, str):
         raise PayloadError(f"{where}: expected a string, got {type(value).__name__}")
-    shown = repr(value[:60])
     if not ENTRY_CHARS_RE.fullmatch(value):
         raise PayloadError(
-            f"{where}: {shown} is not an address: only lower-case hex digits, '.', ':' and '/' "
+            f"{where}: {value[:60]!r} is not an address: only lower-case hex digits, '.', ':' and '/' "
             "are allowed (no spaces, zone ids or other characters)"
         )
+    # An IPv4 text never holds ':' and an IPv6 text always does, so only that family's class is
+    # tried (ip_address/ip_network would first fail as IPv4 on every IPv6 entry). On failure the
+    # generic parsers are asked for the message, so errors read as they always did.
+    is_v6 = ":" in value
     try:
         if "/" in value:
-            net = ipaddress.ip_network(value, strict=True)
+            net = ipaddress.IPv6Network(value) if is_v6 else ipaddress.IPv4Network(value)
             addr = net.network_address
         else:
             net = None
-            addr = ipaddress.ip_address(value)
+            addr = ipaddress.IPv6Address(value) if is_v6 else ipaddress.IPv4Address(value)
     except ValueError as err:
-        raise PayloadError(f"{where}: {shown} is not a valid address or network: {err}") from err
-    fam = "ipv4" if addr.version == 4 else "ipv6"
+        raise PayloadError(
+            f"{where}: {value[:60]!r} is not a valid address or network: {_generic_parse_error(value) or err}"
+        ) from err
+    fam = "ipv6" if is_v6 else "ipv4"
     if family is not None and fam != family:
-        raise PayloadError(f"{where}: {shown} is {fam}, expected {family}")
-    if fam == "ipv6" and addr.ipv4_mapped is not None:
-        raise PayloadError(f"{where}: {shown} is an IPv4-mapped IPv6 address; list the IPv4 form")
+        raise PayloadError(f"{where}: {value[:60]!r} is {fam}, expected {family}")
+    if is_v6 and addr.ipv4_mapped is not None:
+        raise PayloadError(f"{where}: {value[:60]!r} is an IPv4-mapped IPv6 address; list the IPv4 form")
     if net is not None:
         if net.prefixlen == net.max_prefixlen:
             canonical_text = str(addr)
@@ -116,15 +135,15 @@ def parse_entry(value, family=None, max_prefix=None, where="entry"):
         bound = (max_prefix or DEFAULT_MAX_PREFIX)[fam]
         if net.prefixlen < bound:
             raise PayloadError(
-                f"{where}: {shown} is wider than /{bound}, the bound for {fam} "
+                f"{where}: {value[:60]!r} is wider than /{bound}, the bound for {fam} "
                 f"(pillar kube_allowlist:max_prefix:{fam})"
             )
     else:
         canonical_text = str(addr)
     if addr.is_unspecified or addr.is_multicast:
-        raise PayloadError(f"{where}: {shown} is not a unicast address")
+        raise PayloadError(f"{where}: {value[:60]!r} is not a unicast address")
     if canonical_text != value:
-        raise PayloadError(f"{where}: {shown} is not in canonical form, expected {canonical_text!r}")
+        raise PayloadError(f"{where}: {value[:60]!r} is not in canonical form, expected {canonical_text!r}")
     return value
 
 
@@ -140,7 +159,8 @@ def parse_entry_list(value, family, max_prefix=None, max_entries=DEFAULT_MAX_ENT
         )
     for index, entry in enumerate(value):
         parse_entry(entry, family, max_prefix, where=f"{where}[{index}]")
-    if value != sorted(set(value)):
+    # Sorted and unique is strictly increasing: one pass, no copy, no sort.
+    if not all(map(operator.lt, value, itertools.islice(value, 1, None))):
         raise PayloadError(f"{where}: entries must be sorted (code-point order) and unique")
     return value
 
@@ -151,12 +171,15 @@ def _check_int(payload, key, minimum):
         raise PayloadError(f"{key}: expected an integer >= {minimum}, got {value!r}")
 
 
-def _check_info_list(payload, key):
+def _check_info_list(payload, key, checked=frozenset()):
+    # ``checked`` holds entries of the full lists, which passed parse_entry with stricter bounds
+    # (their family, max_prefix): those pass this check too and are not parsed a second time.
     value = payload[key]
     if not isinstance(value, list) or len(value) > INFO_CAP:
         raise PayloadError(f"{key}: expected a list of at most {INFO_CAP} entries")
     for index, entry in enumerate(value):
-        parse_entry(entry, None, {"ipv4": 0, "ipv6": 0}, where=f"{key}[{index}]")
+        if type(entry) is not str or entry not in checked:
+            parse_entry(entry, None, {"ipv4": 0, "ipv6": 0}, where=f"{key}[{index}]")
     flag = key + "_truncated"
     if flag in payload and not isinstance(payload[flag], bool):
         raise PayloadError(f"{flag}: expected a boolean")
@@ -201,8 +224,9 @@ def check_fields(payload, max_prefix=None, max_entries=DEFAULT_MAX_ENTRIES):
         raise PayloadError("target: expected 1-1024 printable ASCII characters")
     for family in FAMILIES:
         parse_entry_list(payload[family], family, max_prefix, max_entries)
+    checked = set(payload["ipv4"]).union(payload["ipv6"])
     for key in ("added", "removed"):
-        _check_info_list(payload, key)
+        _check_info_list(payload, key, checked)
     computed = digest(payload["ipv4"], payload["ipv6"])
     if not hmac.compare_digest(computed, payload["digest"]):
         raise PayloadError(f"digest: {payload['digest'][:80]!r} does not match the lists ({computed})")
