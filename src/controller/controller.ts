@@ -176,11 +176,16 @@ export class Controller {
       c.rerun = reason;
       return c.running;
     }
+    // minIntervalMs spaces publishes, not computations: a run that fired nothing (a node that
+    // appeared before its addresses, a heartbeat that slipped through) does not delay the next.
+    const lastRunAt = c.schedule.lastRunAt;
+    const lastPublishAt = c.lastPublishAt;
     c.schedule = runStarted(c.schedule, this.d.clock.now());
     c.running = this.runOnce(c, reason);
     try {
       return await c.running;
     } finally {
+      if (c.lastPublishAt === lastPublishAt) c.schedule = { ...c.schedule, lastRunAt };
       c.running = undefined;
       const again = c.rerun;
       c.rerun = undefined;

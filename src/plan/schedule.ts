@@ -3,8 +3,9 @@
 //
 // - leading edge: the first change after a quiet spell (nothing pending, the last run at least
 //   minIntervalMs ago) runs at once — a lone node joining is published without waiting;
-// - otherwise a change waits for minIntervalMs of quiet, so the rest of a burst (a node pool
-//   scaling) becomes one more run:
+// - a first change sooner than that runs as soon as minIntervalMs have passed since the last run;
+// - further changes while one is pending wait for minIntervalMs of quiet, so the rest of a burst
+//   (a node pool scaling) becomes one more run:
 //     next = max(lastRunAt + minInterval, min(now + minInterval, pendingSince + maxDelay))
 // - but never longer than maxDelayMs after the first unpublished change: a change every 10 ms
 //   cannot postpone the run forever (the starvation bug external-dns fixed);
@@ -34,7 +35,7 @@ export const initialSchedule: ScheduleState = Object.freeze({
 /** A change was seen at `now`. */
 export function scheduleRun(state: ScheduleState, now: number, o: ScheduleOptions): ScheduleState {
   const floor = state.lastRunAt === undefined ? -Infinity : state.lastRunAt + o.minIntervalMs;
-  if (state.pendingSince === undefined && now >= floor) return { lastRunAt: state.lastRunAt, pendingSince: now, nextRunAt: now };
+  if (state.pendingSince === undefined) return { lastRunAt: state.lastRunAt, pendingSince: now, nextRunAt: Math.max(now, floor) };
   const pendingSince = state.pendingSince ?? now;
   const nextRunAt = Math.max(floor, Math.min(now + o.minIntervalMs, pendingSince + o.maxDelayMs));
   return { lastRunAt: state.lastRunAt, pendingSince, nextRunAt };

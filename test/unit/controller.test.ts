@@ -254,3 +254,20 @@ test('the periodic resync republishes the same generation; salt-api errors are c
   assert.match(await metrics.registry.metrics(), /ksb_salt_api_errors_total\{code="KSB_SALT_UNREACHABLE"\} 1/);
   await c.stop();
 });
+
+test('a lone change is published at once, also when the node appeared just before its addresses', async () => {
+  const c = makeController();
+  c.setActive(true);
+  source.put('a', '10.0.0.1');
+  source.setSynced(true);
+  await clock.advance(2000);
+  await clock.advance(10_000); // quiet
+  source.put('b'); // ADDED without addresses yet: pending, nothing to publish
+  await clock.advance(5);
+  assert.equal(sink.fired.length, 1);
+  source.put('b', '10.0.0.2'); // MODIFIED: the addresses arrive
+  await clock.advance(1);
+  assert.equal(sink.fired.length, 2, 'no minInterval wait after a run that fired nothing');
+  assert.deepEqual(sink.fired[1]!.data.ipv4, ['10.0.0.1', '10.0.0.2']);
+  await c.stop();
+});

@@ -26,7 +26,7 @@ describe('scheduleRun decision table', () => {
   const cases: Array<{ name: string; state: ScheduleState; now: number; next: number }> = [
     { name: 'first change after a quiet spell runs at once (leading edge)', state: initialSchedule, now: 1000, next: 1000 },
     { name: 'long after the last run: at once too', state: { lastRunAt: 0, pendingSince: undefined, nextRunAt: undefined }, now: 10_000, next: 10_000 },
-    { name: 'right after a run: minInterval apart and a quiet period', state: { lastRunAt: 1000, pendingSince: undefined, nextRunAt: undefined }, now: 1001, next: 1501 },
+    { name: 'right after a run: as soon as minInterval has passed', state: { lastRunAt: 1000, pendingSince: undefined, nextRunAt: undefined }, now: 1001, next: 1500 },
     { name: 'another change while pending pushes the run back', state: { lastRunAt: 1000, pendingSince: 1200, nextRunAt: 1700 }, now: 1300, next: 1800 },
     { name: '…but never past first pending change + maxDelay', state: { lastRunAt: 1000, pendingSince: 1200, nextRunAt: 3100 }, now: 3000, next: 3200 },
   ];
@@ -61,8 +61,8 @@ describe('scheduleRun decision table', () => {
     let s = scheduleRun(initialSchedule, 0, o);
     s = runStarted(s, 500);
     s = scheduleRun(s, 510, o);
-    assert.equal(s.nextRunAt, 1010);
-    assert.equal(dueIn(s, 600), 410);
+    assert.equal(s.nextRunAt, 1000);
+    assert.equal(dueIn(s, 600), 400);
   });
 
   it('is pure: the input state is not changed', () => {
