@@ -13,7 +13,7 @@ import { startLab, type Lab } from '../harness/netns.ts';
 import { startSalt, type SaltStack, type BusEvent } from '../harness/salt.ts';
 import { runBridgeCli, startBridge, writeBridgeConfig, type BridgeProc, type BridgeSetup } from '../harness/bridge.ts';
 import { freePort } from '../harness/tools.ts';
-import { teardownAll, sleep, waitFor } from '../harness/proc.ts';
+import { stopInOrder, sleep, waitFor } from '../harness/proc.ts';
 import { verifyPayload } from '../../src/plan/index.ts';
 import type { AllowListPayload } from '../../src/seams.ts';
 
@@ -73,10 +73,7 @@ before(async () => {
 
 after(async () => {
   await stopAll();
-  await salt?.stop();
-  await lab?.stop();
-  await kube?.stop();
-  teardownAll();
+  await stopInOrder(salt, lab, kube);
 });
 
 test('usage and configuration errors exit 2 and name the option or field', async () => {

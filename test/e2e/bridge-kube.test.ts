@@ -7,7 +7,7 @@ import { startKube, type KubeCluster } from '../harness/kube.ts';
 import { startLab, type Lab } from '../harness/netns.ts';
 import { startSalt, type SaltStack, type BusEvent } from '../harness/salt.ts';
 import { startBridge, type BridgeProc } from '../harness/bridge.ts';
-import { teardownAll, sleep } from '../harness/proc.ts';
+import { stopInOrder, sleep } from '../harness/proc.ts';
 import { verifyPayload } from '../../src/plan/index.ts';
 import type { AllowListPayload } from '../../src/seams.ts';
 
@@ -36,13 +36,7 @@ before(async () => {
   await bridge.waitReady();
 }, { timeout: 300_000 });
 
-after(async () => {
-  await bridge?.stop();
-  await salt?.stop();
-  await lab?.stop();
-  await kube?.stop();
-  teardownAll();
-});
+after(() => stopInOrder(bridge, salt, lab, kube));
 
 test('the initial list is published as a signed event with the documented tag', async () => {
   const ev = await waitForList('initial list', ['10.20.0.1', '10.20.0.2']);

@@ -15,7 +15,7 @@ import { startKube, type KubeCluster } from '../harness/kube.ts';
 import { startLab, type Lab } from '../harness/netns.ts';
 import { startSalt, type SaltStack, type BusEvent } from '../harness/salt.ts';
 import { startBridge, runBridgeCli, type BridgeProc } from '../harness/bridge.ts';
-import { teardownAll, sleep, waitFor, workDir, tail } from '../harness/proc.ts';
+import { stopInOrder, sleep, waitFor, workDir, tail } from '../harness/proc.ts';
 import { ROOT } from '../harness/tools.ts';
 import { verifyPayload } from '../../src/plan/index.ts';
 import { SaltApiClient } from '../../src/salt/client.ts';
@@ -141,13 +141,7 @@ before(async () => {
   await bridge.waitReady();
 }, { timeout: 240_000 });
 
-after(async () => {
-  await bridge?.stop();
-  await salt?.stop();
-  await lab?.stop();
-  await kube?.stop();
-  teardownAll();
-});
+after(() => stopInOrder(bridge, salt, lab, kube));
 
 // ---- tests -----------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import { startRedis, probe } from '../harness/redis.ts';
 import { startBridge, type BridgeProc } from '../harness/bridge.ts';
 import { httpsJson } from '../harness/https.ts';
 import { freePort } from '../harness/tools.ts';
-import { teardownAll, sleep, waitFor } from '../harness/proc.ts';
+import { stopInOrder, sleep, waitFor } from '../harness/proc.ts';
 
 const KEY = 'e2e-firewall-signing-key-0123456789';
 const TAG = 'kube-salt-bridge/cluster/prod/nodes';
@@ -77,13 +77,7 @@ before(async () => {
   await bridge.waitReady();
 }, { timeout: 300_000 });
 
-after(async () => {
-  await bridge?.stop();
-  await salt?.stop();
-  await lab?.stop();
-  await kube?.stop();
-  teardownAll();
-});
+after(() => stopInOrder(bridge, salt, lab, kube));
 
 test('the event reaches the targeted minions through the shipped reactor, and only them (all three backends)', async () => {
   await onEach(async (m) => {

@@ -8,7 +8,7 @@ import { startKube, type KubeCluster } from '../harness/kube.ts';
 import { startLab, type Lab } from '../harness/netns.ts';
 import { startSalt, type SaltStack, type BusEvent } from '../harness/salt.ts';
 import { runBridgeCli, spawnBridge, writeBridgeConfig, type BridgeProc } from '../harness/bridge.ts';
-import { teardownAll, sleep, waitFor } from '../harness/proc.ts';
+import { stopInOrder, sleep, waitFor } from '../harness/proc.ts';
 import { verifyPayload } from '../../src/plan/index.ts';
 import type { AllowListPayload } from '../../src/seams.ts';
 
@@ -87,10 +87,7 @@ before(async () => {
 
 after(async () => {
   for (const p of procs) await p.stop('SIGKILL');
-  await salt?.stop();
-  await lab?.stop();
-  await kube?.stop();
-  teardownAll();
+  await stopInOrder(salt, lab, kube);
 });
 
 test('only the lease holder publishes: one event per change, none from the standby', async () => {

@@ -9,7 +9,7 @@ import { startLab, type Lab, type Host } from '../harness/netns.ts';
 import { startSalt, type SaltStack } from '../harness/salt.ts';
 import { startRedis, probe } from '../harness/redis.ts';
 import { httpsJson } from '../harness/https.ts';
-import { teardownAll } from '../harness/proc.ts';
+import { stopInOrder } from '../harness/proc.ts';
 
 let kube: KubeCluster;
 let lab: Lab;
@@ -23,12 +23,7 @@ before(async () => {
   nodes = await lab.addHost('nodes');
 }, { timeout: 300_000 });
 
-after(async () => {
-  await salt?.stop();
-  await lab?.stop();
-  await kube?.stop();
-  teardownAll();
-});
+after(() => stopInOrder(salt, lab, kube));
 
 test('a Node created through the API is seen by a watch with the restricted kubeconfig', async () => {
   const kc = new k8s.KubeConfig();

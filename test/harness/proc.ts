@@ -224,3 +224,20 @@ export function tail(file: string, lines = 30): string {
     return '(no log)';
   }
 }
+
+/**
+ * Stops the given parts in order (bridge, salt, lab, kube — the reverse of start-up), carrying on
+ * past failures, then removes anything left; rethrows the first failure.
+ */
+export async function stopInOrder(...parts: Array<{ stop(): Promise<unknown> } | undefined>): Promise<void> {
+  let first: unknown;
+  for (const p of parts) {
+    try {
+      await p?.stop();
+    } catch (err) {
+      first ??= err;
+    }
+  }
+  teardownAll();
+  if (first !== undefined) throw first;
+}
