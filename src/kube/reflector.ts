@@ -9,69 +9,21 @@
 // - a periodic full relist;
 // - "unreachable": no successful contact for longer than a grace period after a failure.
 // Time and randomness are injected (Clock, random) so tests drive all of it without sleeping.
+//
+// This class only sequences the steps: reflectorList.ts (the list), reflectorWatch.ts (one watch
+// and its watchdog), reflectorHealth.ts (backoff and unreachable). `gen` is incremented for every
+// list/watch attempt; callbacks of older attempts are ignored.
 
 import type { Logger } from 'pino';
 import type { Clock } from '../seams.ts';
-import { Backoff } from '../util/backoff.ts';
-import { KubeGoneError, KubeUnreachableError, errorForStatus, isGoneStatus, translateKubeError, type KubeError, type KubeStatus } from './errors.ts';
-import type { KubeNode, NodeApi, WatchEvent, WatchHandle } from './nodeApi.ts';
-import { withDeadline } from '../util/deadline.ts';
+import { KubeGoneError, translateKubeError, type KubeError } from './errors.ts';
+import type { NodeApi } from './nodeApi.ts';
+import { ReflectorHealth } from './reflectorHealth.ts';
+import { listAll } from './reflectorList.ts';
+import { emptyReflectorStats, resolveReflectorOptions, type ReflectorHandler, type ReflectorOptions, type ReflectorPhase, type ReflectorStats, type ResolvedReflectorOptions } from './reflectorTypes.ts';
+import { WatchSession, type WatchListener } from './reflectorWatch.ts';
 
-export interface ReflectorHandler {
-  /** A full list completed: these are all objects at `resourceVersion`. */
-  replace(items: KubeNode[], resourceVersion: string): void;
-  /** One watch event. */
-  apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', node: KubeNode): void;
-  /** No successful contact for `unreachableAfterMs` since the first of a run of failures. */
-  unreachable(err: KubeError): void;
-}
-
-export interface ReflectorOptions {
-  api: NodeApi;
-  handler: ReflectorHandler;
-  clock: Clock;
-  random?: () => number;
-  logger?: Logger;
-  labelSelector?: string;
-  /** Items per list page (default 500). */
-  pageSize?: number;
-  /** Server-side watch timeout; each watch gets a value in [t, 2t) like client-go (default 300). */
-  watchTimeoutSeconds?: number;
-  /** Restart a watch silent for this long (default 150 s; the apiserver bookmarks about every minute). */
-  watchdogMs?: number;
-  /** Full relist period (default 30 min; 0 disables). */
-  relistIntervalMs?: number;
-  /** Abort a list page or a watch connect after this long (default 60 s). */
-  requestTimeoutMs?: number;
-  /** Grace before reporting the cluster unreachable (default 60 s). */
-  unreachableAfterMs?: number;
-  backoff?: { initialMs?: number; maxMs?: number; resetAfterMs?: number };
-}
-
-export interface ReflectorStats {
-  /** Full lists completed (initial, after 410, periodic, after an outage). */
-  lists: number;
-  listPages: number;
-  /** Periodic relists started. */
-  periodicRelists: number;
-  /** 410 Gone seen (list continue, watch status or ERROR event). */
-  gone: number;
-  watchStarts: number;
-  /** Watches that ended normally (server timeout) and were resumed. */
-  watchResumes: number;
-  /** Watches aborted by the watchdog. */
-  watchdogRestarts: number;
-  errors: number;
-  events: number;
-  bookmarks: number;
-  /** Last resourceVersion seen. */
-  resourceVersion: string;
-  lastError: { code: string; message: string } | null;
-}
-
-export type ReflectorPhase = 'idle' | 'listing' | 'connecting' | 'watching' | 'waiting' | 'stopped';
-
-const SHORT_WATCH_MS = 1000;
+export type { ReflectorHandler, ReflectorOptions, ReflectorPhase, ReflectorStats } from './reflectorTypes.ts';
 
 export class Reflector {
   private readonly api: NodeApi;
@@ -79,43 +31,18 @@ export class Reflector {
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly log: Logger | undefined;
-  private readonly o: Required<Omit<ReflectorOptions, 'api' | 'handler' | 'clock' | 'random' | 'logger' | 'backoff' | 'labelSelector'>> & {
-    labelSelector: string | undefined;
-  };
-  private readonly backoff: Backoff;
+  private readonly o: ResolvedReflectorOptions;
+  private readonly health: ReflectorHealth;
 
-  /** Incremented for every list/watch attempt; callbacks of older attempts are ignored. */
   private gen = 0;
   private phase: ReflectorPhase = 'idle';
   private rv: string | null = null;
-  private watch: WatchHandle | null = null;
-  private watchStartedAt = 0;
-  private watchEvents = 0;
+  private watch: WatchSession | null = null;
   private consecutiveGone = 0;
-  private failingSince: number | null = null;
-  private reportedUnreachable = false;
-  private lastError: KubeError | null = null;
-
   private retryTimer: { cancel(): void } | null = null;
-  private watchdogTimer: { cancel(): void } | null = null;
   private relistTimer: { cancel(): void } | null = null;
-  private unreachableTimer: { cancel(): void } | null = null;
   private listAbort: AbortController | null = null;
-
-  private readonly s: ReflectorStats = {
-    lists: 0,
-    listPages: 0,
-    periodicRelists: 0,
-    gone: 0,
-    watchStarts: 0,
-    watchResumes: 0,
-    watchdogRestarts: 0,
-    errors: 0,
-    events: 0,
-    bookmarks: 0,
-    resourceVersion: '',
-    lastError: null,
-  };
+  private readonly s: ReflectorStats = emptyReflectorStats();
 
   constructor(options: ReflectorOptions) {
     this.api = options.api;
@@ -123,22 +50,13 @@ export class Reflector {
     this.clock = options.clock;
     this.random = options.random ?? Math.random;
     this.log = options.logger;
-    this.o = {
-      labelSelector: options.labelSelector || undefined,
-      pageSize: options.pageSize ?? 500,
-      watchTimeoutSeconds: options.watchTimeoutSeconds ?? 300,
-      watchdogMs: options.watchdogMs ?? 150_000,
-      relistIntervalMs: options.relistIntervalMs ?? 30 * 60_000,
-      requestTimeoutMs: options.requestTimeoutMs ?? 60_000,
-      unreachableAfterMs: options.unreachableAfterMs ?? 60_000,
-    };
-    const maxMs = options.backoff?.maxMs ?? 30_000;
-    this.backoff = new Backoff({
-      initialMs: options.backoff?.initialMs ?? 800,
-      maxMs,
-      resetAfterMs: options.backoff?.resetAfterMs ?? 2 * maxMs,
+    this.o = resolveReflectorOptions(options);
+    this.health = new ReflectorHealth({
+      clock: this.clock,
       random: this.random,
-      now: () => this.clock.now(),
+      backoff: this.o.backoff,
+      unreachableAfterMs: this.o.unreachableAfterMs,
+      onUnreachable: (err, sinceMs) => this.unreachable(err, sinceMs),
     });
   }
 
@@ -150,17 +68,20 @@ export class Reflector {
   stop(): void {
     this.phase = 'stopped';
     this.gen++;
-    this.cancelTimers();
+    this.cancelTimer('retryTimer');
+    this.cancelTimer('relistTimer');
+    this.health.stop();
     this.abortWatch();
     this.listAbort?.abort();
     this.listAbort = null;
   }
 
   stats(): Readonly<ReflectorStats> {
+    const lastError = this.health.lastError;
     return {
       ...this.s,
       resourceVersion: this.rv ?? '',
-      lastError: this.lastError ? { code: this.lastError.code, message: this.lastError.message } : null,
+      lastError: lastError ? { code: lastError.code, message: lastError.message } : null,
     };
   }
 
@@ -178,13 +99,26 @@ export class Reflector {
     this.cancelTimer('retryTimer');
     this.cancelTimer('relistTimer');
     this.phase = 'listing';
-    this.listAll(g).then(
+    listAll({
+      api: this.api,
+      clock: this.clock,
+      labelSelector: this.o.labelSelector,
+      pageSize: this.o.pageSize,
+      requestTimeoutMs: this.o.requestTimeoutMs,
+      isCurrent: () => g === this.gen,
+      onRequest: (ac) => {
+        this.listAbort = ac;
+      },
+      onPage: () => {
+        this.s.listPages++;
+      },
+    }).then(
       (res) => {
         if (g !== this.gen) return;
         this.listAbort = null;
         this.s.lists++;
         this.rv = res.resourceVersion;
-        this.healthy();
+        this.health.healthy();
         this.handler.replace(res.items, res.resourceVersion);
         this.log?.debug({ kube: { nodes: res.items.length, resourceVersion: res.resourceVersion } }, 'listed nodes');
         this.armRelist();
@@ -204,122 +138,64 @@ export class Reflector {
     );
   }
 
-  private async listAll(g: number): Promise<{ items: KubeNode[]; resourceVersion: string }> {
-    const items: KubeNode[] = [];
-    let cont: string | undefined;
-    let rv = '';
-    do {
-      const ac = new AbortController();
-      this.listAbort = ac;
-      const page = await this.withTimeout(
-        this.api.list({ labelSelector: this.o.labelSelector, limit: this.o.pageSize, continue: cont, signal: ac.signal }),
-        ac,
-        'list nodes',
-      );
-      if (g !== this.gen) throw new KubeUnreachableError('list superseded');
-      this.s.listPages++;
-      items.push(...page.items);
-      rv = page.resourceVersion;
-      cont = page.continue || undefined;
-    } while (cont);
-    if (!rv) throw errorForStatus('list nodes: response without resourceVersion', 500);
-    return { items, resourceVersion: rv };
-  }
-
-  private withTimeout<T>(p: Promise<T>, ac: AbortController, what: string): Promise<T> {
-    return withDeadline(p, this.o.requestTimeoutMs, () => {
-      ac.abort();
-      return new KubeUnreachableError(`${what}: no answer within ${this.o.requestTimeoutMs} ms`);
-    }, this.clock);
-  }
-
   // ---- watch ----
 
   private startWatch(g: number): void {
     if (g !== this.gen || this.phase === 'stopped' || this.rv === null) return;
     this.phase = 'connecting';
     this.s.watchStarts++;
-    this.watchStartedAt = this.clock.now();
-    this.watchEvents = 0;
-    const t = this.o.watchTimeoutSeconds;
-    const timeoutSeconds = Math.floor(t * (1 + this.random()));
-    // While connecting, the watchdog is the connect timeout.
-    this.armWatchdog(g, Math.min(this.o.requestTimeoutMs, this.o.watchdogMs));
-    this.api
-      .watch(
-        { labelSelector: this.o.labelSelector, resourceVersion: this.rv, allowWatchBookmarks: true, timeoutSeconds },
-        (ev) => this.onEvent(g, ev),
-        (err) => this.onWatchDone(g, err),
-      )
-      .then(
-        (handle) => {
-          if (g !== this.gen) {
-            handle.abort();
-            return;
-          }
-          this.watch = handle;
-          if (this.phase === 'connecting') this.phase = 'watching';
-          this.healthy();
-          this.armWatchdog(g, this.o.watchdogMs);
-        },
-        (err: unknown) => {
-          if (g !== this.gen) return;
-          this.cancelTimer('watchdogTimer');
-          const e = translateKubeError('watch nodes', err);
-          if (e instanceof KubeGoneError) return this.gone(g, e);
-          this.fail(e);
-        },
-      );
+    const o = this.o;
+    this.watch = new WatchSession(
+      {
+        api: this.api,
+        clock: this.clock,
+        random: this.random,
+        labelSelector: o.labelSelector,
+        resourceVersion: this.rv,
+        watchTimeoutSeconds: o.watchTimeoutSeconds,
+        watchdogMs: o.watchdogMs,
+        requestTimeoutMs: o.requestTimeoutMs,
+        isCurrent: () => g === this.gen,
+      },
+      this.onWatch,
+    );
+    this.watch.start();
   }
 
-  private onEvent(g: number, ev: WatchEvent): void {
-    if (g !== this.gen) return;
-    if (this.phase === 'connecting') {
-      this.phase = 'watching';
-      this.healthy();
-    }
-    this.armWatchdog(g, this.o.watchdogMs);
-    if (ev.type === 'ERROR') {
-      const status = (ev.object ?? {}) as KubeStatus;
-      if (isGoneStatus(status)) return this.gone(g, new KubeGoneError(`watch nodes: ${status.reason ?? 'Expired'}: ${status.message ?? ''}`));
-      this.abortWatch();
-      return this.fail(errorForStatus('watch nodes: ERROR event', typeof status.code === 'number' ? status.code : 500, status));
-    }
-    const node = ev.object as KubeNode;
-    const rv = node?.metadata?.resourceVersion;
-    if (ev.type === 'BOOKMARK') {
+  /** What the current watch reports (a WatchSession calls these only while it is current). */
+  private readonly onWatch: WatchListener = {
+    connected: () => {
+      if (this.phase === 'connecting') this.phase = 'watching';
+      this.health.healthy();
+    },
+    bookmark: (rv) => {
       this.s.bookmarks++;
       this.consecutiveGone = 0;
       if (rv) this.rv = rv;
-      return;
-    }
-    this.watchEvents++;
-    this.consecutiveGone = 0;
-    this.s.events++;
-    if (rv) this.rv = rv;
-    this.handler.apply(ev.type, node);
-  }
+    },
+    event: (type, node, rv) => {
+      this.consecutiveGone = 0;
+      this.s.events++;
+      if (rv) this.rv = rv;
+      this.handler.apply(type, node);
+    },
+    gone: (err) => this.gone(err),
+    failed: (err) => {
+      this.abortWatch();
+      this.fail(err);
+    },
+    stalled: (err) => {
+      this.s.watchdogRestarts++;
+      this.abortWatch();
+      this.fail(err);
+    },
+    ended: () => {
+      this.s.watchResumes++;
+      this.startWatch(++this.gen);
+    },
+  };
 
-  private onWatchDone(g: number, err: unknown): void {
-    if (g !== this.gen) return;
-    this.watch = null;
-    this.cancelTimer('watchdogTimer');
-    if (err) {
-      const e = translateKubeError('watch nodes', err);
-      if (e instanceof KubeGoneError) return this.gone(g, e);
-      return this.fail(e);
-    }
-    const lasted = this.clock.now() - this.watchStartedAt;
-    if (lasted < SHORT_WATCH_MS && this.watchEvents === 0) {
-      return this.fail(new KubeUnreachableError(`watch nodes: very short watch (${lasted} ms, no events)`));
-    }
-    // Normal end (server timeout): resume from the last resourceVersion, bookmarks included.
-    this.s.watchResumes++;
-    this.startWatch(++this.gen);
-  }
-
-  private gone(g: number, err: KubeGoneError): void {
-    if (g !== this.gen) return;
+  private gone(err: KubeGoneError): void {
     this.s.gone++;
     this.consecutiveGone++;
     this.abortWatch();
@@ -330,20 +206,7 @@ export class Reflector {
     this.listAndWatch();
   }
 
-  private armWatchdog(g: number, ms: number): void {
-    this.cancelTimer('watchdogTimer');
-    this.watchdogTimer = this.clock.setTimeout(() => {
-      this.watchdogTimer = null;
-      if (g !== this.gen) return;
-      const connecting = this.phase === 'connecting';
-      this.s.watchdogRestarts++;
-      this.abortWatch();
-      this.fail(new KubeUnreachableError(connecting ? `watch nodes: no answer within ${ms} ms` : `watch nodes: silent for ${ms} ms`));
-    }, ms);
-  }
-
   private abortWatch(): void {
-    this.cancelTimer('watchdogTimer');
     const w = this.watch;
     this.watch = null;
     w?.abort();
@@ -366,28 +229,15 @@ export class Reflector {
     }, this.o.relistIntervalMs);
   }
 
-  // ---- health ----
-
-  private healthy(): void {
-    this.failingSince = null;
-    this.reportedUnreachable = false;
-    this.cancelTimer('unreachableTimer');
-  }
+  // ---- failures ----
 
   private fail(err: KubeError): void {
     if (this.phase === 'stopped') return;
     const g = ++this.gen; // supersede whatever was running
     this.abortWatch();
     this.s.errors++;
-    this.lastError = err;
-    const now = this.clock.now();
-    if (this.failingSince === null) {
-      this.failingSince = now;
-      this.cancelTimer('unreachableTimer');
-      this.unreachableTimer = this.clock.setTimeout(() => this.checkUnreachable(), this.o.unreachableAfterMs);
-    }
-    const delay = this.backoff.next();
-    this.log?.warn({ err, kube: { retryInMs: delay, failures: this.backoff.failures } }, 'kubernetes list/watch failed');
+    const delay = this.health.failed(err);
+    this.log?.warn({ err, kube: { retryInMs: delay, failures: this.health.failures } }, 'kubernetes list/watch failed');
     this.phase = 'waiting';
     this.cancelTimer('retryTimer');
     this.retryTimer = this.clock.setTimeout(() => {
@@ -398,22 +248,14 @@ export class Reflector {
     }, delay);
   }
 
-  private checkUnreachable(): void {
-    this.unreachableTimer = null;
-    if (this.failingSince === null || this.reportedUnreachable || this.phase === 'stopped') return;
-    this.reportedUnreachable = true;
+  private unreachable(err: KubeError, sinceMs: number): void {
     // After an outage, do not trust a resumed watch to describe the world: relist before syncing again.
     this.rv = null;
-    const err = this.lastError ?? new KubeUnreachableError('unreachable');
-    this.log?.error({ err, kube: { sinceMs: this.clock.now() - this.failingSince } }, 'kubernetes unreachable');
+    this.log?.error({ err, kube: { sinceMs } }, 'kubernetes unreachable');
     this.handler.unreachable(err);
   }
 
-  private cancelTimers(): void {
-    for (const k of ['retryTimer', 'watchdogTimer', 'relistTimer', 'unreachableTimer'] as const) this.cancelTimer(k);
-  }
-
-  private cancelTimer(k: 'retryTimer' | 'watchdogTimer' | 'relistTimer' | 'unreachableTimer'): void {
+  private cancelTimer(k: 'retryTimer' | 'relistTimer'): void {
     this[k]?.cancel();
     this[k] = null;
   }

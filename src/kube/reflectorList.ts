@@ -1,0 +1,54 @@
+// The Reflector's list step: a paginated list (limit + continue, one consistent snapshot), each
+// page under a request deadline. A 410 on a continue token surfaces as the translated error of the
+// page request (the caller restarts the list from scratch).
+
+import type { Clock } from '../seams.ts';
+import { withDeadline } from '../util/deadline.ts';
+import { KubeUnreachableError, errorForStatus } from './errors.ts';
+import type { KubeNode, NodeApi } from './nodeApi.ts';
+
+export interface ListAllRequest {
+  api: NodeApi;
+  clock: Clock;
+  labelSelector: string | undefined;
+  pageSize: number;
+  /** Abort a page request after this long. */
+  requestTimeoutMs: number;
+  /** False once the caller has moved on: the list then stops after the page in flight. */
+  isCurrent(): boolean;
+  /** Each page request's AbortController, so that the caller can abort the request in flight. */
+  onRequest(ac: AbortController): void;
+  /** A page arrived (for the caller's counters). */
+  onPage(): void;
+}
+
+export interface ListResult {
+  items: KubeNode[];
+  resourceVersion: string;
+}
+
+export async function listAll(r: ListAllRequest): Promise<ListResult> {
+  const items: KubeNode[] = [];
+  let cont: string | undefined;
+  let rv = '';
+  do {
+    const ac = new AbortController();
+    r.onRequest(ac);
+    const page = await withDeadline(
+      r.api.list({ labelSelector: r.labelSelector, limit: r.pageSize, continue: cont, signal: ac.signal }),
+      r.requestTimeoutMs,
+      () => {
+        ac.abort();
+        return new KubeUnreachableError(`list nodes: no answer within ${r.requestTimeoutMs} ms`);
+      },
+      r.clock,
+    );
+    if (!r.isCurrent()) throw new KubeUnreachableError('list superseded');
+    r.onPage();
+    items.push(...page.items);
+    rv = page.resourceVersion;
+    cont = page.continue || undefined;
+  } while (cont);
+  if (!rv) throw errorForStatus('list nodes: response without resourceVersion', 500);
+  return { items, resourceVersion: rv };
+}
