@@ -93,7 +93,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         }
         const results = await Promise.all(config.clusters.map(async (c) => {
           let ok = await bridge.controller.runCluster(c.name, 'once');
-          if (!ok && o.force && bridge.controller.release(c.name).released) ok = await bridge.controller.runCluster(c.name, 'override');
+          if (!ok && o.force && bridge.controller.release(c.name, undefined, { schedule: false }).released) ok = await bridge.controller.runCluster(c.name, 'override');
           return [c.name, ok] as const;
         }));
         const failed = results.filter(([, ok]) => !ok).map(([n]) => n);

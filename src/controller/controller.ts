@@ -382,15 +382,18 @@ export class Controller {
     }, every);
   }
 
-  /** Operator override: publish the currently held list of `name` (only if its digest is still `digest`). */
-  release(name: string, digest?: string): { released: boolean; message: string } {
+  /**
+   * Operator override: publish the currently held list of `name` (only if its digest is still
+   * `digest`). With `schedule: false` the caller runs the cluster itself (`once --force`).
+   */
+  release(name: string, digest?: string, o: { schedule?: boolean } = {}): { released: boolean; message: string } {
     const c = this.clusters.get(name);
     if (!c) return { released: false, message: `no cluster named ${name}` };
     if (!c.hold) return { released: false, message: `${name} has no held publish` };
     if (digest && digest !== c.hold.digest) return { released: false, message: `${name}: held digest is ${c.hold.digest}, not ${digest} (the list changed; check status again)` };
     if (!c.hold.holds.every((h) => h.overridable)) return { released: false, message: `${name}: ${c.hold.holds.map((h) => h.message).join('; ')} — cannot be overridden` };
     c.override = c.hold.digest;
-    this.schedule(name, 'override', 0);
+    if (o.schedule !== false) this.schedule(name, 'override', 0);
     return { released: true, message: `${name}: releasing held list ${c.hold.digest}` };
   }
 

@@ -285,7 +285,9 @@ test('SIGTERM: run stops cleanly with exit 0 within a few seconds', async (t) =>
 
 test('release: a shrink beyond maxShrinkFraction is held (status says why), then published by `release`', async () => {
   const TAG = tagOf('shrinky');
-  const setup: BridgeSetup = { clusters: [{ name: 'shrinky', kube, families: ['ipv4'], labelSelector: 'pool=shrink', safety: { maxShrinkFraction: 0.2, minNodes: 1 } }], salt, signingKey: KEY };
+  const setup: BridgeSetup = { clusters: [{ name: 'shrinky', kube, families: ['ipv4'], labelSelector: 'pool=shrink', safety: { maxShrinkFraction: 0.1, minNodes: 1 } }], salt, signingKey: KEY };
+  // 0.1, not 0.2: the nodes are deleted one by one, and a run between the deletions must not find
+  // 1 of 5 (20 %) acceptable and publish it (the held list must be measured against the full one).
   const since = salt.events.length;
   const b = await startBridge(setup);
   running.push(b);
@@ -332,4 +334,52 @@ test('release: a shrink beyond maxShrinkFraction is held (status says why), then
   assert.equal((final.clusters[0] as any).held ?? undefined, undefined);
   assert.equal(await b.stop(), 0);
   running.splice(running.indexOf(b), 1);
+});
+
+test('once --force: publishes a list the safety policy holds; plain once on the same state exits 1 and publishes nothing', async () => {
+  const TAG = tagOf('forcy');
+  const all = ['10.32.0.1', '10.32.0.2', '10.32.0.3', '10.32.0.4', '10.32.0.5'];
+  for (let i = 1; i <= 5; i++) await kube.createNode(`f${i}`, [{ type: 'InternalIP', address: `10.32.0.${i}` }], { labels: { pool: 'force' } });
+  const { file, stateDir } = await writeBridgeConfig({
+    clusters: [{ name: 'forcy', kube, families: ['ipv4'], labelSelector: 'pool=force', safety: { maxShrinkFraction: 0.2, minNodes: 1 } }], salt, signingKey: KEY,
+  });
+  const stateFile = join(stateDir, 'forcy.json');
+  const once = (...extra: string[]) => runBridgeCli(['once', '--config', file, '--timeout', '30', ...extra], {}, { timeoutMs: 60_000 });
+
+  // The previous, larger publish: the state dir now holds 5 entries.
+  let since = salt.events.length;
+  const first = await once();
+  assert.equal(first.code, 0, `once failed:\n${first.stderr}\n${first.stdout.slice(-3000)}`);
+  const full = (await waitForList(TAG, all, since)).data as unknown as AllowListPayload;
+  assert.deepEqual(JSON.parse(readFileSync(stateFile, 'utf8')).ipv4, all);
+
+  for (const n of ['f1', 'f2', 'f3', 'f4']) await kube.deleteNode(n);
+
+  // Plain once: removing 4 of 5 entries (80 % > 20 %) is held — exit 1, nothing fired, state untouched.
+  since = salt.events.length;
+  const held = await once();
+  assert.equal(held.code, 1, `a held list must fail once:\n${held.stderr}`);
+  assert.match(held.stderr, /^forcy: NOT published; synced=true nodes=1 ipv4=1 ipv6=0 generation=(\d+) held: would remove 4 of 5 entries \(80% > safety\.maxShrinkFraction 20%\)/m);
+  assert.equal(/generation=(\d+)/.exec(held.stderr)![1], String(full.generation), 'the published generation is still the full list');
+  assert.ok(jsonLines(held.stdout).some((l) => /publish held: would remove 4 of 5/.test(String(l.msg))), 'the log says it was held');
+  await barrier();
+  assert.equal(payloads(TAG, since).length, 0, 'a held once fires nothing');
+  assert.equal(JSON.parse(readFileSync(stateFile, 'utf8')).generation, full.generation, 'the state dir still holds the full list');
+
+  // --force on the same state: the held list goes out, once, as a new generation.
+  since = salt.events.length;
+  const forced = await once('--force');
+  assert.equal(forced.code, 0, `once --force failed:\n${forced.stderr}\n${forced.stdout.slice(-3000)}`);
+  assert.match(forced.stderr, /^forcy: published; synced=true nodes=1 ipv4=1 ipv6=0 generation=(\d+)$/m, 'published, and no longer held');
+  const shrunk = (await waitForList(TAG, ['10.32.0.5'], since)).data as unknown as AllowListPayload;
+  assert.ok(verifyPayload(shrunk, KEY));
+  assert.deepEqual(shrunk.removed, ['10.32.0.1', '10.32.0.2', '10.32.0.3', '10.32.0.4']);
+  assert.ok(shrunk.generation > full.generation, 'a new generation');
+  assert.equal(String(shrunk.generation), /generation=(\d+)/.exec(forced.stderr)![1], 'the reported generation is the one fired');
+  assert.ok(jsonLines(forced.stdout).some((l) => /publishing a held list: released by operator override/.test(String(l.msg))), 'the override is logged');
+  await barrier();
+  assert.equal(payloads(TAG, since).length, 1, 'exactly one event for once --force');
+  const saved = JSON.parse(readFileSync(stateFile, 'utf8')) as { generation: number; ipv4: string[] };
+  assert.deepEqual([saved.generation, saved.ipv4], [shrunk.generation, ['10.32.0.5']], 'the forced list is now the published state');
+  assertNoSecrets(first.stdout + first.stderr + held.stdout + held.stderr + forced.stdout + forced.stderr);
 });

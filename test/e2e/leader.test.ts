@@ -174,3 +174,116 @@ test('SIGKILL on the leader: the standby waits for the lease to expire, then tak
   assert.ok(lease.spec.leaseTransitions >= 2, `transitions counted: ${lease.spec.leaseTransitions}`);
   assertOncePerGeneration();
 });
+
+/** The `ksb_leader` gauge as the bridge serves it on /metrics. */
+async function leaderGauge(p: BridgeProc): Promise<number> {
+  const m = /^ksb_leader (\S+)$/m.exec(await p.metrics());
+  assert.ok(m, 'ksb_leader is exported');
+  return Number(m[1]);
+}
+
+test('apiserver down: the leader cannot renew and stops leading within the renew deadline; after it returns exactly one bridge leads and publishes the next change once', async (t) => {
+  const RENEW_DEADLINE_MS = 3000; // as configured in before()
+  // bridge-b comes back as the standby, so both bridges run through the outage.
+  b = spawn('b');
+  await b.waitReady();
+  await b.waitLog('bridge-b sees bridge-a as leader', (l) => l.msg === 'leader is bridge-a', 20_000);
+  assert.equal(await active(a), true);
+  assert.equal(await leaderGauge(a), 1);
+  assert.equal(await leaderGauge(b), 0);
+  const stoppedBefore = { a: a.logs.filter((l) => l.msg === 'stopped leading').length, b: b.logs.filter((l) => l.msg === 'stopped leading').length };
+  const startedBefore = { a: startedLeading(a).length, b: startedLeading(b).length };
+
+  // The Lease lives in this apiserver: from here on nobody can renew (or publish — nodes come from
+  // it too). While it shuts down, probe it back to back: the last renewal we read back is one the
+  // leader did send, and the first probe that fails was sent after the apiserver stopped answering.
+  const LEASE_PATH = '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-salt-bridge';
+  let lastRenew = 0;
+  let firstFailAt: number | undefined;
+  let stopping = true;
+  const probing = (async () => {
+    while (stopping) {
+      const sentAt = Date.now();
+      try {
+        const l = await kube.admin.req<{ spec: { holderIdentity: string; renewTime: string } }>('GET', LEASE_PATH);
+        if (l.spec.holderIdentity === 'bridge-a') lastRenew = Date.parse(l.spec.renewTime);
+        firstFailAt = undefined; // it answered after all
+      } catch {
+        firstFailAt ??= sentAt;
+      }
+      await sleep(25);
+    }
+  })();
+  const downAt = Date.now();
+  const stoppingApiserver = kube.stopApiserver().finally(() => { stopping = false; });
+  try {
+    const stopped = await a.waitLog('bridge-a stops leading', (l) => l.msg === 'stopped leading' && Number(l.time) >= downAt, RENEW_DEADLINE_MS + 5000);
+    const stoppedAt = Number(stopped.time);
+    await waitFor('the apiserver no longer answers', () => firstFailAt !== undefined, 5000, 25);
+    t.diagnostic(`bridge-a stopped leading ${stoppedAt - lastRenew} ms after its last renewal, ${stoppedAt - firstFailAt!} ms after the apiserver stopped answering (renew deadline ${RENEW_DEADLINE_MS} ms)`);
+    assert.ok(lastRenew > 0, 'the probe read a renewal by bridge-a');
+    // Its last successful renewal was sent before the apiserver stopped answering: the deadline counts from there.
+    assert.ok(stoppedAt - firstFailAt! <= RENEW_DEADLINE_MS + 400, `stepped down ${stoppedAt - firstFailAt!} ms after the apiserver stopped answering`);
+    // …and not before the deadline had passed since the last renewal it made.
+    assert.ok(stoppedAt - lastRenew >= RENEW_DEADLINE_MS - 200, `stepped down only ${stoppedAt - lastRenew} ms after its last renewal`);
+    await a.waitLog('the controller paused publishing', (l) => l.msg === 'publishing paused (not leader)' && Number(l.time) >= downAt, 2000);
+    // Both processes keep running, and neither claims to lead while the lease cannot be renewed.
+    await sleep(1000);
+    for (const p of [a, b]) {
+      assert.equal(p.child.exitCode, null, 'the bridge keeps running through the outage');
+      assert.equal(await active(p), false, `${p === a ? 'bridge-a' : 'bridge-b'} status: not active`);
+      assert.equal(await leaderGauge(p), 0, `${p === a ? 'bridge-a' : 'bridge-b'}: ksb_leader 0`);
+    }
+    const st = await runBridgeCli(['status', '--url', a.url], {}, { timeoutMs: 30_000 });
+    assert.equal(st.code, 0, st.stderr);
+    assert.match(st.stdout, /^bridge: standby \(not leader\)/);
+    assert.equal(startedLeading(b).length, startedBefore.b, 'bridge-b did not take over a lease it cannot write');
+  } finally {
+    await stoppingApiserver;
+    await probing;
+    t.diagnostic(`apiserver stop took ${Date.now() - downAt} ms`);
+    await kube.startApiserver();
+  }
+
+  // Exactly one of the two takes the lease (bridge-a renews its own record or bridge-b finds it expired).
+  const leader = await waitFor('a leader after the outage', async () => ((await active(a)) ? a : (await active(b)) ? b : undefined), 30_000, 200);
+  const follower = leader === a ? b : a;
+  const leaderId = leader === a ? 'bridge-a' : 'bridge-b';
+  t.diagnostic(`after the outage ${leaderId} leads`);
+  await sleep(LEASE_S * 1000); // a full lease duration: the other one does not take over as well
+  assert.equal(await active(leader), true);
+  assert.equal(await active(follower), false);
+  assert.equal(await leaderGauge(leader), 1);
+  assert.equal(await leaderGauge(follower), 0);
+  const newStarts = startedLeading(a).length - startedBefore.a + startedLeading(b).length - startedBefore.b;
+  assert.equal(newStarts, 1, 'one "started leading" across both bridges');
+  assert.equal(follower.logs.filter((l) => l.msg === 'stopped leading').length - (follower === a ? stoppedBefore.a + 1 : stoppedBefore.b), 0, 'no flapping');
+  const lease = await kube.admin.req<{ spec: { holderIdentity: string } }>('GET', '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-salt-bridge');
+  assert.equal(lease.spec.holderIdentity, leaderId);
+
+  // Both node sources have re-listed; anything the takeover republished is on the bus before `since`.
+  for (const p of [a, b]) {
+    await waitFor('cluster synced again', async () => {
+      const c = (await p.status()).clusters[0] as { synced: boolean; nodes: number };
+      return c.synced && c.nodes === 3;
+    }, 30_000);
+  }
+  await sleep(1000);
+  await barrier();
+  const since = salt.events.length;
+  const followerFired = fired(follower).length;
+  await kube.createNode('l5', [{ type: 'InternalIP', address: '10.40.0.5' }]);
+  const ev = await waitForList('l5 added, by the leader', ['10.40.0.2', '10.40.0.3', '10.40.0.4', '10.40.0.5'], since);
+  assert.ok(verifyPayload(ev.data as unknown as AllowListPayload, KEY));
+  await sleep(1500);
+  await barrier();
+  assert.equal(published(since).length, 1, 'exactly one event for the change');
+  assert.equal(fired(follower).length, followerFired, 'the follower fired nothing');
+  // A takeover without a change re-sends the last list under its generation (same digest, nothing
+  // for a minion to do); a change gets a new generation, higher than any before, fired once.
+  const gens = published().map((p) => p.generation);
+  assert.deepEqual(gens, [...gens].sort((x, y) => x - y), 'generations never go down');
+  const g = (ev.data as unknown as AllowListPayload).generation;
+  assert.equal(gens.filter((x) => x === g).length, 1, 'the change has a generation of its own');
+  assert.equal(gens.at(-2)! < g, true, 'and a higher one than anything fired before');
+});
