@@ -164,14 +164,20 @@ export function createBridge(config: Config, log: Logger, o: BridgeOptions): Bri
       } else {
         controller.setActive(true);
       }
-      // salt-api reachability for /readyz, checked in the background.
+      // salt-api reachability for /readyz, checked in the background; two failed pings in a row
+      // (each already retried with backoff) make it unreachable, so one slow moment does not.
+      let failures = 0;
       const probe = async () => {
         try {
           await salt.ping();
+          failures = 0;
           saltReachable = true;
         } catch (err) {
-          if (saltReachable) log.warn({ err }, 'salt-api not reachable');
-          saltReachable = false;
+          failures += 1;
+          if (failures >= 2 && saltReachable) {
+            log.warn({ err }, 'salt-api not reachable');
+            saltReachable = false;
+          }
         }
       };
       if (o.http) {
