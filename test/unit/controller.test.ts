@@ -56,6 +56,16 @@ function makeController(opts: { dryRun?: boolean } = {}) {
   return c;
 }
 
+/** An active controller that has published one node (a: 10.0.0.1). */
+async function publishedOnce(): Promise<Controller> {
+  const c = makeController();
+  c.setActive(true);
+  source.put('a', '10.0.0.1');
+  source.setSynced(true);
+  await clock.advance(2000);
+  return c;
+}
+
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'ksb-ctl-'));
   clock = new FakeClock();
@@ -123,11 +133,7 @@ test('a shrink beyond the limit is held until released with the held digest', as
 });
 
 test('losing sync publishes nothing (unknown is not zero nodes)', async () => {
-  const c = makeController();
-  c.setActive(true);
-  source.put('a', '10.0.0.1');
-  source.setSynced(true);
-  await clock.advance(2000);
+  const c = await publishedOnce();
   source.setSynced(false);
   await clock.advance(5000);
   assert.equal(sink.fired.length, 1);
@@ -151,11 +157,7 @@ test('a failed publish is retried with backoff', async () => {
 });
 
 test('generation survives a restart through the state store and keeps increasing', async () => {
-  let c = makeController();
-  c.setActive(true);
-  source.put('a', '10.0.0.1');
-  source.setSynced(true);
-  await clock.advance(2000);
+  let c = await publishedOnce();
   await c.stop();
   const g1 = sink.fired[0]!.data.generation;
   clock = new FakeClock(Date.parse('2026-11-22T09:00:00Z')); // the clock even went backwards
@@ -171,11 +173,7 @@ test('generation survives a restart through the state store and keeps increasing
 });
 
 test('on start-up with an unchanged list the last generation is re-sent, not a new one', async () => {
-  let c = makeController();
-  c.setActive(true);
-  source.put('a', '10.0.0.1');
-  source.setSynced(true);
-  await clock.advance(2000);
+  let c = await publishedOnce();
   await c.stop();
   c = makeController();
   c.setActive(true);
@@ -214,11 +212,7 @@ test('dry run fires nothing and persists nothing', async () => {
 });
 
 test('a failed or silent minion gets a targeted re-send; a restarted minion gets the current list', async () => {
-  const c = makeController();
-  c.setActive(true);
-  source.put('a', '10.0.0.1');
-  source.setSynced(true);
-  await clock.advance(2000);
+  const c = await publishedOnce();
   const gen = sink.fired[0]!.data.generation;
   c.onBus({ kind: 'apply-started', jid: '1', minions: ['m1', 'm2', 'm3'], cluster: 'prod', generation: gen });
   c.onBus({ kind: 'apply-result', jid: '1', minion: 'm1', cluster: 'prod', generation: gen, digest: 'd', ok: true, changed: true, reason: 'applied' });
@@ -238,11 +232,7 @@ test('a failed or silent minion gets a targeted re-send; a restarted minion gets
 });
 
 test('the periodic resync republishes the same generation; salt-api errors are counted by code', async () => {
-  const c = makeController();
-  c.setActive(true);
-  source.put('a', '10.0.0.1');
-  source.setSynced(true);
-  await clock.advance(2000);
+  const c = await publishedOnce();
   assert.equal(sink.fired.length, 1);
   await clock.advance(600_000); // publish.resyncIntervalSeconds
   assert.equal(sink.fired.length, 2);
@@ -256,11 +246,7 @@ test('the periodic resync republishes the same generation; salt-api errors are c
 });
 
 test('a lone change is published at once, also when the node appeared just before its addresses', async () => {
-  const c = makeController();
-  c.setActive(true);
-  source.put('a', '10.0.0.1');
-  source.setSynced(true);
-  await clock.advance(2000);
+  const c = await publishedOnce();
   await clock.advance(10_000); // quiet
   source.put('b'); // ADDED without addresses yet: pending, nothing to publish
   await clock.advance(5);
