@@ -5,25 +5,19 @@
 // failed or never answered get targeted re-sends with backoff, and a restarted minion gets the
 // current lists at once.
 import type { Logger } from 'pino';
-import type { ClusterConfig, Config } from '../config/index.ts';
+import type { Config } from '../config/index.ts';
 import type { AllowListPayload, Clock, EventSink, NodeSource } from '../seams.ts';
 import {
-  buildPayload, dueIn, eventTag, initialSchedule, nextGeneration, planCluster, runStarted, scheduleRun,
-  type ClusterPlan, type Hold, type ScheduleState,
+  buildPayload, dueIn, eventTag, nextGeneration, planCluster, runStarted, scheduleRun, type ClusterPlan,
 } from '../plan/index.ts';
 import { Backoff } from '../util/backoff.ts';
 import { KsbError } from '../errors.ts';
 import type { Metrics } from '../http/metrics.ts';
-import type { StateStore, PublishedState } from './stateStore.ts';
+import type { StateStore } from './stateStore.ts';
 import { MinionTracker } from './minions.ts';
+import { clusterStatus, newRuntime, type BusSignal, type ClusterRuntime, type ClusterStatus, type RunReason } from './cluster.ts';
 
-export type BusSignal =
-  | { kind: 'apply-started'; jid: string; minions: string[]; missing?: string[]; cluster: string; generation: number }
-  | { kind: 'apply-result'; jid: string; minion: string; cluster: string | undefined; generation: number | undefined; digest: string | undefined; ok: boolean; changed: boolean; reason: string }
-  | { kind: 'minion-start'; minion: string }
-  | { kind: 'published'; cluster: string; generation: number | undefined; digest: string | undefined };
-
-export type RunReason = 'change' | 'start' | 'resync' | 'retry' | 'leader' | 'once' | 'override';
+export type { BusSignal, ClusterStatus, RunReason } from './cluster.ts';
 
 export interface ControllerDeps {
   config: Config;
@@ -37,43 +31,6 @@ export interface ControllerDeps {
   /** How long a minion may take to answer before a targeted re-send (default 30 s). */
   ackTimeoutMs?: number;
 }
-
-interface ClusterRuntime {
-  cfg: ClusterConfig;
-  schedule: ScheduleState;
-  timer: { cancel(): void } | undefined;
-  running: Promise<boolean> | undefined;
-  rerun: RunReason | undefined;
-  published: PublishedState | undefined;
-  /** The last payload fired (or, in dry-run, that would have been); re-sends reuse its generation. */
-  payload: AllowListPayload | undefined;
-  plan: ClusterPlan | undefined;
-  hold: { digest: string; holds: readonly Hold[]; since: number } | undefined;
-  override: string | undefined;
-  /** First address change not yet published, for the change→applied histogram. */
-  changeSeenAt: number | undefined;
-  changeSeenByGeneration: Map<number, number>;
-  retry: Backoff;
-  lastError: { code: string; message: string; at: number } | undefined;
-  lastPublishAt: number | undefined;
-}
-
-export interface ClusterStatus {
-  cluster: string;
-  synced: boolean;
-  nodes: number;
-  pending: string[];
-  ipv4: number;
-  ipv6: number;
-  generation: number | undefined;
-  digest: string | undefined;
-  lastPublishAt: string | undefined;
-  held: { reasons: string[]; messages: string[]; digest: string; since: string } | undefined;
-  lastError: { code: string; message: string; at: string } | undefined;
-  minionsBehind: string[];
-}
-
-const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
 export class Controller {
   private readonly d: ControllerDeps;
@@ -95,23 +52,7 @@ export class Controller {
     );
     for (const cfg of deps.config.clusters) {
       const published = deps.store.load(cfg.name);
-      this.clusters.set(cfg.name, {
-        cfg,
-        schedule: initialSchedule,
-        timer: undefined,
-        running: undefined,
-        rerun: undefined,
-        published,
-        payload: undefined,
-        plan: undefined,
-        hold: undefined,
-        override: undefined,
-        changeSeenAt: undefined,
-        changeSeenByGeneration: new Map(),
-        retry: new Backoff({ initialMs: retry.initialMs, maxMs: retry.maxMs, now: () => deps.clock.now() }),
-        lastError: undefined,
-        lastPublishAt: published ? Date.parse(published.publishedAt) : undefined,
-      });
+      this.clusters.set(cfg.name, newRuntime(cfg, published, new Backoff({ initialMs: retry.initialMs, maxMs: retry.maxMs, now: () => deps.clock.now() })));
       if (published) deps.metrics.generation.set({ cluster: cfg.name }, published.generation);
     }
   }
@@ -398,25 +339,8 @@ export class Controller {
   }
 
   status(): { clusters: ClusterStatus[]; minions: ReturnType<MinionTracker['snapshot']>; active: boolean; dryRun: boolean } {
-    const clusters = [...this.clusters.values()].map((c): ClusterStatus => {
-      const view = this.d.sources.get(c.cfg.name)!.view();
-      return {
-        cluster: c.cfg.name,
-        synced: view.synced,
-        nodes: c.plan?.projection.nodes ?? 0,
-        pending: c.plan?.projection.pending ?? [],
-        ipv4: c.plan?.projection.ipv4.length ?? 0,
-        ipv6: c.plan?.projection.ipv6.length ?? 0,
-        generation: c.published?.generation,
-        digest: c.published?.digest,
-        lastPublishAt: iso(c.lastPublishAt),
-        held: c.hold && {
-          reasons: c.hold.holds.map((h) => h.reason), messages: c.hold.holds.map((h) => h.message), digest: c.hold.digest, since: iso(c.hold.since)!,
-        },
-        lastError: c.lastError && { ...c.lastError, at: iso(c.lastError.at)! },
-        minionsBehind: this.minions.behind(c.cfg.name, c.published?.generation),
-      };
-    });
+    const clusters = [...this.clusters.values()].map((c) =>
+      clusterStatus(c, this.d.sources.get(c.cfg.name)!.view().synced, this.minions.behind(c.cfg.name, c.published?.generation)));
     return { clusters, minions: this.minions.snapshot(), active: this.active, dryRun: this.d.dryRun };
   }
 
