@@ -67,7 +67,8 @@ function candidate(id: string, store: Store, clock: FakeClock) {
   return { el, lock, events };
 }
 
-test('one of two candidates leads; the other waits; renewals keep it', async () => {
+/** Two candidates on one store; `a` starts first (and so leads), `b` right after. */
+async function twoCandidates() {
   const clock = new FakeClock(0);
   const store = new Store();
   const a = candidate('a', store, clock);
@@ -75,6 +76,11 @@ test('one of two candidates leads; the other waits; renewals keep it', async () 
   a.el.start();
   await clock.advance(0);
   b.el.start();
+  return { clock, store, a, b };
+}
+
+test('one of two candidates leads; the other waits; renewals keep it', async () => {
+  const { clock, store, a, b } = await twoCandidates();
   await clock.advance(60_000);
   assert.equal(a.el.isLeader, true);
   assert.equal(b.el.isLeader, false);
@@ -88,13 +94,7 @@ test('one of two candidates leads; the other waits; renewals keep it', async () 
 });
 
 test('stop releases: onStoppedLeading first, holder cleared, the peer takes over within a retry period', async () => {
-  const clock = new FakeClock(0);
-  const store = new Store();
-  const a = candidate('a', store, clock);
-  const b = candidate('b', store, clock);
-  a.el.start();
-  await clock.advance(0);
-  b.el.start();
+  const { clock, store, a, b } = await twoCandidates();
   await clock.advance(10_000);
   const t0 = clock.now();
   await a.el.stop();
@@ -108,13 +108,7 @@ test('stop releases: onStoppedLeading first, holder cleared, the peer takes over
 });
 
 test('a crashed leader (no release) is replaced after leaseDuration of local observation', async () => {
-  const clock = new FakeClock(0);
-  const store = new Store();
-  const a = candidate('a', store, clock);
-  const b = candidate('b', store, clock);
-  a.el.start();
-  await clock.advance(0);
-  b.el.start();
+  const { clock, store, a, b } = await twoCandidates();
   await clock.advance(4_000);
   a.lock.hang = true; // a's requests never return: as good as dead for the store
   const crashedAt = clock.now();
