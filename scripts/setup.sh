@@ -66,6 +66,8 @@ if [ ! -x "$KSB_KUBE_BIN/kube-apiserver" ] || [ ! -x "$KSB_KUBE_BIN/etcd" ]; the
   rm -rf "$KSB_KUBE_BIN"; mv "$tmp" "$KSB_KUBE_BIN"
   say "built in $(( $(date +%s) - start ))s into $KSB_KUBE_BIN"
 fi
-"$KSB_KUBE_BIN/kube-apiserver" --version >&2
-"$KSB_KUBE_BIN/etcd" --version | head -1 >&2
+# No `| head` here: under pipefail, head closing the pipe early kills the writer with SIGPIPE (141).
+say "$("$KSB_KUBE_BIN/kube-apiserver" --version)"
+etcd_version=$("$KSB_KUBE_BIN/etcd" --version)
+say "${etcd_version%%$'\n'*}"
 say "ready"
