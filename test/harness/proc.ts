@@ -53,7 +53,38 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Test runs that own a /tmp/ksb-test/<pid>/ path named on a running process's command line. */
+function runDirOwners(): Map<number, number[]> {
+  const owners = new Map<number, number[]>();
+  const marker = new RegExp(`${STATE_ROOT}/(\\d+)/`);
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const owner = marker.exec(cmdline)?.[1];
+    if (owner !== undefined) owners.set(Number(owner), [...(owners.get(Number(owner)) ?? []), pid]);
+  }
+  return owners;
+}
+
+/**
+ * Kills the processes whose command line names the run directory of `owner`: a daemon's child
+ * that outlived its parent (a salt-master worker kept its socket on the lab address, and the next
+ * run that picked the same /24 could not bind it) or one that left the process group.
+ */
+function killRunDirProcesses(owner: number): void {
+  for (const pid of runDirOwners().get(owner) ?? []) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+}
+
 function destroy(s: RunState): void {
+  killRunDirProcesses(s.pid);
   for (const pid of s.pids) {
     // Each daemon runs in its own process group (detached), so its children go with it.
     try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
@@ -82,8 +113,23 @@ export function teardownAll(): void {
   rmSync(stateDir, { recursive: true, force: true });
 }
 
+/** What this run still has on the machine: processes naming its directory, namespaces, links. */
+export function leftovers(): { pids: number[]; netns: string[]; links: string[] } {
+  const prefix = `ksb${RUN_ID}`;
+  const names = (args: string[]): string[] =>
+    (spawnSync('ip', args, { encoding: 'utf8' }).stdout ?? '').split('\n')
+      .map((l) => /^(?:\d+:\s+)?([^\s:@]+)/.exec(l)?.[1] ?? '').filter((n) => n.startsWith(prefix) || n.startsWith(`k${RUN_ID}`));
+  return { pids: runDirOwners().get(process.pid) ?? [], netns: names(['netns', 'list']), links: names(['-o', 'link', 'show']) };
+}
+
 /** Removes what crashed earlier runs (dead owner pid) left behind. */
 export function cleanStale(): void {
+  for (const [owner, pids] of runDirOwners()) {
+    if (owner === process.pid || alive(owner)) continue;
+    for (const pid of pids) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
   if (!existsSync(STATE_ROOT)) return;
   for (const dir of readdirSync(STATE_ROOT)) {
     const owner = Number(dir);
@@ -142,6 +188,8 @@ export function startDaemon(name: string, cmd: string, args: string[], opts: Spa
         await exitP;
         clearTimeout(t);
       }
+      // The leader is gone; whatever is left in its group is a straggler (Salt's workers can be).
+      try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* none left */ }
       children.delete(child);
       state.pids = state.pids.filter((p) => p !== child.pid);
       save();
