@@ -1,6 +1,7 @@
 """Shared fixtures for the Salt content tests (unit level; the netns tests have their own)."""
 
 import random
+import signal
 
 import pytest
 import salt._logging.impl
@@ -16,6 +17,21 @@ KEY = "test-key"
 # Salt's import-time deferred log handler flushes at exit into pytest's closed capture stream;
 # drop it so records go through pytest's own logging capture.
 salt._logging.impl.shutdown_temp_handler()
+
+
+def pytest_sessionstart(session):  # pylint: disable=unused-argument
+    """SIGTERM or SIGHUP (a cancelled CI run) ends the session the way Ctrl-C does.
+
+    Python's default action for those signals exits at once, so no fixture finalizer runs and the
+    namespaces and listeners of the test in progress stay behind; a KeyboardInterrupt lets pytest
+    finish the session, which tears every fixture down.
+    """
+
+    def interrupt(signum, frame):  # pylint: disable=unused-argument
+        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
 
 
 def base_pillar(tmp_path, **overrides):
