@@ -77,8 +77,8 @@ function runDirOwners(): Map<number, number[]> {
  * that outlived its parent (a salt-master worker kept its socket on the lab address, and the next
  * run that picked the same /24 could not bind it) or one that left the process group.
  */
-function killRunDirProcesses(owner: number): void {
-  for (const pid of runDirOwners().get(owner) ?? []) {
+function killRunDirProcesses(owner: number, owners = runDirOwners()): void {
+  for (const pid of owners.get(owner) ?? []) {
     try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
   }
 }
@@ -124,11 +124,9 @@ export function leftovers(): { pids: number[]; netns: string[]; links: string[] 
 
 /** Removes what crashed earlier runs (dead owner pid) left behind. */
 export function cleanStale(): void {
-  for (const [owner, pids] of runDirOwners()) {
-    if (owner === process.pid || alive(owner)) continue;
-    for (const pid of pids) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-    }
+  const owners = runDirOwners();
+  for (const owner of owners.keys()) {
+    if (owner !== process.pid && !alive(owner)) killRunDirProcesses(owner, owners);
   }
   if (!existsSync(STATE_ROOT)) return;
   for (const dir of readdirSync(STATE_ROOT)) {
