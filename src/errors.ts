@@ -1,4 +1,4 @@
-// Typed errors with stable codes (shared/STYLE.md habit 4). Codes are never reused or renamed:
+// Typed errors with stable codes (CONTRIBUTING.md habit 4). Codes are never reused or renamed:
 // README.md lists them and test/unit/errors.test.ts fails if the two disagree.
 
 export interface KsbErrorOptions {

@@ -1,4 +1,4 @@
-// The narrow seams between components (shared/STYLE.md habit 3). Each has one real adapter and one
+// The narrow seams between components (CONTRIBUTING.md habit 3). Each has one real adapter and one
 // in-memory fake (test/fakes) for unit tests. Nothing here does I/O.
 
 export type Family = 'ipv4' | 'ipv6';

@@ -1,4 +1,4 @@
-// src/config — the one place configuration is read and validated (shared/STYLE.md habit 5).
+// src/config — the one place configuration is read and validated (CONTRIBUTING.md habit 5).
 
 export { loadConfig, validate, type LoadOptions } from './load.ts';
 export { Secret } from './secret.ts';

@@ -1,4 +1,4 @@
-// loadConfig: the one place configuration is read and validated (shared/STYLE.md habit 5).
+// loadConfig: the one place configuration is read and validated (CONTRIBUTING.md habit 5).
 // YAML file → environment overrides → zod (shape, defaults, per-field checks) → cross-field checks
 // and secrets → one deeply frozen Config. Every problem is reported at once in one ConfigError.
 

@@ -1,4 +1,4 @@
-// The loop (shared/STYLE.md habit 2): node changes only schedule a run; every run recomputes the
+// The loop (CONTRIBUTING.md habit 2): node changes only schedule a run; every run recomputes the
 // cluster's allow-list from the full node set (src/plan), publishes when the safety policy says so,
 // and keeps what it published so that restarts, re-sends and the periodic resync send the same
 // signed list. Job returns from the bus tell which minions applied which generation; minions that

@@ -1,4 +1,4 @@
-// Kubernetes failures, translated at the boundary (shared/STYLE.md habit 4). Messages carry the
+// Kubernetes failures, translated at the boundary (CONTRIBUTING.md habit 4). Messages carry the
 // cluster, the operation, the HTTP status and the apiserver's Status reason/message; never a token,
 // a certificate, a kubeconfig snippet or request headers. No raw client-node error is attached as
 // `cause` (ApiException messages embed response headers and bodies).

@@ -1,4 +1,4 @@
-// src/plan — the pure core (shared/STYLE.md habits 1, 2, 8): no Kubernetes client, axios, ws,
+// src/plan — the pure core (CONTRIBUTING.md habits 1, 2, 8): no Kubernetes client, axios, ws,
 // pino, fs or clock. Everything here takes data (and `now` where time matters) and returns data.
 
 export { canonicalEntry, MIN_PREFIX, type EntryResult } from './entry.ts';

@@ -1,4 +1,4 @@
-// Typed salt-api errors with stable codes (shared/STYLE.md habit 4). Codes are never reused or
+// Typed salt-api errors with stable codes (CONTRIBUTING.md habit 4). Codes are never reused or
 // renamed. Messages and causes carry no credential: translate.ts builds them from status codes,
 // error codes and scrubbed server text only — never from an axios error's config or headers.
 

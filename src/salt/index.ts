@@ -1,4 +1,4 @@
-// Public entry point of src/salt (shared/STYLE.md habit 6): import from here, not from the files.
+// Public entry point of src/salt (CONTRIBUTING.md habit 6): import from here, not from the files.
 
 export { SaltApiClient, type SaltApiClientOptions, type SaltPing, type SaltSessionInfo } from './client.ts';
 export { SaltEventStream, createEventStream, type SaltEventStreamOptions, type EventStreamMode, type Transport } from './stream.ts';

@@ -1,6 +1,6 @@
 // Exponential backoff with full jitter, reset after a healthy period (client-go's
 // wait.Backoff + the reflector's "reset after healthy" behaviour). Randomness and time are
-// injected so tests never sleep (shared/STYLE.md habit 7).
+// injected so tests never sleep (CONTRIBUTING.md habit 7).
 
 export interface BackoffOptions {
   /** First delay in ms. */

@@ -1,4 +1,4 @@
-// Error codes are a contract (shared/STYLE.md habit 4): every code the code can produce is in
+// Error codes are a contract (CONTRIBUTING.md habit 4): every code the code can produce is in
 // README.md's table, and every code in the table is still produced somewhere.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

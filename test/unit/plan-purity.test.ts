@@ -1,4 +1,4 @@
-// src/plan is the pure core (shared/STYLE.md habit 1): it may import only itself, src/seams.ts,
+// src/plan is the pure core (CONTRIBUTING.md habit 1): it may import only itself, src/seams.ts,
 // src/errors.ts and these computation-only Node modules.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
