@@ -22,7 +22,7 @@ export interface PlanResult {
   added: number;
   addedTruncated: boolean;
   payloadBytes: number;
-  /** The lowstate as the brief states it: [{client, fun, tag, data}]. */
+  /** The lowstate the bridge posts to salt-api: [{client, fun, tag, data}]. */
   requestBodyBytes: number;
   /** What src/salt/client.ts actually POSTs: {client, fun, tag, data} (no array). */
   clientBodyBytes: number;

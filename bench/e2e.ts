@@ -269,7 +269,7 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
       o.log(`  #${String(i).padStart(2)}  join: bus ${Math.round(j.busSeen)} ms, return ${Math.round(j.jobReturn)} ms, tcp ${Math.round(j.tcp)} ms   leave: bus ${Math.round(l.busSeen)} ms, return ${Math.round(l.jobReturn)} ms, tcp ${Math.round(l.tcp)} ms`);
     }
 
-    // Baseline: the original formula's mode, a pull the operator (or a schedule) runs.
+    // Baseline: the mode of the pull formula this project replaced (docs/ARCHITECTURE.md), a pull the operator (or a schedule) runs.
     o.log(`baseline: ${o.pulls} x salt ${m.id} kube_allowlist.pull ${CLUSTER} (bridge stopped)`);
     await bridge.stop();
     bridge = undefined;

@@ -218,7 +218,7 @@ function markdown(info: ReturnType<typeof machine> & { command: typeof command }
       '',
       e2eTable(e2e, true),
       '',
-      `Baseline: \`salt minion-1 kube_allowlist.pull bench\` (the original formula's mode) with a new Node before each call;`,
+      `Baseline: \`salt minion-1 kube_allowlist.pull bench\` (the mode of the pull formula this project replaced, see docs/ARCHITECTURE.md) with a new Node before each call;`,
       `${e2e.pull.admittedAfterReturn}/${e2e.pull.calls} calls had admitted it when they returned. It only picks up changes when someone`,
       'runs it (by hand or on a schedule), so its real join latency is the schedule period plus the wall time above; the bridge reacts by itself.',
       '',

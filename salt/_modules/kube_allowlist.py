@@ -341,7 +341,7 @@ def apply(payload=None, force=False, **kwargs):  # pylint: disable=unused-argume
 
 def pull(cluster, force=False):
     """
-    Read the cluster's node addresses straight from its API (the original formula's mode) and apply them.
+    Read the cluster's node addresses straight from its API (the mode of the pull formula this project replaced, see docs/ARCHITECTURE.md) and apply them.
 
     Uses the kubeconfig at pillar ``kube_allowlist:clusters:<cluster>:kubeconfig`` (optional
     ``context``), address types and families from the same pillar key. The list keeps the last

@@ -7,7 +7,7 @@ nothing has to change. Each backend owns only its own objects:
 
 * ipset:    sets ``ksb-<cluster>-4`` / ``-6`` (hash:net) + chain ``KSB-ALLOW`` (filter, iptables and
             ip6tables), jumped to once from ``INPUT``; sets replaced by restore into ``<name>t`` + swap.
-* iptables: the same chain with one rule per source address (the original formula's layout).
+* iptables: the same chain with one rule per source address (the layout of the pull formula this project replaced, see docs/ARCHITECTURE.md).
 * nftables: table ``inet kube_allowlist``, converged in one ``nft -f`` transaction.
 
 Objects of the backends not selected are removed, so switching backends leaves no trace.
