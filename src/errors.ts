@@ -1,5 +1,5 @@
 // Typed errors with stable codes (CONTRIBUTING.md habit 4). Codes are never reused or renamed:
-// README.md lists them and test/unit/errors.test.ts fails if the two disagree.
+// README.md lists them and test/unit/error-codes.test.ts fails if the two disagree.
 
 export interface KsbErrorOptions {
   cause?: unknown;

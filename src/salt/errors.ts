@@ -90,15 +90,3 @@ export class SaltProtocolError extends SaltError {
   }
 }
 
-/** Every code this directory can throw (README and tests compare against it). */
-export const SALT_ERROR_CODES = [
-  'KSB_SALT_AUTH',
-  'KSB_SALT_DENIED',
-  'KSB_SALT_UNREACHABLE',
-  'KSB_SALT_TIMEOUT',
-  'KSB_SALT_HTTP',
-  'KSB_SALT_TLS',
-  'KSB_SALT_PAYLOAD_TOO_LARGE',
-  'KSB_SALT_RUNNER_FAILED',
-  'KSB_SALT_PROTOCOL',
-] as const;

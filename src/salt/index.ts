@@ -25,7 +25,6 @@ export {
   SaltPayloadTooLargeError,
   SaltRunnerError,
   SaltProtocolError,
-  SALT_ERROR_CODES,
   type SaltFailureInfo,
 } from './errors.ts';
 export { safeUrl } from './scrub.ts';
