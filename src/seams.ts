@@ -33,9 +33,9 @@ export interface NodeSource {
   stop(): Promise<void>;
 }
 
-/** The signed event body; see docs/event-contract.md. */
+/** The signed event body (version 2); see docs/event-contract.md. */
 export interface AllowListPayload {
-  version: 1;
+  version: 2;
   cluster: string;
   generation: number;
   digest: string;
@@ -46,9 +46,13 @@ export interface AllowListPayload {
   added_truncated?: boolean;
   removed_truncated?: boolean;
   nodes: number;
-  target: string;
   issued_at: string;
+  /** 16 hex digits naming the bridge's Ed25519 key (first 8 bytes of SHA-256 of the public key). */
+  key_id: string;
+  /** `ed25519:` + base64 of the signature over the canonical form of the keys above. */
   signature: string;
+  /** Unsigned routing hint of a targeted re-send: the reactor narrows its target to these ids. */
+  minions?: string[];
 }
 
 /** src/salt: fire one event on the master bus. */

@@ -2,18 +2,17 @@
 // on other fields, secrets, and the rules no single field can express.
 
 import { readFileSync } from 'node:fs';
-import { Buffer } from 'node:buffer';
-import { sortedCodePoint } from '../plan/index.ts';
+import { parseKeyText, signerFromSeed, sortedCodePoint, type Signer } from '../plan/index.ts';
 import type { Family } from '../seams.ts';
 import { envValue, ENV_SALT_PASSWORD, ENV_SIGNING_KEY, type Env } from './env.ts';
-import { absolutePath, kubeconfigProblem, readSecretFile } from './files.ts';
+import { absolutePath, kubeconfigProblem, readSecretBytes, readSecretFile } from './files.ts';
 import { withEnv, type Issue } from './issues.ts';
 import type { ParsedConfig } from './schema.ts';
 import { Secret } from './secret.ts';
 import type { ClusterConfig, Config } from './types.ts';
 
-/** HMAC keys shorter than this are refused: guessable keys make the signature decorative. */
-export const MIN_SIGNING_KEY_BYTES = 16;
+const KEY_FIELD = 'signing.keyFile';
+const KEYGEN_HINT = 'create one with: kube-salt-bridge keygen --out FILE';
 
 export interface AssembleContext {
   readonly source: string;
@@ -44,10 +43,7 @@ export function assemble(p: ParsedConfig, ctx: AssembleContext): { config: Confi
     add('salt.eventStream', 'ws needs salt.websocketUrl (rest_tornado with websockets: true; rest_cherrypy has no working websocket)');
   }
   const password = secret(ctx.env, ENV_SALT_PASSWORD, p.salt.passwordFile, 'salt.passwordFile', add, warnings);
-  const key = secret(ctx.env, ENV_SIGNING_KEY, p.signing.keyFile, 'signing.keyFile', add, warnings);
-  if (key !== undefined && Buffer.byteLength(key, 'utf8') < MIN_SIGNING_KEY_BYTES) {
-    add('signing.keyFile', `signing key shorter than ${MIN_SIGNING_KEY_BYTES} bytes (try: openssl rand -hex 32)`);
-  }
+  const signer = signingKey(ctx.env, p.signing.keyFile, add, warnings);
 
   // clusters
   const names = new Map<string, number>();
@@ -96,7 +92,6 @@ export function assemble(p: ParsedConfig, ctx: AssembleContext): { config: Confi
       families: c.families,
       podCIDRs: c.podCIDRs,
       extraEntries: sortedCodePoint(new Set(c.extraEntries.map((e) => e.value))),
-      target: c.target ?? `I@kube_allowlist:clusters:${c.name}`,
       safety: c.safety,
       watch: c.watch,
     };
@@ -136,7 +131,8 @@ export function assemble(p: ParsedConfig, ctx: AssembleContext): { config: Confi
       eventStream: p.salt.eventStream,
       websocketUrl: p.salt.websocketUrl,
     },
-    signing: { key: new Secret(key ?? '') },
+    // Without a signer there is an issue, and a config with issues is never handed out.
+    signing: { signer: signer as Signer },
     clusters,
     publish: p.publish,
     state: { dir: absolutePath(p.state.dir, ctx.baseDir) },
@@ -155,6 +151,48 @@ export function assemble(p: ParsedConfig, ctx: AssembleContext): { config: Confi
     warnings,
   };
   return { config, issues };
+}
+
+/**
+ * The bridge's Ed25519 private key (its 32-byte seed as text): KSB_SIGNING_KEY wins over
+ * signing.keyFile; one of them is required. Problems name the field and the reason, never the text.
+ */
+function signingKey(
+  env: Env,
+  file: string | undefined,
+  add: (path: string, message: string) => void,
+  warnings: string[],
+): Signer | undefined {
+  const direct = envValue(env, ENV_SIGNING_KEY);
+  let text: string | Buffer;
+  let from: string;
+  if (direct !== undefined) {
+    text = direct;
+    from = ENV_SIGNING_KEY;
+  } else if (file === undefined) {
+    add(KEY_FIELD, `required: a file holding the bridge's Ed25519 private key (${KEYGEN_HINT}), or set ${ENV_SIGNING_KEY}`);
+    return undefined;
+  } else {
+    const r = readSecretBytes(file);
+    if (!r.ok) {
+      add(KEY_FIELD, r.reason);
+      return undefined;
+    }
+    if (r.worldReadable) warnings.push(`${KEY_FIELD}: ${file} is world-readable (mount the Secret with defaultMode 0400)`);
+    text = r.bytes;
+    from = file;
+  }
+  const key = parseKeyText(text);
+  if (Buffer.isBuffer(text)) text.fill(0);
+  if (!key.ok) {
+    add(KEY_FIELD, `${from} does not hold an Ed25519 private key: ${key.reason}`);
+    return undefined;
+  }
+  try {
+    return signerFromSeed(key.raw);
+  } finally {
+    key.raw.fill(0);
+  }
 }
 
 /** The env variable's value wins over the file; one of them is required. */

@@ -27,17 +27,25 @@ export function absolutePath(path: string, baseDir: string): string {
 }
 
 export type SecretRead = { ok: true; value: string; worldReadable: boolean } | { ok: false; reason: string };
+export type SecretBytes = { ok: true; bytes: Buffer; worldReadable: boolean } | { ok: false; reason: string };
 
 /** Reads a secret file (a mounted Kubernetes Secret): one trailing newline stripped, never empty. */
 export function readSecretFile(path: string): SecretRead {
+  const r = readSecretBytes(path);
+  if (!r.ok) return r;
+  const value = stripOneNewline(r.bytes.toString('utf8'));
+  if (value.length === 0) return { ok: false, reason: `empty secret file: ${path}` };
+  return { ok: true, value, worldReadable: r.worldReadable };
+}
+
+/** A secret file's bytes as they are (key files are parsed, never decoded with replacement characters). */
+export function readSecretBytes(path: string): SecretBytes {
   const why = unreadableFile(path);
   if (why !== undefined) return { ok: false, reason: why };
   try {
     const st = statSync(path);
     if (st.size > MAX_SECRET_BYTES) return { ok: false, reason: `larger than ${MAX_SECRET_BYTES} bytes: ${path}` };
-    const value = stripOneNewline(readFileSync(path, 'utf8'));
-    if (value.length === 0) return { ok: false, reason: `empty secret file: ${path}` };
-    return { ok: true, value, worldReadable: (st.mode & 0o004) !== 0 };
+    return { ok: true, bytes: readFileSync(path), worldReadable: (st.mode & 0o004) !== 0 };
   } catch (err) {
     return { ok: false, reason: `cannot read ${path}: ${(err as Error).message}` };
   }

@@ -4,7 +4,6 @@ export { loadConfig, validate, type LoadOptions } from './load.ts';
 export { Secret } from './secret.ts';
 export { ConfigIssuesError, type Issue } from './issues.ts';
 export { ENV_OVERRIDES, ENV_SALT_PASSWORD, ENV_SIGNING_KEY, type Env } from './env.ts';
-export { MIN_SIGNING_KEY_BYTES } from './checks.ts';
 export type {
   ClusterConfig,
   ClusterSource,

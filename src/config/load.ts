@@ -51,7 +51,7 @@ export function validate(
   ctx: { readonly source: string; readonly env: Env; readonly hostname: string },
 ): Config {
   raw = structuredClone(raw);
-  const issues: Issue[] = refuseInlineSecrets(raw);
+  const issues: Issue[] = [...refuseInlineSecrets(raw), ...refuseRemovedFields(raw)];
   const envSources = applyEnv(raw, ctx.env);
   const parsed = configSchema(dirname(ctx.source)).safeParse(raw, { reportInput: true });
   if (!parsed.success) throw new ConfigIssuesError([...issues, ...fromZod(parsed.error.issues, envSources)]);
@@ -65,6 +65,29 @@ export function validate(
   issues.push(...more);
   if (issues.length > 0) throw new ConfigIssuesError(issues);
   return deepFreeze(config);
+}
+
+/**
+ * Fields an older version accepted whose meaning is gone: refused with what to do instead (and
+ * removed, so that the schema does not also call them unknown).
+ */
+function refuseRemovedFields(raw: Record<string, unknown>): Issue[] {
+  const issues: Issue[] = [];
+  const clusters = raw.clusters;
+  if (!Array.isArray(clusters)) return issues;
+  clusters.forEach((c: unknown, i) => {
+    if (c === null || typeof c !== 'object' || !('target' in c)) return;
+    const name = (c as { name?: unknown }).name;
+    const example = typeof name === 'string' && name !== '' ? name : '<name>';
+    issues.push({
+      path: `clusters[${i}].target`,
+      message: `no longer supported: the reactor always targets I@kube_allowlist:clusters:${example} (the minions whose pillar ` +
+        `names the cluster) and never takes a target from the event; remove the field and list the cluster in the pillar ` +
+        `kube_allowlist:clusters of exactly the minions that should apply it`,
+    });
+    delete (c as Record<string, unknown>).target;
+  });
+  return issues;
 }
 
 function refuseInlineSecrets(raw: Record<string, unknown>): Issue[] {

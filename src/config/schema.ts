@@ -19,8 +19,6 @@ const saltUrl = () =>
   });
 
 export const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-/** Salt compound targets: matchers (G@ I@ L@ S@ N@ …), words, lists, subnets, globs, parentheses. */
-export const TARGET_CHARS = /^[A-Za-z0-9@:._*/,()[\] -]+$/;
 /** Kubernetes label selector characters (the API server does the full parse). */
 const SELECTOR_CHARS = /^[A-Za-z0-9_./=!, ()-]+$/;
 
@@ -101,12 +99,6 @@ export function configSchema(baseDir: string) {
     families: uniqueList(z.enum(['ipv4', 'ipv6'])).min(1).default(['ipv4', 'ipv6']),
     podCIDRs: z.boolean().default(false),
     extraEntries: z.array(entry).max(10_000).default([]),
-    target: z
-      .string()
-      .max(1024)
-      .regex(TARGET_CHARS, 'only ASCII letters, digits, spaces and @ : . _ * / , ( ) [ ] - are allowed')
-      .refine((t) => t.trim() === t && t !== '', 'must not be empty or start/end with spaces')
-      .optional(),
     safety: safety.prefault({}),
     watch: watch.prefault({}),
   });

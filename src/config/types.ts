@@ -1,5 +1,6 @@
 // The validated, deeply frozen configuration. Produced only by loadConfig (load.ts).
 
+import type { Signer } from '../plan/index.ts';
 import type { Family } from '../seams.ts';
 import type { Secret } from './secret.ts';
 
@@ -23,7 +24,11 @@ export interface SaltConfig {
 }
 
 export interface SigningConfig {
-  readonly key: Secret;
+  /**
+   * The bridge's Ed25519 key (from signing.keyFile or KSB_SIGNING_KEY). Like a Secret it never
+   * shows its private part: JSON, inspect and template strings print only the key id and public key.
+   */
+  readonly signer: Signer;
 }
 
 export type ClusterSource =
@@ -51,7 +56,6 @@ export interface ClusterConfig {
   readonly podCIDRs: boolean;
   /** Canonical (src/plan canonicalEntry), unique, sorted. */
   readonly extraEntries: readonly string[];
-  readonly target: string;
   readonly safety: SafetyConfig;
   readonly watch: WatchConfig;
 }

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import type { AllowListPayload, Clock, EventSink, NodeSource } from '../seams.ts';
 import {
-  buildPayload, dueIn, eventTag, nextGeneration, planCluster, runStarted, scheduleRun, type ClusterPlan,
+  buildPayload, dueIn, eventTag, nextGeneration, planCluster, runStarted, scheduleRun, unsignedForLog, type ClusterPlan,
 } from '../plan/index.ts';
 import { Backoff } from '../util/backoff.ts';
 import { KsbError } from '../errors.ts';
@@ -219,7 +219,7 @@ export class Controller {
     for (const cl of this.clusters.values()) for (const h of cl.hold?.holds ?? []) this.d.metrics.held.set({ cluster: cl.cfg.name, reason: h.reason }, 1);
   }
 
-  private sign(c: ClusterRuntime, generation: number, plan: ClusterPlan, target = c.cfg.target): AllowListPayload {
+  private sign(c: ClusterRuntime, generation: number, plan: ClusterPlan): AllowListPayload {
     const isCurrent = c.published !== undefined && c.published.generation === generation;
     return buildPayload({
       cluster: c.cfg.name,
@@ -227,19 +227,19 @@ export class Controller {
       list: { ipv4: plan.projection.ipv4, ipv6: plan.projection.ipv6 },
       diff: isCurrent ? { added: [], removed: [], added_truncated: false, removed_truncated: false, addedCount: 0, removedCount: 0 } : plan.diff,
       nodes: plan.projection.nodes,
-      target,
       issuedAtMs: this.d.clock.now(),
-    }, this.d.config.signing.key.reveal());
+    }, this.d.config.signing.signer);
   }
 
   private async emit(payload: AllowListPayload, log: Logger, reason: RunReason | 'minion-start', kind: 'publish' | 'republish' | 'resend'): Promise<void> {
     const tag = eventTag(payload.cluster);
     const summary = {
       tag, generation: payload.generation, digest: payload.digest, nodes: payload.nodes, ipv4: payload.ipv4.length, ipv6: payload.ipv6.length,
-      added: payload.added, removed: payload.removed, target: payload.target, reason,
+      added: payload.added, removed: payload.removed, minions: payload.minions, reason,
     };
     if (this.d.dryRun) {
-      log.info({ dryRun: true, event: { tag, data: payload } }, `dry run: would fire ${tag} (${kind})`);
+      // Never a payload that could be fired later: the signature is replaced by a marker.
+      log.info({ dryRun: true, event: { tag, data: unsignedForLog(payload) } }, `dry run: would fire ${tag} (${kind})`);
     } else {
       await this.d.sink.fire(tag, payload);
       log.info({ event: summary }, `fired ${tag} (${kind})`);
@@ -251,8 +251,7 @@ export class Controller {
   private async resend(name: string, minions: readonly string[], reason: 'retry' | 'minion-start'): Promise<void> {
     const c = this.clusters.get(name)!;
     if (!this.active || !c.payload || !c.plan || minions.length === 0) return;
-    const target = `( ${c.cfg.target} ) and L@${minions.join(',')}`;
-    const payload = this.sign(c, c.payload.generation, c.plan, target);
+    const payload: AllowListPayload = { ...this.sign(c, c.payload.generation, c.plan), minions: [...minions] };
     const log = this.d.log.child({ cluster: name });
     try {
       await this.emit(payload, log, reason, 'resend');

@@ -18,16 +18,31 @@ export {
   eventTag,
   payloadBytes,
   signPayload,
+  unsignedForLog,
   verifyPayload,
+  DRY_RUN_SIGNATURE,
   PAYLOAD_VERSION,
   SALT_API_MAX_BODY_BYTES,
+  SIGNED_KEYS,
   TAG_PREFIX,
   type AllowList,
   type PayloadInput,
   type UnsignedPayload,
 } from './payload.ts';
+export {
+  generateSeed,
+  keyIdOf,
+  parseKeyText,
+  signerFromSeed,
+  verifierFromPublicKey,
+  KEY_BYTES,
+  SIGNATURE_PREFIX,
+  type KeyText,
+  type Signer,
+  type Verifier,
+} from './keys.ts';
 export { diffLists, sameEntries, DIFF_CAP, type Diff, type EntryLists } from './diff.ts';
-export { nextGeneration } from './generation.ts';
+export { nextGeneration, raiseFloor } from './generation.ts';
 export {
   emptyPolicy,
   evaluate,

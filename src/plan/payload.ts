@@ -1,15 +1,17 @@
-// The signed event body (docs/event-contract.md): digest, canonical form, HMAC-SHA256.
-// node:crypto is pure computation here; the key arrives as a value, never as a file.
+// The signed event body (docs/event-contract.md, version 2): digest, canonical form, Ed25519
+// signature. Pure computation; the key arrives as a Signer, never as a file.
 
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { AllowListPayload } from '../seams.ts';
 import { canonicalJson } from './canonical.ts';
 import type { Diff } from './diff.ts';
+import type { Signer, Verifier } from './keys.ts';
 
-export const PAYLOAD_VERSION = 1;
+export const PAYLOAD_VERSION = 2;
 export const TAG_PREFIX = 'kube-salt-bridge/cluster/';
 const DIGEST_PREFIX = 'sha256:';
-const SIGNATURE_PREFIX = 'hmac-sha256:';
+/** What `--dry-run` logs instead of the signature: a logged payload must never be one that could be fired. */
+export const DRY_RUN_SIGNATURE = '<not signed: dry run>';
 
 /** salt-api's default max_request_body_size. */
 export const SALT_API_MAX_BODY_BYTES = 1024 * 1024;
@@ -29,7 +31,8 @@ export function allowListDigest(list: AllowList): string {
   return DIGEST_PREFIX + createHash('sha256').update(canonical, 'utf8').digest('hex');
 }
 
-export type UnsignedPayload = Omit<AllowListPayload, 'signature'>;
+/** A payload before signing (the unsigned routing hint `minions` is added, if at all, after). */
+export type UnsignedPayload = Omit<AllowListPayload, 'signature' | 'minions'>;
 
 export interface PayloadInput {
   readonly cluster: string;
@@ -37,13 +40,12 @@ export interface PayloadInput {
   readonly list: AllowList;
   readonly diff: Diff;
   readonly nodes: number;
-  readonly target: string;
   /** Publication time in ms since the epoch; printed as RFC 3339 UTC with milliseconds. */
   readonly issuedAtMs: number;
 }
 
-/** Builds and signs a payload. `key` is the shared signing key (UTF-8). */
-export function buildPayload(input: PayloadInput, key: string | Uint8Array): AllowListPayload {
+/** Builds and signs a payload with the bridge's key; `key_id` names that key. */
+export function buildPayload(input: PayloadInput, signer: Pick<Signer, 'keyId' | 'sign'>): AllowListPayload {
   const unsigned: UnsignedPayload = {
     version: PAYLOAD_VERSION,
     cluster: input.cluster,
@@ -56,19 +58,19 @@ export function buildPayload(input: PayloadInput, key: string | Uint8Array): All
     ...(input.diff.added_truncated ? { added_truncated: true } : {}),
     ...(input.diff.removed_truncated ? { removed_truncated: true } : {}),
     nodes: input.nodes,
-    target: input.target,
     issued_at: new Date(input.issuedAtMs).toISOString(),
+    key_id: signer.keyId,
   };
-  return signPayload(unsigned, key);
+  return signPayload(unsigned, signer);
 }
 
-/** The keys that are signed (docs/event-contract.md); anything else on an event (Salt's `_stamp`) is not. */
+/** The keys that are signed (docs/event-contract.md); anything else on an event (Salt's `_stamp`, `minions`) is not. */
 export const SIGNED_KEYS = [
-  'version', 'cluster', 'generation', 'digest', 'ipv4', 'ipv6', 'added', 'removed', 'nodes', 'target', 'issued_at',
+  'version', 'cluster', 'generation', 'digest', 'ipv4', 'ipv6', 'added', 'removed', 'nodes', 'issued_at', 'key_id',
   'added_truncated', 'removed_truncated',
 ] as const;
 
-/** The exact bytes that are signed: the contract's keys that are present, sorted, no whitespace. */
+/** The exact text that is signed: the contract's keys that are present, sorted, no whitespace, ASCII. */
 export function canonicalForm(payload: UnsignedPayload | AllowListPayload): string {
   const src = payload as unknown as Record<string, unknown>;
   const picked: Record<string, unknown> = {};
@@ -76,17 +78,45 @@ export function canonicalForm(payload: UnsignedPayload | AllowListPayload): stri
   return canonicalJson(picked);
 }
 
-export function signPayload(unsigned: UnsignedPayload, key: string | Uint8Array): AllowListPayload {
-  const mac = createHmac('sha256', key).update(canonicalForm(unsigned), 'utf8').digest('hex');
-  return { ...unsigned, signature: SIGNATURE_PREFIX + mac };
+/** Signs as it stands: `unsigned.key_id` must already be the signer's (buildPayload sees to it). */
+export function signPayload(unsigned: UnsignedPayload, signer: Pick<Signer, 'keyId' | 'sign'>): AllowListPayload {
+  if (unsigned.key_id !== signer.keyId) throw new RangeError(`key_id ${unsigned.key_id} is not the signer's (${signer.keyId})`);
+  return { ...unsigned, signature: signer.sign(canonicalForm(unsigned)) };
 }
 
-/** What a minion checks: signature over the canonical form, and the digest over the lists. */
-export function verifyPayload(payload: AllowListPayload, key: string | Uint8Array): boolean {
-  if (payload.digest !== allowListDigest(payload)) return false;
-  const expected = Buffer.from(signPayload(payload, key).signature);
-  const actual = Buffer.from(String(payload.signature));
-  return expected.length === actual.length && timingSafeEqual(expected, actual);
+/** The same payload as `--dry-run` logs it: every field but the signature, which is replaced by a marker. */
+export function unsignedForLog(payload: AllowListPayload): AllowListPayload {
+  return { ...payload, signature: DRY_RUN_SIGNATURE };
+}
+
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const isCount = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isStrings = (v: unknown): boolean => Array.isArray(v) && v.every((s) => typeof s === 'string');
+const isFlag = (v: unknown): boolean => v === undefined || typeof v === 'boolean';
+
+/**
+ * True only for a well-formed version 2 payload whose `key_id` is this key's, whose digest matches
+ * its lists and whose signature verifies. Anything else (another version, another key, a changed
+ * field, a malformed value) is false, never an exception. The unsigned `minions` hint is not looked at.
+ */
+export function verifyPayload(payload: unknown, verifier: Pick<Verifier, 'keyId' | 'verify'>): boolean {
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return false;
+  const p = payload as Record<string, unknown>;
+  const wellFormed = p.version === PAYLOAD_VERSION
+    && typeof p.cluster === 'string' && DNS_LABEL.test(p.cluster)
+    && isCount(p.generation) && isCount(p.nodes)
+    && typeof p.digest === 'string' && typeof p.issued_at === 'string'
+    && isStrings(p.ipv4) && isStrings(p.ipv6) && isStrings(p.added) && isStrings(p.removed)
+    && isFlag(p.added_truncated) && isFlag(p.removed_truncated)
+    && typeof p.key_id === 'string' && typeof p.signature === 'string';
+  if (!wellFormed || p.key_id !== verifier.keyId) return false;
+  const lists = { ipv4: p.ipv4 as string[], ipv6: p.ipv6 as string[] };
+  try {
+    if (p.digest !== allowListDigest(lists)) return false;
+    return verifier.verify(canonicalForm(p as unknown as AllowListPayload), p.signature as string);
+  } catch {
+    return false;
+  }
 }
 
 /** Size of the salt-api request body that carries this payload (approximate: the payload's JSON). */
