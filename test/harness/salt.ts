@@ -4,6 +4,7 @@
 // file_roots; the reactor mapping is the one shipped in salt/master.d/.
 import { writeFileSync, mkdirSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { makeCa, issue } from './certs.ts';
 import { startDaemon, waitFor, workDir, tail, run, type Daemon } from './proc.ts';
@@ -73,20 +74,65 @@ const yamlish = (o: unknown) => JSON.stringify(o, null, 2) + '\n';
 export const BRIDGE_SALT_USER = 'kube-salt-bridge';
 const FALLBACK_BRIDGE_ACL = [{ '@runner': [{ 'event.send': { kwargs: { tag: 'kube-salt-bridge/.*' } } }] }];
 
+/** What salt/master.d/eauth.conf ships for the bridge's user. */
+export interface ShippedEauth {
+  /** The eauth backend the user is declared under (e.g. `file`). */
+  backend: string;
+  /** The backend's `^` options as shipped (`^filename`, `^filetype`, `^hashtype`, ...). */
+  options: Record<string, unknown>;
+  acl: unknown;
+  source: string;
+}
+
+export function shippedEauth(): ShippedEauth | undefined {
+  const file = join(ROOT, 'salt', 'master.d', 'eauth.conf');
+  if (!existsSync(file)) return undefined;
+  const conf = parseYaml(readFileSync(file, 'utf8')) as { external_auth?: Record<string, Record<string, unknown>> } | null;
+  for (const [backend, users] of Object.entries(conf?.external_auth ?? {})) {
+    const acl = users?.[BRIDGE_SALT_USER];
+    if (acl === undefined) continue;
+    const options = Object.fromEntries(Object.entries(users).filter(([k]) => k.startsWith('^')));
+    return { backend, options, acl, source: `salt/master.d/eauth.conf (external_auth:${backend}:${BRIDGE_SALT_USER})` };
+  }
+  throw new Error(`salt/master.d/eauth.conf has no external_auth entry for ${BRIDGE_SALT_USER}`);
+}
+
 /**
  * The ACL that salt/master.d/eauth.conf ships for the bridge's user (under any eauth backend), so
  * that tests prove the shipped file. Falls back to a prefix-only ACL only when the file does not
  * exist; a file that does not parse or has no entry for the user fails the stack's start.
  */
 export function shippedBridgeAcl(): { acl: unknown; source: string } {
-  const file = join(ROOT, 'salt', 'master.d', 'eauth.conf');
-  if (!existsSync(file)) return { acl: FALLBACK_BRIDGE_ACL, source: 'harness fallback (no salt/master.d/eauth.conf)' };
-  const conf = parseYaml(readFileSync(file, 'utf8')) as { external_auth?: Record<string, Record<string, unknown>> } | null;
-  for (const [backend, users] of Object.entries(conf?.external_auth ?? {})) {
-    const acl = users?.[BRIDGE_SALT_USER];
-    if (acl !== undefined) return { acl, source: `salt/master.d/eauth.conf (external_auth:${backend}:${BRIDGE_SALT_USER})` };
-  }
-  throw new Error(`salt/master.d/eauth.conf has no external_auth entry for ${BRIDGE_SALT_USER}`);
+  const s = shippedEauth();
+  return s ? { acl: s.acl, source: s.source } : { acl: FALLBACK_BRIDGE_ACL, source: 'harness fallback (no salt/master.d/eauth.conf)' };
+}
+
+/**
+ * The master's `external_auth:file` block for the test users. When the shipped file uses the
+ * `file` backend, its `^` options (file type, hash type, fields) are used as shipped and only
+ * `^filename` points at the test's users file, whose passwords are stored the way those options
+ * say (e.g. SHA-256 hex): the real master then proves the shipped authentication, not only the ACL.
+ */
+function eauthFileBlock(usersFile: string, users: Array<{ user: SaltUser; acl: unknown }>): Record<string, unknown> {
+  const shipped = shippedEauth();
+  const options: Record<string, unknown> = shipped?.backend === 'file'
+    ? { ...shipped.options }
+    : { '^filetype': 'text', '^hashtype': 'plaintext' };
+  const filetype = String(options['^filetype'] ?? 'text');
+  if (filetype !== 'text') throw new Error(`harness: eauth file type ${filetype} is not supported (only text)`);
+  const hashtype = String(options['^hashtype'] ?? 'plaintext');
+  const sep = String(options['^field_separator'] ?? ':');
+  const userField = Number(options['^username_field'] ?? 1);
+  const passField = Number(options['^password_field'] ?? 2);
+  const stored = (p: string) => (hashtype === 'plaintext' ? p : createHash(hashtype).update(p).digest('hex'));
+  const lines = users.map(({ user }) => {
+    const fields: string[] = [];
+    fields[userField - 1] = user.username;
+    fields[passField - 1] = stored(user.password);
+    return Array.from(fields, (f) => f ?? '').join(sep);
+  });
+  writeFileSync(usersFile, lines.join('\n') + '\n', { mode: 0o600 });
+  return { ...options, '^filename': usersFile, ...Object.fromEntries(users.map(({ user, acl }) => [user.username, acl])) };
 }
 
 /**
@@ -136,8 +182,6 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
   const admin: SaltUser = { username: 'ksb-admin', password: `admin-${Math.random().toString(36).slice(2)}` };
   const bridge: SaltUser = { username: BRIDGE_SALT_USER, password: `bridge-${Math.random().toString(36).slice(2)}` };
   const usersFile = join(dir, 'eauth-users');
-  writeFileSync(usersFile, `${admin.username}:${admin.password}\n${bridge.username}:${bridge.password}\n`, { mode: 0o600 });
-
   const { acl: bridgeAcl, source: bridgeAclSource } = shippedBridgeAcl();
   const rootDir = join(dir, 'root');
   const master = {
@@ -151,13 +195,10 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
     pillar_roots: { base: [pillarDir] },
     netapi_enable_clients: ['local', 'local_async', 'runner', 'runner_async', 'wheel'],
     external_auth: {
-      file: {
-        '^filename': usersFile,
-        '^filetype': 'text',
-        '^hashtype': 'plaintext',
-        [admin.username]: ['.*', '@runner', '@wheel', '@jobs'],
-        [bridge.username]: bridgeAcl,
-      },
+      file: eauthFileBlock(usersFile, [
+        { user: admin, acl: ['.*', '@runner', '@wheel', '@jobs'] },
+        { user: bridge, acl: bridgeAcl },
+      ]),
     },
     rest_cherrypy: { port: apiPort, host: '127.0.0.1', ssl_crt: serving.crt, ssl_key: serving.key },
     ...opts.masterConfig,

@@ -22,29 +22,82 @@ def fixture_renderers():
     return opts, salt.loader.render(opts, {})
 
 
-def render_reactor(renderers, data):
+def render_reactor(renderers, data, tag="salt/run/20261122100000000000/ret"):
     opts, funcs = renderers
     return salt.template.compile_template(
         str(SALT_DIR / "reactor" / "kube_allowlist.sls"), funcs, "jinja|yaml",
-        opts["renderer_blacklist"], opts["renderer_whitelist"], data=data, tag=TAG,
+        opts["renderer_blacklist"], opts["renderer_whitelist"], data=data, tag=tag,
     )
+
+
+def runner_ret(fun_args, **extra):
+    """The salt/run/<jid>/ret event of a runner.event.send job, as the master fires it."""
+    data = {"fun": "runner.event.send", "jid": "20261122100000000000", "user": "kube-salt-bridge",
+            "fun_args": fun_args, "return": True, "success": True, "_stamp": "2026-11-22T10:00:00.2"}
+    data.update(extra)
+    return data
+
+
+def reaction(renderers, data):
+    """``(tgt, payload)`` of the rendered reaction, or None when it renders nothing."""
+    out = dict(render_reactor(renderers, data))
+    if not out:
+        return None
+    assert list(out) == ["kube_allowlist_apply"]
+    args = [dict(item) for item in out["kube_allowlist_apply"]["local.kube_allowlist.apply"]]
+    assert args[1] == {"tgt_type": "compound"}
+    return args[0]["tgt"], args[2]["kwarg"]["payload"]
 
 
 def test_reactor_passes_a_5000_node_payload_through_unchanged(renderers):
     v4 = [f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}" for i in range(1, 5001)]
     v6 = [f"fd00::{i:x}" for i in range(1, 5001)]
-    data = dict(ksb_sign.build("prod", 9, v4, v6, target="G@role:db and I@kube_allowlist:clusters:prod"),
-                _stamp="2026-11-22T10:00:00.123456")
-    reaction = render_reactor(renderers, data)
-    assert list(reaction) == ["kube_allowlist_apply"]
-    args = [dict(item) for item in reaction["kube_allowlist_apply"]["local.kube_allowlist.apply"]]
-    assert args[:2] == [{"tgt": data["target"]}, {"tgt_type": "compound"}]
-    assert args[2]["kwarg"]["payload"] == data
+    data = dict(ksb_sign.build("prod", 9, v4, v6), _stamp="2026-11-22T10:00:00.123456")
+    for fun_args in ([{"tag": TAG, "data": data}], [TAG, {"data": data}]):
+        assert reaction(renderers, runner_ret(fun_args)) == ("I@kube_allowlist:clusters:prod", data)
 
 
-def test_reactor_config_maps_the_contract_tag():
+P = {"version": 2, "cluster": "prod"}
+
+
+@pytest.mark.parametrize(
+    "event,target",
+    [
+        (runner_ret([{"tag": TAG, "data": dict(P, minions=["db-1", "a.b_c"])}]),
+         "I@kube_allowlist:clusters:prod and L@db-1,a.b_c"),
+        (runner_ret([{"tag": TAG, "data": dict(P, minions=["m"] * 1000)}]),
+         "I@kube_allowlist:clusters:prod and L@" + ",".join(["m"] * 1000)),
+        # the target is never taken from the data
+        (runner_ret([{"tag": TAG, "data": dict(P, target="*", tgt="*", tgt_type="glob")}]), "I@kube_allowlist:clusters:prod"),
+        # hints that do not narrow, or are not a list of ids: nothing
+        *[(runner_ret([{"tag": TAG, "data": dict(P, minions=h)}]), None)
+          for h in (["*"], ["x or *"], ["E@.*"], ["a", "b c"], ["a\n"], ["a,b"], [""], ["x" * 129],
+                    ["m"] * 1001, [], "db-1", {"db-1": 1}, None, [1])],
+        # not our tag, not a DNS label, or a trailing newline: nothing
+        *[(runner_ret([{"tag": t, "data": P}]), None)
+          for t in ("kube-salt-bridge/cluster/x or */nodes", "kube-salt-bridge/cluster/-x/nodes", TAG + "\n",
+                    "kube-salt-bridge/cluster/Prod/nodes", "kube-salt-bridge/check", "x" + TAG, TAG + "/x", 7)],
+        # forwarded by a minion (event.send with preload tricks), failed, other runner, positional data
+        (runner_ret([{"tag": TAG, "data": P}], cmd="_minion_event", id="m1"), None),
+        (runner_ret([{"tag": TAG, "data": P}], id="m1"), None),
+        (runner_ret([{"tag": TAG, "data": P}], success=False), None),
+        (runner_ret([{"tag": TAG, "data": P}], **{"return": False}), None),
+        (runner_ret([{"tag": TAG, "data": P}], fun="runner.state.orchestrate"), None),
+        (runner_ret([TAG, P]), None),
+        (runner_ret([{"tag": TAG, "data": P, "x": 1}]), None),
+        (runner_ret([{"tag": TAG, "data": [P]}]), None),
+        (runner_ret("x"), None),
+        (dict(P, minions=["a"]), None),
+    ],
+)
+def test_reactor_targets_the_tags_cluster_only(renderers, event, target):
+    got = reaction(renderers, event)
+    assert (got and got[0]) == target
+
+
+def test_reactor_config_maps_runner_returns_only():
     conf = yaml.safe_load((SALT_DIR / "master.d" / "reactor.conf").read_text())
-    assert conf["reactor"] == [{"kube-salt-bridge/cluster/*/nodes": ["salt://reactor/kube_allowlist.sls"]}]
+    assert conf["reactor"] == [{"salt/run/*/ret": ["salt://reactor/kube_allowlist.sls"]}]
 
 
 CHECK_TAG = "kube-salt-bridge/check"
@@ -84,7 +137,7 @@ def test_eauth_acl_allows_only_our_event_tags(fun, arg, kwarg, allowed):
     """The master's own check (ClearFuncs.runner -> CkMinions.runner_check) on our ACL: the cluster
     tags and the anchored `kube-salt-bridge check` probe tag, through event.send only."""
     conf = yaml.safe_load((SALT_DIR / "master.d" / "eauth.conf").read_text())
-    auth_list = conf["external_auth"]["sharedsecret"]["kube-salt-bridge"]
+    (auth_list,) = [users["kube-salt-bridge"] for users in conf["external_auth"].values() if "kube-salt-bridge" in users]
     checker = salt.utils.minions.CkMinions(salt.config.master_config(None))
     assert bool(checker.runner_check(auth_list, fun, {"arg": arg, "kwarg": kwarg})) is allowed
     assert checker.auth_check(auth_list, "cmd.run", ["id"], "*") is False
