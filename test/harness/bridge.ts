@@ -23,9 +23,10 @@ export interface BridgeProc {
 }
 
 export interface BridgeSetup {
-  clusters: Array<{ name: string; kube: KubeCluster; target?: string; safety?: Record<string, unknown>; families?: string[]; extraEntries?: string[]; kubeconfig?: string; labelSelector?: string }>;
+  clusters: Array<{ name: string; kube: KubeCluster; safety?: Record<string, unknown>; families?: string[]; extraEntries?: string[]; kubeconfig?: string; labelSelector?: string }>;
   salt: SaltStack;
-  signingKey: string;
+  /** The bridge's Ed25519 private key as text (testKeys().privateText), written to signing.keyFile. */
+  privateKey: string;
   publish?: Record<string, unknown>;
   extra?: Record<string, unknown>;
   /** Reuse a state dir (restart scenarios). */
@@ -43,7 +44,7 @@ export async function writeBridgeConfig(s: BridgeSetup): Promise<{ file: string;
   const secrets = join(dir, 'secrets');
   mkdirSync(secrets, { recursive: true, mode: 0o700 });
   writeFileSync(join(secrets, 'salt-api-password'), `${s.saltPassword ?? s.salt.bridge.password}\n`, { mode: 0o400 });
-  writeFileSync(join(secrets, 'signing-key'), `${s.signingKey}\n`, { mode: 0o400 });
+  writeFileSync(join(secrets, 'signing-key'), `${s.privateKey}\n`, { mode: 0o400 });
   const port = await freePort();
   const stateDir = s.stateDir ?? join(dir, 'state');
   const config = {
@@ -52,7 +53,6 @@ export async function writeBridgeConfig(s: BridgeSetup): Promise<{ file: string;
     clusters: s.clusters.map((c) => ({
       name: c.name,
       kubeconfig: c.kubeconfig ?? c.kube.bridgeKubeconfig,
-      ...(c.target ? { target: c.target } : {}),
       ...(c.families ? { families: c.families } : {}),
       ...(c.extraEntries ? { extraEntries: c.extraEntries } : {}),
       ...(c.labelSelector ? { labelSelector: c.labelSelector } : {}),
