@@ -46,6 +46,28 @@ export function canonicalEntry(text: string): EntryResult {
   return { ok: true, family: ip.family, value: prefix === bits ? host : `${host}/${prefix}` };
 }
 
+export type HostResult =
+  | { readonly ok: true; readonly family: Family; readonly value: string }
+  | { readonly ok: false; readonly reason: 'invalid' | 'not-host'; readonly detail: string };
+
+/**
+ * A node address (Node.status.addresses) → its canonical host form. Only host addresses are
+ * accepted: a value with a prefix, even `/32`, is a network and is refused as `not-host` (networks
+ * come only from extraEntries and pod CIDRs); anything else that is not a usable address is
+ * `invalid`, with the detail of why.
+ */
+export function canonicalHost(text: string): HostResult {
+  if (typeof text === 'string' && text.length <= MAX_ENTRY_LENGTH) {
+    const slash = text.indexOf('/');
+    if (slash >= 0 && parseIp(text.slice(0, slash)) !== undefined) {
+      return { ok: false, reason: 'not-host', detail: 'a network (address with a prefix) where a host address is expected' };
+    }
+  }
+  const r = canonicalEntry(text);
+  if (!r.ok) return { ok: false, reason: 'invalid', detail: r.reason };
+  return r;
+}
+
 function refuse(reason: string): EntryResult {
   return { ok: false, reason };
 }

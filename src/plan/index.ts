@@ -1,13 +1,15 @@
 // src/plan — the pure core (CONTRIBUTING.md habits 1, 2, 8): no Kubernetes client, axios, ws,
 // pino, fs or clock. Everything here takes data (and `now` where time matters) and returns data.
 
-export { canonicalEntry, MIN_PREFIX, type EntryResult } from './entry.ts';
-export { formatIp, parseIp, type IpBytes } from './ip.ts';
+export { canonicalEntry, canonicalHost, MIN_PREFIX, type EntryResult, type HostResult } from './entry.ts';
+export { formatIp, formatNetwork, networkContains, parseIp, parseNetwork, type IpBytes, type IpNetwork } from './ip.ts';
 export {
   projectNodes,
   sortedCodePoint,
+  DEFAULT_MAX_ADDRESSES_PER_NODE,
   type Projection,
   type ProjectionOptions,
+  type RejectReason,
   type RejectedEntry,
 } from './project.ts';
 export { canonicalJson } from './canonical.ts';

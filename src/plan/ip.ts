@@ -97,3 +97,46 @@ export function hostBitsZero(ip: IpBytes, prefix: number): boolean {
     return (part & hostMask) === 0;
   });
 }
+
+/** A network: its address (host bits zero) and prefix length. A host is a /32 or /128. */
+export interface IpNetwork {
+  readonly ip: IpBytes;
+  readonly prefix: number;
+}
+
+/**
+ * `10.0.0.0/8`, `fd00::/8`, `10.0.0.7` (a host: /32) → the network, or why not. Any prefix from 0
+ * to the family's width is accepted (this is a filter, not an allow-list entry); host bits must be
+ * zero so that what is written is what is meant.
+ */
+export function parseNetwork(text: string): { ok: true; network: IpNetwork } | { ok: false; reason: string } {
+  const slash = text.indexOf('/');
+  const ip = parseIp(slash < 0 ? text : text.slice(0, slash));
+  if (ip === undefined) return { ok: false, reason: 'not an IP network' };
+  const bits = familyBits(ip.family);
+  if (slash < 0) return { ok: true, network: { ip, prefix: bits } };
+  const prefixText = text.slice(slash + 1);
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(prefixText) || Number(prefixText) > bits) {
+    return { ok: false, reason: `bad prefix length (0 to ${bits})` };
+  }
+  const prefix = Number(prefixText);
+  if (!hostBitsZero(ip, prefix)) return { ok: false, reason: 'host bits set in network' };
+  return { ok: true, network: { ip, prefix } };
+}
+
+/** The canonical text of a network: `10.0.0.0/8`; a full-length prefix is written as a host. */
+export function formatNetwork(n: IpNetwork): string {
+  return n.prefix === familyBits(n.ip.family) ? formatIp(n.ip) : `${formatIp(n.ip)}/${n.prefix}`;
+}
+
+/** true when `inner` (a host or a network) lies entirely inside `outer`. */
+export function networkContains(outer: IpNetwork, inner: IpNetwork): boolean {
+  if (outer.ip.family !== inner.ip.family || inner.prefix < outer.prefix) return false;
+  const width = partBits(outer.ip.family);
+  return outer.ip.parts.every((part, i) => {
+    const keep = Math.max(0, Math.min(width, outer.prefix - i * width));
+    if (keep === 0) return true;
+    const mask = ((1 << keep) - 1) << (width - keep);
+    return (part & mask) === ((inner.ip.parts[i] ?? 0) & mask);
+  });
+}
