@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import {
   allowListDigest,
   buildPayload,
@@ -8,78 +10,197 @@ import {
   canonicalJson,
   diffLists,
   eventTag,
+  parseKeyText,
   payloadBytes,
-  SALT_API_MAX_BODY_BYTES,
+  signerFromSeed,
   signPayload,
+  unsignedForLog,
+  verifierFromPublicKey,
   verifyPayload,
+  DRY_RUN_SIGNATURE,
+  PAYLOAD_VERSION,
+  SALT_API_MAX_BODY_BYTES,
+  type Verifier,
 } from '../../src/plan/index.ts';
 import type { AllowListPayload } from '../../src/seams.ts';
 
-interface Vector {
-  key: string;
-  canonical: string;
-  payload: AllowListPayload;
+interface Vectors {
+  version: number;
+  keys: Record<string, { seed_hex: string; private_text: string; public_key: string; public_hex: string; key_id: string }>;
+  payloads: Array<{ name: string; key: string; tag: string; canonical: string; digest: string; signature: string; payload: AllowListPayload }>;
+  key_text: Array<{ name: string; text_b64: string; ok: boolean; raw_hex?: string; why?: string }>;
+  verify: Array<{ name: string; payload: Record<string, unknown>; verifies_with: string[] }>;
 }
-const vectors = (
-  JSON.parse(readFileSync(new URL('../vectors/payloads.json', import.meta.url), 'utf8')) as { vectors: Vector[] }
-).vectors;
+const VECTORS_URL = new URL('../vectors/payloads-v2.json', import.meta.url);
+const vectors = JSON.parse(readFileSync(VECTORS_URL, 'utf8')) as Vectors;
+const signers = Object.fromEntries(Object.entries(vectors.keys).map(([n, k]) => [n, signerFromSeed(Buffer.from(k.seed_hex, 'hex'))]));
+const verifiers: Record<string, Verifier> = Object.fromEntries(
+  Object.entries(vectors.keys).map(([n, k]) => [n, verifierFromPublicKey(Buffer.from(k.public_key, 'base64'))]),
+);
+const a = signers.a!;
+const base = vectors.payloads[0]!.payload;
 
-describe('shared vectors (test/vectors/payloads.json)', () => {
-  for (const v of vectors) {
-    it(`${v.payload.cluster} generation ${v.payload.generation}`, () => {
+describe('shared vectors (test/vectors/payloads-v2.json): keys', () => {
+  assert.equal(vectors.version, PAYLOAD_VERSION);
+  for (const [name, k] of Object.entries(vectors.keys)) {
+    it(`key ${name}: seed → public key and key id; its private text parses to the seed`, () => {
+      const s = signers[name]!;
+      assert.equal(s.publicKey, k.public_key);
+      assert.equal(Buffer.from(s.publicKey, 'base64').toString('hex'), k.public_hex);
+      assert.equal(s.keyId, k.key_id);
+      assert.match(s.keyId, /^[0-9a-f]{16}$/);
+      const parsed = parseKeyText(k.private_text);
+      assert.ok(parsed.ok);
+      assert.equal(parsed.raw.toString('hex'), k.seed_hex);
+      assert.equal(verifiers[name]!.keyId, k.key_id, 'a verifier made from the public key has the same id');
+    });
+  }
+});
+
+describe('shared vectors: payloads', () => {
+  for (const v of vectors.payloads) {
+    it(`${v.name}: canonical form, digest and signature`, () => {
       const { signature, ...unsigned } = v.payload;
       assert.equal(canonicalForm(unsigned), v.canonical);
-      assert.equal(allowListDigest(unsigned), v.payload.digest);
-      assert.equal(signPayload(unsigned, v.key).signature, signature);
-      assert.ok(verifyPayload(v.payload, v.key));
+      assert.equal(allowListDigest(unsigned), v.digest);
+      assert.equal(v.payload.digest, v.digest);
+      assert.equal(signPayload(unsigned, signers[v.key]!).signature, v.signature);
+      assert.equal(signature, v.signature);
+      assert.equal(eventTag(v.payload.cluster), v.tag);
+      assert.ok(verifyPayload(v.payload, verifiers[v.key]!));
     });
 
-    it(`${v.payload.cluster}: buildPayload reproduces it from its parts`, () => {
+    it(`${v.name}: buildPayload reproduces it from its parts`, () => {
       const p = v.payload;
       const built = buildPayload(
         {
           cluster: p.cluster,
           generation: p.generation,
           list: { ipv4: p.ipv4, ipv6: p.ipv6 },
-          diff: { added: p.added, removed: p.removed, added_truncated: false, removed_truncated: false, addedCount: p.added.length, removedCount: p.removed.length },
+          diff: {
+            added: p.added, removed: p.removed, added_truncated: p.added_truncated ?? false, removed_truncated: p.removed_truncated ?? false,
+            addedCount: p.added.length, removedCount: p.removed.length,
+          },
           nodes: p.nodes,
-          target: p.target,
           issuedAtMs: Date.parse(p.issued_at),
         },
-        v.key,
+        signers[v.key]!,
       );
       assert.deepEqual(built, p);
+      assert.equal(JSON.stringify(Object.keys(built).sort()), JSON.stringify(Object.keys(p).sort()));
       assert.equal(canonicalForm(built), v.canonical);
+    });
+  }
+
+  it('the file is exactly what test/vectors/generate.ts writes', () => {
+    const script = fileURLToPath(new URL('../vectors/generate.ts', import.meta.url));
+    execFileSync(process.execPath, [script, '--check'], { stdio: 'pipe' });
+  });
+});
+
+describe('shared vectors: key text normalisation', () => {
+  for (const k of vectors.key_text) {
+    it(`${k.ok ? 'accepted' : 'refused'}: ${k.name}`, () => {
+      const bytes = Buffer.from(k.text_b64, 'base64');
+      const r = parseKeyText(bytes);
+      if (k.ok) {
+        assert.ok(r.ok, r.ok ? '' : r.reason);
+        assert.equal(r.raw.toString('hex'), k.raw_hex);
+      } else {
+        assert.equal(r.ok, false);
+      }
+      // The same text as a string (an environment variable) gives the same answer, when it is ASCII.
+      if (bytes.every((b) => b < 0x80)) assert.deepEqual(parseKeyText(bytes.toString('latin1')), r);
     });
   }
 });
 
-describe('signing', () => {
-  const v = vectors[0]!;
-  it('any change to a signed field breaks verification', () => {
-    assert.equal(verifyPayload({ ...v.payload, generation: v.payload.generation + 1 }, v.key), false);
-    assert.equal(verifyPayload({ ...v.payload, target: '*' }, v.key), false);
-    assert.equal(verifyPayload(v.payload, v.key + 'x'), false);
-    assert.equal(verifyPayload({ ...v.payload, signature: 'hmac-sha256:00' }, v.key), false);
+describe('shared vectors: what verifies with which key', () => {
+  for (const v of vectors.verify) {
+    it(`${v.name}: ${v.verifies_with.length ? `verifies with ${v.verifies_with.join(', ')} only` : 'verifies with no key'}`, () => {
+      for (const [name, verifier] of Object.entries(verifiers)) {
+        assert.equal(verifyPayload(v.payload, verifier), v.verifies_with.includes(name), `key ${name}`);
+      }
+      for (const [name, signer] of Object.entries(signers)) {
+        assert.equal(verifyPayload(v.payload, signer), v.verifies_with.includes(name), `the signer of key ${name} verifies alike`);
+      }
+    });
+  }
+});
+
+describe('verifyPayload', () => {
+  it('a tampered signed field, a wrong key id, another key: false', () => {
+    assert.equal(verifyPayload(base, a), true);
+    assert.equal(verifyPayload({ ...base, generation: base.generation + 1 }, a), false);
+    assert.equal(verifyPayload({ ...base, ipv6: [] }, a), false, 'lists changed (digest no longer matches)');
+    assert.equal(verifyPayload({ ...base, key_id: signers.b!.keyId }, a), false);
+    assert.equal(verifyPayload(base, signers.b!), false);
+    assert.equal(verifyPayload(base, { keyId: a.keyId, verify: () => false }), false, 'the key id alone is not enough');
   });
 
-  it('a digest that does not match the lists fails verification even when signed', () => {
-    const { signature: _s, ...u } = v.payload;
-    const forged = signPayload({ ...u, ipv4: ['10.9.9.9'] }, v.key);
-    assert.equal(verifyPayload(forged, v.key), false);
+  it('a version 1 payload (HMAC, target) is false, whatever key', () => {
+    const v1 = vectors.verify.find((v) => v.payload.version === 1 && typeof v.payload.target === 'string')!;
+    assert.match(String(v1.payload.signature), /^hmac-sha256:/);
+    for (const s of Object.values(signers)) assert.equal(verifyPayload(v1.payload, s), false);
+    const { signature: _s, target: _t, ...rest } = v1.payload;
+    const resigned = signPayload({ ...(rest as unknown as AllowListPayload), key_id: a.keyId }, a);
+    assert.equal(verifyPayload(resigned, a), false, 'even signed with Ed25519, version 1 is not version 2');
+  });
+
+  it('never throws: not an object, arrays, unsafe integers, odd types', () => {
+    const odd: unknown[] = [
+      null, undefined, 'x', 2, [], [base],
+      { ...base, generation: 2 ** 60 }, { ...base, generation: 1.5 }, { ...base, nodes: -1 },
+      { ...base, ipv4: [1] }, { ...base, ipv4: 'x' }, { ...base, added: [{}] }, { ...base, added_truncated: 'yes' },
+      { ...base, signature: 42 }, { ...base, key_id: null }, { ...base, digest: undefined },
+      { ...base, ipv4: [...base.ipv4, 'é'], digest: allowListDigest({ ipv4: [...base.ipv4, 'é'], ipv6: base.ipv6 }) },
+    ];
+    for (const p of odd) assert.equal(verifyPayload(p, a), false, JSON.stringify(p)?.slice(0, 80));
+  });
+
+  it('the unsigned minions hint and the keys Salt adds do not change the answer', () => {
+    assert.equal(verifyPayload({ ...base, minions: ['m1', 'm2'], _stamp: '2026-11-22T10:00:00.123456', __pub_user: 'x' }, a), true);
+    assert.equal(verifyPayload({ ...base, minions: ['m1'], nodes: 99 }, a), false, 'a signed key changed still fails');
+  });
+
+  it('a digest that does not match the lists fails even when signed', () => {
+    const { signature: _s, ...u } = base;
+    assert.equal(verifyPayload(signPayload({ ...u, ipv4: ['10.9.9.9'] }, a), a), false);
+  });
+});
+
+describe('signing', () => {
+  it('signPayload refuses a key_id that is not the signer\'s', () => {
+    const { signature: _s, ...u } = base;
+    assert.throws(() => signPayload(u, signers.b!), /key_id 56475aa75463474c is not the signer's \(24f6ed6acbfe1009\)/);
   });
 
   it('truncation flags are signed only when present', () => {
     const diff = diffLists(undefined, { ipv4: ['10.0.0.1', '10.0.0.2'], ipv6: [] }, 1);
-    const p = buildPayload(
-      { cluster: 'c', generation: 1, list: { ipv4: ['10.0.0.1', '10.0.0.2'], ipv6: [] }, diff, nodes: 2, target: 'I@x', issuedAtMs: 0 },
-      'k',
-    );
+    const p = buildPayload({ cluster: 'c', generation: 1, list: { ipv4: ['10.0.0.1', '10.0.0.2'], ipv6: [] }, diff, nodes: 2, issuedAtMs: 0 }, a);
     assert.equal(p.added_truncated, true);
     assert.equal('removed_truncated' in p, false);
     assert.match(canonicalForm(p), /"added_truncated":true/);
-    assert.ok(verifyPayload(p, 'k'));
-    assert.equal(verifyPayload({ ...p, added_truncated: undefined } as unknown as AllowListPayload, 'k'), false);
+    assert.ok(verifyPayload(p, a));
+    assert.equal(verifyPayload({ ...p, added_truncated: undefined }, a), false);
+  });
+
+  it('a built payload is version 2, names the key and carries no target', () => {
+    const p = buildPayload({ cluster: 'c', generation: 1, list: { ipv4: ['10.0.0.1'], ipv6: [] }, diff: diffLists(undefined, { ipv4: ['10.0.0.1'], ipv6: [] }), nodes: 1, issuedAtMs: 0 }, a);
+    assert.equal(p.version, 2);
+    assert.equal(p.key_id, a.keyId);
+    assert.equal('target' in p, false);
+    assert.match(p.signature, /^ed25519:[A-Za-z0-9+/]{86}==$/);
+  });
+});
+
+describe('dry run', () => {
+  it('the logged form keeps every field but carries a marker instead of a signature, and verifies with no key', () => {
+    const logged = unsignedForLog(base);
+    assert.equal(logged.signature, DRY_RUN_SIGNATURE);
+    assert.deepEqual({ ...logged, signature: base.signature }, base);
+    for (const s of Object.values(signers)) assert.equal(verifyPayload(logged, s), false);
+    assert.doesNotMatch(JSON.stringify(logged), /ed25519:/);
   });
 });
 
@@ -101,10 +222,7 @@ describe('size', () => {
     const ipv4 = Array.from({ length: 5000 }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.${100 + (i % 100)}`);
     const ipv6 = Array.from({ length: 5000 }, (_, i) => `fd00:1234:5678:${i.toString(16)}::abcd:${i.toString(16)}`);
     const list = { ipv4: [...new Set(ipv4)].sort(), ipv6: [...new Set(ipv6)].sort() };
-    const p = buildPayload(
-      { cluster: 'prod', generation: Date.now(), list, diff: diffLists(undefined, list), nodes: 5000, target: 'I@kube_allowlist:clusters:prod', issuedAtMs: 0 },
-      'a-signing-key-of-some-length',
-    );
+    const p = buildPayload({ cluster: 'prod', generation: 1_795_307_097_725, list, diff: diffLists(undefined, list), nodes: 5000, issuedAtMs: 0 }, a);
     // salt-api body: {"client":"runner","fun":"event.send","tag":...,"data":payload}
     const body = JSON.stringify({ client: 'runner', fun: 'event.send', tag: eventTag('prod'), data: p });
     assert.ok(payloadBytes(p) < SALT_API_MAX_BODY_BYTES);
@@ -112,12 +230,4 @@ describe('size', () => {
   });
 
   it('event tag', () => assert.equal(eventTag('edge-1'), 'kube-salt-bridge/cluster/edge-1/nodes'));
-});
-
-it('keys Salt adds to an event (_stamp, __pub_*) are not signed, so a payload read back from the bus verifies', () => {
-  const { vectors } = JSON.parse(readFileSync(new URL('../vectors/payloads.json', import.meta.url), 'utf8')) as { vectors: Array<{ key: string; payload: AllowListPayload }> };
-  const v = vectors[0]!;
-  const onBus = { ...v.payload, _stamp: '2026-11-22T10:00:00.123456', __pub_user: 'x' } as AllowListPayload;
-  assert.equal(verifyPayload(onBus, v.key), true);
-  assert.equal(verifyPayload({ ...onBus, nodes: 99 }, v.key), false, 'a signed key changed still fails');
 });
