@@ -12,8 +12,9 @@ import { verifyPayload } from '../../src/plan/index.ts';
 import { FakeClock } from '../fakes/clock.ts';
 import { FakeNodeSource } from '../fakes/nodeSource.ts';
 import { FakeSink } from '../fakes/sink.ts';
+import { testKeys } from '../harness/keys.ts';
 
-const KEY = 'unit-test-signing-key-0123456789';
+const KEYS = testKeys('controller unit tests');
 
 function makeConfig(dir: string, extra: Record<string, unknown> = {}): Config {
   const kc = join(dir, 'kc.yaml');
@@ -30,7 +31,7 @@ function makeConfig(dir: string, extra: Record<string, unknown> = {}): Config {
     state: { dir: join(dir, 'state') },
     http: { listen: '127.0.0.1:0' },
     ...extra,
-  }, { source: join(dir, 'config.yaml'), env: { KSB_SALT_API_PASSWORD: 'pw', KSB_SIGNING_KEY: KEY }, hostname: 'h' });
+  }, { source: join(dir, 'config.yaml'), env: { KSB_SALT_API_PASSWORD: 'pw', KSB_SIGNING_KEY: KEYS.privateText }, hostname: 'h' });
 }
 
 let dir: string;
@@ -88,7 +89,7 @@ test('publishes the full signed list once synced, coalescing a burst into one ev
   assert.equal(ev.tag, 'kube-salt-bridge/cluster/prod/nodes');
   assert.deepEqual(ev.data.ipv4, ['10.0.0.1', '10.0.0.2', '10.0.0.3']);
   assert.equal(ev.data.nodes, 3);
-  assert.ok(verifyPayload(ev.data, KEY));
+  assert.ok(verifyPayload(ev.data, KEYS.signer));
   await c.stop();
 });
 
@@ -219,7 +220,7 @@ test('a failed or silent minion gets a targeted re-send; a restarted minion gets
   const targets = resends.map((e) => e.data.target);
   assert.ok(targets.includes('( I@kube_allowlist:clusters:prod ) and L@m2') || targets.includes('( I@kube_allowlist:clusters:prod ) and L@m2,m3'), targets.join(' | '));
   assert.ok(targets.some((t) => t.includes('m3')), 'the silent minion is re-sent too');
-  assert.ok(resends.every((e) => e.data.generation === gen && verifyPayload(e.data, KEY)));
+  assert.ok(resends.every((e) => e.data.generation === gen && verifyPayload(e.data, KEYS.signer)));
   const before = sink.fired.length;
   c.onBus({ kind: 'minion-start', minion: 'm9' });
   await clock.advance(10);

@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildPayload, nextGeneration, planCluster, verifyPayload, type ClusterPlanInput } from '../../src/plan/index.ts';
 import type { NodeInfo } from '../../src/seams.ts';
+import { testKeys } from '../harness/keys.ts';
+
+const { signer } = testKeys();
 
 const node = (name: string, ...ips: string[]): NodeInfo => ({
   name,
@@ -29,10 +32,10 @@ describe('planCluster', () => {
     assert.equal(first.verdict.kind, 'publish');
     assert.deepEqual(first.diff.added, ['10.0.0.1', '10.0.0.2', 'fd00::1']);
     const payload = buildPayload(
-      { cluster: 'prod', generation: nextGeneration(0, 1000), list: first.projection, diff: first.diff, nodes: first.projection.nodes, target: 'I@kube_allowlist:clusters:prod', issuedAtMs: 1000 },
-      'key',
+      { cluster: 'prod', generation: nextGeneration(0, 1000), list: first.projection, diff: first.diff, nodes: first.projection.nodes, issuedAtMs: 1000 },
+      signer,
     );
-    assert.ok(verifyPayload(payload, 'key'));
+    assert.ok(verifyPayload(payload, signer));
     assert.equal(payload.digest, first.digest);
     const again = planCluster(input(v, { ipv4: payload.ipv4, ipv6: payload.ipv6, digest: payload.digest }));
     assert.equal(again.verdict.kind, 'noop');

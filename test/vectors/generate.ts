@@ -24,6 +24,7 @@ const seeds: Record<string, Buffer> = { a: seedA, b: seedB };
 
 type Json = Record<string, unknown>;
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+const asJson = (p: AllowListPayload): Json => clone(p) as unknown as Json;
 
 // ---- payloads that verify --------------------------------------------------------------------
 
@@ -185,14 +186,27 @@ function malleated(): string {
 const withPlusOrSlash = payloads.find((p) => /[+/]/.test(p.signature))!;
 
 /** A genuine version 1 payload (HMAC-SHA256 with the key "test-signing-key", a target): refused by version 2. */
-const v1: Json = {"version": 1, "cluster": "prod", "generation": 1, "ipv4": ["10.0.0.10", "10.0.0.2", "10.244.0.0/16"], "ipv6": ["fd00::2", "fd00::a"], "added": ["10.0.0.10", "10.0.0.2", "10.244.0.0/16", "fd00::2", "fd00::a"], "removed": [], "nodes": 2, "target": "I@kube_allowlist:clusters:prod", "issued_at": "2026-11-22T10:00:00.000Z", "digest": "sha256:b2fb1356f108e56bd54aa7f06abc35ca5519b3be16c544402c0583ed5540b63e", "signature": "hmac-sha256:4dc6dad81e4d4bc537500d4987d14da9dfa97d9ff70142cfaa8d97b4cf3c871e"};
+const v1: Json = {
+  version: 1,
+  cluster: 'prod',
+  generation: 1,
+  ipv4: ['10.0.0.10', '10.0.0.2', '10.244.0.0/16'],
+  ipv6: ['fd00::2', 'fd00::a'],
+  added: ['10.0.0.10', '10.0.0.2', '10.244.0.0/16', 'fd00::2', 'fd00::a'],
+  removed: [],
+  nodes: 2,
+  target: 'I@kube_allowlist:clusters:prod',
+  issued_at: '2026-11-22T10:00:00.000Z',
+  digest: 'sha256:b2fb1356f108e56bd54aa7f06abc35ca5519b3be16c544402c0583ed5540b63e',
+  signature: 'hmac-sha256:4dc6dad81e4d4bc537500d4987d14da9dfa97d9ff70142cfaa8d97b4cf3c871e',
+};
 
 interface VerifyCase { name: string; payload: Json; verifies_with: string[] }
 const VERIFY: VerifyCase[] = [
-  { name: 'as signed', payload: clone(base), verifies_with: ['a'] },
+  { name: 'as signed', payload: asJson(base), verifies_with: ['a'] },
   { name: 'keys Salt adds to event data (_stamp, __pub_*) are not signed', payload: { ...clone(base), _stamp: '2026-11-22T10:00:00.123456', __pub_user: 'x' }, verifies_with: ['a'] },
   { name: 'the unsigned minions hint is not signed', payload: { ...clone(base), minions: ['minion-1'] }, verifies_with: ['a'] },
-  { name: 'signed by the second key', payload: clone(payloads[4]!.payload), verifies_with: ['b'] },
+  { name: 'signed by the second key', payload: asJson(payloads[4]!.payload), verifies_with: ['b'] },
   { name: 'generation changed', payload: { ...clone(base), generation: base.generation + 1 }, verifies_with: [] },
   { name: 'cluster changed', payload: { ...clone(base), cluster: 'prod2' }, verifies_with: [] },
   { name: 'an entry added to ipv4 and the digest recomputed', payload: (() => { const p = clone(base); p.ipv4 = sortedCodePoint([...p.ipv4, '10.0.0.99']); p.digest = allowListDigest(p); return p; })(), verifies_with: [] },
