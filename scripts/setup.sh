@@ -9,7 +9,7 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 # --- Debian packages the tests and the Salt module use --------------------------------------
 need_pkgs=()
 for pair in iptables:iptables ipset:ipset nft:nftables ip:iproute2 redis-server:redis-server \
-            openssl:openssl nc:netcat-openbsd; do
+            openssl:openssl nc:netcat-openbsd systemd-analyze:systemd; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_pkgs+=("${pair#*:}")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

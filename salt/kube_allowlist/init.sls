@@ -1,7 +1,13 @@
 {#- Install the backend's tools, make sure the custom modules are on the minion, then converge the
-    firewall to the pillar rules and the cached lists: after a reboot, a pillar change or with the
-    bridge or the cluster down, a highstate restores the last good allow-list. #}
+    firewall to the pillar rules and the cached lists: after a pillar change or with the bridge or
+    the cluster down, a highstate restores the last good allow-list. boot.sls (included unless
+    pillar kube_allowlist:boot:enabled is false) installs the unit that does the same at boot,
+    masterless, before the network comes up. #}
 {%- from tpldir ~ "/map.jinja" import kube_allowlist with context %}
+{%- if kube_allowlist.boot.enabled %}
+include:
+  - .boot
+{%- endif %}
 
 kube_allowlist-init-pkg-installed:
   pkg.installed:

@@ -44,6 +44,7 @@ export function assemble(p: ParsedConfig, ctx: AssembleContext): { config: Confi
   }
   const password = secret(ctx.env, ENV_SALT_PASSWORD, p.salt.passwordFile, 'salt.passwordFile', add, warnings);
   const signer = signingKey(ctx.env, p.signing.keyFile, add, warnings);
+  const httpToken = p.http.tokenFile === undefined ? undefined : readHttpToken(p.http.tokenFile, add, warnings);
 
   // clusters
   const names = new Map<string, number>();
@@ -81,6 +82,12 @@ export function assemble(p: ParsedConfig, ctx: AssembleContext): { config: Confi
     if (c.watch.watchdogSeconds <= c.watch.timeoutSeconds) {
       add(`${at}.watch.watchdogSeconds`, `must be greater than watch.timeoutSeconds (${c.watch.timeoutSeconds})`);
     }
+    if (c.allowedNetworks !== undefined) {
+      const have = new Set(c.allowedNetworks.map((n) => n.family));
+      for (const f of c.families) {
+        if (!have.has(f)) add(`${at}.allowedNetworks`, `no ${f} network, but families includes ${f}: every ${f} address would be refused (add one, or drop ${f} from families)`);
+      }
+    }
 
     return {
       name: c.name,
@@ -92,6 +99,8 @@ export function assemble(p: ParsedConfig, ctx: AssembleContext): { config: Confi
       families: c.families,
       podCIDRs: c.podCIDRs,
       extraEntries: sortedCodePoint(new Set(c.extraEntries.map((e) => e.value))),
+      maxAddressesPerNode: c.maxAddressesPerNode,
+      allowedNetworks: c.allowedNetworks === undefined ? undefined : sortedCodePoint(new Set(c.allowedNetworks.map((n) => n.value))),
       safety: c.safety,
       watch: c.watch,
     };
@@ -136,7 +145,7 @@ export function assemble(p: ParsedConfig, ctx: AssembleContext): { config: Confi
     clusters,
     publish: p.publish,
     state: { dir: absolutePath(p.state.dir, ctx.baseDir) },
-    http: p.http.listen,
+    http: { ...p.http.listen, token: httpToken === undefined ? undefined : new Secret(httpToken), allowedHosts: p.http.allowedHosts },
     leaderElection: {
       enabled: le.enabled,
       cluster: leaseCluster,
@@ -193,6 +202,29 @@ function signingKey(
   } finally {
     key.raw.fill(0);
   }
+}
+
+/** Bearer tokens shorter than this are refused: POST /release must not be guessable. */
+export const MIN_HTTP_TOKEN_LENGTH = 16;
+
+/** http.tokenFile: the bearer token for POST /release (printable ASCII, no spaces, >= 16 characters). */
+function readHttpToken(file: string, add: (path: string, message: string) => void, warnings: string[]): string | undefined {
+  const r = readSecretFile(file);
+  if (!r.ok) {
+    add('http.tokenFile', r.reason);
+    return undefined;
+  }
+  const token = r.value.trim();
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    add('http.tokenFile', `${file}: the token must be printable ASCII without spaces (try: openssl rand -hex 32 > ${file})`);
+    return undefined;
+  }
+  if (token.length < MIN_HTTP_TOKEN_LENGTH) {
+    add('http.tokenFile', `${file}: the token is shorter than ${MIN_HTTP_TOKEN_LENGTH} characters (try: openssl rand -hex 32 > ${file})`);
+    return undefined;
+  }
+  if (r.worldReadable) warnings.push(`http.tokenFile: ${file} is world-readable (mount the Secret with defaultMode 0400)`);
+  return token;
 }
 
 /** The env variable's value wins over the file; one of them is required. */

@@ -19,6 +19,7 @@ export const ENV_OVERRIDES: Readonly<Record<string, { readonly path: readonly st
     KSB_SIGNING_KEY_FILE: { path: ['signing', 'keyFile'], kind: 'path' },
     KSB_STATE_DIR: { path: ['state', 'dir'], kind: 'path' },
     KSB_HTTP_LISTEN: { path: ['http', 'listen'], kind: 'string' },
+    KSB_HTTP_TOKEN_FILE: { path: ['http', 'tokenFile'], kind: 'path' },
     KSB_LOG_LEVEL: { path: ['log', 'level'], kind: 'string' },
     KSB_LEADER_ELECTION_ENABLED: { path: ['leaderElection', 'enabled'], kind: 'bool' },
     KSB_LEADER_ELECTION_IDENTITY: { path: ['leaderElection', 'identity'], kind: 'string' },

@@ -9,6 +9,7 @@ export type {
   ClusterSource,
   Config,
   EventStreamMode,
+  HttpConfig,
   LeaderElectionConfig,
   LogLevel,
   NodeAddressType,

@@ -19,6 +19,7 @@ const INLINE_SECRETS: ReadonlyArray<readonly [string, string, string]> = [
   ['salt', 'password', 'salt.passwordFile (or KSB_SALT_API_PASSWORD)'],
   ['salt', 'token', 'salt.passwordFile (or KSB_SALT_API_PASSWORD)'],
   ['signing', 'key', 'signing.keyFile (or KSB_SIGNING_KEY)'],
+  ['http', 'token', 'http.tokenFile (or KSB_HTTP_TOKEN_FILE)'],
 ];
 
 export interface LoadOptions {

@@ -3,9 +3,10 @@
 // are in checks.ts. Paths are resolved against the config file's directory.
 
 import { z } from 'zod';
-import { canonicalEntry } from '../plan/index.ts';
+import { canonicalEntry, DEFAULT_MAX_ADDRESSES_PER_NODE, formatNetwork, parseNetwork } from '../plan/index.ts';
 import { absolutePath, unreadableFile } from './files.ts';
 import { checkSaltUrl, parseListen } from './net.ts';
+import { parseLabelSelector } from './selector.ts';
 
 // salt-api URLs: https, or http to a loopback address only.
 const saltUrl = () =>
@@ -19,8 +20,8 @@ const saltUrl = () =>
   });
 
 export const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-/** Kubernetes label selector characters (the API server does the full parse). */
-const SELECTOR_CHARS = /^[A-Za-z0-9_./=!, ()-]+$/;
+/** A DNS name for http.allowedHosts (lower case; matched case-insensitively). */
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
@@ -38,6 +39,15 @@ function readableFile(baseDir: string) {
       return abs;
     });
 }
+
+const network = z.string().transform((text, ctx) => {
+  const r = parseNetwork(text);
+  if (!r.ok) {
+    ctx.issues.push({ code: 'custom', message: `"${text}" refused: ${r.reason}`, input: text });
+    return z.NEVER;
+  }
+  return { family: r.network.ip.family, value: formatNetwork(r.network) };
+});
 
 const entry = z.string().transform((text, ctx) => {
   const r = canonicalEntry(text);
@@ -92,13 +102,22 @@ export function configSchema(baseDir: string) {
     inCluster: z.boolean().default(false),
     labelSelector: z
       .string()
-      .max(1024)
-      .regex(SELECTOR_CHARS, 'not a label selector (letters, digits and _ . / = ! , ( ) - only)')
+      .max(4096)
+      .transform((text, ctx) => {
+        const r = parseLabelSelector(text);
+        if (!r.ok) {
+          ctx.issues.push({ code: 'custom', message: `not a Kubernetes label selector: ${r.reason}`, input: text });
+          return z.NEVER;
+        }
+        return text.trim();
+      })
       .optional(),
     addressTypes: uniqueList(z.enum(['InternalIP', 'ExternalIP'])).min(1).default(['InternalIP']),
     families: uniqueList(z.enum(['ipv4', 'ipv6'])).min(1).default(['ipv4', 'ipv6']),
     podCIDRs: z.boolean().default(false),
     extraEntries: z.array(entry).max(10_000).default([]),
+    maxAddressesPerNode: int(1, 1000).default(DEFAULT_MAX_ADDRESSES_PER_NODE),
+    allowedNetworks: z.array(network).min(1).max(1000).optional(),
     safety: safety.prefault({}),
     watch: watch.prefault({}),
   });
@@ -149,6 +168,15 @@ export function configSchema(baseDir: string) {
             }
             return { listen: text, host: r.host, port: r.port };
           }),
+        tokenFile: file.optional(),
+        allowedHosts: uniqueList(
+          z
+            .string()
+            .transform((h) => h.toLowerCase().replace(/\.$/, ''))
+            .pipe(z.string().regex(HOST_NAME, 'must be a DNS name without port (IP literals and localhost are always allowed)')),
+        )
+          .max(100)
+          .default([]),
       })
       .prefault({}),
     leaderElection: leaderElection.prefault({}),

@@ -56,8 +56,22 @@ export interface ClusterConfig {
   readonly podCIDRs: boolean;
   /** Canonical (src/plan canonicalEntry), unique, sorted. */
   readonly extraEntries: readonly string[];
+  /** Distinct host addresses a node may contribute per family; a node with more is left out. */
+  readonly maxAddressesPerNode: number;
+  /** When set: canonical networks (sorted) that node addresses and pod CIDRs must lie in. */
+  readonly allowedNetworks: readonly string[] | undefined;
   readonly safety: SafetyConfig;
   readonly watch: WatchConfig;
+}
+
+export interface HttpConfig {
+  readonly listen: string;
+  readonly host: string;
+  readonly port: number;
+  /** Bearer token for POST /release (http.tokenFile); without it /release is disabled. */
+  readonly token: Secret | undefined;
+  /** Host names (lower case, no port) accepted in the Host header besides IP literals and localhost. */
+  readonly allowedHosts: readonly string[];
 }
 
 export interface PublishConfig {
@@ -88,7 +102,7 @@ export interface Config {
   readonly clusters: readonly ClusterConfig[];
   readonly publish: PublishConfig;
   readonly state: { readonly dir: string };
-  readonly http: { readonly listen: string; readonly host: string; readonly port: number };
+  readonly http: HttpConfig;
   readonly leaderElection: LeaderElectionConfig;
   readonly log: { readonly level: LogLevel };
   /** Accepted but worth telling the operator (main.ts logs them), e.g. a world-readable secret file. */

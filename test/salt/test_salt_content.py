@@ -162,10 +162,10 @@ def test_pillar_example_is_valid_and_documents_every_option(utils):
 
 def test_formula_files_follow_template_formula_conventions():
     formula = SALT_DIR / "kube_allowlist"
-    assert {p.name for p in formula.iterdir()} >= {"init.sls", "clean.sls", "map.jinja", "defaults.yaml"}
-    for sls in ("init", "clean"):
+    assert {p.name for p in formula.iterdir()} >= {"init.sls", "boot.sls", "clean.sls", "map.jinja", "defaults.yaml"}
+    for sls in ("init", "boot", "clean"):
         ids = [line.rstrip(":") for line in (formula / f"{sls}.sls").read_text().splitlines()
-               if line and not line[0].isspace() and line.endswith(":")]
+               if line and not line[0].isspace() and line.endswith(":") and line != "include:"]
         assert ids and all(i.startswith(f"kube_allowlist-{sls}-") for i in ids), ids
 
 

@@ -32,6 +32,9 @@ const NO_CURRENT = file('no-current.yaml', stringify({ contexts: [{ name: 'x' }]
 file('password', 'salt-pass\n');
 file('signing-key', '0123456789abcdef-signing\n');
 file('empty', '');
+file('http-token', 'http-token-0123456789abcdef\n');
+file('short-token', 'short\n');
+file('spaced-token', 'has spaces inside the token text\n');
 file('short-key', 'short\n');
 file('ca.pem', '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
 file('not-pem', 'hello');
@@ -79,13 +82,15 @@ describe('loadConfig: defaults', () => {
       families: ['ipv4', 'ipv6'],
       podCIDRs: false,
       extraEntries: [],
+      maxAddressesPerNode: 4,
+      allowedNetworks: undefined,
       target: 'I@kube_allowlist:clusters:prod',
       safety: { allowEmpty: false, maxShrinkFraction: 0.5, minNodes: 1 },
       watch: { timeoutSeconds: 300, relistIntervalSeconds: 1800, watchdogSeconds: 600 },
     });
     assert.deepEqual(c.publish, { minIntervalMs: 500, maxDelayMs: 2000, resyncIntervalSeconds: 600, retry: { initialMs: 1000, maxMs: 60_000 } });
     assert.deepEqual(c.state, { dir: '/var/lib/kube-salt-bridge' });
-    assert.deepEqual(c.http, { listen: '127.0.0.1:9540', host: '127.0.0.1', port: 9540 });
+    assert.deepEqual(c.http, { listen: '127.0.0.1:9540', host: '127.0.0.1', port: 9540, token: undefined, allowedHosts: [] });
     assert.deepEqual(c.leaderElection, {
       enabled: false,
       cluster: 'prod',
@@ -131,7 +136,7 @@ describe('loadConfig: defaults', () => {
   it('IPv6 listen address and port 0', () => {
     const doc = base();
     doc.http = { listen: '[::1]:0' };
-    assert.deepEqual(load(doc).http, { listen: '[::1]:0', host: '::1', port: 0 });
+    assert.deepEqual(load(doc).http, { listen: '[::1]:0', host: '::1', port: 0, token: undefined, allowedHosts: [] });
   });
 
   it('a world-readable secret file is accepted with a warning', () => {
@@ -245,7 +250,23 @@ const ERRORS: Array<[string, Mutation, string, RegExp, Env?]> = [
   ['target with Jinja', (d) => { d.clusters[0].target = 'G@role:{{ x }}'; }, 'clusters[0].target', /only ASCII/],
   ['target not ASCII', (d) => { d.clusters[0].target = 'G@rôle:db'; }, 'clusters[0].target', /only ASCII/],
   ['target with shell characters', (d) => { d.clusters[0].target = 'G@x; rm'; }, 'clusters[0].target', /only ASCII/],
-  ['label selector garbage', (d) => { d.clusters[0].labelSelector = 'a=$(x)'; }, 'clusters[0].labelSelector', /label selector/],
+  ['label selector garbage', (d) => { d.clusters[0].labelSelector = 'a=$(x)'; }, 'clusters[0].labelSelector', /not a Kubernetes label selector: invalid value "\$" for "a"/],
+  ['label selector: unclosed set', (d) => { d.clusters[0].labelSelector = 'app in (a,b'; }, 'clusters[0].labelSelector', /not a Kubernetes label selector: missing '\)'/],
+  ['label selector: no key', (d) => { d.clusters[0].labelSelector = '=web'; }, 'clusters[0].labelSelector', /found '=', expected: identifier/],
+  ['label selector: notin without values', (d) => { d.clusters[0].labelSelector = 'app notin'; }, 'clusters[0].labelSelector', /expected: '\('/],
+  ['label selector: words', (d) => { d.clusters[0].labelSelector = 'a b c'; }, 'clusters[0].labelSelector', /found 'b' after "a"/],
+  ['maxAddressesPerNode 0', (d) => { d.clusters[0].maxAddressesPerNode = 0; }, 'clusters[0].maxAddressesPerNode', />= 1/],
+  ['allowedNetworks not a network', (d) => { d.clusters[0].allowedNetworks = ['10.0.0.0/8', 'nodes']; }, 'clusters[0].allowedNetworks[1]', /"nodes" refused: not an IP network/],
+  ['allowedNetworks with host bits', (d) => { d.clusters[0].allowedNetworks = ['10.1.0.0/8']; }, 'clusters[0].allowedNetworks[0]', /host bits/],
+  ['allowedNetworks empty', (d) => { d.clusters[0].allowedNetworks = []; }, 'clusters[0].allowedNetworks', /at least 1/],
+  ['allowedNetworks without a published family', (d) => { d.clusters[0].allowedNetworks = ['10.0.0.0/8']; }, 'clusters[0].allowedNetworks', /no ipv6 network, but families includes ipv6/],
+  ['inline http token', (d) => { d.http = { token: 'abc' }; }, 'http.token', /use http\.tokenFile/],
+  ['http token file missing', (d) => { d.http = { tokenFile: 'no-token' }; }, 'http.tokenFile', /file not found/],
+  ['http token too short', (d) => { d.http = { tokenFile: 'short-token' }; }, 'http.tokenFile', /shorter than 16 characters/],
+  ['http token with spaces', (d) => { d.http = { tokenFile: 'spaced-token' }; }, 'http.tokenFile', /printable ASCII without spaces/],
+  ['allowedHosts with a port', (d) => { d.http = { allowedHosts: ['bridge.example:9540'] }; }, 'http.allowedHosts[0]', /DNS name without port/],
+  ['allowedHosts with an IP literal', (d) => { d.http = { allowedHosts: ['[::1]'] }; }, 'http.allowedHosts[0]', /always allowed/],
+  ['allowedHosts duplicate', (d) => { d.http = { allowedHosts: ['a.example', 'A.example.'] }; }, 'http.allowedHosts[1]', /duplicate/],
   ['maxShrinkFraction above 1', (d) => { d.clusters[0].safety = { maxShrinkFraction: 1.5 }; }, 'clusters[0].safety.maxShrinkFraction', /<= 1/],
   ['allowEmpty with minNodes 1', (d) => { d.clusters[0].safety = { allowEmpty: true }; }, 'clusters[0].safety.minNodes', /must be 0 when safety.allowEmpty/],
   ['minNodes negative', (d) => { d.clusters[0].safety = { minNodes: -1 }; }, 'clusters[0].safety.minNodes', />= 0/],
@@ -328,5 +349,38 @@ describe('salt.websocketUrl (rest_tornado websocket stream)', () => {
     const e = issuesOf(() => load(d));
     assert.equal(e.field, 'salt.eventStream');
     assert.match(e.message, /websocketUrl/);
+  });
+});
+
+describe('node address bounds, label selector and the HTTP endpoint', () => {
+  it('maxAddressesPerNode and allowedNetworks are kept, networks canonical and sorted', () => {
+    const doc = base();
+    doc.clusters[0].maxAddressesPerNode = 2;
+    doc.clusters[0].allowedNetworks = ['FD00::/8', '10.0.0.0/8', '10.0.0.7', '10.0.0.0/8'];
+    const c = load(doc).clusters[0]!;
+    assert.equal(c.maxAddressesPerNode, 2);
+    assert.deepEqual(c.allowedNetworks, ['10.0.0.0/8', '10.0.0.7', 'fd00::/8']);
+  });
+
+  it('a valid label selector is kept (trimmed); an empty one selects every node', () => {
+    const doc = base();
+    doc.clusters[0].labelSelector = ' node-role.kubernetes.io/worker, env in (prod,staging), !tainted ';
+    assert.equal(load(doc).clusters[0]!.labelSelector, 'node-role.kubernetes.io/worker, env in (prod,staging), !tainted');
+    doc.clusters[0].labelSelector = '';
+    assert.equal(load(doc).clusters[0]!.labelSelector, undefined);
+  });
+
+  it('http.tokenFile is read into a Secret; http.allowedHosts is lower-cased without the trailing dot', () => {
+    const doc = base();
+    doc.http = { tokenFile: 'http-token', allowedHosts: ['Bridge.Example.', 'metrics.internal'] };
+    const c = load(doc);
+    assert.equal(c.http.token?.reveal(), 'http-token-0123456789abcdef');
+    assert.deepEqual(c.http.allowedHosts, ['bridge.example', 'metrics.internal']);
+    assert.doesNotMatch(JSON.stringify(c) + inspect(c, { depth: 10 }), /http-token-0123456789abcdef/);
+  });
+
+  it('KSB_HTTP_TOKEN_FILE sets http.tokenFile', () => {
+    const c = load(base(), { KSB_HTTP_TOKEN_FILE: join(dir, 'http-token') });
+    assert.equal(c.http.token?.reveal(), 'http-token-0123456789abcdef');
   });
 });
