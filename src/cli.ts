@@ -8,6 +8,7 @@ import { ConfigError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { createBridge } from './bridge.ts';
 import { runCheck } from './commands/check.ts';
+import { describeNewKey, KeyFileRefused, writeNewKey } from './commands/keygen.ts';
 import { fetchStatus, formatStatus, postRelease } from './commands/status.ts';
 
 export const DEFAULT_CONFIG = '/etc/kube-salt-bridge/config.yaml';
@@ -114,6 +115,19 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       const config = load(o.config, io);
       const ok = await runCheck(config, createLogger('silent'), { out: io.out, timeoutMs: o.timeout * 1000 });
       code = ok ? 0 : 1;
+    });
+
+  program.command('keygen')
+    .description("write a new Ed25519 private key for signing.keyFile (mode 0600, never overwriting) and print its public key and key id")
+    .requiredOption('--out <file>', 'where to write the private key (must not exist)')
+    .action((o: { out: string }) => {
+      try {
+        io.out(describeNewKey(o.out, writeNewKey(o.out)));
+      } catch (err) {
+        if (!(err instanceof KeyFileRefused)) throw err;
+        io.err(`kube-salt-bridge keygen: ${err.message}\n`);
+        code = 2;
+      }
     });
 
   program.command('status')

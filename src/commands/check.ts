@@ -33,6 +33,12 @@ async function step(lines: Line[], what: string, fn: () => Promise<string>): Pro
 export async function runCheck(config: Config, log: Logger, o: { out: (t: string) => void; timeoutMs: number }): Promise<boolean> {
   const lines: Line[] = [{ what: 'config', ok: true, detail: `${config.source}: ${config.clusters.length} cluster(s), salt-api ${config.salt.url}` }];
   for (const w of config.warnings) lines.push({ what: 'config', ok: true, detail: `warning: ${w}` });
+  const { signer } = config.signing;
+  lines.push({
+    what: 'signing key',
+    ok: true,
+    detail: `Ed25519 key id ${signer.keyId}, public key ${signer.publicKey} (the minions need it in pillar kube_allowlist:public_keys)`,
+  });
 
   for (const c of config.clusters) {
     const label = `cluster ${c.name}`;

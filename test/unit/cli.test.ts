@@ -1,7 +1,7 @@
 // The command line without a stack: runCli with a fake io (exit codes, usage errors, config errors
 // naming the field) and the status table.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runCli, type CliIo } from '../../src/cli.ts';
 import { formatStatus, type StatusDoc } from '../../src/commands/status.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { parseKeyText, signerFromSeed } from '../../src/plan/index.ts';
+import { testKeys } from '../harness/keys.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ksb-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -25,7 +28,8 @@ const KUBECONFIG = file('kubeconfig', JSON.stringify({
   users: [{ name: 'a', user: {} }],
 }));
 const PASSWORD = file('password', 'cli-unit-password\n');
-const KEY = file('signing-key', 'cli-unit-signing-key-0123456789\n');
+const KEYS = testKeys('cli unit tests');
+const KEY = file('signing-key', `${KEYS.privateText}\n`);
 
 const config = (o: { salt?: Record<string, unknown>; cluster?: Record<string, unknown> } = {}) => ({
   salt: { url: 'http://127.0.0.1:1', username: 'u', passwordFile: PASSWORD, eauth: 'file', ...o.salt },
@@ -55,7 +59,7 @@ describe('runCli exit codes', () => {
   it('--help prints every command and exits 0', async () => {
     const r = await cli('--help');
     assert.equal(r.code, 0);
-    for (const c of ['run', 'once', 'check', 'status', 'release']) assert.match(r.out, new RegExp(`^\\s+${c}\\b`, 'm'), `help lists ${c}`);
+    for (const c of ['run', 'once', 'check', 'keygen', 'status', 'release']) assert.match(r.out, new RegExp(`^\\s+${c}\\b`, 'm'), `help lists ${c}`);
   });
 
   it('a command\'s --help exits 0 and lists its options', async () => {
@@ -140,6 +144,84 @@ describe('runCli bad configuration exits 2 naming the field', () => {
     });
     assert.equal(code, 2);
     assert.match(err, /clusters\[0\]\.kubeconfig/);
+  });
+});
+
+describe('keygen', () => {
+  it('writes a private key (base64 + newline, mode 0600) and prints its public key, key id and pillar', async () => {
+    const out = join(dir, 'new-key');
+    const r = await cli('keygen', '--out', out);
+    assert.equal(r.code, 0, r.err);
+    const text = readFileSync(out, 'utf8');
+    assert.match(text, /^[A-Za-z0-9+/]{43}=\n$/);
+    assert.equal(statSync(out).mode & 0o777, 0o600);
+    const parsed = parseKeyText(readFileSync(out));
+    assert.ok(parsed.ok);
+    const signer = signerFromSeed(parsed.raw);
+    assert.match(r.out, new RegExp(`^key id: +${signer.keyId}$`, 'm'));
+    assert.match(r.out, new RegExp(`^public key: +${signer.publicKey.replace(/[+/]/g, '\\$&')}$`, 'm'));
+    assert.match(r.out, new RegExp(`^kube_allowlist:\n  public_keys:\n    - "${signer.publicKey.replace(/[+/]/g, '\\$&')}"  # key id ${signer.keyId}$`, 'm'));
+    assert.ok(!(r.out + r.err).includes(text.trim()), 'the private key is never printed');
+    assert.ok(!(r.out + r.err).includes(parsed.raw.toString('hex')), 'not even as hex');
+  });
+
+  it('a written key is one the config accepts, and two runs give different keys', async () => {
+    const k1 = join(dir, 'k1');
+    const k2 = join(dir, 'k2');
+    assert.equal((await cli('keygen', '--out', k1)).code, 0);
+    assert.equal((await cli('keygen', '--out', k2)).code, 0);
+    assert.notEqual(readFileSync(k1, 'utf8'), readFileSync(k2, 'utf8'));
+    const c = loadConfig(configFile({ ...config(), signing: { keyFile: k1 } }), {});
+    const parsed = parseKeyText(readFileSync(k1));
+    assert.ok(parsed.ok);
+    assert.equal(c.signing.signer.keyId, signerFromSeed(parsed.raw).keyId);
+  });
+
+  it('never overwrites an existing file (exit 2, file unchanged)', async () => {
+    const existing = file('existing-key', 'keep me\n');
+    const r = await cli('keygen', '--out', existing);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /existing-key exists; keygen never overwrites a key/);
+    assert.equal(r.out, '');
+    assert.equal(readFileSync(existing, 'utf8'), 'keep me\n');
+  });
+
+  it('usage errors exit 2: no --out, a directory that does not exist, a directory', async () => {
+    const none = await cli('keygen');
+    assert.equal(none.code, 2);
+    assert.match(none.err, /required option '--out <file>'/);
+    const missing = await cli('keygen', '--out', join(dir, 'no-such-dir', 'key'));
+    assert.equal(missing.code, 2);
+    assert.match(missing.err, /its directory does not exist/);
+    assert.equal(existsSync(join(dir, 'no-such-dir')), false);
+    const isDir = await cli('keygen', '--out', dir);
+    assert.equal(isDir.code, 2);
+    assert.match(isDir.err, /exists; keygen never overwrites|is a directory/);
+  });
+});
+
+describe('check shows the signing key', () => {
+  it('prints the configured key id and public key, never the private key', async () => {
+    const r = await cli('check', '--config', configFile(config()), '--timeout', '2');
+    assert.equal(r.code, 1, 'nothing answers at 127.0.0.1:1, so connectivity fails');
+    assert.match(r.out, new RegExp(`^signing key\\s+OK\\s+Ed25519 key id ${KEYS.keyId}, public key ${KEYS.publicText.replace(/[+/]/g, '\\$&')} `, 'm'));
+    assert.ok(!(r.out + r.err).includes(KEYS.privateText) && !(r.out + r.err).includes(KEYS.privateHex));
+  });
+
+  it('a key file that is not an Ed25519 key exits 2 naming signing.keyFile, without echoing it', async () => {
+    const bad = file('hmac-key', 'an-old-shared-hmac-key-0123456789abcdef\n');
+    for (const cmd of ['run', 'once', 'check']) {
+      const r = await cli(cmd, '--config', configFile({ ...config(), signing: { keyFile: bad } }));
+      assert.equal(r.code, 2, `${cmd}: ${r.err}`);
+      assert.match(r.err, /signing\.keyFile: .*hmac-key does not hold an Ed25519 private key/);
+      assert.ok(!(r.out + r.err).includes('an-old-shared-hmac-key'), 'the key is not echoed');
+    }
+  });
+
+  it('a cluster target exits 2 naming clusters[0].target and saying where targeting went', async () => {
+    const r = await cli('once', '--config', configFile(config({ cluster: { target: 'G@role:db' } })));
+    assert.equal(r.code, 2);
+    assert.match(r.err, /clusters\[0\]\.target: no longer supported: the reactor always targets I@kube_allowlist:clusters:alpha/);
   });
 });
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config/index.ts';
+import { testKeys } from '../harness/keys.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ksb-example-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -16,7 +17,8 @@ it('examples/config.yaml loads and sets every documented field', () => {
   mkdirSync(join(root, 'secrets'), { recursive: true });
   mkdirSync(join(root, 'kubeconfigs'));
   writeFileSync(join(root, 'secrets/salt-api-password'), 'pw\n', { mode: 0o400 });
-  writeFileSync(join(root, 'secrets/signing-key'), 'a-signing-key-of-32-characters!!\n', { mode: 0o400 });
+  const keys = testKeys('examples/config.yaml');
+  writeFileSync(join(root, 'secrets/signing-key'), `${keys.privateText}\n`, { mode: 0o400 });
   writeFileSync(
     join(root, 'kubeconfigs/prod.yaml'),
     'contexts:\n- name: prod-admin\n  context: {cluster: prod, user: admin}\ncurrent-context: prod-admin\n',
@@ -27,13 +29,15 @@ it('examples/config.yaml loads and sets every documented field', () => {
   const c = loadConfig(path, { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, { hostname: 'h' });
   assert.equal(c.clusters.length, 2);
   assert.deepEqual(c.clusters[0]!.extraEntries, ['10.250.0.0/24', '192.0.2.10']);
-  assert.equal(c.clusters[1]!.target, 'G@role:db and I@kube_allowlist:clusters:edge-1');
+  assert.equal(c.clusters[1]!.name, 'edge-1');
+  assert.equal(c.signing.signer.keyId, keys.keyId);
+  assert.doesNotMatch(text, /^\s*(# )?target:/m, 'the removed clusters[].target is not documented as a field');
 
   // Every key of the schema appears in the example (commented-out optional ones included).
   for (const key of ['caFile', 'identity', 'insecureSkipVerify', 'eventStream', 'labelSelector', 'podCIDRs', 'extraEntries',
     'allowEmpty', 'maxShrinkFraction', 'minNodes', 'timeoutSeconds', 'relistIntervalSeconds', 'watchdogSeconds',
     'minIntervalMs', 'maxDelayMs', 'resyncIntervalSeconds', 'initialMs', 'maxMs', 'dir', 'listen', 'leaseDurationSeconds',
-    'renewDeadlineSeconds', 'retryPeriodSeconds', 'namespace', 'level', 'eauth', 'timeoutMs', 'context', 'inCluster']) {
+    'renewDeadlineSeconds', 'retryPeriodSeconds', 'namespace', 'level', 'eauth', 'timeoutMs', 'context', 'inCluster', 'keyFile']) {
     assert.match(text, new RegExp(`^\\s*(# )?(- )?${key}:`, 'm'), key);
   }
   assert.equal(typeof parse(text), 'object');

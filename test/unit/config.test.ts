@@ -7,6 +7,10 @@ import { after, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { ConfigIssuesError, loadConfig, type Config, type Env } from '../../src/config/index.ts';
 import { ConfigError, KsbError } from '../../src/errors.ts';
+import { testKeys } from '../harness/keys.ts';
+
+const KEYS = testKeys('config unit tests');
+const OTHER = testKeys('config unit tests, another key');
 
 const dir = mkdtempSync(join(tmpdir(), 'ksb-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,12 +34,18 @@ const KUBECONFIG = file(
 );
 const NO_CURRENT = file('no-current.yaml', stringify({ contexts: [{ name: 'x' }] }));
 file('password', 'salt-pass\n');
-file('signing-key', '0123456789abcdef-signing\n');
+file('signing-key', `${KEYS.privateText}\n`);
 file('empty', '');
 file('http-token', 'http-token-0123456789abcdef\n');
 file('short-token', 'short\n');
 file('spaced-token', 'has spaces inside the token text\n');
-file('short-key', 'short\n');
+file('v1-key', 'a-version-1-shared-hmac-key-0123456789\n');
+file('placeholder-key', 'CHANGE-ME\n');
+file('short-key', `${Buffer.from(KEYS.privateHex, 'hex').subarray(1).toString('base64')}\n`);
+file('binary-key', '');
+writeFileSync(join(dir, 'binary-key'), Buffer.from(KEYS.privateHex, 'hex'));
+file('utf16-key', '');
+writeFileSync(join(dir, 'utf16-key'), Buffer.from(`\ufeff${KEYS.privateText}\n`, 'utf16le'));
 file('ca.pem', '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
 file('not-pem', 'hello');
 
@@ -72,7 +82,8 @@ describe('loadConfig: defaults', () => {
     assert.equal(c.salt.insecureSkipVerify, false);
     assert.equal(c.salt.caFile, undefined);
     assert.equal(c.salt.password.reveal(), 'salt-pass');
-    assert.equal(c.signing.key.reveal(), '0123456789abcdef-signing');
+    assert.equal(c.signing.signer.keyId, KEYS.keyId);
+    assert.equal(c.signing.signer.publicKey, KEYS.publicText);
     const [cl] = c.clusters;
     assert.deepEqual(cl, {
       name: 'prod',
@@ -84,7 +95,6 @@ describe('loadConfig: defaults', () => {
       extraEntries: [],
       maxAddressesPerNode: 4,
       allowedNetworks: undefined,
-      target: 'I@kube_allowlist:clusters:prod',
       safety: { allowEmpty: false, maxShrinkFraction: 0.5, minNodes: 1 },
       watch: { timeoutSeconds: 300, relistIntervalSeconds: 1800, watchdogSeconds: 600 },
     });
@@ -157,21 +167,41 @@ describe('loadConfig: defaults', () => {
 });
 
 describe('loadConfig: secrets stay secret', () => {
-  it('JSON, inspect and template strings print [redacted]', () => {
+  it('JSON, inspect and template strings print [redacted] for the password and only the public part of the key', () => {
     const c = load(base());
-    for (const text of [JSON.stringify(c), inspect(c, { depth: 10 }), `${c.salt.password}`, String(c.signing.key)]) {
-      assert.doesNotMatch(text, /salt-pass|0123456789abcdef-signing/);
+    const seed = Buffer.from(KEYS.privateHex, 'hex');
+    for (const text of [JSON.stringify(c), inspect(c, { depth: 10 }), inspect(c, { depth: 10, showHidden: true }), `${c.salt.password}`, String(c.signing.signer)]) {
+      assert.doesNotMatch(text, /salt-pass/);
+      for (const s of [KEYS.privateText, KEYS.privateHex, KEYS.privateText.slice(0, 16), seed.toString('base64url').slice(0, 16)]) {
+        assert.ok(!text.includes(s), `the private key shows in: ${text.slice(0, 200)}`);
+      }
     }
     assert.match(JSON.stringify(c.salt), /"password":"\[redacted\]"/);
+    assert.deepEqual(JSON.parse(JSON.stringify(c.signing)), { signer: { keyId: KEYS.keyId, publicKey: KEYS.publicText } });
   });
 
-  it('secrets from the environment win over files', () => {
+  it('the configured key signs what its public key verifies', () => {
+    const c = load(base());
+    const sig = c.signing.signer.sign('{"x":1}');
+    assert.equal(KEYS.signer.verify('{"x":1}', sig), true);
+    assert.equal(OTHER.signer.verify('{"x":1}', sig), false);
+  });
+
+  it('secrets from the environment win over files; the key may be hex or base64 there', () => {
     const doc = base();
     delete doc.salt.passwordFile;
     delete doc.signing;
-    const c = load(doc, { KSB_SALT_API_PASSWORD: 'from-env', KSB_SIGNING_KEY: 'a-long-enough-signing-key' });
+    const c = load(doc, { KSB_SALT_API_PASSWORD: 'from-env', KSB_SIGNING_KEY: OTHER.privateHex });
     assert.equal(c.salt.password.reveal(), 'from-env');
-    assert.equal(c.signing.key.reveal(), 'a-long-enough-signing-key');
+    assert.equal(c.signing.signer.keyId, OTHER.keyId);
+    const withFile = load(base(), { KSB_SIGNING_KEY: ` ${OTHER.privateText}\n` });
+    assert.equal(withFile.signing.signer.keyId, OTHER.keyId, 'KSB_SIGNING_KEY wins over signing.keyFile');
+  });
+
+  it('a world-readable key file is accepted with a warning', () => {
+    const doc = base();
+    doc.signing.keyFile = file('key-644', `${KEYS.privateText}\n`, 0o644);
+    assert.match(load(doc).warnings.join('\n'), /signing\.keyFile: .* world-readable/);
   });
 });
 
@@ -220,8 +250,16 @@ const ERRORS: Array<[string, Mutation, string, RegExp, Env?]> = [
   ['password file is a directory', (d) => { d.salt.passwordFile = '.'; }, 'salt.passwordFile', /not a regular file/],
   ['password file empty', (d) => { d.salt.passwordFile = 'empty'; }, 'salt.passwordFile', /empty secret file/],
   ['no password at all', (d) => { delete d.salt.passwordFile; }, 'salt.passwordFile', /required.*KSB_SALT_API_PASSWORD/],
-  ['no signing key at all', (d) => { delete d.signing; }, 'signing.keyFile', /required.*KSB_SIGNING_KEY/],
-  ['short signing key', (d) => { d.signing.keyFile = 'short-key'; }, 'signing.keyFile', /shorter than 16 bytes/],
+  ['no signing key at all', (d) => { delete d.signing; }, 'signing.keyFile', /required.*Ed25519 private key.*keygen --out FILE.*KSB_SIGNING_KEY/],
+  ['signing key file missing', (d) => { d.signing.keyFile = 'no-such-key'; }, 'signing.keyFile', /file not found: .*no-such-key/],
+  ['signing key file empty', (d) => { d.signing.keyFile = 'empty'; }, 'signing.keyFile', /empty does not hold an Ed25519 private key: empty;/],
+  ['signing key of 31 bytes', (d) => { d.signing.keyFile = 'short-key'; }, 'signing.keyFile', /short-key does not hold an Ed25519 private key: base64 of 31 bytes, not 32/],
+  ['a version 1 HMAC key', (d) => { d.signing.keyFile = 'v1-key'; }, 'signing.keyFile', /v1-key does not hold an Ed25519 private key: .*kube-salt-bridge keygen/],
+  ['a placeholder key', (d) => { d.signing.keyFile = 'placeholder-key'; }, 'signing.keyFile', /placeholder-key does not hold an Ed25519 private key: not valid base64/],
+  ['the raw seed as a binary file', (d) => { d.signing.keyFile = 'binary-key'; }, 'signing.keyFile', /binary-key does not hold an Ed25519 private key/],
+  ['a UTF-16 key file', (d) => { d.signing.keyFile = 'utf16-key'; }, 'signing.keyFile', /utf16-key does not hold an Ed25519 private key: not ASCII text/],
+  ['a bad key in KSB_SIGNING_KEY', () => {}, 'signing.keyFile', /^KSB_SIGNING_KEY does not hold an Ed25519 private key: whitespace inside/, { KSB_SIGNING_KEY: 'abc def' }],
+  ['target (removed in contract v2)', (d) => { d.clusters[0].target = 'G@role:db and I@kube_allowlist:clusters:prod'; }, 'clusters[0].target', /no longer supported: the reactor always targets I@kube_allowlist:clusters:prod .*pillar/],
   ['username missing', (d) => { delete d.salt.username; }, 'salt.username', /required/],
   ['timeout not a number', (d) => { d.salt.timeoutMs = '10s'; }, 'salt.timeoutMs', /expected number, got string/],
   ['eventStream unknown', (d) => { d.salt.eventStream = 'poll'; }, 'salt.eventStream', /one of "ws", "sse", "auto"/],
@@ -247,9 +285,6 @@ const ERRORS: Array<[string, Mutation, string, RegExp, Env?]> = [
   ['bad address type', (d) => { d.clusters[0].addressTypes = ['Hostname']; }, 'clusters[0].addressTypes[0]', /one of "InternalIP", "ExternalIP"/],
   ['duplicate family', (d) => { d.clusters[0].families = ['ipv4', 'ipv4']; }, 'clusters[0].families[1]', /duplicate/],
   ['no family', (d) => { d.clusters[0].families = []; }, 'clusters[0].families', /at least 1/],
-  ['target with Jinja', (d) => { d.clusters[0].target = 'G@role:{{ x }}'; }, 'clusters[0].target', /only ASCII/],
-  ['target not ASCII', (d) => { d.clusters[0].target = 'G@rôle:db'; }, 'clusters[0].target', /only ASCII/],
-  ['target with shell characters', (d) => { d.clusters[0].target = 'G@x; rm'; }, 'clusters[0].target', /only ASCII/],
   ['label selector garbage', (d) => { d.clusters[0].labelSelector = 'a=$(x)'; }, 'clusters[0].labelSelector', /not a Kubernetes label selector: invalid value "\$" for "a"/],
   ['label selector: unclosed set', (d) => { d.clusters[0].labelSelector = 'app in (a,b'; }, 'clusters[0].labelSelector', /not a Kubernetes label selector: missing '\)'/],
   ['label selector: no key', (d) => { d.clusters[0].labelSelector = '=web'; }, 'clusters[0].labelSelector', /found '=', expected: identifier/],
@@ -310,6 +345,30 @@ describe('loadConfig: every bad field is a ConfigError naming it', () => {
     assert.deepEqual(e.issues.map((i) => i.path), ['salt.password', 'salt.url', 'clusters[1].kubeconfig', 'log.level']);
     assert.equal(e.field, 'salt.password');
     assert.equal(e.message.split('\n').length, 4);
+  });
+});
+
+describe('loadConfig: the signing key and the removed target', () => {
+  it('a refused key never appears in the message, from a file or from KSB_SIGNING_KEY', () => {
+    const t = KEYS.privateText;
+    const wrapped = `${t.slice(0, 22)}\n${t.slice(22)}\n`;
+    const doc = base();
+    doc.signing.keyFile = file('wrapped-key', wrapped);
+    for (const e of [issuesOf(() => load(doc)), issuesOf(() => load(base(), { KSB_SIGNING_KEY: wrapped }))]) {
+      assert.equal(e.field, 'signing.keyFile');
+      assert.match(e.message, /whitespace inside the key/);
+      for (let i = 0; i + 6 <= t.length; i++) assert.ok(!e.message.includes(t.slice(i, i + 6)), `message quotes the key: ${e.message}`);
+    }
+  });
+
+  it('target is refused with the other problems of the same file, even when the schema fails too', () => {
+    const doc = base();
+    doc.clusters.push({ name: 'edge', kubeconfig: 'kubeconfig.yaml', target: 'G@role:db' });
+    doc.log = { level: 'loud' };
+    const e = issuesOf(() => load(doc));
+    assert.deepEqual(e.issues.map((i) => i.path), ['clusters[1].target', 'log.level']);
+    assert.match(e.message, /^clusters\[1\]\.target: no longer supported: the reactor always targets I@kube_allowlist:clusters:edge/m);
+    assert.doesNotMatch(e.message, /unknown field/);
   });
 });
 
