@@ -8,10 +8,11 @@ import type { AllowListPayload } from '../src/seams.ts';
 import { KubeNodeSource } from '../src/kube/nodeSource.ts';
 import { FakeNodeApi, kubeNode, nodeInfos, POD_CIDRS } from './nodes.ts';
 import { summarize, type Summary } from './stats.ts';
+import { testKeys } from '../test/harness/keys.ts';
 
-export const BENCH_KEY = 'bench-signing-key-0123456789abcdef';
+/** The bridge's key for the benchmark; the minion side verifies with BENCH_KEYS.publicText. */
+export const BENCH_KEYS = testKeys('benchmark');
 export const CLUSTER = 'bench';
-const TARGET = `I@kube_allowlist:clusters:${CLUSTER}`;
 const PROJECTION: ProjectionOptions = { addressTypes: ['InternalIP'], families: ['ipv4', 'ipv6'], podCIDRs: true, extraEntries: [] };
 
 export interface PlanResult {
@@ -48,7 +49,7 @@ export function buildFirstPublish(count: number, generation = 1_800_000_000_000)
   const view = nodeInfos(count);
   const p = projectNodes(view.values(), PROJECTION);
   const diff = diffLists(undefined, p);
-  return buildPayload({ cluster: CLUSTER, generation, list: p, diff, nodes: p.nodes, target: TARGET, issuedAtMs: Date.UTC(2026, 10, 22, 10) }, BENCH_KEY);
+  return buildPayload({ cluster: CLUSTER, generation, list: p, diff, nodes: p.nodes, issuedAtMs: Date.UTC(2026, 10, 22, 10) }, BENCH_KEYS.signer);
 }
 
 export function benchPlan(count: number, iterations: number): PlanResult {
@@ -65,7 +66,7 @@ export function benchPlan(count: number, iterations: number): PlanResult {
     const t2 = performance.now();
     const diff = diffLists(undefined, p);
     const t3 = performance.now();
-    last = buildPayload({ cluster: CLUSTER, generation: 1_800_000_000_000 + i, list: p, diff, nodes: p.nodes, target: TARGET, issuedAtMs: Date.now() }, BENCH_KEY);
+    last = buildPayload({ cluster: CLUSTER, generation: 1_800_000_000_000 + i, list: p, diff, nodes: p.nodes, issuedAtMs: Date.now() }, BENCH_KEYS.signer);
     const t4 = performance.now();
     body = requestBody(last, false);
     const t5 = performance.now();

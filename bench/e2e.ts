@@ -13,9 +13,10 @@ import { join } from 'node:path';
 import type { Server } from 'node:net';
 import { spawn } from 'node:child_process';
 import { relay } from './relay.ts';
+import { testKeys } from '../test/harness/keys.ts';
 import { summarize, type Summary } from './stats.ts';
 
-const KEY = `bench-${Math.random().toString(36).slice(2)}-signing-key`;
+const KEYS = testKeys('benchmark end to end');
 const CLUSTER = 'bench';
 const TAG = `kube-salt-bridge/cluster/${CLUSTER}/nodes`;
 const BASE_NODES = [101, 102, 103, 104, 105];
@@ -223,7 +224,7 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
     await salt.setPillar({
       [m.id]: {
         kube_allowlist: {
-          signing_key: KEY,
+          public_keys: [KEYS.publicText],
           backend: 'ipset',
           // kubeconfig: only for kube_allowlist.pull (the minion shares this filesystem).
           clusters: { [CLUSTER]: { kubeconfig: kube.bridgeKubeconfig } },
@@ -242,7 +243,7 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
     bridge = await startBridge({
       clusters: [{ name: CLUSTER, kube }],
       salt,
-      signingKey: KEY,
+      privateKey: KEYS.privateText,
       // The product defaults (src/config/schema.ts) unless overridden on the command line.
       publish: { minIntervalMs: o.minIntervalMs, maxDelayMs: o.maxDelayMs, retry: { initialMs: 1000, maxMs: 60_000 } },
       extra: { log: { level: 'info' } },

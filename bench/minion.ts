@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_KEY, buildFirstPublish } from './core.ts';
+import { BENCH_KEYS, buildFirstPublish } from './core.ts';
 import type { Summary } from './stats.ts';
 
 export interface MinionResult {
@@ -28,7 +28,7 @@ export function benchMinion(nodes: number, iterations: number): MinionResult {
     const file = join(dir, 'payload.json');
     writeFileSync(file, JSON.stringify(buildFirstPublish(nodes)));
     const python = process.env.KSB_VENV ? join(process.env.KSB_VENV, 'bin', 'python') : 'python3';
-    const r = spawnSync(python, [join(import.meta.dirname, 'minion.py'), file, BENCH_KEY, String(iterations)], { encoding: 'utf8', maxBuffer: 16 << 20 });
+    const r = spawnSync(python, [join(import.meta.dirname, 'minion.py'), file, BENCH_KEYS.publicText, String(iterations)], { encoding: 'utf8', maxBuffer: 16 << 20 });
     if (r.status !== 0) throw new Error(`bench/minion.py exited ${r.status}: ${r.stderr}`);
     return { nodes, ...(JSON.parse(r.stdout) as Omit<MinionResult, 'nodes'>) };
   } finally {

@@ -10,10 +10,11 @@ import { startSalt, type SaltStack } from '../test/harness/salt.ts';
 import { startRedis, probe } from '../test/harness/redis.ts';
 import { startBridge, runBridgeCli } from '../test/harness/bridge.ts';
 import { teardownAll, sleep } from '../test/harness/proc.ts';
+import { testKeys } from '../test/harness/keys.ts';
 
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const step = (s: string) => console.log(`\n${bold('==>')} ${bold(s)}`);
-const KEY = `demo-${Math.random().toString(36).slice(2)}-signing-key`;
+const KEYS = testKeys('demo');
 
 async function matrix(from: Host, sources: Array<[string, string]>, salt: SaltStack): Promise<void> {
   const rows: string[] = [];
@@ -46,10 +47,11 @@ async function main(): Promise<void> {
   const [db, other] = salt.minions as [SaltStack['minions'][0], SaltStack['minions'][0]];
   console.log(`   ${db.id} at ${db.host.ipv4} declares cluster "demo" in pillar (rule: tcp/6379 from the cluster's nodes)`);
   console.log(`   ${other.id} at ${other.host.ipv4} declares nothing: it must stay untouched`);
+  console.log(`   the bridge signs with Ed25519 key ${KEYS.keyId}; ${db.id}'s pillar holds only its public key`);
   await salt.setPillar({
     [db.id]: {
       kube_allowlist: {
-        signing_key: KEY,
+        public_keys: [KEYS.publicText],
         backend: 'ipset',
         clusters: { demo: {} },
         rules: [{ name: 'redis', clusters: ['demo'], proto: 'tcp', ports: [6379], others: 'drop', families: ['ipv4'] }],
@@ -68,7 +70,7 @@ async function main(): Promise<void> {
   step('creating two Node objects, then starting kube-salt-bridge');
   await kube.createNode('demo-node-1', [{ type: 'InternalIP', address: ip(1) }]);
   await kube.createNode('demo-node-2', [{ type: 'InternalIP', address: ip(2) }]);
-  const bridge = await startBridge({ clusters: [{ name: 'demo', kube, families: ['ipv4'] }], salt, signingKey: KEY, extra: { log: { level: 'info' } } });
+  const bridge = await startBridge({ clusters: [{ name: 'demo', kube, families: ['ipv4'] }], salt, privateKey: KEYS.privateText, extra: { log: { level: 'info' } } });
   await bridge.waitReady();
   // Redis is open to everyone until the first list is applied: wait until outsiders are dropped.
   await timeUntil('first list applied', async () => !(await probe(nodes, ip(50), db.host.ipv4, 0.3)).ok, 30_000);

@@ -14,10 +14,11 @@ import { startSalt, type SaltStack, type BusEvent } from '../harness/salt.ts';
 import { runBridgeCli, startBridge, writeBridgeConfig, type BridgeProc, type BridgeSetup } from '../harness/bridge.ts';
 import { freePort } from '../harness/tools.ts';
 import { stopInOrder, sleep, waitFor } from '../harness/proc.ts';
-import { verifyPayload } from '../../src/plan/index.ts';
+import { testKeys } from '../harness/keys.ts';
+import { canonicalForm, verifyPayload, DRY_RUN_SIGNATURE } from '../../src/plan/index.ts';
 import type { AllowListPayload } from '../../src/seams.ts';
 
-const KEY = 'e2e-cli-signing-key-0123456789abcdef';
+const KEYS = testKeys();
 const tagOf = (cluster: string) => `kube-salt-bridge/cluster/${cluster}/nodes`;
 const ALPHA = tagOf('alpha');
 
@@ -44,9 +45,9 @@ function waitForList(tag: string, ipv4: string[], since = 0, timeoutMs = 20_000)
   return salt.waitForEvent(`${tag} = ${want}`, (e) => salt.events.indexOf(e) >= since && e.tag === tag && JSON.stringify(e.data.ipv4) === want, timeoutMs);
 }
 
-/** Everything a command printed must be free of the salt-api password and the signing key. */
+/** Everything a command printed must be free of the salt-api password and the private signing key. */
 function assertNoSecrets(text: string, extra: string[] = []): void {
-  for (const s of [salt.bridge.password, KEY, ...extra]) assert.ok(!text.includes(s), `output must not contain the secret ${s.slice(0, 6)}…`);
+  for (const s of [salt.bridge.password, KEYS.privateText, KEYS.privateHex, ...extra]) assert.ok(!text.includes(s), `output must not contain the secret ${s.slice(0, 6)}…`);
 }
 
 /** JSON log lines from a command's stdout. */
@@ -67,7 +68,7 @@ before(async () => {
   await kube.createNode('c1', [{ type: 'InternalIP', address: '10.30.0.1' }], { labels: { pool: 'main' } });
   await kube.createNode('c2', [{ type: 'InternalIP', address: '10.30.0.2' }], { labels: { pool: 'main' } });
   for (let i = 1; i <= 5; i++) await kube.createNode(`s${i}`, [{ type: 'InternalIP', address: `10.31.0.${i}` }], { labels: { pool: 'shrink' } });
-  alpha = { clusters: [{ name: 'alpha', kube, families: ['ipv4'], labelSelector: 'pool=main' }], salt, signingKey: KEY };
+  alpha = { clusters: [{ name: 'alpha', kube, families: ['ipv4'], labelSelector: 'pool=main' }], salt, privateKey: KEYS.privateText };
   alphaConfig = await config();
 }, { timeout: 300_000 });
 
@@ -118,7 +119,7 @@ test('once: publishes the current list, exits 0 and reports what it published', 
   assert.match(r.stderr, /^alpha: published; synced=true nodes=2 ipv4=2 ipv6=0 generation=\d+/m);
   const ev = await waitForList(ALPHA, ['10.30.0.1', '10.30.0.2'], since);
   const p = ev.data as unknown as AllowListPayload;
-  assert.ok(verifyPayload(p, KEY));
+  assert.ok(verifyPayload(p, KEYS.signer));
   assert.equal(p.nodes, 2);
   assert.equal(String(p.generation), /generation=(\d+)/.exec(r.stderr)![1], 'the reported generation is the one fired');
   await barrier();
@@ -126,7 +127,7 @@ test('once: publishes the current list, exits 0 and reports what it published', 
   assertNoSecrets(r.stdout + r.stderr);
 });
 
-test('once --dry-run: exit 0, logs the full payload that would be fired, fires nothing', async () => {
+test('once --dry-run: exit 0, logs the payload that would be fired without its signature, fires nothing', async () => {
   const since = salt.events.length;
   const r = await runBridgeCli(['once', '--dry-run', '--config', alphaConfig, '--timeout', '30'], {}, { timeoutMs: 60_000 });
   assert.equal(r.code, 0, `once --dry-run failed:\n${r.stderr}\n${r.stdout.slice(-3000)}`);
@@ -139,7 +140,10 @@ test('once --dry-run: exit 0, logs the full payload that would be fired, fires n
   assert.equal(p.cluster, 'alpha');
   assert.equal(p.nodes, 2);
   assert.ok(typeof p.generation === 'number' && typeof p.digest === 'string');
-  assert.ok(verifyPayload(p, KEY), 'the logged payload is the complete signed payload (its signature verifies)');
+  assert.equal(p.signature, DRY_RUN_SIGNATURE, 'the signature is replaced by a marker');
+  assert.equal(verifyPayload(p, KEYS.signer), false, 'a logged payload can never be fired');
+  assert.doesNotMatch(r.stdout + r.stderr, /ed25519:/, 'no signature anywhere in the output');
+  assert.ok(verifyPayload({ ...p, signature: KEYS.signer.sign(canonicalForm(p)) }, KEYS.signer), 'every other field is the complete payload');
   await sleep(1000);
   await barrier();
   assert.equal(payloads(ALPHA, since).length, 0, 'nothing was fired');
@@ -176,6 +180,7 @@ test('check: a good config passes every line', async () => {
   ok(/login as kube-salt-bridge \(eauth file\)/);
   ok(/fire event kube-salt-bridge\/check .*permitted/);
   ok(/event stream open/);
+  ok(new RegExp(`Ed25519 key id ${KEYS.keyId}, public key ${KEYS.publicText.replace(/[+/]/g, '\\$&')} `));
   assert.doesNotMatch(r.stdout, /\bFAIL\b/);
   assert.match(r.stdout, /all checks passed/);
   assertNoSecrets(r.stdout + r.stderr);
@@ -219,7 +224,8 @@ test('run --dry-run: logs "dry run: would fire" with the payload for the start a
   running.push(b);
   const first = await b.waitLog('dry run for the initial list', (l) => String(l.msg).startsWith(`dry run: would fire ${ALPHA}`));
   assert.deepEqual((first.event as any).data.ipv4, ['10.30.0.1', '10.30.0.2']);
-  assert.ok(verifyPayload((first.event as any).data, KEY));
+  assert.equal((first.event as any).data.signature, DRY_RUN_SIGNATURE);
+  assert.equal(verifyPayload((first.event as any).data, KEYS.signer), false, 'the logged payload carries no valid signature');
   await kube.createNode('c3', [{ type: 'InternalIP', address: '10.30.0.3' }], { labels: { pool: 'main' } });
   const second = await b.waitLog('dry run for c3', (l) => String(l.msg).startsWith(`dry run: would fire ${ALPHA}`) && (l.event as any).data.ipv4.includes('10.30.0.3'));
   assert.deepEqual((second.event as any).data.added, ['10.30.0.3']);
@@ -230,6 +236,7 @@ test('run --dry-run: logs "dry run: would fire" with the payload for the start a
   await barrier();
   assert.equal(payloads(ALPHA, since).length, 0, 'a dry run fires nothing');
   assert.equal(b.logs.filter((l) => String(l.msg).startsWith('fired ')).length, 0);
+  assert.doesNotMatch(b.rawOutput(), /ed25519:/, 'no signature anywhere in the dry run\'s log');
   assert.equal(await b.stop(), 0);
   running.splice(running.indexOf(b), 1);
 });
@@ -285,7 +292,7 @@ test('SIGTERM: run stops cleanly with exit 0 within a few seconds', async (t) =>
 
 test('release: a shrink beyond maxShrinkFraction is held (status says why), then published by `release`', async () => {
   const TAG = tagOf('shrinky');
-  const setup: BridgeSetup = { clusters: [{ name: 'shrinky', kube, families: ['ipv4'], labelSelector: 'pool=shrink', safety: { maxShrinkFraction: 0.1, minNodes: 1 } }], salt, signingKey: KEY };
+  const setup: BridgeSetup = { clusters: [{ name: 'shrinky', kube, families: ['ipv4'], labelSelector: 'pool=shrink', safety: { maxShrinkFraction: 0.1, minNodes: 1 } }], salt, privateKey: KEYS.privateText };
   // 0.1, not 0.2: the nodes are deleted one by one, and a run between the deletions must not find
   // 1 of 5 (20 %) acceptable and publish it (the held list must be measured against the full one).
   const since = salt.events.length;
@@ -325,7 +332,7 @@ test('release: a shrink beyond maxShrinkFraction is held (status says why), then
   const shrunk = (await waitForList(TAG, ['10.31.0.4', '10.31.0.5'], heldSince)).data as unknown as AllowListPayload;
   assert.deepEqual(shrunk.removed, ['10.31.0.1', '10.31.0.2', '10.31.0.3']);
   assert.ok(shrunk.generation > initial.generation);
-  assert.ok(verifyPayload(shrunk, KEY));
+  assert.ok(verifyPayload(shrunk, KEYS.signer));
 
   const again = await runBridgeCli(['release', 'shrinky', '--url', b.url], {}, { timeoutMs: 30_000 });
   assert.equal(again.code, 1, 'nothing left to release');
@@ -341,7 +348,7 @@ test('once --force: publishes a list the safety policy holds; plain once on the 
   const all = ['10.32.0.1', '10.32.0.2', '10.32.0.3', '10.32.0.4', '10.32.0.5'];
   for (let i = 1; i <= 5; i++) await kube.createNode(`f${i}`, [{ type: 'InternalIP', address: `10.32.0.${i}` }], { labels: { pool: 'force' } });
   const { file, stateDir } = await writeBridgeConfig({
-    clusters: [{ name: 'forcy', kube, families: ['ipv4'], labelSelector: 'pool=force', safety: { maxShrinkFraction: 0.2, minNodes: 1 } }], salt, signingKey: KEY,
+    clusters: [{ name: 'forcy', kube, families: ['ipv4'], labelSelector: 'pool=force', safety: { maxShrinkFraction: 0.2, minNodes: 1 } }], salt, privateKey: KEYS.privateText,
   });
   const stateFile = join(stateDir, 'forcy.json');
   const once = (...extra: string[]) => runBridgeCli(['once', '--config', file, '--timeout', '30', ...extra], {}, { timeoutMs: 60_000 });
@@ -372,7 +379,7 @@ test('once --force: publishes a list the safety policy holds; plain once on the 
   assert.equal(forced.code, 0, `once --force failed:\n${forced.stderr}\n${forced.stdout.slice(-3000)}`);
   assert.match(forced.stderr, /^forcy: published; synced=true nodes=1 ipv4=1 ipv6=0 generation=(\d+)$/m, 'published, and no longer held');
   const shrunk = (await waitForList(TAG, ['10.32.0.5'], since)).data as unknown as AllowListPayload;
-  assert.ok(verifyPayload(shrunk, KEY));
+  assert.ok(verifyPayload(shrunk, KEYS.signer));
   assert.deepEqual(shrunk.removed, ['10.32.0.1', '10.32.0.2', '10.32.0.3', '10.32.0.4']);
   assert.ok(shrunk.generation > full.generation, 'a new generation');
   assert.equal(String(shrunk.generation), /generation=(\d+)/.exec(forced.stderr)![1], 'the reported generation is the one fired');

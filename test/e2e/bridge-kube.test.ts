@@ -8,10 +8,11 @@ import { startLab, type Lab } from '../harness/netns.ts';
 import { startSalt, type SaltStack, type BusEvent } from '../harness/salt.ts';
 import { startBridge, type BridgeProc } from '../harness/bridge.ts';
 import { stopInOrder, sleep } from '../harness/proc.ts';
+import { testKeys } from '../harness/keys.ts';
 import { verifyPayload } from '../../src/plan/index.ts';
 import type { AllowListPayload } from '../../src/seams.ts';
 
-const KEY = 'e2e-kube-signing-key-0123456789abcdef';
+const KEYS = testKeys();
 const TAG = 'kube-salt-bridge/cluster/alpha/nodes';
 
 let kube: KubeCluster;
@@ -32,7 +33,7 @@ before(async () => {
   salt = await startSalt(lab, { minions: 0 });
   await kube.createNode('a1', [{ type: 'InternalIP', address: '10.20.0.1' }, { type: 'Hostname', address: 'a1' }]);
   await kube.createNode('a2', [{ type: 'InternalIP', address: '10.20.0.2' }, { type: 'ExternalIP', address: '203.0.113.2' }]);
-  bridge = await startBridge({ clusters: [{ name: 'alpha', kube, families: ['ipv4'] }], salt, signingKey: KEY });
+  bridge = await startBridge({ clusters: [{ name: 'alpha', kube, families: ['ipv4'] }], salt, privateKey: KEYS.privateText });
   await bridge.waitReady();
 }, { timeout: 300_000 });
 
@@ -43,9 +44,11 @@ test('the initial list is published as a signed event with the documented tag', 
   const p = ev.data as unknown as AllowListPayload;
   assert.equal(p.cluster, 'alpha');
   assert.equal(p.nodes, 2);
-  assert.equal(p.target, 'I@kube_allowlist:clusters:alpha');
-  assert.ok(verifyPayload(p, KEY), 'signature verifies with the shared key');
-  assert.ok(!verifyPayload(p, 'some-other-key-0123456789'), 'and not with another key');
+  assert.equal(p.version, 2);
+  assert.equal('target' in p, false, 'the event names no target: the reactor derives it from the tag');
+  assert.equal(p.key_id, KEYS.keyId);
+  assert.ok(verifyPayload(p, KEYS.signer), 'signature verifies with the bridge\'s public key');
+  assert.ok(!verifyPayload(p, testKeys('another key').signer), 'and not with another key');
 });
 
 test('adding, re-addressing and deleting nodes is seen and published with a higher generation', async () => {

@@ -17,14 +17,17 @@ import { startSalt, type SaltStack, type BusEvent } from '../harness/salt.ts';
 import { startBridge, runBridgeCli, type BridgeProc } from '../harness/bridge.ts';
 import { stopInOrder, sleep, waitFor, workDir, tail } from '../harness/proc.ts';
 import { ROOT } from '../harness/tools.ts';
+import { testKeys } from '../harness/keys.ts';
 import { verifyPayload } from '../../src/plan/index.ts';
 import { SaltApiClient } from '../../src/salt/client.ts';
 import type { AllowListPayload } from '../../src/seams.ts';
 
-const KEY = 'e2e-salt-signing-key-5f0c1e9a7b3d4c2e';
+const KEYS = testKeys();
 const CLUSTER = 'beta';
 const TAG = `kube-salt-bridge/cluster/${CLUSTER}/nodes`;
-const TARGET = `I@kube_allowlist:clusters:${CLUSTER}`;
+/** A full publish for the whole cluster; a targeted re-send carries the unsigned `minions` hint. */
+const isFull = (data: Record<string, unknown>) => data.minions === undefined;
+const resendTo = (data: Record<string, unknown>, minion: string) => JSON.stringify(data.minions) === JSON.stringify([minion]);
 
 let kube: KubeCluster;
 let lab: Lab;
@@ -94,7 +97,7 @@ async function login(user: { username: string; password: string }): Promise<{ to
 
 const ours = () => salt.events.filter((e) => e.tag === TAG);
 const payloads = () => ours().map((e) => e.data as unknown as AllowListPayload);
-const latestGeneration = () => Math.max(...payloads().filter((p) => p.target === TARGET).map((p) => p.generation));
+const latestGeneration = () => Math.max(...payloads().filter((p) => isFull(p as unknown as Record<string, unknown>)).map((p) => p.generation));
 const logsWith = (msg: string) => bridge.logs.filter((l) => l.msg === msg);
 const gauge = (metrics: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
 const counterSum = (metrics: string, name: string) =>
@@ -102,7 +105,7 @@ const counterSum = (metrics: string, name: string) =>
 
 function waitForList(what: string, ipv4: string[], timeoutMs = 20_000): Promise<BusEvent> {
   const want = JSON.stringify([...ipv4].sort());
-  return salt.waitForEvent(what, (e) => e.tag === TAG && e.data.target === TARGET && JSON.stringify(e.data.ipv4) === want, timeoutMs);
+  return salt.waitForEvent(what, (e) => e.tag === TAG && isFull(e.data) && JSON.stringify(e.data.ipv4) === want, timeoutMs);
 }
 
 /** Events seen on the bus from index `from` on. */
@@ -133,11 +136,11 @@ before(async () => {
   salt = await startSalt(lab, { minions: 1 });
   kube = await kubeP;
   ca = readFileSync(salt.apiCaFile);
-  // minion-1 protects something for cluster beta: it matches the default target and verifies with KEY.
-  await salt.setPillar({ 'minion-1': { kube_allowlist: { signing_key: KEY, clusters: { [CLUSTER]: {} } } } });
+  // minion-1 protects something for cluster beta: the reactor's target names it, and it holds the bridge's public key.
+  await salt.setPillar({ 'minion-1': { kube_allowlist: { public_keys: [KEYS.publicText], clusters: { [CLUSTER]: {} } } } });
   await kube.createNode('b1', [{ type: 'InternalIP', address: '10.30.0.1' }]);
   await kube.createNode('b2', [{ type: 'InternalIP', address: '10.30.0.2' }]);
-  bridge = await startBridge({ clusters: [{ name: CLUSTER, kube, families: ['ipv4'] }], salt, signingKey: KEY });
+  bridge = await startBridge({ clusters: [{ name: CLUSTER, kube, families: ['ipv4'] }], salt, privateKey: KEYS.privateText });
   await bridge.waitReady();
 }, { timeout: 240_000 });
 
@@ -149,8 +152,9 @@ test('login works and the published event reaches the master bus with the docume
   const ev = await waitForList('initial list', ['10.30.0.1', '10.30.0.2']);
   const p = ev.data as unknown as AllowListPayload;
   assert.equal(p.cluster, CLUSTER);
-  assert.equal(p.version, 1);
-  assert.ok(verifyPayload(p, KEY), 'signature verifies with the shared key');
+  assert.equal(p.version, 2);
+  assert.equal(p.key_id, KEYS.keyId);
+  assert.ok(verifyPayload(p, KEYS.signer), 'signature verifies with the bridge\'s public key');
 
   const logins = logsWith('salt-api login ok');
   assert.ok(logins.length >= 1, 'the bridge logged in');
@@ -251,18 +255,18 @@ test('a restarted minion gets the current list again: same generation, target na
   await m.start();
   await waitSince('minion-1 start event', from, (e) => e.tag === 'salt/minion/minion-1/start', 60_000)
     .catch((e: Error) => { throw new Error(`${e.message}\nminion output:\n${tail(m.daemon.logFile, 20)}\nminion log:\n${tail(join(dirname(m.daemon.logFile), 'root', dirname(m.daemon.logFile), 'minion.log'), 40)}`); });
-  const ev = await waitSince('the targeted re-send', from, (e) => e.tag === TAG && e.data.target === `( ${TARGET} ) and L@minion-1`, 20_000);
+  const ev = await waitSince('the targeted re-send', from, (e) => e.tag === TAG && resendTo(e.data, 'minion-1'), 20_000);
   const p = ev.data as unknown as AllowListPayload;
   assert.equal(p.generation, generation, 'the re-send carries the generation already published');
   assert.deepEqual(p.ipv4, ['10.30.0.1', '10.30.0.2']);
-  assert.ok(verifyPayload(p, KEY), 're-send is signed');
+  assert.ok(verifyPayload(p, KEYS.signer), 're-send is signed');
   assert.ok(logsWith('minion started; re-sending current lists').some((l) => l.minion === 'minion-1'));
   // The narrowed target reaches the restarted minion, which finds the list already current.
   const ret = await waitSince('minion-1 answers the re-send', from, (e) => e.tag.endsWith('/ret/minion-1') && e.data.fun === 'kube_allowlist.apply'
     && (e.data.return as Record<string, unknown> | undefined)?.generation === generation, 30_000);
   assert.equal(ret.data.retcode, 0, JSON.stringify(ret.data.return));
   // Nothing new was published for the cluster as a whole.
-  assert.deepEqual(since(from, (e) => e.tag === TAG && e.data.target === TARGET && (e.data.generation as number) > generation).length, 0);
+  assert.deepEqual(since(from, (e) => e.tag === TAG && isFull(e.data) && (e.data.generation as number) > generation).length, 0);
 });
 
 test('token loss after a salt-api restart: the bridge logs in again and the next publish succeeds', async (t) => {
@@ -281,7 +285,7 @@ test('token loss after a salt-api restart: the bridge logs in again and the next
   const p = ev.data as unknown as AllowListPayload;
   assert.ok(p.generation > generation);
   assert.deepEqual(p.added, ['10.30.0.3']);
-  assert.ok(verifyPayload(p, KEY));
+  assert.ok(verifyPayload(p, KEYS.signer));
 
   assert.ok(logsWith('salt-api login ok').length > loginsBefore, 'the bridge logged in again after the restart');
   const fired = await bridge.waitLog('fired after restart', (l) => bridge.logs.indexOf(l) >= restartedAt && typeof l.msg === 'string'
@@ -333,7 +337,7 @@ test('event stream: reconnects after a salt-api restart and still reacts to bus 
   const from = salt.events.length;
   const r = await salt.cli('salt-run', ['event.send', 'salt/minion/ghost-7/start', '{"id": "ghost-7", "cmd": "_minion_event"}']);
   assert.equal(r.code, 0, r.stderr);
-  const ev = await waitSince('re-send for ghost-7', from, (e) => e.tag === TAG && e.data.target === `( ${TARGET} ) and L@ghost-7`, 20_000);
+  const ev = await waitSince('re-send for ghost-7', from, (e) => e.tag === TAG && resendTo(e.data, 'ghost-7'), 20_000);
   assert.equal(ev.data.generation, generation);
 });
 
@@ -346,7 +350,7 @@ test('no password, token or signing key on the bus or in the logs (after publish
   assert.match(check.stdout, /login as kube-salt-bridge/, 'check logged in');
   await kube.deleteNode('b2');
   await waitForList('b2 deleted', ['10.30.0.11', '10.30.0.3']);
-  assert.ok(ours().filter((e) => e.data.target === TARGET).length >= 4, 'several events were published');
+  assert.ok(ours().filter((e) => isFull(e.data)).length >= 4, 'several events were published');
   await sleep(1000); // the bus reader catches up
 
   // Every eauth token the master issued (one file each), and at least the bridge's run + check logins among them.
@@ -357,7 +361,8 @@ test('no password, token or signing key on the bus or in the logs (after publish
 
   const secrets: Array<[string, string]> = [
     ['salt-api password', salt.bridge.password],
-    ['signing key', KEY],
+    ['private signing key', KEYS.privateText],
+    ['private signing key (hex)', KEYS.privateHex],
     ...tokens.map((t): [string, string] => [`eauth token ${t.slice(0, 8)}…`, t]),
   ];
   const excluded = salt.events.filter(isDeniedProbeError);

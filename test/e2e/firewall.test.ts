@@ -14,8 +14,9 @@ import { startBridge, type BridgeProc } from '../harness/bridge.ts';
 import { httpsJson } from '../harness/https.ts';
 import { freePort } from '../harness/tools.ts';
 import { stopInOrder, sleep, waitFor } from '../harness/proc.ts';
+import { testKeys } from '../harness/keys.ts';
 
-const KEY = 'e2e-firewall-signing-key-0123456789';
+const KEYS = testKeys();
 const TAG = 'kube-salt-bridge/cluster/prod/nodes';
 
 let kube: KubeCluster;
@@ -40,7 +41,7 @@ const onEach = (fn: (m: Minion) => Promise<unknown>) => Promise.all(protectedMin
 function pillar(backend: string) {
   return {
     kube_allowlist: {
-      signing_key: KEY,
+      public_keys: [KEYS.publicText],
       backend,
       clusters: { prod: {} },
       rules: [{ name: 'redis', clusters: ['prod'], proto: 'tcp', ports: [6379], others: 'drop' }],
@@ -71,7 +72,7 @@ before(async () => {
   bridge = await startBridge({
     clusters: [{ name: 'prod', kube }],
     salt,
-    signingKey: KEY,
+    privateKey: KEYS.privateText,
     saltExtra: { websocketUrl: `http://127.0.0.1:${wsPort}`, eventStream: 'ws' },
   });
   await bridge.waitReady();

@@ -9,10 +9,11 @@ import { startLab, type Lab } from '../harness/netns.ts';
 import { startSalt, type SaltStack, type BusEvent } from '../harness/salt.ts';
 import { runBridgeCli, spawnBridge, writeBridgeConfig, type BridgeProc } from '../harness/bridge.ts';
 import { stopInOrder, sleep, waitFor } from '../harness/proc.ts';
+import { testKeys } from '../harness/keys.ts';
 import { verifyPayload } from '../../src/plan/index.ts';
 import type { AllowListPayload } from '../../src/seams.ts';
 
-const KEY = 'e2e-leader-signing-key-0123456789abcdef';
+const KEYS = testKeys();
 const TAG = 'kube-salt-bridge/cluster/alpha/nodes';
 const LEASE_S = 4;
 
@@ -68,7 +69,7 @@ before(async () => {
     configs[id] = await writeBridgeConfig({
       clusters: [{ name: 'alpha', kube, families: ['ipv4'] }],
       salt,
-      signingKey: KEY,
+      privateKey: KEYS.privateText,
       extra: {
         leaderElection: {
           enabled: true, identity: `bridge-${id}`, namespace: 'kube-system', name: 'kube-salt-bridge',
@@ -101,7 +102,7 @@ test('only the lease holder publishes: one event per change, none from the stand
   const since = salt.events.length;
   await kube.createNode('l3', [{ type: 'InternalIP', address: '10.40.0.3' }]);
   const ev = await waitForList('l3 added', ['10.40.0.1', '10.40.0.2', '10.40.0.3'], since);
-  assert.ok(verifyPayload(ev.data as unknown as AllowListPayload, KEY));
+  assert.ok(verifyPayload(ev.data as unknown as AllowListPayload, KEYS.signer));
   await sleep(2000); // several retry periods and publish intervals for a second publisher to show up
   await barrier();
   assert.equal(published(since).length, 1, 'exactly one event for the change');
@@ -275,7 +276,7 @@ test('apiserver down: the leader cannot renew and stops leading within the renew
   const followerFired = fired(follower).length;
   await kube.createNode('l5', [{ type: 'InternalIP', address: '10.40.0.5' }]);
   const ev = await waitForList('l5 added, by the leader', ['10.40.0.2', '10.40.0.3', '10.40.0.4', '10.40.0.5'], since);
-  assert.ok(verifyPayload(ev.data as unknown as AllowListPayload, KEY));
+  assert.ok(verifyPayload(ev.data as unknown as AllowListPayload, KEYS.signer));
   await sleep(1500);
   await barrier();
   assert.equal(published(since).length, 1, 'exactly one event for the change');
