@@ -14,6 +14,7 @@ import { Backoff } from '../util/backoff.ts';
 import { KsbError } from '../errors.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { StateStore } from './stateStore.ts';
+import { reportRejections } from './rejections.ts';
 import { MinionTracker } from './minions.ts';
 import { clusterStatus, newRuntime, type BusSignal, type ClusterRuntime, type ClusterStatus, type RunReason } from './cluster.ts';
 
@@ -141,7 +142,7 @@ export class Controller {
     const view = source.view();
     const plan = planCluster({
       view,
-      projection: { addressTypes: c.cfg.addressTypes, families: c.cfg.families, podCIDRs: c.cfg.podCIDRs, extraEntries: c.cfg.extraEntries },
+      projection: c.cfg,
       safety: c.cfg.safety,
       published: c.published,
       override: c.override,
@@ -152,7 +153,7 @@ export class Controller {
       this.d.metrics.nodes.set({ cluster: name }, plan.projection.nodes);
       this.d.metrics.addresses.set({ cluster: name, family: 'ipv4' }, plan.projection.ipv4.length);
       this.d.metrics.addresses.set({ cluster: name, family: 'ipv6' }, plan.projection.ipv6.length);
-      for (const r of plan.projection.rejected) log.warn({ rejected: r }, 'address rejected');
+      reportRejections(c, name, plan.projection.rejected, log, this.d.metrics);
     }
     const v = plan.verdict;
     if (v.kind === 'hold') {

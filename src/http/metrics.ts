@@ -24,6 +24,12 @@ export function createMetrics(defaults = true, watchStats: () => WatchStats[] = 
     publishErrors: new Counter({ name: 'ksb_publish_errors_total', help: 'Failed publishes, per cluster and error code', labelNames: ['cluster', 'code'], registers: [registry] }),
     held: new Gauge({ name: 'ksb_held_publishes', help: '1 while a publish is held by the safety policy, per cluster', labelNames: ['cluster', 'reason'], registers: [registry] }),
     holds: new Counter({ name: 'ksb_holds_total', help: 'Publishes held by the safety policy', labelNames: ['cluster', 'reason'], registers: [registry] }),
+    addressesRejected: new Counter({
+      name: 'ksb_addresses_rejected_total',
+      help: 'Node addresses and pod CIDRs left out of the allow-list, per cluster and reason (invalid, not-host, too-many, outside-allowed); each node, value and reason counted once',
+      labelNames: ['cluster', 'reason'],
+      registers: [registry],
+    }),
     saltErrors: new Counter({ name: 'ksb_salt_api_errors_total', help: 'salt-api errors by code', labelNames: ['code'], registers: [registry] }),
     watchRestarts: new Counter({
       name: 'ksb_watch_restarts_total',
