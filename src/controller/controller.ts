@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import type { AllowListPayload, Clock, EventSink, NodeSource } from '../seams.ts';
 import {
-  buildPayload, dueIn, eventTag, nextGeneration, planCluster, runStarted, scheduleRun, unsignedForLog, type ClusterPlan,
+  buildPayload, dueIn, eventTag, nextGeneration, planCluster, runFinished, runStarted, scheduleRun, unsignedForLog, type ClusterPlan,
 } from '../plan/index.ts';
 import { Backoff } from '../util/backoff.ts';
 import { KsbError } from '../errors.ts';
@@ -19,6 +19,9 @@ import { MinionTracker } from './minions.ts';
 import { clusterStatus, newRuntime, type BusSignal, type ClusterRuntime, type ClusterStatus, type RunReason } from './cluster.ts';
 
 export type { BusSignal, ClusterStatus, RunReason } from './cluster.ts';
+
+/** The cluster's one run timer, with when and why it fires. */
+type ArmedTimer = { cancel(): void; readonly at: number; readonly reason: RunReason };
 
 export interface ControllerDeps {
   config: Config;
@@ -81,21 +84,43 @@ export class Controller {
 
   private onNodesChanged(name: string): void {
     const c = this.clusters.get(name)!;
-    c.changeSeenAt ??= this.d.clock.now();
-    c.schedule = scheduleRun(c.schedule, this.d.clock.now(), this.d.config.publish);
-    this.arm(name, 'change');
+    const now = this.d.clock.now();
+    c.changeSeenAt ??= now;
+    const due = c.schedule.dueAt;
+    c.schedule = scheduleRun(c.schedule, now, this.d.config.publish);
+    if (c.schedule.dueAt !== due) this.arm(name);
   }
 
+  /**
+   * One timer per cluster, and the earliest run wins: a run already set for the same time or
+   * sooner is kept (it covers this request: every run recomputes from the full state), except that
+   * at the same time a reason that re-sends an unchanged list (start, resync, leader, once,
+   * override) replaces one that does not (change, retry).
+   */
   private schedule(name: string, reason: RunReason, delayMs: number): void {
     const c = this.clusters.get(name)!;
-    c.timer?.cancel();
-    c.timer = this.d.clock.setTimeout(() => this.fire(name, reason), delayMs);
+    const at = this.d.clock.now() + delayMs;
+    const quiet = (r: RunReason) => r === 'change' || r === 'retry';
+    const armed = c.timer as ArmedTimer | undefined;
+    if (armed && (armed.at < at || (armed.at === at && !(quiet(armed.reason) && !quiet(reason))))) return;
+    armed?.cancel();
+    const timer: ArmedTimer = {
+      at,
+      reason,
+      cancel: () => handle.cancel(),
+    };
+    const handle = this.d.clock.setTimeout(() => {
+      if (c.timer === timer) c.timer = undefined;
+      this.fire(name, reason);
+    }, delayMs);
+    c.timer = timer;
   }
 
-  private arm(name: string, reason: RunReason): void {
+  /** Sets the timer to the schedule's due time, if one is due. */
+  private arm(name: string): void {
     const c = this.clusters.get(name)!;
     const wait = dueIn(c.schedule, this.d.clock.now());
-    if (wait !== undefined) this.schedule(name, reason, wait);
+    if (wait !== undefined) this.schedule(name, 'change', wait);
   }
 
   private fire(name: string, reason: RunReason): void {
@@ -118,20 +143,24 @@ export class Controller {
       c.rerun = reason;
       return c.running;
     }
-    // minIntervalMs spaces publishes, not computations: a run that fired nothing (a node that
-    // appeared before its addresses, a heartbeat that slipped through) does not delay the next.
-    const lastRunAt = c.schedule.lastRunAt;
-    const lastPublishAt = c.lastPublishAt;
+    // The run covers every change seen so far: a change timer still set is obsolete. Whether it
+    // fired an event (a new payload) decides whether it spaces the next run (src/plan/schedule.ts).
+    const firedBefore = c.payload;
     c.schedule = runStarted(c.schedule, this.d.clock.now());
+    if ((c.timer as ArmedTimer | undefined)?.reason === 'change') {
+      c.timer!.cancel();
+      c.timer = undefined;
+    }
     c.running = this.runOnce(c, reason);
     try {
       return await c.running;
     } finally {
-      if (c.lastPublishAt === lastPublishAt) c.schedule = { ...c.schedule, lastRunAt };
+      c.schedule = runFinished(c.schedule, this.d.clock.now(), c.payload !== firedBefore, this.d.config.publish);
       c.running = undefined;
       const again = c.rerun;
       c.rerun = undefined;
       if (again && !this.stopped) this.schedule(name, again, 0);
+      if (!this.stopped) this.arm(name);
     }
   }
 

@@ -62,6 +62,7 @@ export {
 export {
   dueIn,
   initialSchedule,
+  runFinished,
   runStarted,
   scheduleRun,
   type ScheduleOptions,
