@@ -6,11 +6,16 @@ import { initialSchedule, type ClusterPlan, type Hold, type ScheduleState } from
 import type { Backoff } from '../util/backoff.ts';
 import type { PublishedState } from './stateStore.ts';
 
+/** What the controller hears from the bus (src/salt/interpret.ts gives these shapes; nothing here is verified yet). */
 export type BusSignal =
-  | { kind: 'apply-started'; jid: string; minions: string[]; missing?: string[]; cluster: string; generation: number }
-  | { kind: 'apply-result'; jid: string; minion: string; cluster: string | undefined; generation: number | undefined; digest: string | undefined; ok: boolean; changed: boolean; reason: string }
+  | {
+    kind: 'apply-started'; jid: string; minions: string[]; invalidIds?: number; overCap?: number;
+    payload: Record<string, unknown>; cluster: string; generation: number; digest: string | undefined;
+  }
+  | { kind: 'apply-result'; jid: string; minion: string; ok: boolean; changed: boolean; retcode?: number | undefined; reason: string }
   | { kind: 'minion-start'; minion: string }
-  | { kind: 'published'; cluster: string; generation: number | undefined; digest: string | undefined };
+  | { kind: 'published'; cluster: string; payload: Record<string, unknown>; generation: number | undefined }
+  | { kind: 'dropped'; reason: string; tag: string; detail: string };
 
 export type RunReason = 'change' | 'start' | 'resync' | 'retry' | 'leader' | 'once' | 'override';
 
@@ -21,7 +26,10 @@ export interface ClusterRuntime {
   running: Promise<boolean> | undefined;
   rerun: RunReason | undefined;
   published: PublishedState | undefined;
-  /** The last payload fired (or, in dry-run, that would have been); re-sends reuse its generation. */
+  /**
+   * The last payload fired (or, in dry-run, that would have been), exactly as signed: every
+   * re-send (retry, minion start, resync) fires this one, whatever the latest plan says.
+   */
   payload: AllowListPayload | undefined;
   plan: ClusterPlan | undefined;
   hold: { digest: string; holds: readonly Hold[]; since: number } | undefined;
@@ -32,6 +40,8 @@ export interface ClusterRuntime {
   retry: Backoff;
   lastError: { code: string; message: string; at: number } | undefined;
   lastPublishAt: number | undefined;
+  /** The highest generation seen in a verified event of this cluster on the bus (0: none). */
+  floor: number;
 }
 
 export interface ClusterStatus {
@@ -68,6 +78,7 @@ export function newRuntime(cfg: ClusterConfig, published: PublishedState | undef
     retry,
     lastError: undefined,
     lastPublishAt: published ? Date.parse(published.publishedAt) : undefined,
+    floor: 0,
   };
 }
 
@@ -88,4 +99,28 @@ export function clusterStatus(c: ClusterRuntime, synced: boolean, minionsBehind:
     lastError: c.lastError && { ...c.lastError, at: iso(c.lastError.at)! },
     minionsBehind,
   };
+}
+
+/** Per reason: when an ignored bus event was last logged and how many went unlogged since. */
+export interface DropLogState {
+  readonly loggedAt: number;
+  readonly suppressed: number;
+}
+
+/**
+ * Rate limit for "ignored bus event" lines: the first event of a reason is logged, later ones at
+ * most once per `everyMs`, each saying how many were not logged in between.
+ */
+export function noteDrop(prev: DropLogState | undefined, now: number, everyMs: number): { log: boolean; suppressed: number; next: DropLogState } {
+  if (prev === undefined || now - prev.loggedAt >= everyMs) {
+    return { log: true, suppressed: prev?.suppressed ?? 0, next: { loggedAt: now, suppressed: 0 } };
+  }
+  return { log: false, suppressed: 0, next: { loggedAt: prev.loggedAt, suppressed: prev.suppressed + 1 } };
+}
+
+/** Untrusted text for a log line: at most `max` characters, control characters escaped. */
+export function shorten(s: string, max: number): string {
+  const short = s.length > max ? `${s.slice(0, max)}…` : s;
+  // eslint-disable-next-line no-control-regex
+  return short.replace(/[\u0000-\u001f\u007f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

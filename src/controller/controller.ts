@@ -1,22 +1,27 @@
 // The loop (CONTRIBUTING.md habit 2): node changes only schedule a run; every run recomputes the
 // cluster's allow-list from the full node set (src/plan), publishes when the safety policy says so,
 // and keeps what it published so that restarts, re-sends and the periodic resync send the same
-// signed list. Job returns from the bus tell which minions applied which generation; minions that
-// failed or never answered get targeted re-sends with backoff, and a restarted minion gets the
-// current lists at once.
+// signed list. The bus is believed only as far as it verifies (docs/event-contract.md, "What the
+// bridge believes from the bus"; the decisions are in minions.ts): jobs whose payload carries the
+// bridge's own signature tell which minions were targeted with which generation, their returns
+// which of those minions applied it; minions that failed or never answered get targeted re-sends
+// with backoff, a restarted minion gets the current lists at once, and verified events of another
+// bridge of the same clusters raise the generation floor.
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import type { AllowListPayload, Clock, EventSink, NodeSource } from '../seams.ts';
 import {
-  buildPayload, dueIn, eventTag, nextGeneration, planCluster, runFinished, runStarted, scheduleRun, unsignedForLog, type ClusterPlan,
+  buildPayload, dueIn, eventTag, nextGeneration, planCluster, raiseFloor, runFinished, runStarted, scheduleRun, unsignedForLog, verifyPayload, type ClusterPlan,
 } from '../plan/index.ts';
 import { Backoff } from '../util/backoff.ts';
 import { KsbError } from '../errors.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { StateStore } from './stateStore.ts';
 import { reportRejections } from './rejections.ts';
-import { MinionTracker } from './minions.ts';
-import { clusterStatus, newRuntime, type BusSignal, type ClusterRuntime, type ClusterStatus, type RunReason } from './cluster.ts';
+import { JobBook, MinionTracker, MAX_MINIONS_PER_CLUSTER, judgeFloor, judgeJob, judgeReturn, resendEvents } from './minions.ts';
+import {
+  clusterStatus, newRuntime, noteDrop, shorten, type BusSignal, type ClusterRuntime, type ClusterStatus, type DropLogState, type RunReason,
+} from './cluster.ts';
 
 export type { BusSignal, ClusterStatus, RunReason } from './cluster.ts';
 
@@ -34,12 +39,26 @@ export interface ControllerDeps {
   dryRun: boolean;
   /** How long a minion may take to answer before a targeted re-send (default 30 s). */
   ackTimeoutMs?: number;
+  /** Whether a payload seen on the bus is signed by this bridge's key (default: verifyPayload with config.signing.signer). */
+  verify?: (payload: unknown) => boolean;
 }
+
+/** Minion starts arriving within this window share one re-send per cluster. */
+const START_COALESCE_MS = 200;
+/** An ignored bus event is logged at most once per this interval and reason. */
+const DROP_LOG_EVERY_MS = 60_000;
+/** Why a bus event was ignored, and how loudly to say so: unknown jobs are ordinary (other bridges, missed `new`). */
+const QUIET_DROPS = new Set(['unknown-job', 'known-job']);
 
 export class Controller {
   private readonly d: ControllerDeps;
   private readonly clusters = new Map<string, ClusterRuntime>();
   private readonly minions: MinionTracker;
+  private readonly jobs = new JobBook();
+  private readonly verify: (payload: unknown) => boolean;
+  private readonly drops = new Map<string, DropLogState>();
+  private readonly startedMinions = new Set<string>();
+  private startTimer: { cancel(): void } | undefined;
   private readonly unsubscribe: Array<() => void> = [];
   private active = false;
   private stopped = false;
@@ -49,6 +68,8 @@ export class Controller {
 
   constructor(deps: ControllerDeps) {
     this.d = deps;
+    const signer = deps.config.signing.signer;
+    this.verify = deps.verify ?? ((payload) => verifyPayload(payload, signer));
     const retry = deps.config.publish.retry;
     this.minions = new MinionTracker(
       { ackTimeoutMs: deps.ackTimeoutMs ?? 30_000, initialMs: retry.initialMs, maxMs: retry.maxMs },
@@ -204,20 +225,26 @@ export class Controller {
     if (!this.active) return false;
 
     let payload: AllowListPayload;
-    if (v.kind === 'noop') {
+    // Another bridge of this cluster (the other half of an HA pair) published a newer generation
+    // than ours: minions that applied it would find our last payload stale, so even an unchanged
+    // list goes out again as a new generation above it.
+    const superseded = c.published !== undefined && c.floor > c.published.generation;
+    const fresh = v.kind === 'publish' || superseded;
+    if (!fresh) {
       c.changeSeenAt = undefined;
       // Nothing changed. Start-up, resync, leader change and `once` re-send what was last published
       // (same generation: current minions change nothing, stale ones catch up).
       if (reason === 'change' || reason === 'retry') return true;
       payload = c.payload ?? this.sign(c, c.published!.generation, plan);
     } else {
-      const generation = nextGeneration(c.published?.generation ?? 0, this.d.clock.now());
+      const generation = nextGeneration(c.published?.generation ?? 0, this.d.clock.now(), c.floor);
       payload = this.sign(c, generation, plan);
-      if (v.overridden.length) log.warn({ overridden: v.overridden.map((h) => h.reason) }, 'publishing a held list: released by operator override');
+      if (v.kind === 'publish' && v.overridden.length) log.warn({ overridden: v.overridden.map((h) => h.reason) }, 'publishing a held list: released by operator override');
+      if (v.kind === 'noop') log.info({ generation: { ours: c.published!.generation, floor: c.floor } }, 'another bridge published a newer generation; publishing the unchanged list above it');
     }
 
     try {
-      await this.emit(payload, log, reason, v.kind === 'noop' ? 'republish' : 'publish');
+      await this.emit(payload, log, reason, fresh ? 'publish' : 'republish');
     } catch (err) {
       const code = err instanceof KsbError ? err.code : 'KSB_INTERNAL';
       c.lastError = { code, message: (err as Error).message, at: this.d.clock.now() };
@@ -233,7 +260,7 @@ export class Controller {
     c.payload = payload;
     c.override = undefined;
     c.lastPublishAt = this.d.clock.now();
-    if (v.kind === 'publish') {
+    if (fresh) {
       if (c.changeSeenAt !== undefined) c.changeSeenByGeneration.set(payload.generation, c.changeSeenAt);
       c.changeSeenAt = undefined;
       if (c.changeSeenByGeneration.size > 64) c.changeSeenByGeneration.delete(c.changeSeenByGeneration.keys().next().value!);
@@ -265,7 +292,8 @@ export class Controller {
     const tag = eventTag(payload.cluster);
     const summary = {
       tag, generation: payload.generation, digest: payload.digest, nodes: payload.nodes, ipv4: payload.ipv4.length, ipv6: payload.ipv6.length,
-      added: payload.added, removed: payload.removed, minions: payload.minions, reason,
+      added: payload.added, removed: payload.removed, reason,
+      ...(payload.minions ? { minions: { count: payload.minions.length, ids: payload.minions.slice(0, 20) } } : {}),
     };
     if (this.d.dryRun) {
       // Never a payload that could be fired later: the signature is replaced by a marker.
@@ -277,47 +305,120 @@ export class Controller {
     this.d.metrics.publishes.inc({ cluster: payload.cluster, reason: kind });
   }
 
-  /** Re-sends a cluster's current list to some minions only (same generation, narrowed target). */
-  private async resend(name: string, minions: readonly string[], reason: 'retry' | 'minion-start'): Promise<void> {
+  /**
+   * Re-sends the cluster's last published payload — exactly as fired, whatever the latest plan
+   * (held or failed) says — to some minions only, through the unsigned `minions` hint, in as many
+   * events as the reactor's and salt-api's limits need.
+   */
+  private async resend(name: string, minions: Iterable<string>, reason: 'retry' | 'minion-start'): Promise<void> {
     const c = this.clusters.get(name)!;
-    if (!this.active || !c.payload || !c.plan || minions.length === 0) return;
-    const payload: AllowListPayload = { ...this.sign(c, c.payload.generation, c.plan), minions: [...minions] };
+    if (!this.active || !c.payload) return;
     const log = this.d.log.child({ cluster: name });
-    try {
-      await this.emit(payload, log, reason, 'resend');
-    } catch (err) {
-      if (err instanceof KsbError && err.code.startsWith('KSB_SALT_')) this.d.metrics.saltErrors.inc({ code: err.code });
-      log.warn({ err, minions }, 'targeted re-send failed; will retry');
+    for (const event of resendEvents(c.payload, minions)) {
+      try {
+        await this.emit(event, log, reason, 'resend');
+      } catch (err) {
+        if (err instanceof KsbError && err.code.startsWith('KSB_SALT_')) this.d.metrics.saltErrors.inc({ code: err.code });
+        log.warn({ err, resend: { minions: event.minions?.length ?? 'all' } }, 'targeted re-send failed; will retry');
+      }
     }
   }
 
-  /** Feed from the salt event stream (already interpreted). */
+  /** Feed from the salt event stream (interpreted, not yet verified). */
   onBus(s: BusSignal): void {
     switch (s.kind) {
+      case 'dropped':
+        this.ignored(s.reason, { tag: s.tag, detail: s.detail });
+        return;
       case 'apply-started':
-        if (this.clusters.has(s.cluster)) this.minions.started(s.cluster, s.generation, [...s.minions, ...(s.missing ?? [])]);
+        this.onJob(s);
         break;
-      case 'apply-result': {
-        if (!s.cluster || !this.clusters.has(s.cluster)) break;
-        const c = this.clusters.get(s.cluster)!;
-        const ok = this.minions.result(s.cluster, s.minion, s);
-        this.d.metrics.applyResults.inc({ cluster: s.cluster, result: ok ? (s.changed ? 'applied' : 'current') : 'failed' });
-        if (ok && s.changed && s.generation !== undefined) {
-          const seen = c.changeSeenByGeneration.get(s.generation);
-          if (seen !== undefined) this.d.metrics.changeToApplied.observe({ cluster: s.cluster }, (this.d.clock.now() - seen) / 1000);
-        }
-        if (!ok) this.d.log.warn({ cluster: s.cluster, minion: s.minion, jid: s.jid, generation: s.generation, reason: s.reason }, 'minion failed to apply; re-sending with backoff');
+      case 'apply-result':
+        this.onReturn(s);
         break;
+      case 'published': {
+        const c = this.clusters.get(s.cluster);
+        const f = judgeFloor({ ours: c !== undefined, floor: c?.floor ?? 0, generation: s.generation, verify: () => this.verify(s.payload) && s.payload['cluster'] === s.cluster });
+        if (f.raise) this.raiseFloor(c!, f.to, 'cluster event');
+        else if (f.reason === 'unverified') this.ignored('unverified', { tag: `kube-salt-bridge/cluster/${s.cluster}/nodes`, detail: 'payload not signed by this bridge\'s key' });
+        return;
       }
-      case 'published':
-        break;
       case 'minion-start':
-        this.d.log.info({ minion: s.minion }, 'minion started; re-sending current lists');
-        for (const name of this.clusters.keys()) this.track(this.resend(name, [s.minion], 'minion-start'));
-        break;
+        this.onMinionStart(s.minion);
+        return;
     }
     this.updateBehind();
     this.armRetry();
+  }
+
+  private onJob(s: Extract<BusSignal, { kind: 'apply-started' }>): void {
+    const c = this.clusters.get(s.cluster);
+    const j = judgeJob({ ours: c !== undefined, known: this.jobs.has(s.jid), verify: () => this.verify(s.payload) });
+    if (!j.accept) {
+      if (j.reason !== 'other-cluster') this.ignored(j.reason, { tag: `salt/job/${s.jid}/new`, detail: `job for cluster ${s.cluster}` });
+      return;
+    }
+    // Verified: the payload's cluster, generation and digest are the bridge's own words.
+    this.jobs.remember({ jid: s.jid, cluster: s.cluster, generation: s.generation, digest: s.digest ?? '', minions: new Set(s.minions) });
+    if (s.generation > c!.floor) this.raiseFloor(c!, s.generation, 'job');
+    if (s.invalidIds || s.overCap) {
+      this.ignored('job-minions', { tag: `salt/job/${s.jid}/new`, detail: `${s.invalidIds ?? 0} invalid minion id(s) and ${s.overCap ?? 0} beyond the ${s.minions.length} kept were left out` });
+    }
+    this.minions.started(s.cluster, s.generation, s.minions);
+  }
+
+  private onReturn(s: Extract<BusSignal, { kind: 'apply-result' }>): void {
+    const r = judgeReturn(this.jobs.get(s.jid), s.minion);
+    if (!r.credit) {
+      this.ignored(r.reason, { tag: `salt/job/${s.jid}/ret/${s.minion}`, detail: r.reason === 'not-targeted' ? 'a return from a minion the job did not target' : 'a return of a job not seen (or not verified)' });
+      return;
+    }
+    const c = this.clusters.get(r.cluster)!;
+    const ok = this.minions.result(r.cluster, s.minion, { generation: r.generation, digest: r.digest, ok: s.ok, changed: s.changed, reason: s.reason });
+    this.d.metrics.applyResults.inc({ cluster: r.cluster, result: ok ? (s.changed ? 'applied' : 'current') : 'failed' });
+    if (ok && s.changed) {
+      const seen = c.changeSeenByGeneration.get(r.generation);
+      if (seen !== undefined) this.d.metrics.changeToApplied.observe({ cluster: r.cluster }, (this.d.clock.now() - seen) / 1000);
+    }
+    if (!ok) this.d.log.warn({ cluster: r.cluster, minion: s.minion, jid: s.jid, generation: r.generation, reason: s.reason }, 'minion failed to apply; re-sending with backoff');
+  }
+
+  private raiseFloor(c: ClusterRuntime, generation: number, from: 'cluster event' | 'job'): void {
+    const before = c.floor;
+    c.floor = raiseFloor(c.floor, generation);
+    if (c.floor === before || c.floor <= (c.published?.generation ?? 0)) return;
+    // Higher than anything this bridge published: another bridge holding the same key.
+    const ahead = c.floor - this.d.clock.now();
+    this.d.log[ahead > 300_000 ? 'warn' : 'info']({ cluster: c.cfg.name, generation: { floor: c.floor, ours: c.published?.generation, aheadOfClockMs: ahead }, from },
+      `a verified ${from} carries a newer generation than this bridge published; the next publish goes above it`);
+  }
+
+  /** Starts arriving together share one re-send per cluster (a flood of them stays one request per 1,000). */
+  private onMinionStart(minion: string): void {
+    if (this.startedMinions.size >= MAX_MINIONS_PER_CLUSTER) {
+      this.ignored('start-flood', { tag: `salt/minion/${minion}/start`, detail: `more than ${MAX_MINIONS_PER_CLUSTER} minion starts within ${START_COALESCE_MS} ms` });
+      return;
+    }
+    this.startedMinions.add(minion);
+    if (this.startTimer !== undefined || this.stopped) return;
+    this.startTimer = this.d.clock.setTimeout(() => {
+      this.startTimer = undefined;
+      const started = [...this.startedMinions].sort();
+      this.startedMinions.clear();
+      if (started.length <= 10) for (const m of started) this.d.log.info({ minion: m }, 'minion started; re-sending current lists');
+      else this.d.log.info({ minions: { count: started.length, ids: started.slice(0, 10) } }, 'minions started; re-sending current lists');
+      for (const name of this.clusters.keys()) this.track(this.resend(name, started, 'minion-start'));
+    }, START_COALESCE_MS);
+  }
+
+  /** Logs an ignored bus event: once per reason, then at most once a minute with a count. */
+  private ignored(reason: string, what: { tag: string; detail: string }): void {
+    const n = noteDrop(this.drops.get(reason), this.d.clock.now(), DROP_LOG_EVERY_MS);
+    this.drops.set(reason, n.next);
+    if (!n.log) return;
+    this.d.log[QUIET_DROPS.has(reason) ? 'debug' : 'warn'](
+      { bus: { reason, tag: shorten(what.tag, 120), detail: shorten(what.detail, 200), ...(n.suppressed ? { suppressed: n.suppressed } : {}) } },
+      `ignored bus event (${reason})`);
   }
 
   private track(p: Promise<unknown>): void {
@@ -384,6 +485,7 @@ export class Controller {
     for (const u of this.unsubscribe) u();
     this.resyncTimer?.cancel();
     this.retryTimer?.cancel();
+    this.startTimer?.cancel();
     for (const c of this.clusters.values()) c.timer?.cancel();
     await Promise.allSettled([...this.inflight, ...[...this.clusters.values()].map((c) => c.running)]);
   }

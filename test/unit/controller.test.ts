@@ -8,7 +8,10 @@ import { validate, type Config } from '../../src/config/index.ts';
 import { Controller } from '../../src/controller/controller.ts';
 import { StateStore } from '../../src/controller/stateStore.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
-import { verifyPayload } from '../../src/plan/index.ts';
+import { Writable } from 'node:stream';
+import { buildPayload, verifyPayload } from '../../src/plan/index.ts';
+import { interpretBusEvent } from '../../src/salt/index.ts';
+import type { AllowListPayload, BusEvent } from '../../src/seams.ts';
 import { FakeClock } from '../fakes/clock.ts';
 import { FakeNodeSource } from '../fakes/nodeSource.ts';
 import { FakeSink } from '../fakes/sink.ts';
@@ -40,15 +43,19 @@ let source: FakeNodeSource;
 let sink: FakeSink;
 let metrics: ReturnType<typeof createMetrics>;
 
+let logs: Array<Record<string, unknown>>;
+
 function makeController(opts: { dryRun?: boolean } = {}) {
   const config = makeConfig(dir);
+  logs = [];
+  const stream = new Writable({ write(chunk, _enc, cb) { for (const l of String(chunk).split('\n')) if (l) logs.push(JSON.parse(l) as Record<string, unknown>); cb(); } });
   const c = new Controller({
     config,
     sources: new Map([['prod', source]]),
     sink,
     store: new StateStore(config.state.dir),
     metrics: (metrics = createMetrics(false)),
-    log: pino({ level: 'silent' }),
+    log: pino({ level: 'debug' }, stream),
     clock,
     dryRun: opts.dryRun ?? false,
     ackTimeoutMs: 5000,
@@ -208,26 +215,6 @@ test('dry run fires nothing and persists nothing', async () => {
   await c.stop();
 });
 
-test('a failed or silent minion gets a targeted re-send; a restarted minion gets the current list', async () => {
-  const c = await publishedOnce();
-  const gen = sink.fired[0]!.data.generation;
-  c.onBus({ kind: 'apply-started', jid: '1', minions: ['m1', 'm2', 'm3'], cluster: 'prod', generation: gen });
-  c.onBus({ kind: 'apply-result', jid: '1', minion: 'm1', cluster: 'prod', generation: gen, digest: 'd', ok: true, changed: true, reason: 'applied' });
-  c.onBus({ kind: 'apply-result', jid: '1', minion: 'm2', cluster: 'prod', generation: gen, digest: 'd', ok: false, changed: false, reason: 'ipset failed' });
-  assert.deepEqual(c.status().clusters[0]!.minionsBehind, ['m2', 'm3']);
-  await clock.advance(6000);
-  const resends = sink.fired.slice(1);
-  const targets = resends.map((e) => e.data.target);
-  assert.ok(targets.includes('( I@kube_allowlist:clusters:prod ) and L@m2') || targets.includes('( I@kube_allowlist:clusters:prod ) and L@m2,m3'), targets.join(' | '));
-  assert.ok(targets.some((t) => t.includes('m3')), 'the silent minion is re-sent too');
-  assert.ok(resends.every((e) => e.data.generation === gen && verifyPayload(e.data, KEYS.signer)));
-  const before = sink.fired.length;
-  c.onBus({ kind: 'minion-start', minion: 'm9' });
-  await clock.advance(10);
-  assert.equal(sink.fired[before]!.data.target, '( I@kube_allowlist:clusters:prod ) and L@m9');
-  await c.stop();
-});
-
 test('the periodic resync republishes the same generation; salt-api errors are counted by code', async () => {
   const c = await publishedOnce();
   assert.equal(sink.fired.length, 1);
@@ -252,5 +239,263 @@ test('a lone change is published at once, also when the node appeared just befor
   await clock.advance(1);
   assert.equal(sink.fired.length, 2, 'no minInterval wait after a run that fired nothing');
   assert.deepEqual(sink.fired[1]!.data.ipv4, ['10.0.0.1', '10.0.0.2']);
+  await c.stop();
+});
+
+// ---- the bus: what is believed, and what is re-sent --------------------------------------------
+
+const JID = '20261122100000000001';
+/** What the bridge does with a raw bus event: interpret, then hand the signal to the controller. */
+function bus(c: Controller, e: BusEvent): void {
+  const s = interpretBusEvent(e);
+  if (s) c.onBus(s);
+}
+/** salt/job/<jid>/new as the reactor's job shows it: the payload (with Salt's _stamp) as kwarg. */
+function jobNew(jid: string, payload: unknown, minions: unknown[], missing: unknown[] = []): BusEvent {
+  const withStamp = { ...(payload as object), _stamp: '2026-11-22T10:00:00.000000' };
+  return {
+    tag: `salt/job/${jid}/new`,
+    data: { jid, fun: 'kube_allowlist.apply', tgt: 'I@kube_allowlist:clusters:prod', tgt_type: 'compound', user: 'root', arg: [{ __kwarg__: true, payload: withStamp }], minions, missing },
+  };
+}
+/** salt/job/<jid>/ret/<minion> of kube_allowlist.apply; `ret` patches the module's return dict. */
+function jobRet(jid: string, minion: string, o: { ok?: boolean; changed?: boolean; ret?: Record<string, unknown>; data?: Record<string, unknown> } = {}): BusEvent {
+  const ok = o.ok ?? true;
+  return {
+    tag: `salt/job/${jid}/ret/${minion}`,
+    data: {
+      cmd: '_return', id: minion, jid, fun: 'kube_allowlist.apply', fun_args: [], retcode: ok ? 0 : 2, success: ok,
+      return: { applied: ok, changed: o.changed ?? ok, reason: ok ? 'applied' : 'ipset failed', ...o.ret }, ...o.data,
+    },
+  };
+}
+const startEvent = (id: string, data: Record<string, unknown> = { id }): BusEvent => ({ tag: `salt/minion/${id}/start`, data });
+const published = (p: AllowListPayload, extra: Record<string, unknown> = {}): BusEvent => ({ tag: 'kube-salt-bridge/cluster/prod/nodes', data: { ...p, _stamp: 'x', ...extra } });
+/** The payload without the unsigned routing hint. */
+const signedPart = (p: AllowListPayload): AllowListPayload => { const { minions: _m, ...rest } = p; return rest; };
+const resendsSince = (from: number) => sink.fired.slice(from).filter((e) => e.data.minions !== undefined);
+/** A payload of cluster prod signed with this bridge's key (as the other bridge of an HA pair would sign it). */
+function peerPayload(generation: number, ipv4: string[]): AllowListPayload {
+  return buildPayload({
+    cluster: 'prod', generation, list: { ipv4, ipv6: [] }, nodes: ipv4.length, issuedAtMs: clock.now(),
+    diff: { added: [], removed: [], added_truncated: false, removed_truncated: false, addedCount: 0, removedCount: 0 },
+  }, KEYS.signer);
+}
+const minionRow = (c: Controller, m: string) => c.status().minions.find((r) => r.minion === m);
+
+test('a failed or silent minion gets a targeted re-send of exactly the published payload', async () => {
+  const c = await publishedOnce();
+  const first = sink.fired[0]!.data;
+  bus(c, jobNew(JID, first, ['m1', 'm2'], ['m3']));
+  bus(c, jobRet(JID, 'm1'));
+  bus(c, jobRet(JID, 'm2', { ok: false }));
+  assert.deepEqual(c.status().clusters[0]!.minionsBehind, ['m2', 'm3']);
+  assert.equal(minionRow(c, 'm1')?.appliedGeneration, first.generation);
+  await clock.advance(6000);
+  const resends = resendsSince(1);
+  assert.ok(resends.length >= 1);
+  const hinted = resends.flatMap((e) => e.data.minions!);
+  assert.ok(hinted.includes('m2') && hinted.includes('m3') && !hinted.includes('m1'), hinted.join(','));
+  for (const e of resends) {
+    assert.deepEqual(signedPart(e.data), first, 'the very payload that was published, not a new signature');
+    assert.ok(verifyPayload(e.data, KEYS.signer));
+  }
+  await c.stop();
+});
+
+test('a restarted minion gets the published payload, its id as the only hint; starts together share one event', async () => {
+  const c = await publishedOnce();
+  const first = sink.fired[0]!.data;
+  bus(c, startEvent('m9', { id: 'm9', cmd: '_minion_event', tag: 'salt/minion/m9/start', data: 'Minion m9 started' }));
+  bus(c, startEvent('m8'));
+  await clock.advance(300);
+  const r = resendsSince(1);
+  assert.equal(r.length, 1);
+  assert.deepEqual(r[0]!.data.minions, ['m8', 'm9']);
+  assert.deepEqual(signedPart(r[0]!.data), first);
+  assert.ok(logs.some((l) => l.msg === 'minion started; re-sending current lists' && l.minion === 'm9'));
+  await c.stop();
+});
+
+test('forged starts: "x or *" fires nothing; "evil" gets at most a re-send hinted to evil alone', async () => {
+  const c = await publishedOnce();
+  for (const id of ['x or *', '*', 'a,b', 'I@x', 'a b', 'x'.repeat(129)]) bus(c, startEvent(id));
+  bus(c, startEvent('m2', { id: 'm1', cmd: '_minion_event' })); // m1 announcing m2's start
+  await clock.advance(1000);
+  assert.equal(sink.fired.length, 1, 'no re-send at all');
+  assert.ok(logs.some((l) => l.msg === 'ignored bus event (bad-id)'));
+  assert.ok(logs.some((l) => l.msg === 'ignored bus event (id-mismatch)'));
+  bus(c, startEvent('evil'));
+  await clock.advance(1000);
+  assert.deepEqual(sink.fired.slice(1).map((e) => e.data.minions), [['evil']]);
+  await c.stop();
+});
+
+test('events a minion forwarded are ignored whatever the tag (return, cluster event, someone else\'s start)', async () => {
+  const c = await publishedOnce();
+  const first = sink.fired[0]!.data;
+  bus(c, jobNew(JID, first, ['m1', 'm2']));
+  // m1 runs `salt-call event.send salt/job/<jid>/ret/m2 ...`: the master marks it and nests the data.
+  const forged = jobRet(JID, 'm2');
+  bus(c, { tag: forged.tag, data: { id: 'm1', cmd: '_minion_event', pretag: null, tag: forged.tag, data: forged.data } });
+  bus(c, { tag: forged.tag, data: { ...forged.data, cmd: '_minion_event' } });
+  assert.equal(minionRow(c, 'm2')?.lastResult, 'pending', 'no credit for m2');
+  // A forwarded cluster event with a genuine, newer payload does not move the floor.
+  bus(c, published(peerPayload(first.generation + 1_000_000, ['10.0.0.1']), { cmd: '_minion_event', id: 'm1' }));
+  source.put('b', '10.0.0.2');
+  await clock.advance(2000);
+  assert.equal(sink.fired.length, 2);
+  assert.ok(sink.fired.at(-1)!.data.generation < first.generation + 1_000_000, 'the floor did not move');
+  assert.ok(logs.some((l) => l.msg === 'ignored bus event (forwarded)'));
+  await c.stop();
+});
+
+test('a return counts only for a verified job and a minion it targeted; the job\'s generation is credited', async () => {
+  const c = await publishedOnce();
+  const first = sink.fired[0]!.data;
+  bus(c, jobRet('20261122099999999999', 'm1')); // a job never seen
+  assert.equal(minionRow(c, 'm1'), undefined);
+  bus(c, jobNew(JID, first, ['m1']));
+  bus(c, jobRet(JID, 'other')); // not targeted (the unmarked batch form looks exactly like this)
+  assert.equal(minionRow(c, 'other'), undefined, 'a non-targeted minion never appears, let alone as current');
+  bus(c, jobRet(JID, 'm1', { ret: { generation: 10 ** 15, digest: 'sha256:forged', cluster: 'prod' } }));
+  assert.equal(minionRow(c, 'm1')?.appliedGeneration, first.generation, 'the job\'s generation, not the return\'s');
+  assert.equal(minionRow(c, 'm1')?.appliedDigest, first.digest);
+  assert.ok(logs.some((l) => l.msg === 'ignored bus event (not-targeted)'));
+  // A job whose payload does not verify is not remembered: its returns credit nothing.
+  const tampered = { ...first, ipv4: ['0.0.0.0'], generation: first.generation + 1 };
+  bus(c, jobNew('20261122100000000002', tampered, ['m5']));
+  bus(c, jobRet('20261122100000000002', 'm5'));
+  assert.equal(minionRow(c, 'm5'), undefined);
+  assert.ok(logs.some((l) => l.msg === 'ignored bus event (unverified)'));
+  // The first word on a jid stands: a second `new` cannot add minions to a known job.
+  bus(c, jobNew(JID, first, ['m1', 'm6']));
+  bus(c, jobRet(JID, 'm6'));
+  assert.equal(minionRow(c, 'm6'), undefined);
+  await c.stop();
+});
+
+test('a forged new job naming 60,000 minions: no credit, the tracker stays bounded', async () => {
+  const c = await publishedOnce();
+  const first = sink.fired[0]!.data;
+  const ids = Array.from({ length: 60_000 }, (_, i) => `forged-${i}`);
+  bus(c, jobNew(JID, first, ids)); // a genuine payload replayed by whoever can fire on the master
+  const st = c.status();
+  assert.ok(st.minions.length <= 10_000, `${st.minions.length} tracked`);
+  assert.ok(st.minions.every((m) => m.appliedGeneration === undefined && m.lastResult === 'pending'), 'nobody is credited');
+  assert.ok(logs.some((l) => l.msg === 'ignored bus event (job-minions)'));
+  // Unverified: nothing at all.
+  bus(c, jobNew('20261122100000000003', { ...first, signature: 'ed25519:AAAA' }, ids.map((i) => `${i}-b`)));
+  assert.ok(!c.status().minions.some((m) => m.minion.endsWith('-b')));
+  // A return for an id beyond the kept 10,000 credits nothing either.
+  bus(c, jobRet(JID, 'forged-59999'));
+  assert.equal(minionRow(c, 'forged-59999'), undefined);
+  await c.stop();
+});
+
+test('held shrink: a minion start re-sends the published 4-address list, not the held 1-address plan', async () => {
+  const c = makeController();
+  c.setActive(true);
+  for (const n of ['a', 'b', 'c', 'd']) source.put(n, `10.0.0.${n.charCodeAt(0) - 96}`);
+  source.setSynced(true);
+  await clock.advance(2000);
+  const first = sink.fired[0]!.data;
+  source.remove('a');
+  source.remove('b');
+  source.remove('c');
+  await clock.advance(2000);
+  assert.deepEqual(c.status().clusters[0]!.held?.reasons, ['shrink']);
+  bus(c, startEvent('m1'));
+  await clock.advance(300);
+  const r = resendsSince(1);
+  assert.equal(r.length, 1);
+  assert.deepEqual(r[0]!.data.ipv4, ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4']);
+  assert.deepEqual(signedPart(r[0]!.data), first);
+  assert.ok(verifyPayload(r[0]!.data, KEYS.signer));
+  await c.stop();
+});
+
+test('a failed publish leaves re-sends on the last payload that was fired', async () => {
+  const c = await publishedOnce();
+  const first = sink.fired[0]!.data;
+  sink.failNext = 1;
+  source.put('b', '10.0.0.2');
+  await clock.advance(150);
+  assert.equal(sink.fired.length, 1);
+  bus(c, startEvent('m1'));
+  await clock.advance(250);
+  const r = resendsSince(1);
+  assert.ok(r.length >= 1);
+  assert.deepEqual(signedPart(r[0]!.data), first);
+  await c.stop();
+});
+
+test('a re-send to many minions is split: at most 1,000 ids per event, every id once', async () => {
+  const c = await publishedOnce();
+  const first = sink.fired[0]!.data;
+  const ids = Array.from({ length: 2_500 }, (_, i) => `m-${String(i).padStart(4, '0')}`);
+  for (const id of ids) bus(c, startEvent(id));
+  await clock.advance(300);
+  const r = resendsSince(1);
+  assert.equal(r.length, 3);
+  assert.ok(r.every((e) => e.data.minions!.length <= 1_000));
+  assert.deepEqual(r.flatMap((e) => e.data.minions!).sort(), ids);
+  assert.ok(r.every((e) => JSON.stringify(signedPart(e.data)) === JSON.stringify(first)));
+  assert.ok(logs.some((l) => l.msg === 'minions started; re-sending current lists'));
+  await c.stop();
+});
+
+test('generation floor: a verified event of another bridge raises it, an unverified one never', async () => {
+  const c = await publishedOnce();
+  const first = sink.fired[0]!.data;
+  const ahead = first.generation + 3_600_000; // the peer's clock is an hour ahead
+  bus(c, published({ ...peerPayload(ahead + 500, ['10.0.0.1']), nodes: 7 })); // tampered: the signature breaks
+  bus(c, jobNew('20261122100000000004', { ...peerPayload(ahead + 600, ['10.0.0.1']), nodes: 99 }, ['m1'])); // tampered too
+  bus(c, published(peerPayload(ahead, ['10.0.0.1'])));
+  source.put('b', '10.0.0.2');
+  await clock.advance(2000);
+  assert.equal(sink.fired.at(-1)!.data.generation, ahead + 1, 'floor + 1, from the verified event only');
+  // A verified job payload raises it too.
+  bus(c, jobNew('20261122100000000005', peerPayload(ahead + 10_000, ['10.0.0.1']), []));
+  source.put('c', '10.0.0.3');
+  await clock.advance(2000);
+  assert.equal(sink.fired.at(-1)!.data.generation, ahead + 10_001);
+  // Our own event seen back changes nothing.
+  bus(c, published(sink.fired.at(-1)!.data));
+  source.put('d', '10.0.0.4');
+  await clock.advance(2000);
+  assert.equal(sink.fired.at(-1)!.data.generation, ahead + 10_002);
+  await c.stop();
+});
+
+test('after another bridge published a newer generation, an unchanged list goes out above it (not our stale one)', async () => {
+  const c = await publishedOnce();
+  const first = sink.fired[0]!.data;
+  bus(c, published(peerPayload(first.generation + 50_000, ['10.0.0.1'])));
+  c.setActive(false);
+  c.setActive(true); // taking the lease back
+  await clock.advance(100);
+  const last = sink.fired.at(-1)!.data;
+  assert.equal(sink.fired.length, 2);
+  assert.equal(last.generation, first.generation + 50_001);
+  assert.equal(last.digest, first.digest);
+  assert.deepEqual(last.ipv4, first.ipv4);
+  // From then on re-sends carry that new payload.
+  bus(c, startEvent('m1'));
+  await clock.advance(300);
+  assert.deepEqual(signedPart(sink.fired.at(-1)!.data), last);
+  await c.stop();
+});
+
+test('ignored bus events are logged once per reason, then at most once a minute with a count', async () => {
+  const c = await publishedOnce();
+  for (let i = 0; i < 100; i++) bus(c, startEvent(`x or ${i}`));
+  assert.equal(logs.filter((l) => l.msg === 'ignored bus event (bad-id)').length, 1);
+  await clock.advance(61_000);
+  bus(c, startEvent('y or *'));
+  const lines = logs.filter((l) => l.msg === 'ignored bus event (bad-id)');
+  assert.equal(lines.length, 2);
+  assert.equal((lines[1]!.bus as Record<string, unknown>).suppressed, 99);
+  assert.ok(lines.every((l) => JSON.stringify(l).length < 1000), 'short lines');
   await c.stop();
 });

@@ -20,6 +20,11 @@ export const saltFixtures = {
   boomNew: {"data": {"jid": "20261122001553880079", "tgt_type": "glob", "tgt": "m1", "user": "root", "fun": "kube_allowlist.boom", "arg": [], "minions": ["m1"], "missing": [], "_stamp": "2026-11-22T00:15:53.885721"}, "tag": "salt/job/20261122001553880079/new"} as BusEvent,
   boomRet: {"data": {"cmd": "_return", "id": "m1", "success": false, "return": "The minion function caused an exception: Traceback (most rec...(truncated)...Exception: boom\n", "out": "nested", "retcode": 1, "jid": "20261122001553880079", "fun": "kube_allowlist.boom", "fun_args": [], "user": "root", "_stamp": "2026-11-22T00:15:53.976896", "ts": 1795306553}, "tag": "salt/job/20261122001553880079/ret/m1"} as BusEvent,
   applyNewWithMissing: {"data": {"jid": "20261122001554357139", "tgt_type": "list", "tgt": ["m1", "ghost"], "user": "root", "fun": "kube_allowlist.apply", "arg": [{"__kwarg__": true, "payload": {"cluster": "prod", "generation": 7}}], "minions": ["m1"], "missing": ["ghost"], "_stamp": "2026-11-22T00:15:54.359921"}, "tag": "salt/job/20261122001554357139/new"} as BusEvent,
+  // What `salt-call event.send salt/job/<jid>/ret/m2 '{"fun": ...}'` on minion m1 puts on the bus:
+  // the master fires the whole load, marked, with the sender's id; the minion's data is nested.
+  forwardedRet: {"data": {"id": "m1", "cmd": "_minion_event", "pretag": null, "data": {"fun": "kube_allowlist.apply", "id": "m2", "jid": "20261122001130569537", "retcode": 0, "success": true, "return": {"applied": true, "changed": true, "generation": 1000000000000000}}, "tag": "salt/job/20261122001130569537/ret/m2", "_stamp": "2026-11-22T00:20:01.000000"}, "tag": "salt/job/20261122001130569537/ret/m2"} as BusEvent,
+  // The same data sent with preload={"events": [...]} (the batch form): fired unmarked, as the minion wrote it.
+  batchRetForOther: {"data": {"cmd": "_return", "fun": "kube_allowlist.apply", "id": "m2", "jid": "20261122001130569537", "retcode": 0, "success": true, "return": {"applied": true, "changed": true, "generation": 1000000000000000}, "_stamp": "2026-11-22T00:20:02.000000"}, "tag": "salt/job/20261122001130569537/ret/m2"} as BusEvent,
 };
 
 /** The raw SSE text salt-api sent first (retry line, then tag:/data: pairs). */
