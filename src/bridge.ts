@@ -124,7 +124,7 @@ export function createBridge(config: Config, log: Logger, o: BridgeOptions): Bri
     async start() {
       for (const w of config.warnings) log.warn({ config: { warning: w } }, w);
       if (o.http) {
-        httpServer = await startHttp(config.http.listen, {
+        httpServer = await startHttp(config.http, {
           registry: metrics.registry,
           notReady,
           status: () => ({ ...controller.status(), ready: notReady() }),

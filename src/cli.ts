@@ -9,7 +9,8 @@ import { createLogger } from './log.ts';
 import { createBridge } from './bridge.ts';
 import { runCheck } from './commands/check.ts';
 import { describeNewKey, KeyFileRefused, writeNewKey } from './commands/keygen.ts';
-import { fetchStatus, formatStatus, postRelease } from './commands/status.ts';
+import { fetchStatus, formatStatus } from './commands/status.ts';
+import { postRelease, releaseTarget } from './commands/release.ts';
 
 export const DEFAULT_CONFIG = '/etc/kube-salt-bridge/config.yaml';
 
@@ -147,9 +148,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--digest <digest>', 'only if the held list still has this digest (from `status`)')
     .addOption(configOption(io))
     .option('--url <url>', "the bridge's HTTP address (default: from the config's http.listen)")
-    .action(async (cluster: string, o: { config: string; url?: string; digest?: string }) => {
-      const url = o.url ?? httpUrl(load(o.config, io));
-      const r = await postRelease(url, cluster, o.digest);
+    .option('--token-file <file>', "file holding the bridge's bearer token (default: the config's http.tokenFile)")
+    .action(async (cluster: string, o: { config: string; url?: string; digest?: string; tokenFile?: string }, cmd: Command) => {
+      const { url, token } = releaseTarget({ ...o, configSource: cmd.getOptionValueSource('config') }, (f) => load(f, io));
+      const r = await postRelease(url, cluster, o.digest, token);
       io.out(`${r.message}\n`);
       code = r.released ? 0 : 1;
     });

@@ -1,4 +1,4 @@
-// `kube-salt-bridge status` / `release`: talk to a running bridge's HTTP endpoint.
+// `kube-salt-bridge status`: ask a running bridge's HTTP endpoint (`release` is in release.ts).
 import type { ClusterStatus } from '../controller/controller.ts';
 import type { MinionClusterState } from '../controller/minions.ts';
 
@@ -29,11 +29,6 @@ export async function fetchStatus(base: string): Promise<StatusDoc> {
   const r = await call<StatusDoc>(`${base}/status`);
   if (r.status !== 200) throw new Error(`bridge answered ${r.status} for /status`);
   return r.body;
-}
-
-export async function postRelease(base: string, cluster: string, digest?: string): Promise<{ released: boolean; message: string }> {
-  const q = new URLSearchParams({ cluster, ...(digest ? { digest } : {}) });
-  return (await call<{ released: boolean; message: string }>(`${base}/release?${q}`, { method: 'POST' })).body;
 }
 
 /** Renders rows as an aligned text table. */
