@@ -320,13 +320,13 @@ test('release: a shrink beyond maxShrinkFraction is held (status says why), then
   await barrier();
   assert.equal(payloads(TAG, since).length, 1, 'nothing published while held');
 
-  const stale = await runBridgeCli(['release', 'shrinky', '--url', b.url, '--digest', 'sha256:0000'], {}, { timeoutMs: 30_000 });
+  const stale = await runBridgeCli(['release', 'shrinky', '--config', b.configFile, '--digest', 'sha256:0000'], {}, { timeoutMs: 30_000 });
   assert.equal(stale.code, 1, 'a release naming another digest is refused');
   assert.match(stale.stdout, /held digest is/);
   await barrier();
   assert.equal(payloads(TAG, since).length, 1);
 
-  const rel = await runBridgeCli(['release', 'shrinky', '--url', b.url, '--digest', held.held.digest], {}, { timeoutMs: 30_000 });
+  const rel = await runBridgeCli(['release', 'shrinky', '--config', b.configFile, '--digest', held.held.digest], {}, { timeoutMs: 30_000 });
   assert.equal(rel.code, 0, `${rel.stdout}${rel.stderr}`);
   assert.match(rel.stdout, /shrinky: releasing held list sha256:/);
   const shrunk = (await waitForList(TAG, ['10.31.0.4', '10.31.0.5'], heldSince)).data as unknown as AllowListPayload;
@@ -334,7 +334,7 @@ test('release: a shrink beyond maxShrinkFraction is held (status says why), then
   assert.ok(shrunk.generation > initial.generation);
   assert.ok(verifyPayload(shrunk, KEYS.signer));
 
-  const again = await runBridgeCli(['release', 'shrinky', '--url', b.url], {}, { timeoutMs: 30_000 });
+  const again = await runBridgeCli(['release', 'shrinky', '--config', b.configFile], {}, { timeoutMs: 30_000 });
   assert.equal(again.code, 1, 'nothing left to release');
   assert.match(again.stdout, /no held publish/);
   const final = await b.status();

@@ -23,7 +23,7 @@ export interface BridgeProc {
 }
 
 export interface BridgeSetup {
-  clusters: Array<{ name: string; kube: KubeCluster; safety?: Record<string, unknown>; families?: string[]; extraEntries?: string[]; kubeconfig?: string; labelSelector?: string }>;
+  clusters: Array<{ name: string; kube: KubeCluster; safety?: Record<string, unknown>; families?: string[]; extraEntries?: string[]; kubeconfig?: string; labelSelector?: string; more?: Record<string, unknown> }>;
   salt: SaltStack;
   /** The bridge's Ed25519 private key as text (testKeys().privateText), written to signing.keyFile. */
   privateKey: string;
@@ -35,7 +35,12 @@ export interface BridgeSetup {
   saltUser?: string;
   /** Merged into the config's salt section (e.g. websocketUrl, eventStream). */
   saltExtra?: Record<string, unknown>;
+  /** Merged into the config's http section (e.g. allowedHosts; tokenFile: null leaves it out). */
+  http?: Record<string, unknown>;
 }
+
+/** The bearer token every harness bridge gets in http.tokenFile (`release --config` reads it). */
+export const HTTP_TOKEN = 'harness-http-token-0123456789abcdef';
 
 let seq = 0;
 
@@ -45,6 +50,7 @@ export async function writeBridgeConfig(s: BridgeSetup): Promise<{ file: string;
   mkdirSync(secrets, { recursive: true, mode: 0o700 });
   writeFileSync(join(secrets, 'salt-api-password'), `${s.saltPassword ?? s.salt.bridge.password}\n`, { mode: 0o400 });
   writeFileSync(join(secrets, 'signing-key'), `${s.privateKey}\n`, { mode: 0o400 });
+  writeFileSync(join(secrets, 'http-token'), `${HTTP_TOKEN}\n`, { mode: 0o400 });
   const port = await freePort();
   const stateDir = s.stateDir ?? join(dir, 'state');
   const config = {
@@ -58,10 +64,11 @@ export async function writeBridgeConfig(s: BridgeSetup): Promise<{ file: string;
       ...(c.labelSelector ? { labelSelector: c.labelSelector } : {}),
       safety: { maxShrinkFraction: 0.9, minNodes: 1, ...c.safety },
       watch: { timeoutSeconds: 60, watchdogSeconds: 90, relistIntervalSeconds: 1800 },
+      ...c.more,
     })),
     publish: { minIntervalMs: 100, maxDelayMs: 500, resyncIntervalSeconds: 600, retry: { initialMs: 200, maxMs: 2000 }, ...s.publish },
     state: { dir: stateDir },
-    http: { listen: `127.0.0.1:${port}` },
+    http: Object.fromEntries(Object.entries({ listen: `127.0.0.1:${port}`, tokenFile: join(secrets, 'http-token'), ...s.http }).filter(([, v]) => v !== null)),
     log: { level: 'debug' },
     ...s.extra,
   };
