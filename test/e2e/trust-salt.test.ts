@@ -12,6 +12,8 @@
 //     return): no job starts;
 // (c) the `minions` hint only narrows; an invalid hint starts nothing;
 // (d) a master-side salt-run event.send with a tag whose cluster is not a DNS label starts nothing.
+// Test (a) also records what else a minion can forge unmarked (another minion's job return and
+// start event, not a job start), which the bridge must not take at face value.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -65,6 +67,8 @@ let ca: Buffer;
 let bridgeToken = '';
 /** The genuine payload of test (b), as captured from the bus (what an eavesdropper could replay). */
 let captured: Record<string, unknown> | undefined;
+/** The jid of that genuine job. */
+let genuineJid = '';
 
 function api(path: string, body: unknown, token?: string): Promise<{ status: number; json: unknown; text: string }> {
   const u = new URL(salt.apiUrl);
@@ -167,6 +171,7 @@ test('(b) a genuine event from the bridge user starts exactly one job, on exactl
   assert.deepEqual(started.map((e) => e.data.jid), [job.data.jid], 'exactly one job for the event');
   assert.equal(salt.events.slice(from).filter((e) => /^salt\/job\/\d+\/ret\/minion-3$/.test(e.tag) && e.data.fun === 'kube_allowlist.apply').length, 0,
     'minion-3 never ran kube_allowlist.apply');
+  genuineJid = String(job.data.jid);
   captured = salt.events.slice(from).find((e) => e.tag === TAG && e.data.signature === p.signature)?.data;
   assert.ok(captured, 'the event itself was on the bus with the documented tag');
 });
@@ -189,6 +194,13 @@ test('(a) a minion cannot start a job: replays of the captured payload with salt
     ['event.send forged runner return', ['event.send', `salt/run/${fakeJid}/ret`, `preload=${JSON.stringify(runnerRet)}`]],
     ['event.send forged runner return, batch form', ['event.send', 'ksb-test/ignored', `preload=${JSON.stringify({ events: [{ tag: `salt/run/${fakeJid}/ret`, data: runnerRet }] })}`]],
     ['event.fire_master', ['event.fire_master', data, TAG]],
+    // Not about the reactor: what else the batch form forges, unmarked (docs/event-contract.md,
+    // "What the bridge believes from the bus").
+    ['forged job return and minion start, batch form', ['event.send', 'ksb-test/ignored', `preload=${JSON.stringify({ events: [
+      { tag: `salt/job/${genuineJid}/ret/minion-2`, data: { cmd: '_return', id: 'minion-2', jid: genuineJid, fun: 'kube_allowlist.apply', retcode: 0, return: { applied: true } } },
+      { tag: 'salt/minion/minion-1/start', data: { id: 'minion-1', data: 'forged' } },
+      { tag: 'salt/job/20991231235959000002/new', data: { fun: 'kube_allowlist.apply', minions: ['minion-2'] } },
+    ] })}`]],
   ];
   for (const [what, args] of attempts) {
     const r = await minionCall(attacker, args);
@@ -210,6 +222,12 @@ test('(a) a minion cannot start a job: replays of the captured payload with salt
   assert.equal(salt.events.slice(from).filter((e) => e.tag === `salt/run/${fakeJid}/ret` && !('cmd' in e.data)).length, 0,
     'the master dropped the batch-form salt/run/* event (MINION_EVENT_BLACKLIST)');
   assert.equal(applyJobs().filter((e) => carries(e, sig)).length, 1, 'the captured payload still has only its one genuine job');
+  const forgedRet = salt.events.slice(from).filter((e) => e.tag === `salt/job/${genuineJid}/ret/minion-2` && e.data.return !== undefined
+    && JSON.stringify(e.data.return) === '{"applied":true}');
+  assert.equal(forgedRet.length, 1, 'a minion can fire an unmarked return in the name of another minion');
+  assert.ok(salt.events.slice(from).some((e) => e.tag === 'salt/minion/minion-1/start' && e.data.data === 'forged'),
+    'and a start event for another minion');
+  assert.ok(!salt.events.some((e) => e.tag === 'salt/job/20991231235959000002/new'), 'but not a job start (blacklisted)');
 });
 
 test('(c) the minions hint only narrows the target; an invalid hint starts nothing', async () => {
