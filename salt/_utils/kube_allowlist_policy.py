@@ -8,7 +8,15 @@ Verdicts (retcode in brackets; 0 = the minion is at this generation or newer):
 * ``stale``   [0] older than the cached generation: ignored (reordered delivery or replay).
 * ``conflict``[1] same generation, different digest: refused (a bridge bug or a forgery attempt).
 * ``empty``   [1] no entry at all for the families in use: refused unless ``allow_empty``.
-* ``shrink``  [1] more than ``max_shrink`` of the cached entries would go: refused unless ``force``.
+* ``shrink``  [1] the list would lose, net, more than ``max_shrink`` of the cached entries: refused
+  unless ``force``.
+
+Empty and shrink follow the shrink policy of docs/event-contract.md ("Shrink policy"), the same rule
+the bridge applies before it publishes (src/plan/policy.ts; both reproduce
+test/vectors/shrink-v1.json): the list given is judged against the list held (the cached, applied
+one; a refused list changes nothing), counting the entries of the families in use. The shrink is the
+net loss ``max(0, held - given)``: entries replaced by as many others are no shrink, growth never is,
+and a list equal to the held one is always accepted. Exactly ``max_shrink`` is accepted.
 
 A list obtained by ``pull`` (source ``pull``) keeps the cached bridge generation; a bridge payload of
 that same generation is then accepted, since only bridge-issued lists are ordered by generation.
@@ -46,23 +54,45 @@ def _order(cached, incoming):
     return None
 
 
+def judge_list(held, given, families, allow_empty, max_shrink):
+    """
+    Judge the list ``given`` against the list ``held`` (None: nothing held yet) by the shrink policy.
+
+    Both are dicts with ``ipv4`` and ``ipv6``; only ``families`` count. Returns ``{"verdict":
+    "accept"|"refuse", "reasons": [...] ("empty", then "shrink"), "held", "given", "removed",
+    "added", "lost"}`` where ``lost`` is the net loss ``max(0, held - given)`` in entries.
+    """
+    old = _entries(held, families) if held is not None else set()
+    new = _entries(given, families)
+    removed = len(old - new)
+    out = {"held": len(old), "given": len(new), "removed": removed, "added": len(new - old),
+           "lost": max(0, len(old) - len(new)), "reasons": []}
+    if held is None or old != new:
+        if not new and not allow_empty:
+            out["reasons"].append("empty")
+        if old and out["lost"] / len(old) > max_shrink:
+            out["reasons"].append("shrink")
+    out["verdict"] = "refuse" if out["reasons"] else "accept"
+    return out
+
+
 def _safety(cached, incoming, families, allow_empty, max_shrink, force):
-    new = _entries(incoming, families)
-    if not new and not allow_empty:
+    judged = judge_list(cached, incoming, families, allow_empty, max_shrink)
+    if "empty" in judged["reasons"]:
         return (
             "empty",
             REFUSED,
             "refused: empty allow-list for " + "/".join(families or FAMILIES)
             + " (set pillar kube_allowlist:allow_empty or kube_allowlist:clusters:<name>:allow_empty)",
         )
-    old = _entries(cached, families)
-    gone = len(old - new)
-    if old and gone / len(old) > max_shrink and not force:
+    if "shrink" in judged["reasons"] and not force:
+        net = f" and {judged['added']} added, {judged['lost']} fewer" if judged["added"] else ""
         return (
             "shrink",
             REFUSED,
-            f"refused: {gone} of {len(old)} entries would be removed, more than max_shrink "
-            f"{max_shrink:g}; re-run with force=True if intended",
+            f"refused: {judged['removed']} of {judged['held']} entries would be removed{net} "
+            f"({judged['lost'] / judged['held']:.1%}), more than max_shrink {max_shrink:g}; "
+            "re-run with force=True if intended",
         )
     return None
 

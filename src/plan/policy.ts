@@ -50,19 +50,47 @@ export function emptyPolicy(allowEmpty: boolean): SafetyPolicy {
   };
 }
 
-/** Holds when more than `maxFraction` of the published entries would be removed at once. */
+/**
+ * How a list changes against the one held (the shrink policy, docs/event-contract.md "Shrink
+ * policy", the same rule the minions apply): `removed` entries disappear, `added` appear, and the
+ * shrink is the net loss `lost = max(0, held − given)` — entries replaced by others of the same
+ * number are not a shrink, and growth never is. Nothing held (the first list) is no shrink.
+ */
+export interface ListChange {
+  readonly held: number;
+  readonly given: number;
+  readonly removed: number;
+  readonly added: number;
+  readonly lost: number;
+  /** lost / held, 0 when nothing is held. */
+  readonly fraction: number;
+}
+
+export function listChange(held: EntryLists | undefined, given: EntryLists): ListChange {
+  const before = new Set([...(held?.ipv4 ?? []), ...(held?.ipv6 ?? [])]);
+  const after = new Set([...given.ipv4, ...given.ipv6]);
+  let removed = 0;
+  for (const e of before) if (!after.has(e)) removed += 1;
+  const added = after.size - (before.size - removed);
+  const lost = Math.max(0, before.size - after.size);
+  return { held: before.size, given: after.size, removed, added, lost, fraction: before.size === 0 ? 0 : lost / before.size };
+}
+
+/**
+ * Holds when the list would lose more than `maxFraction` of the published entries (net, see
+ * listChange); exactly `maxFraction` publishes. A held list changes nothing: the next one is
+ * judged against the same published list, however many were held in between.
+ */
 export function shrinkPolicy(maxFraction: number): SafetyPolicy {
   return {
     name: 'shrink',
     check: (i) => {
-      if (i.published === undefined || size(i.published) === 0) return undefined;
-      const keep = new Set([...i.desired.ipv4, ...i.desired.ipv6]);
-      const removed = [...i.published.ipv4, ...i.published.ipv6].filter((e) => !keep.has(e)).length;
-      const fraction = removed / size(i.published);
-      if (fraction <= maxFraction) return undefined;
+      const ch = listChange(i.published, i.desired);
+      if (ch.fraction <= maxFraction) return undefined;
+      const net = ch.added > 0 ? ` and add ${ch.added}, ${ch.lost} fewer` : '';
       return {
         reason: 'shrink',
-        message: `would remove ${removed} of ${size(i.published)} entries (${pct(fraction)} > safety.maxShrinkFraction ${pct(maxFraction)})`,
+        message: `would remove ${ch.removed} of ${ch.held} entries${net} (${pct(ch.fraction)} > safety.maxShrinkFraction ${pct(maxFraction)})`,
         overridable: true,
       };
     },

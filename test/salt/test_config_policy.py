@@ -1,6 +1,12 @@
 """Decision tables for the pillar validation and for the generation/safety policy."""
 
+import ipaddress
+import json
+import pathlib
+
 import pytest
+
+SHRINK_VECTORS = pathlib.Path(__file__).resolve().parents[1] / "vectors" / "shrink-v1.json"
 
 
 def load(utils, **pillar):
@@ -80,3 +86,55 @@ def test_policy_counts_only_families_in_use(utils):
     incoming = {"generation": 2, "digest": "b", "ipv4": [], "ipv6": ["fd00::1"], "source": "bridge"}
     assert utils["policy"].decide(cached, incoming, ["ipv4"], False, 1.0)["verdict"] == "empty"
     assert utils["policy"].decide(cached, incoming, ["ipv6"], False, 0.5)["verdict"] == "apply"
+
+
+def test_policy_replacing_entries_is_no_shrink(utils):
+    new = ["10.9.0.1", "10.9.0.2", "10.9.0.3", "10.9.0.4"]
+    assert utils["policy"].decide(entry(1, FOUR), entry(2, new), ["ipv4"], False, 0.0)["verdict"] == "apply"
+    decision = utils["policy"].decide(entry(1, FOUR), entry(2, new[:1]), ["ipv4"], False, 0.5)
+    assert decision["verdict"] == "shrink"
+    assert decision["reason"].startswith("refused: 4 of 4 entries would be removed and 1 added, 3 fewer (75.0%)")
+
+
+def test_policy_same_list_is_accepted_even_when_empty(utils):
+    assert utils["policy"].decide(entry(1, []), entry(2, []), ["ipv4"], False, 0.5)["verdict"] == "apply"
+
+
+def _expand(items):
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            out.append(item)
+        else:
+            first = ipaddress.IPv4Address(item["range"])
+            out.extend(str(first + i) for i in range(item["count"]))
+    return sorted(out)
+
+
+def _lists(spec):
+    return {"ipv4": _expand(spec["ipv4"]), "ipv6": _expand(spec["ipv6"])}
+
+
+SHRINK = json.loads(SHRINK_VECTORS.read_text(encoding="utf-8"))
+
+
+def test_shrink_vectors_file():
+    assert SHRINK["version"] == 1 and len(SHRINK["cases"]) >= 20
+    assert any(len(c["steps"]) > 1 for c in SHRINK["cases"])
+
+
+@pytest.mark.parametrize("case", SHRINK["cases"], ids=[c["name"] for c in SHRINK["cases"]])
+def test_shrink_vectors(utils, case):
+    """The minion reproduces the bridge's shrink decision table, step by step against what it holds."""
+    policy = utils["policy"]
+    opts = {"families": ["ipv4", "ipv6"], "allow_empty": case["allowEmpty"], "max_shrink": case["maxShrinkFraction"]}
+    held = None if case["held"] is None else dict(_lists(case["held"]), generation=1, digest="held", source="bridge")
+    for n, step in enumerate(case["steps"], start=1):
+        given = dict(_lists(step["given"]), generation=n + 1, digest=f"step-{n}", source="bridge")
+        judged = policy.judge_list(held, given, **opts)
+        assert (judged["verdict"], judged["reasons"], judged["lost"]) == (step["verdict"], step["reasons"], step["lost"]), n
+        decision = policy.decide(held, given, **opts)
+        expected = "apply" if step["verdict"] == "accept" else step["reasons"][0]
+        assert (decision["verdict"], decision["retcode"]) == (expected, 0 if expected == "apply" else 1), decision["reason"]
+        if decision["verdict"] == "apply":
+            held = given
