@@ -1,20 +1,23 @@
-// NodeApi on @kubernetes/client-node 2.0.1: CoreV1Api.listNode for pages, Watch for the stream.
-// Errors leave this file as KubeErrors.
+// NodeApi on @kubernetes/client-node 2.0.1: CoreV1Api.listNode for pages, the watch stream through
+// watchStream.ts (client-node's request, a bounded line length). Errors leave this file as KubeErrors.
 
-import { CoreV1Api, Observable, Watch, type KubeConfig, type V1NodeList } from '@kubernetes/client-node';
+import { CoreV1Api, Observable, type KubeConfig, type V1NodeList } from '@kubernetes/client-node';
 import { translateKubeError } from './errors.ts';
+import { openWatchStream } from './watchStream.ts';
 import type { ListOptions, ListPage, NodeApi, WatchEvent, WatchEventType, WatchHandle, WatchOptions } from './nodeApi.ts';
 
 export interface ClientNodeApiOptions {
   /** For error messages, e.g. the cluster name. */
   label?: string;
   /**
-   * client-node's Watch aborts a stream after this long without any byte (default there: 30 s,
+   * A watch stream is aborted after this long without any byte (client-node's Watch uses 30 s,
    * shorter than the apiserver's ~1 min bookmark period, so a quiet cluster would see a spurious
    * TimeoutError every 30 s). The reflector's own watchdog is the real liveness check; this is a
    * backstop and should be larger than it.
    */
   watchInactivityMs?: number;
+  /** Longest watch event line accepted (default MAX_WATCH_LINE_BYTES, 4 MiB). */
+  maxWatchLineBytes?: number;
 }
 
 const EVENT_TYPES = new Set<WatchEventType>(['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK', 'ERROR']);
@@ -42,20 +45,24 @@ export function createClientNodeApi(kc: KubeConfig, options: ClientNodeApiOption
     },
 
     watch(o: WatchOptions, onEvent: (e: WatchEvent) => void, onDone: (err: unknown) => void): Promise<WatchHandle> {
-      const w = new Watch(kc);
-      // Private in the typings, a plain field at runtime (dist/watch.js).
-      (w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = inactivityMs;
       return new Promise<WatchHandle>((resolve, reject) => {
         let opened = false;
         let failed = false;
-        let controller: AbortController | undefined;
-        const handle: WatchHandle = { abort: () => controller?.abort() };
+        let stream: { abort(): void } | undefined;
+        let abortedEarly = false;
+        const handle: WatchHandle = {
+          abort: () => {
+            abortedEarly = stream === undefined;
+            stream?.abort();
+          },
+        };
         const open = () => {
           if (opened || failed) return;
           opened = true;
           resolve(handle);
         };
-        w.watch(
+        openWatchStream(
+          kc,
           '/api/v1/nodes',
           {
             labelSelector: o.labelSelector || undefined,
@@ -78,9 +85,11 @@ export function createClientNodeApi(kc: KubeConfig, options: ClientNodeApiOption
             }
             onDone(err ? translateKubeError(what('watch nodes'), err) : null);
           },
+          { what: what('watch nodes'), inactivityMs, maxLineBytes: options.maxWatchLineBytes },
         ).then(
-          (c) => {
-            controller = c;
+          (s) => {
+            stream = s;
+            if (abortedEarly) s.abort();
             open();
           },
           (err: unknown) => {

@@ -47,6 +47,16 @@ export class KubeApiError extends KsbError {
   }
 }
 
+/**
+ * One watch event line longer than the bound (src/kube watchStream.ts): the watch is aborted and
+ * restarted through the reflector's backoff; what was known of the nodes stays.
+ */
+export class KubeWatchLineTooLongError extends KsbError {
+  constructor(message: string) {
+    super('KSB_KUBE_WATCH_LINE_TOO_LONG', message, { retryable: true });
+  }
+}
+
 /** 409 on a Lease write: someone else changed the lease first (optimistic concurrency). */
 export class LeaseConflictError extends KsbError {
   readonly status = 409;
@@ -61,6 +71,7 @@ export type KubeError =
   | KubeForbiddenError
   | KubeGoneError
   | KubeApiError
+  | KubeWatchLineTooLongError
   | LeaseConflictError;
 
 /** A Kubernetes `Status` object as found in error bodies and watch ERROR events. */
