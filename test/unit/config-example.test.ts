@@ -19,6 +19,7 @@ it('examples/config.yaml loads and sets every documented field', () => {
   writeFileSync(join(root, 'secrets/salt-api-password'), 'pw\n', { mode: 0o400 });
   const keys = testKeys('examples/config.yaml');
   writeFileSync(join(root, 'secrets/signing-key'), `${keys.privateText}\n`, { mode: 0o400 });
+  writeFileSync(join(root, 'secrets/http-token'), 'example-http-token-0123456789\n', { mode: 0o400 });
   writeFileSync(
     join(root, 'kubeconfigs/prod.yaml'),
     'contexts:\n- name: prod-admin\n  context: {cluster: prod, user: admin}\ncurrent-context: prod-admin\n',
@@ -31,13 +32,16 @@ it('examples/config.yaml loads and sets every documented field', () => {
   assert.deepEqual(c.clusters[0]!.extraEntries, ['10.250.0.0/24', '192.0.2.10']);
   assert.equal(c.clusters[1]!.name, 'edge-1');
   assert.equal(c.signing.signer.keyId, keys.keyId);
+  assert.deepEqual(c.clusters[0]!.allowedNetworks, ['10.0.0.0/8', 'fd00::/8']);
+  assert.equal(c.http.token?.reveal(), 'example-http-token-0123456789');
   assert.doesNotMatch(text, /^\s*(# )?target:/m, 'the removed clusters[].target is not documented as a field');
 
   // Every key of the schema appears in the example (commented-out optional ones included).
   for (const key of ['caFile', 'identity', 'insecureSkipVerify', 'eventStream', 'labelSelector', 'podCIDRs', 'extraEntries',
     'allowEmpty', 'maxShrinkFraction', 'minNodes', 'timeoutSeconds', 'relistIntervalSeconds', 'watchdogSeconds',
     'minIntervalMs', 'maxDelayMs', 'resyncIntervalSeconds', 'initialMs', 'maxMs', 'dir', 'listen', 'leaseDurationSeconds',
-    'renewDeadlineSeconds', 'retryPeriodSeconds', 'namespace', 'level', 'eauth', 'timeoutMs', 'context', 'inCluster', 'keyFile']) {
+    'renewDeadlineSeconds', 'retryPeriodSeconds', 'namespace', 'level', 'eauth', 'timeoutMs', 'context', 'inCluster', 'keyFile',
+    'maxAddressesPerNode', 'allowedNetworks', 'tokenFile', 'allowedHosts']) {
     assert.match(text, new RegExp(`^\\s*(# )?(- )?${key}:`, 'm'), key);
   }
   assert.equal(typeof parse(text), 'object');
