@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { ConfigError } from '../errors.ts';
 import { assemble } from './checks.ts';
+import { expandCredentialPaths } from './credentials.ts';
 import { applyEnv, type Env } from './env.ts';
 import { deepFreeze } from './freeze.ts';
 import { ConfigIssuesError, fromZod, type Issue } from './issues.ts';
@@ -52,10 +53,14 @@ export function validate(
   ctx: { readonly source: string; readonly env: Env; readonly hostname: string },
 ): Config {
   raw = structuredClone(raw);
-  const issues: Issue[] = [...refuseInlineSecrets(raw), ...refuseRemovedFields(raw)];
+  const credentials = expandCredentialPaths(raw, ctx.env);
+  // A credential that could not be resolved is reported once, not again as a missing file.
+  const unresolved = new Set(credentials.map((i) => i.path));
+  const fresh = (list: Issue[]): Issue[] => list.filter((i) => !unresolved.has(i.path));
+  const issues: Issue[] = [...refuseInlineSecrets(raw), ...refuseRemovedFields(raw), ...credentials];
   const envSources = applyEnv(raw, ctx.env);
   const parsed = configSchema(dirname(ctx.source)).safeParse(raw, { reportInput: true });
-  if (!parsed.success) throw new ConfigIssuesError([...issues, ...fromZod(parsed.error.issues, envSources)]);
+  if (!parsed.success) throw new ConfigIssuesError([...issues, ...fresh(fromZod(parsed.error.issues, envSources))]);
   const { config, issues: more } = assemble(parsed.data, {
     source: ctx.source,
     baseDir: dirname(ctx.source),
@@ -63,7 +68,7 @@ export function validate(
     envSources,
     hostname: ctx.hostname,
   });
-  issues.push(...more);
+  issues.push(...fresh(more));
   if (issues.length > 0) throw new ConfigIssuesError(issues);
   return deepFreeze(config);
 }
