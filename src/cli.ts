@@ -1,6 +1,7 @@
 // The command line (commander). Every action returns an exit code; only main.ts exits.
 //   0 success · 1 the operation failed (once: not every cluster published; check: a check failed)
 //   2 bad configuration or usage
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { loadConfig, type Config } from './config/index.ts';
@@ -13,6 +14,12 @@ import { fetchStatus, formatStatus } from './commands/status.ts';
 import { postRelease, releaseTarget } from './commands/release.ts';
 
 export const DEFAULT_CONFIG = '/etc/kube-salt-bridge/config.yaml';
+
+/** The package's version: package.json is one level above both src/cli.ts and the built dist/cli.js. */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
 
 export interface CliIo {
   out: (text: string) => void;
@@ -52,6 +59,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let code = 0;
   const program = new Command('kube-salt-bridge')
     .description('Watches Kubernetes Node objects and fires signed Salt events so firewalls admit exactly the nodes.')
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showHelpAfterError('(run with --help for usage)');
