@@ -28,6 +28,10 @@ def _state(name, fun):
         ret["result"] = False
         ret["comment"] = str(err)
         return ret
+    if out.get("error"):
+        ret["result"] = False
+        ret["comment"] = out["error"]
+        return ret
     if out["changed"]:
         ret["changes"] = {k: v for k, v in out.items() if k != "changed"}
     ret["comment"] = "; ".join(out.get("steps") or []) or "already in the desired state"

@@ -19,10 +19,14 @@ ROOT = "kube_allowlist"
 DEFAULTS = {
     "backend": "ipset",
     "max_prefix": {"ipv4": 16, "ipv6": 48},
+    "max_address_space": {"ipv4": 24, "ipv6": 88},
     "max_entries": 20000,
     "max_shrink": 0.5,
     "allow_empty": False,
+    "max_generation_skew": 300,
+    "public_keys": [],
 }
+MAX_SKEW = 366 * 86400
 
 
 class ConfigError(ValueError):
@@ -55,10 +59,24 @@ def _fraction(value, where):
     return float(value)
 
 
+def _list(value, where):
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+    return value
+
+
 def _int(value, low, high, where):
     if type(value) is not int or not low <= value <= high:
         raise ConfigError(f"{where}: expected an integer from {low} to {high}, got {value!r}")
     return value
+
+
+def _per_family(raw, key, low):
+    out = dict(DEFAULTS[key])
+    for family, value in _mapping(raw.get(key), f"{ROOT}:{key}").items():
+        _choice(family, FAMILIES, f"{ROOT}:{key}")
+        out[family] = _int(value, low, 32 if family == "ipv4" else 128, f"{ROOT}:{key}:{family}")
+    return out
 
 
 def _names(value, pattern, where):
@@ -145,8 +163,10 @@ def _cluster(name, raw, where):
         out["allow_empty"] = _bool(raw["allow_empty"], f"{where}:allow_empty")
     if "max_shrink" in raw:
         out["max_shrink"] = _fraction(raw["max_shrink"], f"{where}:max_shrink")
+    if "public_keys" in raw:
+        out["public_keys"] = raw["public_keys"]
     if "signing_key" in raw:
-        out["signing_key"] = raw["signing_key"]
+        out["ignored"] = [f"{where}:signing_key"]
     return out
 
 
@@ -158,10 +178,8 @@ def load(pillar, parse_entry, default_cache_dir):
     like payload entries); ``default_cache_dir`` is used when ``cache_dir`` is not set.
     """
     raw = _mapping(pillar, ROOT)
-    max_prefix = dict(DEFAULTS["max_prefix"])
-    for family, value in _mapping(raw.get("max_prefix"), f"{ROOT}:max_prefix").items():
-        _choice(family, FAMILIES, f"{ROOT}:max_prefix")
-        max_prefix[family] = _int(value, 1, 32 if family == "ipv4" else 128, f"{ROOT}:max_prefix:{family}")
+    max_prefix = _per_family(raw, "max_prefix", 1)
+    max_space = _per_family(raw, "max_address_space", 0)
     clusters = {}
     for name, value in _mapping(raw.get("clusters"), f"{ROOT}:clusters").items():
         if not isinstance(name, str) or not CLUSTER_RE.fullmatch(name):
@@ -177,11 +195,19 @@ def load(pillar, parse_entry, default_cache_dir):
     cache_dir = raw.get("cache_dir", default_cache_dir)
     if not isinstance(cache_dir, str) or not cache_dir.startswith("/"):
         raise ConfigError(f"{ROOT}:cache_dir: expected an absolute path, got {cache_dir!r}")
+    ignored = [f"{ROOT}:signing_key"] if "signing_key" in raw else []
+    ignored += [path for c in clusters.values() for path in c.pop("ignored", [])]
     return {
         "backend": _choice(raw.get("backend", DEFAULTS["backend"]), BACKENDS, f"{ROOT}:backend"),
-        "signing_key": raw.get("signing_key"),
+        "public_keys": raw.get("public_keys", DEFAULTS["public_keys"]),
+        "ignored": ignored,
         "cache_dir": cache_dir,
         "max_prefix": max_prefix,
+        "max_address_space": max_space,
+        "max_generation_skew": _int(
+            raw.get("max_generation_skew", DEFAULTS["max_generation_skew"]), 0, MAX_SKEW,
+            f"{ROOT}:max_generation_skew",
+        ),
         "max_entries": _int(raw.get("max_entries", DEFAULTS["max_entries"]), 1, 1000000, f"{ROOT}:max_entries"),
         "max_shrink": _fraction(raw.get("max_shrink", DEFAULTS["max_shrink"]), f"{ROOT}:max_shrink"),
         "allow_empty": _bool(raw.get("allow_empty", DEFAULTS["allow_empty"]), f"{ROOT}:allow_empty"),
@@ -195,15 +221,53 @@ def cluster_setting(config, cluster, key):
     return config["clusters"].get(cluster, {}).get(key, config[key])
 
 
-def signing_key(config, cluster):
-    """Return the signing key for ``cluster`` as str, or raise ``ConfigError`` saying where to set it."""
-    key = cluster_setting(config, cluster, "signing_key")
-    if not isinstance(key, str) or not key.strip():
+def public_keys(config, cluster):
+    """
+    Return ``(pillar path, key texts)`` of the public keys that verify ``cluster``'s payloads:
+    ``clusters:<cluster>:public_keys`` when set (it replaces the global list), else
+    ``public_keys``. Raise ``ConfigError`` when the list is missing, empty or not a list of strings.
+    """
+    settings = config["clusters"].get(cluster, {})
+    if "public_keys" in settings:
+        where, keys = f"{ROOT}:clusters:{cluster}:public_keys", settings["public_keys"]
+    else:
+        where, keys = f"{ROOT}:public_keys", config["public_keys"]
+    if not isinstance(keys, list):
+        raise ConfigError(f"{where}: expected a list of public keys, got {type(keys).__name__}")
+    if not keys:
         raise ConfigError(
-            f"{ROOT}:signing_key is not set (or {ROOT}:clusters:{cluster}:signing_key): "
-            "put the bridge's signing key in this minion's pillar"
+            f"{where} is empty: put the bridge's public key (kube-salt-bridge keygen prints it) in "
+            "this minion's pillar"
         )
-    return key.rstrip("\n")
+    return where, keys
+
+
+def rules_from_disk(rules, parse_entry):
+    """
+    Re-validate rules in the normalised form ``load`` returns (as persisted next to the caches) and
+    return them; raise ``ConfigError`` naming ``rules[i]`` when one is not.
+    """
+    if not isinstance(rules, list):
+        raise ConfigError("rules: expected a list")
+    out = []
+    for index, rule in enumerate(rules):
+        if not isinstance(rule, dict) or set(rule) != {
+            "name", "clusters", "proto", "ports", "others", "families", "extra_sources"
+        }:
+            raise ConfigError(f"rules[{index}]: not a normalised rule")
+        extra = _mapping(rule["extra_sources"], f"rules[{index}]:extra_sources")
+        if set(extra) != set(FAMILIES):
+            raise ConfigError(f"rules[{index}]:extra_sources: expected ipv4 and ipv6 lists")
+        ports = [int(p) if isinstance(p, str) and p.isdigit() else p for p in _list(rule["ports"], f"rules[{index}]:ports")]
+        sources = [e for f in FAMILIES for e in _list(extra[f], f"rules[{index}]:extra_sources:{f}")]
+        raw = dict(rule, ports=ports, extra_sources=sources)
+        parsed = _rule(raw, index, parse_entry, {"ipv4": 0, "ipv6": 0})
+        if parsed != rule:
+            raise ConfigError(f"rules[{index}]: not in normalised form")
+        out.append(parsed)
+    if len({r["name"] for r in out}) != len(out):
+        raise ConfigError("rules: rule names must be unique")
+    return out
 
 
 def rules_for(config, cluster):

@@ -1,11 +1,16 @@
 """
-Pure helpers for the kube-salt-bridge event payload (docs/event-contract.md, version 1).
+Pure helpers for the kube-salt-bridge event payload (docs/event-contract.md, version 2).
 
-Canonical form, digest and signature, and strict validation of every field and every address.
-No I/O and no Salt dunders: the execution module ``kube_allowlist`` composes these.
-Every failure raises ``PayloadError`` whose message names the field and says what is wrong.
+Canonical form, digest, Ed25519 signature with key selection by ``key_id``, key text
+normalisation, and strict validation of every field and every address. No I/O and no Salt
+dunders: the execution module ``kube_allowlist`` composes these. Every failure raises
+``PayloadError`` whose message names the field and says what is wrong; hostile input (bytes,
+floats, NaN, deep nesting, huge strings or integers) is refused the same way, never with a
+``TypeError`` or ``RecursionError``.
 """
 
+import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -14,7 +19,10 @@ import json
 import operator
 import re
 
-VERSION = 1
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+VERSION = 2
 SIGNED_KEYS = (
     "version",
     "cluster",
@@ -25,18 +33,33 @@ SIGNED_KEYS = (
     "added",
     "removed",
     "nodes",
-    "target",
     "issued_at",
+    "key_id",
 )
 OPTIONAL_SIGNED_KEYS = ("added_truncated", "removed_truncated")
 FAMILIES = ("ipv4", "ipv6")
+FAMILY_BITS = {"ipv4": 32, "ipv6": 128}
 INFO_CAP = 1000
+MAX_INT = 2**53
 CLUSTER_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 ISSUED_AT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
 ENTRY_CHARS_RE = re.compile(r"^[0-9a-f.:/]{2,43}$")
-TARGET_RE = re.compile(r"^[\x20-\x7e]{1,1024}$")
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+SIGNATURE_RE = re.compile(r"^ed25519:[A-Za-z0-9+/]{86}==$")
+KEY_HEX_RE = re.compile(r"[0-9a-fA-F]{64}")
+KEY_B64_RE = re.compile(r"([A-Za-z0-9+/_-]+)(={0,2})")
+KEY_WHITESPACE = " \t\r\n"
 DEFAULT_MAX_PREFIX = {"ipv4": 16, "ipv6": 48}
 DEFAULT_MAX_ENTRIES = 20000
+DEFAULT_MAX_ADDRESS_SPACE = {"ipv4": 24, "ipv6": 88}
+DEFAULT_MAX_SKEW = 300
+# Bounds of the plain-data walk over a whole payload (unknown keys included). The longest string
+# the contract carries is a signature (96 characters) or a minion id (128); 1,024 leaves room for
+# Salt's own keys. Nesting in the contract is 2 levels (payload -> list -> string).
+MAX_STRING = 1024
+MAX_DEPTH = 8
+EXTRA_VALUES = 10000
 
 
 class PayloadError(ValueError):
@@ -60,20 +83,171 @@ def digest(ipv4, ipv6):
 
 
 def signed_view(payload):
-    """Return the dict of the keys that are signed (unknown keys such as ``_stamp`` dropped)."""
-    keys = SIGNED_KEYS + tuple(k for k in OPTIONAL_SIGNED_KEYS if k in payload)
-    return {k: payload[k] for k in keys if k in payload}
+    """Return the dict of the signed keys present (``signature``, ``minions``, unknown keys dropped)."""
+    return {k: payload[k] for k in SIGNED_KEYS + OPTIONAL_SIGNED_KEYS if k in payload}
 
 
 def canonical(payload):
-    """Return the canonical form (the signed bytes, as str) of a payload."""
+    """Return the canonical form (the signed message, as str) of a payload."""
     return canonical_json(signed_view(payload))
 
 
-def sign(payload, key):
-    """Return ``hmac-sha256:<hex>`` over the canonical form, keyed with ``key`` (str)."""
-    mac = hmac.new(key.encode("utf-8"), canonical(payload).encode("ascii"), hashlib.sha256)
-    return "hmac-sha256:" + mac.hexdigest()
+# --- plain data ---------------------------------------------------------------------------------
+
+
+def _describe(value):
+    if isinstance(value, float):
+        return "a float (NaN or infinite)" if value != value or value in (float("inf"), float("-inf")) else "a float"
+    return f"a value of type {type(value).__name__}"
+
+
+def _check_scalar(value, where):
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            raise PayloadError(f"{where}: a string of {len(value)} characters (at most {MAX_STRING})")
+    elif isinstance(value, bool) or value is None:
+        pass
+    elif type(value) is int:
+        if not -MAX_INT < value < MAX_INT:
+            raise PayloadError(f"{where}: integer out of range (|n| < 2^53)")
+    else:
+        raise PayloadError(
+            f"{where}: {_describe(value)} is not allowed (only strings, integers, booleans, lists and mappings)"
+        )
+
+
+def check_plain(value, max_values, where="payload"):
+    """
+    Refuse anything but plain JSON data within bounds, iteratively (no recursion on hostile input).
+
+    Allowed: mappings with string keys, lists, strings of at most ``MAX_STRING`` characters,
+    integers with ``|n| < 2**53``, booleans and null, nested at most ``MAX_DEPTH`` levels, at most
+    ``max_values`` values in all. Bytes, floats (NaN included), tuples, sets and objects are refused.
+    """
+    stack = [(value, where, 0)]
+    count = 0
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise PayloadError(f"{path}: nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, dict):
+            items = node.items()
+        elif isinstance(node, list):
+            items = enumerate(node)
+        else:
+            _check_scalar(node, path)
+            count += 1
+            continue
+        count += len(node) + 1
+        if count > max_values:
+            raise PayloadError(f"{where}: more than {max_values} values")
+        for key, item in items:
+            if isinstance(node, dict):
+                if not isinstance(key, str):
+                    raise PayloadError(f"{path}: a key of type {type(key).__name__} (keys must be strings)")
+                if len(key) > 128:
+                    raise PayloadError(f"{path}: a key of {len(key)} characters (at most 128)")
+                here = f"{path}.{key}"
+            else:
+                here = f"{path}[{key}]"
+            if isinstance(item, (dict, list)):
+                stack.append((item, here, depth + 1))
+            else:
+                _check_scalar(item, here)
+    return value
+
+
+def _refuse_constant(name):
+    raise PayloadError(f"payload: {name} is not allowed (numbers must be integers)")
+
+
+def parse_json(text, max_chars):
+    """Parse payload JSON text of at most ``max_chars`` characters; NaN/Infinity and deep nesting refused."""
+    if len(text) > max_chars:
+        raise PayloadError(f"payload: {len(text)} characters of JSON exceed the bound of {max_chars}")
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError as err:
+        raise PayloadError("payload: nested too deeply") from err
+    except ValueError as err:
+        if isinstance(err, PayloadError):
+            raise
+        raise PayloadError(f"payload: not JSON: {str(err)[:200]}") from err
+
+
+def max_values(max_entries):
+    """The bound of ``check_plain`` for payloads with at most ``max_entries`` entries per family."""
+    return 2 * max_entries + 4 * INFO_CAP + EXTRA_VALUES
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+
+def parse_key_text(text, where="key"):
+    """
+    Return the 32 raw bytes of an Ed25519 key written as text (docs/event-contract.md, "Keys").
+
+    ASCII only; leading and trailing space, tab, CR and LF removed; then exactly 64 hex digits, or
+    base64 (standard or URL-safe alphabet, either or both) of exactly 32 bytes, without padding or
+    with the padding that completes a multiple of 4 characters; unused low bits of the last
+    character are ignored, as base64 decoders do. The key
+    text itself never appears in a message (a private key pasted by mistake stays out of logs).
+    """
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("ascii")
+        except UnicodeDecodeError as err:
+            raise PayloadError(f"{where}: not ASCII text (a binary file?)") from err
+    if not isinstance(text, str):
+        raise PayloadError(f"{where}: expected the key as text, got {type(text).__name__}")
+    if not text.isascii():
+        raise PayloadError(f"{where}: not ASCII text; a key is 64 hex digits or base64")
+    body = text.strip(KEY_WHITESPACE)
+    if not body:
+        raise PayloadError(f"{where}: empty; a key is 64 hex digits or base64 of 32 bytes")
+    if any(c in KEY_WHITESPACE for c in body):
+        raise PayloadError(f"{where}: whitespace inside the key")
+    if KEY_HEX_RE.fullmatch(body):
+        return bytes.fromhex(body)
+    match = KEY_B64_RE.fullmatch(body)
+    if not match:
+        raise PayloadError(
+            f"{where}: neither 64 hex digits nor base64 (characters A-Z a-z 0-9 + / _ - and at most "
+            "two '=' at the end)"
+        )
+    data = match.group(1).replace("-", "+").replace("_", "/")
+    padding = len(match.group(2))
+    if len(data) % 4 == 1 or (padding and (len(data) + padding) % 4):
+        raise PayloadError(
+            f"{where}: not valid base64 ({len(data)} characters with {padding} '='); a key is "
+            "32 bytes: 43 base64 characters (44 with '=') or 64 hex digits"
+        )
+    try:
+        raw = base64.b64decode(data + "=" * (-len(data) % 4), validate=True)
+    except binascii.Error as err:  # cannot happen after the checks above; kept as a guard
+        raise PayloadError(f"{where}: not valid base64") from err
+    if len(raw) != 32:
+        raise PayloadError(f"{where}: base64 of {len(raw)} bytes; a key is exactly 32 bytes")
+    return raw
+
+
+def key_id(raw):
+    """Return the key id of a 32-byte public key: hex of the first 8 bytes of its SHA-256."""
+    return hashlib.sha256(bytes(raw)).digest()[:8].hex()
+
+
+def key_ring(texts, where):
+    """Parse a list of public key texts into ``{key_id: raw}``; ``where`` names the pillar list."""
+    if not isinstance(texts, list):
+        raise PayloadError(f"{where}: expected a list of public keys, got {type(texts).__name__}")
+    ring = {}
+    for index, text in enumerate(texts):
+        raw = parse_key_text(text, f"{where}[{index}]")
+        ring[key_id(raw)] = raw
+    return ring
+
+
+# --- entries ------------------------------------------------------------------------------------
 
 
 def family_of(entry):
@@ -165,10 +339,36 @@ def parse_entry_list(value, family, max_prefix=None, max_entries=DEFAULT_MAX_ENT
     return value
 
 
+def address_space(entries, family):
+    """Return how many addresses validated ``entries`` of ``family`` cover, each entry counted whole."""
+    bits = FAMILY_BITS[family]
+    total = 0
+    for entry in entries:
+        _, slash, prefix = entry.partition("/")
+        total += 1 << (bits - int(prefix)) if slash else 1
+    return total
+
+
+def check_address_space(entries, family, max_bits, where=None):
+    """Refuse a validated list covering more than ``2**max_bits`` addresses (overlaps counted twice)."""
+    where = where or family
+    total = address_space(entries, family)
+    if total > 1 << max_bits:
+        raise PayloadError(
+            f"{where}: the entries cover {total} addresses (2^{total.bit_length() - 1} or more), "
+            f"more than 2^{max_bits} (pillar kube_allowlist:max_address_space:{family})"
+        )
+    return total
+
+
+# --- fields -------------------------------------------------------------------------------------
+
+
 def _check_int(payload, key, minimum):
     value = payload[key]
-    if type(value) is not int or value < minimum:
-        raise PayloadError(f"{key}: expected an integer >= {minimum}, got {value!r}")
+    if type(value) is not int or not minimum <= value < MAX_INT:
+        shown = value if type(value) is int else type(value).__name__
+        raise PayloadError(f"{key}: expected an integer from {minimum} to 2^53 - 1, got {shown}")
 
 
 def _check_info_list(payload, key, checked=frozenset()):
@@ -185,62 +385,122 @@ def _check_info_list(payload, key, checked=frozenset()):
         raise PayloadError(f"{flag}: expected a boolean")
 
 
-def check_shape(payload):
-    """Check that every signed key is present with the right scalar type (before the signature)."""
+def check_shape(payload, max_entries=DEFAULT_MAX_ENTRIES):
+    """
+    Check plain data, the version, that every signed key is present, and the types of the strings
+    the signature check reads (before the signature). Version 1 is refused by name.
+    """
     if not isinstance(payload, dict):
         raise PayloadError(f"payload: expected a mapping, got {type(payload).__name__}")
-    missing = [k for k in SIGNED_KEYS if k not in payload]
+    check_plain(payload, max_values(max_entries))
+    if "version" in payload:
+        version = payload["version"]
+        if version == 1 and type(version) is int:
+            raise PayloadError(
+                "version: 1 (HMAC-SHA256 with a shared key) is no longer accepted; this minion "
+                "verifies contract version 2 (Ed25519): upgrade the bridge"
+            )
+        if version != VERSION or type(version) is not int:
+            shown = version if type(version) is int else type(version).__name__
+            raise PayloadError(f"version: {shown} is not supported, this minion speaks version {VERSION}")
+    missing = [k for k in SIGNED_KEYS + ("signature",) if k not in payload]
     if missing:
         raise PayloadError(f"payload: missing keys {', '.join(missing)}")
-    if payload["version"] != VERSION or type(payload["version"]) is not int:
-        raise PayloadError(
-            f"version: {payload['version']!r} is not supported, this module speaks version {VERSION}"
-        )
     cluster = payload["cluster"]
     if not is_cluster_name(cluster):
-        raise PayloadError(f"cluster: {str(cluster)[:80]!r} is not a DNS label")
-    for key in ("digest", "target", "issued_at", "signature"):
-        if not isinstance(payload.get(key), str):
+        shown = repr(cluster[:80]) if isinstance(cluster, str) else type(cluster).__name__
+        raise PayloadError(f"cluster: {shown} is not a DNS label")
+    for key in ("digest", "issued_at"):
+        if not isinstance(payload[key], str):
             raise PayloadError(f"{key}: expected a string")
+    if not isinstance(payload["key_id"], str) or not KEY_ID_RE.fullmatch(payload["key_id"]):
+        raise PayloadError("key_id: expected 16 lower-case hex digits")
+    if not isinstance(payload["signature"], str) or not SIGNATURE_RE.fullmatch(payload["signature"]):
+        raise PayloadError("signature: expected ed25519: and the standard base64 (with padding) of 64 bytes")
     return payload
 
 
-def verify_signature(payload, key):
-    """Raise ``PayloadError`` unless the payload's signature matches HMAC-SHA256 under ``key``."""
-    expected = sign(payload, key)
-    if not hmac.compare_digest(expected.encode("ascii"), payload["signature"].encode("ascii", "replace")):
+def verify_signature(payload, keys):
+    """
+    Raise ``PayloadError`` unless ``payload`` is signed by the key of ``keys`` (``{key_id: raw}``)
+    whose id is the payload's ``key_id``.
+    """
+    kid = payload["key_id"]
+    raw = keys.get(kid)
+    if raw is None:
+        known = ", ".join(sorted(keys)) or "none"
         raise PayloadError(
-            "signature: does not match (wrong kube_allowlist:signing_key, or the payload was altered)"
+            f"key_id: {kid} is not one of this minion's public keys ({known}; pillar "
+            "kube_allowlist:public_keys)"
+        )
+    text = payload["signature"][len("ed25519:"):]
+    signature = base64.b64decode(text, validate=True)
+    if base64.b64encode(signature).decode("ascii") != text:
+        raise PayloadError("signature: not the canonical base64 of 64 bytes")
+    try:
+        Ed25519PublicKey.from_public_bytes(raw).verify(signature, canonical(payload).encode("ascii"))
+    except InvalidSignature as err:
+        raise PayloadError(f"signature: does not verify with key {kid} (the payload was altered or forged)") from err
+
+
+def check_generation(generation, now_ms, max_skew=DEFAULT_MAX_SKEW):
+    """Refuse a generation (ms since the epoch) more than ``max_skew`` seconds ahead of ``now_ms``."""
+    ahead = generation - now_ms
+    if ahead > max_skew * 1000:
+        raise PayloadError(
+            f"generation: {generation} is {ahead / 1000:.0f} s ahead of this minion's clock, more "
+            f"than max_generation_skew {max_skew} s (is the bridge's clock right?)"
         )
 
 
-def check_fields(payload, max_prefix=None, max_entries=DEFAULT_MAX_ENTRIES):
-    """Validate every signed field's content (after the signature) and the digest."""
+def check_fields(
+    payload,
+    max_prefix=None,
+    max_entries=DEFAULT_MAX_ENTRIES,
+    max_address_space=None,
+    now_ms=None,
+    max_skew=DEFAULT_MAX_SKEW,
+):
+    """Validate every signed field's content (after the signature), the digest and the bounds."""
     _check_int(payload, "generation", 1)
     _check_int(payload, "nodes", 0)
     if not ISSUED_AT_RE.fullmatch(payload["issued_at"]):
         raise PayloadError("issued_at: expected RFC 3339 UTC time such as 2026-11-22T10:00:00.000Z")
-    if not TARGET_RE.fullmatch(payload["target"]):
-        raise PayloadError("target: expected 1-1024 printable ASCII characters")
+    space = max_address_space or DEFAULT_MAX_ADDRESS_SPACE
     for family in FAMILIES:
         parse_entry_list(payload[family], family, max_prefix, max_entries)
+        check_address_space(payload[family], family, space[family])
     checked = set(payload["ipv4"]).union(payload["ipv6"])
     for key in ("added", "removed"):
         _check_info_list(payload, key, checked)
+    if not DIGEST_RE.fullmatch(payload["digest"]):
+        raise PayloadError("digest: expected sha256: and 64 lower-case hex digits")
     computed = digest(payload["ipv4"], payload["ipv6"])
     if not hmac.compare_digest(computed, payload["digest"]):
-        raise PayloadError(f"digest: {payload['digest'][:80]!r} does not match the lists ({computed})")
+        raise PayloadError(f"digest: {payload['digest']} does not match the lists ({computed})")
+    if now_ms is not None:
+        check_generation(payload["generation"], now_ms, max_skew)
 
 
-def verify(payload, key, max_prefix=None, max_entries=DEFAULT_MAX_ENTRIES):
+def verify(
+    payload,
+    keys,
+    max_prefix=None,
+    max_entries=DEFAULT_MAX_ENTRIES,
+    max_address_space=None,
+    now_ms=None,
+    max_skew=DEFAULT_MAX_SKEW,
+):
     """
-    Fully verify a bridge payload: shape, signature, every field, digest.
+    Fully verify a bridge payload: plain data, version, shape, key id and signature, every field,
+    digest, address space and (with ``now_ms``) the generation's skew.
 
-    Returns the signed view (unknown keys dropped) plus ``signature``.
+    ``keys`` maps key id to raw 32-byte public key (:py:func:`key_ring`). Returns the signed view
+    (unsigned and unknown keys dropped) plus ``signature``.
     """
-    check_shape(payload)
-    verify_signature(payload, key)
-    check_fields(payload, max_prefix, max_entries)
+    check_shape(payload, max_entries)
+    verify_signature(payload, keys)
+    check_fields(payload, max_prefix, max_entries, max_address_space, now_ms, max_skew)
     view = signed_view(payload)
     view["signature"] = payload["signature"]
     return view

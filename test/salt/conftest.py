@@ -7,12 +7,14 @@ import pytest
 import salt._logging.impl
 import salt.utils.path
 
+import ksb_sign
 import netlab
 from fake_kernel import FakeKernel
 from ksb_minion import sync_all
 from ksb_loader import load_module, load_utils
 
-KEY = "test-key"
+KEY = ksb_sign.SEED
+PUBLIC_KEY = ksb_sign.public_hex(KEY)
 
 # Salt's import-time deferred log handler flushes at exit into pytest's closed capture stream;
 # drop it so records go through pytest's own logging capture.
@@ -37,7 +39,7 @@ def pytest_sessionstart(session):  # pylint: disable=unused-argument
 def base_pillar(tmp_path, **overrides):
     """A pillar with one tcp rule on 5432 for cluster prod (both families) and a cache in tmp."""
     pillar = {
-        "signing_key": KEY,
+        "public_keys": [PUBLIC_KEY],
         "cache_dir": str(tmp_path / "cache"),
         "clusters": {"prod": {}},
         "rules": [{"name": "pg", "clusters": ["prod"], "proto": "tcp", "ports": [5432]}],
@@ -65,6 +67,11 @@ def fixture_make_module(tmp_path, kernel, monkeypatch):
     def make(**overrides):
         return load_module(base_pillar(tmp_path, **overrides), kernel, tmp_path / "minion-cache")
 
+    def bare():
+        """The module as ``salt-call --local`` at boot sees it: no kube_allowlist pillar at all."""
+        return load_module(None, kernel, tmp_path / "minion-cache")
+
+    make.bare = bare
     return make
 
 

@@ -35,12 +35,13 @@ def load_utils():
 
 
 def load_module(pillar, run_all, cachedir):
-    """Return the execution module wired to ``pillar`` and a fake ``cmd.run_all``."""
+    """Return the execution module wired to ``pillar`` (None: no ``kube_allowlist`` pillar at all)
+    and a fake ``cmd.run_all``."""
     _, dunder = load_utils()
     module = load_file(SALT_DIR / "_modules" / "kube_allowlist.py", "ksbtest_kube_allowlist")
     module.__utils__ = dunder
     module.__salt__ = {"cmd.run_all": run_all}
-    module.__pillar__ = {"kube_allowlist": pillar}
+    module.__pillar__ = {} if pillar is None else {"kube_allowlist": pillar}
     module.__opts__ = {"cachedir": str(cachedir)}
     module.__context__ = {}
     return module

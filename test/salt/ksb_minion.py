@@ -38,6 +38,8 @@ class Minion:
         self.cfg = self.root / "cfg"
         self.pillar_dir = self.root / "pillar"
         self.cache_dir = self.root / "kube_allowlist"
+        # Where the module puts its files without a pillar cache_dir: <cachedir>/kube_allowlist.
+        self.default_cache_dir = self.root / "cache" / "kube_allowlist"
         for directory in (self.cfg, self.pillar_dir):
             directory.mkdir(parents=True, exist_ok=True)
         config = {
@@ -58,7 +60,13 @@ class Minion:
     def set_pillar(self, kube_allowlist):
         """Write pillar ``kube_allowlist`` (cache_dir defaults to this minion's temp dir)."""
         value = dict({"cache_dir": str(self.cache_dir)}, **kube_allowlist)
+        (self.pillar_dir / "top.sls").write_text("base:\n  '*':\n    - ksb\n")
         (self.pillar_dir / "ksb.sls").write_text(yaml.safe_dump({"kube_allowlist": value}))
+
+    def clear_pillar(self):
+        """No pillar at all, as a minion booting without its master sees it."""
+        (self.pillar_dir / "top.sls").write_text("base: {}\n")
+        (self.pillar_dir / "ksb.sls").unlink(missing_ok=True)
 
     def _prefix(self):
         return ["ip", "netns", "exec", self.netns] if self.netns else []

@@ -210,12 +210,18 @@ class Lab:
         self.procs.append(proc)
         return proc
 
-    def ruleset(self):
-        """Everything the minion ns firewall holds, as text (for before/after comparisons)."""
+    def ruleset(self, nft=("list", "ruleset")):
+        """Everything the minion ns firewall holds, as text (for before/after comparisons).
+
+        ``nft`` is what ``nft`` lists: the whole ruleset (which also shows the tables of
+        iptables-nft, in the order their chains were created), or e.g. ``("list", "table", "inet",
+        "kube_allowlist")`` for our own table only (empty when there is none)."""
         parts = [self.run(self.minion, [c]).stdout for c in ("iptables-save", "ip6tables-save")]
         parts = [re.sub(r"^#.*\n", "", p, flags=re.M) for p in parts]
-        parts.append(self.run(self.minion, ["ipset", "save"]).stdout)
-        parts.append(self.run(self.minion, ["nft", "list", "ruleset"]).stdout)
+        # ipset save lists a set's members in hash order, which differs between two sets filled
+        # alike: sorted lines compare by content.
+        parts.append("\n".join(sorted(self.run(self.minion, ["ipset", "save"]).stdout.splitlines())))
+        parts.append(self.run(self.minion, ["nft", *nft], check=False).stdout)
         text = "\n".join(parts)
         for pattern in (r"initval 0x[0-9a-f]+", r"\[\d+:\d+\]", r"packets \d+ bytes \d+"):
             text = re.sub(pattern, "", text)

@@ -23,7 +23,7 @@ TRACES = ("KSB-ALLOW", "ksb-", "kube_allowlist")
 
 def pillar(backend, **extra):
     return {
-        "signing_key": KEY,
+        "public_keys": [ksb_sign.public_b64(KEY)],
         "backend": backend,
         "clusters": {"prod": {}},
         "rules": [{"name": "pg", "clusters": ["prod"], "proto": "tcp", "ports": [5432]}],
@@ -65,7 +65,7 @@ def test_backend_converges_exactly(lab, extmods, tmp_path, backend):
     assert lab.reachable(V4 + V6) == set(V4[1:3] + V6[1:3]), "departed dropped, new accepted"
 
     after_update = lab.ruleset()
-    forged = dict(payload(3, V4, V6), signature="hmac-sha256:" + "0" * 64)
+    forged = dict(payload(3, V4, V6), signature="ed25519:" + "A" * 86 + "==")
     code, ret = minion.call("kube_allowlist.apply", payload=forged)
     assert (code, ret["applied"]) == (1, False) and "signature" in ret["reason"]
     tampered = dict(payload(3, V4[1:3], V6[1:3]), ipv4=V4, digest=payload(3, V4, V6[1:3])["digest"])

@@ -154,10 +154,16 @@ def test_pillar_example_is_valid_and_documents_every_option(utils):
     pillar = yaml.safe_load(text)["kube_allowlist"]
     config = utils["config"].load(pillar, utils["payload"].parse_entry, "/var/cache/x")
     assert [r["name"] for r in config["rules"]] == ["postgres", "redis"]
-    options = set(utils["config"].DEFAULTS) | {"signing_key", "cache_dir", "clusters", "rules"}
+    options = set(utils["config"].DEFAULTS) | {"cache_dir", "clusters", "rules"}
     options |= {"kubeconfig", "context", "address_types", "families", "timeout", "allow_empty", "max_shrink",
-                "signing_key", "name", "proto", "ports", "others", "extra_sources"}
+                "public_keys", "name", "proto", "ports", "others", "extra_sources"}
     assert [o for o in sorted(options) if f"{o}:" not in text] == []
+    assert "# signing_key:" in text and "signing_key" not in pillar, "the removed v1 key is documented as removed"
+    for function in ("forget", "restore persisted=True"):
+        assert f"kube_allowlist.{function}" in text
+    # The example's key is a placeholder: copied verbatim it fails closed, naming the entry.
+    with pytest.raises(ValueError, match=r"^kube_allowlist:public_keys\[0\]: not valid base64"):
+        utils["payload"].key_ring(config["public_keys"], "kube_allowlist:public_keys")
 
 
 def test_formula_files_follow_template_formula_conventions():
