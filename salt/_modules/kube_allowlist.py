@@ -441,9 +441,10 @@ def _verified(config, payload, tag):
     cluster = payload["cluster"]
     keys = _key_ring(config, cluster)
     try:
-        view = _u("payload.verify")(
+        # payload.verify without its check_shape, done above (one walk over the data, not two).
+        _u("payload.verify_signature")(payload, keys)
+        _u("payload.check_fields")(
             payload,
-            keys,
             config["max_prefix"],
             config["max_entries"],
             config["max_address_space"],
@@ -452,6 +453,7 @@ def _verified(config, payload, tag):
         )
     except ValueError as err:
         raise _Refused(f"refused: {err}") from err
+    view = _u("payload.signed_view")(payload)
     if tag is not None:
         match = TAG_RE.fullmatch(tag) if isinstance(tag, str) else None
         if not match or match.group(1) != cluster:
@@ -691,6 +693,12 @@ def show():
     keys = _key_report(config)
     warnings = [f"{path} is ignored: contract version 2 verifies with public_keys (Ed25519)" for path in config["ignored"]]
     warnings += [f"{where}: {report}" for where, report in keys.items() if isinstance(report, str)]
+    unverifiable = sorted(
+        {c for r in config["rules"] for c in r["clusters"]
+         if not keys.get(f"kube_allowlist:clusters:{c}:public_keys", keys["kube_allowlist:public_keys"])}
+    )
+    if unverifiable:
+        warnings.append(f"no public key to verify payloads of {', '.join(unverifiable)}: set kube_allowlist:public_keys")
     warnings += [f"{reason}; {kept[c]}" for c, reason in corrupt.items()]
     try:
         _read_state(config["cache_dir"], config["max_entries"])
@@ -766,10 +774,10 @@ def restore(persisted=False, cache_dir=None):
         salt-call --local --retcode-passthrough kube_allowlist.restore persisted=True
     """
     ret = {"changed": False, "source": "pillar", "backend": None, "steps": []}
+    if cache_dir is not None and (not isinstance(cache_dir, str) or not cache_dir.startswith("/")):
+        return _failed(ret, f"cache_dir: expected an absolute path, got {str(cache_dir)[:200]!r}")
     try:
         if persisted is True or not __pillar__.get("kube_allowlist"):
-            if cache_dir is not None and (not isinstance(cache_dir, str) or not cache_dir.startswith("/")):
-                return _failed(ret, f"cache_dir: expected an absolute path, got {str(cache_dir)[:200]!r}")
             if cache_dir is None:
                 pillar = __pillar__.get("kube_allowlist")
                 configured = pillar.get("cache_dir") if isinstance(pillar, dict) else None

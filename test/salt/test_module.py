@@ -607,3 +607,9 @@ def test_failed_command_returns_retcode_2(make_module, kernel):
     ret = mod.restore()
     assert "ipset protocol error" in ret["error"] and retcode(mod) == 2
     assert not os.path.exists(state_path(mod)), "nothing enforced, nothing persisted"
+
+
+def test_show_warns_when_no_key_can_verify_a_cluster(make_module):
+    shown = make_module(public_keys=[]).show()
+    assert "no public key to verify payloads of prod: set kube_allowlist:public_keys" in shown["warnings"]
+    assert make_module().show()["warnings"] == []
