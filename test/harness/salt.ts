@@ -15,6 +15,8 @@ import { parse as parseYaml } from 'yaml';
 export interface BusEvent {
   tag: string;
   data: Record<string, unknown>;
+  /** When the harness's bus reader received it (Date.now()), for timelines (test/harness/timeline.ts). */
+  at: number;
 }
 
 export interface Minion {
@@ -52,7 +54,7 @@ export interface SaltStack {
   saltRun(fun: string, args?: string[]): Promise<unknown>;
   /** Raw CLI (salt, salt-run, salt-key, salt-call) with this master's config dir. */
   cli(bin: string, args: string[], opts?: { timeoutMs?: number }): ReturnType<typeof run>;
-  /** Every event on the master bus since start, as `salt-run state.event` streams it. */
+  /** Every event on the master bus since start, as `salt-run state.event` streams it, with its receive time. */
   readonly events: BusEvent[];
   waitForEvent(what: string, match: (e: BusEvent) => boolean, timeoutMs?: number): Promise<BusEvent>;
   /** Writes pillar for each minion id (replacing earlier pillar) and refreshes it on the minions. */
@@ -240,7 +242,7 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
         const tab = line.indexOf('\t');
         if (tab < 0) continue;
         try {
-          events.push({ tag: line.slice(0, tab), data: JSON.parse(line.slice(tab + 1)) as Record<string, unknown> });
+          events.push({ tag: line.slice(0, tab), data: JSON.parse(line.slice(tab + 1)) as Record<string, unknown>, at: Date.now() });
           for (const w of waiters) w();
         } catch { /* not an event line */ }
       }
