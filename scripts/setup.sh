@@ -8,8 +8,10 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 
 # --- Debian packages the tests and the Salt module use --------------------------------------
 need_pkgs=()
-for pair in iptables:iptables ipset:ipset nft:nftables ip:iproute2 redis-server:redis-server \
-            openssl:openssl nc:netcat-openbsd systemd-analyze:systemd; do
+for pair in iptables:iptables ipset:ipset nft:nftables ip:iproute2 redis-server:redis-server tini:tini \
+            openssl:openssl nc:netcat-openbsd systemd-analyze:systemd \
+            buildah:buildah debootstrap:debootstrap podman:podman runc:runc promtool:prometheus \
+            docker-compose:docker-compose; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_pkgs+=("${pair#*:}")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -35,22 +37,63 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund >/dev/null
 fi
 
-# --- Salt (pinned, with its own pinned dependency lock) in a project virtualenv ---------------
-stamp="$KSB_VENV/.requirements.sha256"
-want=$(sha256sum requirements/salt.txt | cut -d' ' -f1)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  say "creating Salt virtualenv in $KSB_VENV"
-  rm -rf "$KSB_VENV"
-  python3 -m venv "$KSB_VENV"
-  "$KSB_VENV/bin/pip" install -q --upgrade pip >/dev/null
-  "$KSB_VENV/bin/pip" install -q -r requirements/salt.txt
-  echo "$want" > "$stamp"
-fi
-# Salt's sdist has installed without its dependencies before: prove the imports work.
-"$KSB_VENV/bin/python" - <<'PY'
+# --- Salt (pinned, with its own pinned dependency lock) in a project virtualenv, plus this
+# project's Salt extension (salt/pyproject.toml: saltext.kube_allowlist) installed into it -------
+salt_venv() {  # salt_venv DIR LOCK VERSION
+  local dir=$1 lock=$2 version=$3 stamp want
+  stamp="$dir/.requirements.sha256"
+  want=$(sha256sum "$lock" | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    command -v "$KSB_PYTHON" >/dev/null || { say "$KSB_PYTHON is required for the Salt virtualenvs"; exit 1; }
+    say "creating the Salt $version virtualenv in $dir ($("$KSB_PYTHON" --version))"
+    rm -rf "$dir"
+    "$KSB_PYTHON" -m venv "$dir"
+    "$dir/bin/pip" install -q --upgrade pip >/dev/null
+    "$dir/bin/pip" install -q -r "$lock"
+    echo "$want" > "$stamp"
+  fi
+  # Salt's sdist has installed without its dependencies before: prove the imports work.
+  "$dir/bin/python" - "$version" <<'PY'
+import sys
 import salt.version, salt.client, salt.config, salt.netapi.rest_cherrypy.app, cherrypy, zmq, tornado, pytest
-assert salt.version.__version__ == "3007.13", salt.version.__version__
+assert salt.version.__version__ == sys.argv[1], (salt.version.__version__, sys.argv[1])
 PY
+}
+
+# The extension's wheel, built once per source state from a clean copy (setuptools writes build/
+# and *.egg-info next to the sources, which would then be served from file_roots).
+ext_sources() { (cd salt && find pyproject.toml file_roots/_utils -type f \( -name '*.py' -o -name '*.toml' \) | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -d' ' -f1; }
+ext_wheel() {  # ext_wheel BUILD_PYTHON -> prints the wheel's path
+  local python=$1 sum dir tmp
+  sum=$(ext_sources)
+  dir="$KSB_ROOT/.tools/dist/$sum"
+  if ! ls "$dir"/saltext_kube_allowlist-*.whl >/dev/null 2>&1; then
+    tmp=$(mktemp -d)
+    mkdir -p "$tmp/src"
+    cp -r salt/pyproject.toml "$tmp/src/"
+    mkdir -p "$tmp/src/file_roots"
+    cp -r salt/file_roots/_utils "$tmp/src/file_roots/"
+    find "$tmp/src" -name __pycache__ -prune -exec rm -rf {} +
+    "$python" -m pip wheel -q --no-deps -w "$tmp/out" "$tmp/src" >/dev/null
+    rm -rf "$KSB_ROOT/.tools/dist"; mkdir -p "$dir"
+    mv "$tmp"/out/saltext_kube_allowlist-*.whl "$dir/"
+    rm -rf "$tmp"
+  fi
+  ls "$dir"/saltext_kube_allowlist-*.whl
+}
+ext_install() {  # ext_install VENV WHEEL
+  local dir=$1 wheel=$2 stamp
+  stamp="$dir/.saltext.sha256"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$(sha256sum "$wheel" | cut -d' ' -f1)" ]; then
+    "$dir/bin/pip" install -q --no-deps --force-reinstall "$wheel"
+    sha256sum "$wheel" | cut -d' ' -f1 > "$stamp"
+  fi
+}
+
+salt_venv "$KSB_VENV" requirements/salt.txt 3007.13
+wheel=$(ext_wheel "$KSB_VENV/bin/python")
+ext_install "$KSB_VENV" "$wheel"
+say "Salt $("$KSB_VENV/bin/salt-call" --version | cut -d' ' -f2) in $KSB_VENV with $(basename "$wheel")"
 
 # --- kube-apiserver + etcd, built from Go modules, cached by version -----------------------------
 if [ ! -x "$KSB_KUBE_BIN/kube-apiserver" ] || [ ! -x "$KSB_KUBE_BIN/etcd" ]; then
