@@ -1,4 +1,7 @@
 // `kube-salt-bridge status`: ask a running bridge's HTTP endpoint (`release` is in release.ts).
+// Per cluster: nodes, generation, a held publish, the minions behind and those refusing its list;
+// per minion: what it applied, its last result and a refusal it holds out with. --json prints the
+// document as /status serves it.
 import type { ClusterStatus } from '../controller/controller.ts';
 import type { MinionClusterState } from '../controller/minions.ts';
 
@@ -40,14 +43,31 @@ export function table(header: string[], rows: string[][]): string {
 
 const ago = (iso: string | undefined, now: number) => (iso ? `${Math.max(0, Math.round((now - Date.parse(iso)) / 1000))}s ago` : '-');
 
+/** `m1 shrink, m2 stale, +3`: the minions holding out against a cluster's list, and why. */
+function refusing(c: ClusterStatus): string {
+  const r = c.minionsRefusing ?? [];
+  if (r.length === 0) return '-';
+  return r.slice(0, 3).map((x) => `${x.minion} ${x.reason}`).join(', ') + (r.length > 3 ? `, +${r.length - 3}` : '');
+}
+
+/** A minion's last result; a refusal it holds says which check and since when. */
+function result(m: StatusDoc['minions'][number], now: number): string {
+  const r = m.refusal;
+  if (r === undefined) return m.lastResult;
+  const since = ago(new Date(r.since).toISOString(), now);
+  if (m.lastResult === 'refused') return `refused: ${r.reason} (since ${since})`;
+  if (m.lastResult === 'stale') return `stale (since ${since})`;
+  return `${m.lastResult}; holds out: ${r.reason} at ${r.generation}`;
+}
+
 export function formatStatus(s: StatusDoc, now = Date.now()): string {
   const head = `bridge: ${s.active ? 'publishing' : 'standby (not leader)'}${s.dryRun ? ' [dry run]' : ''}; ${s.ready.length ? `not ready: ${s.ready.join('; ')}` : 'ready'}\n\n`;
   const clusters = table(
-    ['CLUSTER', 'SYNCED', 'NODES', 'PENDING', 'IPV4', 'IPV6', 'GENERATION', 'LAST PUBLISH', 'HELD', 'BEHIND', 'ERROR'],
+    ['CLUSTER', 'SYNCED', 'NODES', 'PENDING', 'IPV4', 'IPV6', 'GENERATION', 'LAST PUBLISH', 'HELD', 'BEHIND', 'REFUSED BY', 'ERROR'],
     s.clusters.map((c) => [
       c.cluster, c.synced ? 'yes' : 'no', String(c.nodes), String(c.pending.length), String(c.ipv4), String(c.ipv6),
       c.generation === undefined ? '-' : String(c.generation), ago(c.lastPublishAt, now),
-      c.held ? `${c.held.reasons.join(',')} ${c.held.digest.slice(0, 19)}` : '-', c.minionsBehind.join(',') || '-', c.lastError?.code ?? '-',
+      c.held ? `${c.held.reasons.join(',')} ${c.held.digest.slice(0, 19)}` : '-', c.minionsBehind.join(',') || '-', refusing(c), c.lastError?.code ?? '-',
     ]),
   );
   const current = new Map(s.clusters.map((c) => [c.cluster, c.generation]));
@@ -57,7 +77,7 @@ export function formatStatus(s: StatusDoc, now = Date.now()): string {
       const cur = current.get(m.cluster);
       const behind = cur !== undefined && (m.appliedGeneration ?? 0) < cur;
       return [
-        m.minion, m.cluster, m.appliedGeneration === undefined ? '-' : String(m.appliedGeneration), m.lastResult,
+        m.minion, m.cluster, m.appliedGeneration === undefined ? '-' : String(m.appliedGeneration), result(m, now),
         behind ? `behind (current ${cur})` : 'current', m.lastSeenAt ? ago(new Date(m.lastSeenAt).toISOString(), now) : '-', m.reason || '-',
       ];
     }),

@@ -57,6 +57,12 @@ export interface ClusterStatus {
   held: { reasons: string[]; messages: string[]; digest: string; since: string } | undefined;
   lastError: { code: string; message: string; at: string } | undefined;
   minionsBehind: string[];
+  /**
+   * Minions holding out against a list of this cluster they refused (or found stale), with the
+   * reason and the generation; not re-sent to until they accept a list again or a release.
+   * (Optional: a bridge before this field omits it.)
+   */
+  minionsRefusing?: Array<{ minion: string; reason: string; generation: number; since: string }>;
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
@@ -82,7 +88,9 @@ export function newRuntime(cfg: ClusterConfig, published: PublishedState | undef
   };
 }
 
-export function clusterStatus(c: ClusterRuntime, synced: boolean, minionsBehind: string[]): ClusterStatus {
+export function clusterStatus(
+  c: ClusterRuntime, synced: boolean, minionsBehind: string[], refusing: ReadonlyArray<{ minion: string; reason: string; generation: number; since: number }> = [],
+): ClusterStatus {
   return {
     cluster: c.cfg.name,
     synced,
@@ -98,6 +106,7 @@ export function clusterStatus(c: ClusterRuntime, synced: boolean, minionsBehind:
     },
     lastError: c.lastError && { ...c.lastError, at: iso(c.lastError.at)! },
     minionsBehind,
+    minionsRefusing: refusing.map((r) => ({ minion: r.minion, reason: r.reason, generation: r.generation, since: iso(r.since)! })),
   };
 }
 

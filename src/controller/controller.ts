@@ -5,8 +5,9 @@
 // bridge believes from the bus"; the decisions are in minions.ts): jobs whose payload carries the
 // bridge's own signature tell which minions were targeted with which generation, their returns
 // which of those minions applied it; minions that failed or never answered get targeted re-sends
-// with backoff, a restarted minion gets the current lists at once, and verified events of another
-// bridge of the same clusters raise the generation floor.
+// with backoff, while a minion that refused a list (or found it stale) holds that state and is not
+// sent the same generation again; a restarted minion gets the current lists (in bounded rounds,
+// starts.ts), and verified events of another bridge of the same clusters raise the generation floor.
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import type { AllowListPayload, Clock, EventSink, NodeSource } from '../seams.ts';
@@ -18,12 +19,18 @@ import { KsbError } from '../errors.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { StateStore } from './stateStore.ts';
 import { reportRejections } from './rejections.ts';
-import { JobBook, MinionTracker, MAX_MINIONS_PER_CLUSTER, judgeFloor, judgeJob, judgeReturn, resendEvents } from './minions.ts';
+import {
+  JobBook, MinionTracker, REFUSAL_REASONS, judgeFloor, judgeJob, judgeOutcome, judgeReturn, refusalHint, resendEvents,
+} from './minions.ts';
+import { START_LIMITS, StartRounds, type StartOptions } from './starts.ts';
 import {
   clusterStatus, newRuntime, noteDrop, shorten, type BusSignal, type ClusterRuntime, type ClusterStatus, type DropLogState, type RunReason,
 } from './cluster.ts';
 
 export type { BusSignal, ClusterStatus, RunReason } from './cluster.ts';
+
+/** Why a targeted re-send goes out: no answer or a failure, a minion start, an operator's release. */
+type ResendReason = 'retry' | 'minion-start' | 'release';
 
 /** The cluster's one run timer, with when and why it fires. */
 type ArmedTimer = { cancel(): void; readonly at: number; readonly reason: RunReason };
@@ -41,10 +48,9 @@ export interface ControllerDeps {
   ackTimeoutMs?: number;
   /** Whether a payload seen on the bus is signed by this bridge's key (default: verifyPayload with config.signing.signer). */
   verify?: (payload: unknown) => boolean;
+  /** Bounds of start re-sends (default START_LIMITS). */
+  startLimits?: StartOptions;
 }
-
-/** Minion starts arriving within this window share one re-send per cluster. */
-const START_COALESCE_MS = 200;
 /** An ignored bus event is logged at most once per this interval and reason. */
 const DROP_LOG_EVERY_MS = 60_000;
 /** Why a bus event was ignored, and how loudly to say so: unknown jobs are ordinary (other bridges, missed `new`). */
@@ -57,7 +63,7 @@ export class Controller {
   private readonly jobs = new JobBook();
   private readonly verify: (payload: unknown) => boolean;
   private readonly drops = new Map<string, DropLogState>();
-  private readonly startedMinions = new Set<string>();
+  private readonly starts: StartRounds;
   private startTimer: { cancel(): void } | undefined;
   private readonly unsubscribe: Array<() => void> = [];
   private active = false;
@@ -75,6 +81,7 @@ export class Controller {
       { ackTimeoutMs: deps.ackTimeoutMs ?? 30_000, initialMs: retry.initialMs, maxMs: retry.maxMs },
       () => deps.clock.now(),
     );
+    this.starts = new StartRounds(deps.startLimits ?? START_LIMITS, () => deps.clock.now());
     for (const cfg of deps.config.clusters) {
       const published = deps.store.load(cfg.name);
       this.clusters.set(cfg.name, newRuntime(cfg, published, new Backoff({ initialMs: retry.initialMs, maxMs: retry.maxMs, now: () => deps.clock.now() })));
@@ -288,7 +295,7 @@ export class Controller {
     }, this.d.config.signing.signer);
   }
 
-  private async emit(payload: AllowListPayload, log: Logger, reason: RunReason | 'minion-start', kind: 'publish' | 'republish' | 'resend'): Promise<void> {
+  private async emit(payload: AllowListPayload, log: Logger, reason: RunReason | ResendReason, kind: 'publish' | 'republish' | 'resend'): Promise<void> {
     const tag = eventTag(payload.cluster);
     const summary = {
       tag, generation: payload.generation, digest: payload.digest, nodes: payload.nodes, ipv4: payload.ipv4.length, ipv6: payload.ipv6.length,
@@ -308,13 +315,16 @@ export class Controller {
   /**
    * Re-sends the cluster's last published payload — exactly as fired, whatever the latest plan
    * (held or failed) says — to some minions only, through the unsigned `minions` hint, in as many
-   * events as the reactor's and salt-api's limits need.
+   * events as the reactor's and salt-api's limits need. Minions that refused (or found stale) that
+   * very generation are left out, except on an operator's release.
    */
-  private async resend(name: string, minions: Iterable<string>, reason: 'retry' | 'minion-start'): Promise<void> {
+  private async resend(name: string, minions: Iterable<string>, reason: ResendReason): Promise<void> {
     const c = this.clusters.get(name)!;
     if (!this.active || !c.payload) return;
+    const payload = c.payload;
     const log = this.d.log.child({ cluster: name });
-    for (const event of resendEvents(c.payload, minions)) {
+    const to = reason === 'release' ? [...minions] : [...minions].filter((m) => !this.minions.refuses(name, m, payload.generation));
+    for (const event of resendEvents(payload, to)) {
       try {
         await this.emit(event, log, reason, 'resend');
       } catch (err) {
@@ -374,13 +384,19 @@ export class Controller {
       return;
     }
     const c = this.clusters.get(r.cluster)!;
-    const ok = this.minions.result(r.cluster, s.minion, { generation: r.generation, digest: r.digest, ok: s.ok, changed: s.changed, reason: s.reason });
-    this.d.metrics.applyResults.inc({ cluster: r.cluster, result: ok ? (s.changed ? 'applied' : 'current') : 'failed' });
-    if (ok && s.changed) {
+    const outcome = judgeOutcome(s);
+    const effect = this.minions.result(r.cluster, s.minion, { generation: r.generation, digest: r.digest, outcome, reason: s.reason });
+    this.d.metrics.applyResults.inc({ cluster: r.cluster, result: outcome.kind });
+    if (outcome.kind === 'applied') {
       const seen = c.changeSeenByGeneration.get(r.generation);
       if (seen !== undefined) this.d.metrics.changeToApplied.observe({ cluster: r.cluster }, (this.d.clock.now() - seen) / 1000);
     }
-    if (!ok) this.d.log.warn({ cluster: r.cluster, minion: s.minion, jid: s.jid, generation: r.generation, reason: s.reason }, 'minion failed to apply; re-sending with backoff');
+    const where = { cluster: r.cluster, minion: s.minion, jid: s.jid, generation: r.generation };
+    if (effect === 'failed') this.d.log.warn({ ...where, reason: s.reason }, 'minion failed to apply; re-sending with backoff');
+    if (effect === 'held' && (outcome.kind === 'refused' || outcome.kind === 'stale')) {
+      this.d.log.warn({ ...where, refusal: { reason: outcome.reason, message: s.reason } },
+        `minion ${outcome.kind === 'stale' ? 'found generation stale' : `refused the list (${outcome.reason})`}; not re-sending this generation to it: ${refusalHint(outcome.reason, r.cluster, s.minion)}`);
+    }
   }
 
   private raiseFloor(c: ClusterRuntime, generation: number, from: 'cluster event' | 'job'): void {
@@ -393,22 +409,40 @@ export class Controller {
       `a verified ${from} carries a newer generation than this bridge published; the next publish goes above it`);
   }
 
-  /** Starts arriving together share one re-send per cluster (a flood of them stays one request per 1,000). */
+  /**
+   * A start is re-sent in a bounded round (starts.ts): starts arriving together share one, a minion
+   * gets at most one start re-send per perMinionMs, and rounds (at most maxPerRound ids each) are
+   * roundSpacingMs apart, so a storm of starts, genuine or forged, costs at most one event per
+   * cluster per round.
+   */
   private onMinionStart(minion: string): void {
-    if (this.startedMinions.size >= MAX_MINIONS_PER_CLUSTER) {
-      this.ignored('start-flood', { tag: `salt/minion/${minion}/start`, detail: `more than ${MAX_MINIONS_PER_CLUSTER} minion starts within ${START_COALESCE_MS} ms` });
-      return;
+    const tag = `salt/minion/${minion}/start`;
+    const l = this.d.startLimits ?? START_LIMITS;
+    switch (this.starts.note(minion)) {
+      case 'recent':
+        this.ignored('start-repeat', { tag, detail: `${minion} got a start re-send less than ${l.perMinionMs / 1000} s ago` });
+        return;
+      case 'full':
+        this.ignored('start-flood', { tag, detail: `${l.maxQueued} started minions already wait for a re-send` });
+        return;
+      case 'waiting':
+        return;
+      case 'queued':
+        this.armStarts();
     }
-    this.startedMinions.add(minion);
-    if (this.startTimer !== undefined || this.stopped) return;
+  }
+
+  private armStarts(): void {
+    const at = this.starts.dueAt;
+    if (this.startTimer !== undefined || this.stopped || at === undefined) return;
     this.startTimer = this.d.clock.setTimeout(() => {
       this.startTimer = undefined;
-      const started = [...this.startedMinions].sort();
-      this.startedMinions.clear();
+      const started = this.starts.take();
       if (started.length <= 10) for (const m of started) this.d.log.info({ minion: m }, 'minion started; re-sending current lists');
-      else this.d.log.info({ minions: { count: started.length, ids: started.slice(0, 10) } }, 'minions started; re-sending current lists');
+      else this.d.log.info({ minions: { count: started.length, ids: started.slice(0, 10), waiting: this.starts.waiting } }, 'minions started; re-sending current lists');
       for (const name of this.clusters.keys()) this.track(this.resend(name, started, 'minion-start'));
-    }, START_COALESCE_MS);
+      this.armStarts();
+    }, Math.max(0, at - this.d.clock.now()));
   }
 
   /** Logs an ignored bus event: once per reason, then at most once a minute with a count. */
@@ -427,7 +461,12 @@ export class Controller {
   }
 
   private updateBehind(): void {
-    for (const [name, c] of this.clusters) this.d.metrics.minionsOutOfDate.set({ cluster: name }, this.minions.behind(name, c.published?.generation).length);
+    for (const [name, c] of this.clusters) {
+      this.d.metrics.minionsOutOfDate.set({ cluster: name }, this.minions.behind(name, c.published?.generation).length);
+      const counts = new Map<string, number>(REFUSAL_REASONS.map((r) => [r, 0]));
+      for (const r of this.minions.refusals(name)) counts.set(r.reason, counts.get(r.reason)! + 1);
+      for (const [reason, n] of counts) this.d.metrics.minionRefusals.set({ cluster: name, reason }, n);
+    }
   }
 
   private armRetry(): void {
@@ -454,13 +493,16 @@ export class Controller {
   }
 
   /**
-   * Operator override: publish the currently held list of `name` (only if its digest is still
-   * `digest`). With `schedule: false` the caller runs the cluster itself (`once --force`).
+   * Operator override. A held publish: publish the currently held list of `name` (only if its
+   * digest is still `digest`); with `schedule: false` the caller runs the cluster itself (`once
+   * --force`). Otherwise, minions that refused (or found stale) the published list: re-send it
+   * once to them (only if its digest is `digest`), after the operator changed what made them
+   * refuse (their pillar, a clock, `kube_allowlist.forget`); each holds out again if it refuses again.
    */
   release(name: string, digest?: string, o: { schedule?: boolean } = {}): { released: boolean; message: string } {
     const c = this.clusters.get(name);
     if (!c) return { released: false, message: `no cluster named ${name}` };
-    if (!c.hold) return { released: false, message: `${name} has no held publish` };
+    if (!c.hold) return this.releaseRefusals(c, digest, o.schedule !== false);
     if (digest && digest !== c.hold.digest) return { released: false, message: `${name}: held digest is ${c.hold.digest}, not ${digest} (the list changed; check status again)` };
     if (!c.hold.holds.every((h) => h.overridable)) return { released: false, message: `${name}: ${c.hold.holds.map((h) => h.message).join('; ')} — cannot be overridden` };
     c.override = c.hold.digest;
@@ -468,9 +510,29 @@ export class Controller {
     return { released: true, message: `${name}: releasing held list ${c.hold.digest}` };
   }
 
+  private releaseRefusals(c: ClusterRuntime, digest: string | undefined, resend: boolean): { released: boolean; message: string } {
+    const name = c.cfg.name;
+    const payload = c.payload;
+    const refusing = this.minions.refusals(name);
+    if (payload === undefined || refusing.length === 0) return { released: false, message: `${name} has no held publish and no minion refusing its list` };
+    if (digest && digest !== payload.digest) return { released: false, message: `${name}: the published digest is ${payload.digest}, not ${digest} (check status again)` };
+    if (!this.active) return { released: false, message: `${name}: this bridge is not publishing (not leader)` };
+    const freed = this.minions.release(name, payload.generation);
+    const shown = freed.slice(0, 10).map((f) => `${f.minion}: ${f.refusal.reason}`).join(', ') + (freed.length > 10 ? `, +${freed.length - 10}` : '');
+    this.d.log.warn({ cluster: name, generation: payload.generation, minions: { count: freed.length, ids: freed.slice(0, 20).map((f) => f.minion) } },
+      'operator release: re-sending the published list once to the minions that refused it');
+    if (resend) this.track(this.resend(name, freed.map((f) => f.minion), 'release'));
+    this.updateBehind();
+    this.armRetry();
+    return {
+      released: true,
+      message: `${name}: re-sending generation ${payload.generation} once to ${freed.length} minion(s) that refused it (${shown}); each refuses again unless what made it refuse has changed`,
+    };
+  }
+
   status(): { clusters: ClusterStatus[]; minions: ReturnType<MinionTracker['snapshot']>; active: boolean; dryRun: boolean } {
     const clusters = [...this.clusters.values()].map((c) =>
-      clusterStatus(c, this.d.sources.get(c.cfg.name)!.view().synced, this.minions.behind(c.cfg.name, c.published?.generation)));
+      clusterStatus(c, this.d.sources.get(c.cfg.name)!.view().synced, this.minions.behind(c.cfg.name, c.published?.generation), this.minions.refusals(c.cfg.name)));
     return { clusters, minions: this.minions.snapshot(), active: this.active, dryRun: this.d.dryRun };
   }
 

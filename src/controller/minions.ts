@@ -141,17 +141,115 @@ export function resendEvents(payload: AllowListPayload, minions: Iterable<string
   return out;
 }
 
+// ---- outcomes --------------------------------------------------------------------------------
+
+/**
+ * Why a minion holds on to what it has instead of the list it was given: the policy or check that
+ * refused it (retcode 1), or `stale` (retcode 0: it holds a newer generation). Taken from the
+ * module's reason text (salt/file_roots/_utils/saltext/kube_allowlist/modules/kube_allowlist_mod.py, salt/file_roots/_utils/saltext/kube_allowlist/utils/policy.py and
+ * kube_allowlist_payload.py): `refused: <check>: ...` or `stale: ...`.
+ */
+export type RefusalReason = 'shrink' | 'empty' | 'conflict' | 'skew' | 'version' | 'key' | 'signature' | 'tag' | 'invalid' | 'stale';
+
+export const REFUSAL_REASONS: readonly RefusalReason[] = ['shrink', 'empty', 'conflict', 'skew', 'version', 'key', 'signature', 'tag', 'invalid', 'stale'];
+
+/** What one apply return means for the bridge. */
+export type Outcome =
+  | { readonly kind: 'applied' }
+  | { readonly kind: 'current' }
+  /** The same list will be refused every time (or is older than what the minion holds): held, never re-sent. */
+  | { readonly kind: 'refused'; readonly reason: RefusalReason }
+  | { readonly kind: 'stale'; readonly reason: 'stale' }
+  /** Retcode 2, an exception, a missing module, anything else: retried with backoff. */
+  | { readonly kind: 'failed' };
+
+const REFUSAL_TEXT: ReadonlyArray<[RegExp, RefusalReason]> = [
+  [/^empty allow-list\b/, 'empty'],
+  [/^\d+ of \d+ entries would be removed\b/, 'shrink'],
+  [/^generation \d+ was already applied with digest\b/, 'conflict'],
+  [/^generation: -?\d+ is .* ahead of this minion's clock/, 'skew'],
+  [/^version: /, 'version'],
+  [/^key_id: /, 'key'],
+  [/^signature: /, 'signature'],
+  [/^tag .* does not name cluster\b/, 'tag'],
+];
+
+/** The check named by a `refused: ...` reason; anything not listed is `invalid` (schema, address, space, digest). */
+export function refusalReason(text: string): RefusalReason {
+  const rest = text.replace(/^refused: /, '');
+  for (const [re, reason] of REFUSAL_TEXT) if (re.test(rest)) return reason;
+  return 'invalid';
+}
+
+/**
+ * Decision table of a credited return (src/salt/interpret.ts gives `ok`, `changed`, `retcode`,
+ * `reason`): ok → applied or current; retcode 0 with a `stale:` reason → stale; retcode 1 with the
+ * module's `refused:` reason → refused (for that reason); everything else, a retcode 1 without it
+ * (Salt's own errors) included, → failed.
+ */
+export function judgeOutcome(r: { ok: boolean; changed: boolean; retcode?: number | undefined; reason: string }): Outcome {
+  if (r.ok) return r.changed ? { kind: 'applied' } : { kind: 'current' };
+  if (r.retcode === 0 && r.reason.startsWith('stale: ')) return { kind: 'stale', reason: 'stale' };
+  if (r.retcode === 1 && r.reason.startsWith('refused: ')) return { kind: 'refused', reason: refusalReason(r.reason) };
+  return { kind: 'failed' };
+}
+
+/** What clears a refusal, for the log line that reports it (README "Operating it", "Refusals"). */
+export function refusalHint(reason: RefusalReason, cluster: string, minion: string): string {
+  const release = `kube-salt-bridge release ${cluster}`;
+  switch (reason) {
+    case 'shrink':
+      return `it accepts the next list within its pillar max_shrink of what it holds (the cluster growing back); or raise kube_allowlist max_shrink and run \`${release}\`, or apply it there with force=True`;
+    case 'empty':
+      return `an empty list needs pillar kube_allowlist allow_empty, then \`${release}\``;
+    case 'skew':
+      return `the generation is too far ahead of the minion's clock: fix the clock that is wrong, then \`${release}\` (docs/event-contract.md, "Generations and clocks")`;
+    case 'conflict':
+    case 'stale':
+      return `it holds ${reason === 'stale' ? 'a newer generation' : 'this generation with another digest'}: the next publish (a new generation) clears it, or \`salt ${minion} kube_allowlist.forget ${cluster}\` then \`${release}\``;
+    case 'key':
+    case 'signature':
+      return `add the bridge's public key (kube-salt-bridge check shows its key id) to the minion's pillar kube_allowlist:public_keys, refresh pillar, then \`${release}\``;
+    case 'version':
+      return `the minion's Salt content speaks another contract version: deploy the matching salt/ content (saltutil.sync_all), then \`${release}\``;
+    case 'tag':
+    case 'invalid':
+      return `the minion's checks reject the payload itself (see the reason); fix the mismatch, then \`${release}\``;
+  }
+}
+
 // ---- the tracker -----------------------------------------------------------------------------
+
+/** A refused (or stale) generation a minion holds out against, until it accepts a list again. */
+export interface Refusal {
+  reason: RefusalReason;
+  /** The generation and digest of the job it refused (the job's, never the return's). */
+  generation: number;
+  digest: string;
+  /** The minion's reason text (truncated). */
+  message: string;
+  /** When the minion first refused this generation for this reason (ms). */
+  since: number;
+}
 
 export interface MinionClusterState {
   appliedGeneration: number | undefined;
   appliedDigest: string | undefined;
-  /** 'applied' | 'current' (already had it) | 'failed' | 'pending' (sent, no answer yet). */
-  lastResult: 'applied' | 'current' | 'failed' | 'pending';
+  /**
+   * 'applied' | 'current' (already had it) | 'refused' / 'stale' (see `refusal`) | 'failed' |
+   * 'pending' (sent, no answer yet).
+   */
+  lastResult: 'applied' | 'current' | 'refused' | 'stale' | 'failed' | 'pending';
   reason: string;
   lastSeenAt: number | undefined;
   /** When a targeted re-send is due (failure or no answer), undefined when nothing is owed. */
   retryAt: number | undefined;
+  /**
+   * Set while the minion holds out against a generation it refused (or found stale): that
+   * generation is not re-sent to it. Cleared when it accepts a list of that generation or a
+   * newer one, or by an operator's release. (Optional: a bridge before this field omits it.)
+   */
+  refusal?: Refusal | undefined;
 }
 
 export interface RetryOptions {
@@ -163,14 +261,21 @@ export interface RetryOptions {
   maxPerCluster?: number;
 }
 
-/** What a credited return tells: the job's generation and digest, the return's outcome. */
+/** What a credited return tells: the job's generation and digest, the return's outcome (judgeOutcome). */
 export interface Credit {
   generation: number;
   digest: string;
-  ok: boolean;
-  changed: boolean;
+  outcome: Outcome;
   reason: string;
 }
+
+/**
+ * What a return did to a minion's state: `ok` (applied or current), `failed` (a re-send is owed,
+ * with backoff), `held` (a new refusal: log it), `held-again` (the same refusal repeated, e.g. on
+ * the periodic resync: nothing new), `late` (a word on an older generation than the one owed or
+ * applied since: only noted).
+ */
+export type ResultEffect = 'ok' | 'failed' | 'held' | 'held-again' | 'late';
 
 interface Entry extends MinionClusterState {
   backoff: Backoff;
@@ -207,6 +312,7 @@ export class MinionTracker {
         reason: '',
         lastSeenAt: undefined,
         retryAt: undefined,
+        refusal: undefined,
         expectedGeneration: undefined,
         backoff: new Backoff({ initialMs: this.o.initialMs, maxMs: this.o.maxMs, now: this.now, random: this.random }),
       };
@@ -216,40 +322,93 @@ export class MinionTracker {
     return e;
   }
 
-  /** A verified job applying `generation` targeted these minions (salt/job/<jid>/new). */
+  /**
+   * A verified job applying `generation` targeted these minions (salt/job/<jid>/new). A minion that
+   * already applied it, or refused it (or a newer one), is owed nothing: its answer to this
+   * generation is known, and the same list would be refused again.
+   */
   started(cluster: string, generation: number, minions: Iterable<string>): void {
     const now = this.now();
     for (const m of minions) {
       const e = this.touch(cluster, m);
       if (e.appliedGeneration !== undefined && e.appliedGeneration >= generation) continue;
+      if (e.refusal !== undefined && e.refusal.generation >= generation) continue;
       e.expectedGeneration = Math.max(e.expectedGeneration ?? 0, generation);
       e.lastResult = 'pending';
       e.retryAt = now + this.o.ackTimeoutMs;
     }
   }
 
-  /** A credited return (see judgeReturn). Returns true when it is a success. */
-  result(cluster: string, minion: string, r: Credit): boolean {
+  /** A credited return (see judgeReturn, judgeOutcome): what it changed (ResultEffect). */
+  result(cluster: string, minion: string, r: Credit): ResultEffect {
     const e = this.touch(cluster, minion);
     const now = this.now();
     e.lastSeenAt = now;
-    e.reason = r.reason;
-    if (r.ok) {
+    const o = r.outcome;
+    if (o.kind === 'applied' || o.kind === 'current') {
+      e.reason = r.reason;
       if (e.appliedGeneration === undefined || r.generation >= e.appliedGeneration) {
         e.appliedGeneration = r.generation;
         e.appliedDigest = r.digest;
       }
-      e.lastResult = r.changed ? 'applied' : 'current';
+      if (e.refusal !== undefined && r.generation >= e.refusal.generation) e.refusal = undefined;
+      e.lastResult = o.kind;
       if (e.expectedGeneration === undefined || (e.appliedGeneration ?? 0) >= e.expectedGeneration) {
         e.expectedGeneration = undefined;
         e.retryAt = undefined;
         e.backoff.reset();
       }
-      return true;
+      return 'ok';
     }
-    e.lastResult = 'failed';
-    e.retryAt = now + e.backoff.next();
-    return false;
+    if (o.kind === 'failed') {
+      e.reason = r.reason;
+      e.lastResult = 'failed';
+      e.retryAt = now + e.backoff.next();
+      return 'failed';
+    }
+    // Refused or stale: a word on this generation that a re-send cannot change.
+    const newer = Math.max(e.expectedGeneration ?? 0, e.appliedGeneration ?? 0, e.refusal?.generation ?? 0);
+    if (r.generation < newer) return 'late';
+    const again = e.refusal !== undefined && e.refusal.generation === r.generation && e.refusal.reason === o.reason;
+    e.refusal = again ? { ...e.refusal!, message: r.reason } : { reason: o.reason, generation: r.generation, digest: r.digest, message: r.reason, since: now };
+    e.reason = r.reason;
+    e.lastResult = o.kind;
+    e.expectedGeneration = undefined;
+    e.retryAt = undefined;
+    e.backoff.reset();
+    return again ? 'held-again' : 'held';
+  }
+
+  /**
+   * Operator's release: the minions of `cluster` (all, or those named) that hold a refusal of
+   * `generation` or older lose it and are owed one answer to `generation` again (the caller
+   * re-sends it). Returns them with what they had refused.
+   */
+  release(cluster: string, generation: number, only?: ReadonlySet<string>): Array<{ minion: string; refusal: Refusal }> {
+    const now = this.now();
+    const out: Array<{ minion: string; refusal: Refusal }> = [];
+    for (const [m, e] of this.clusters.get(cluster) ?? []) {
+      if (e.refusal === undefined || e.refusal.generation > generation || (only && !only.has(m))) continue;
+      out.push({ minion: m, refusal: e.refusal });
+      e.refusal = undefined;
+      e.lastResult = 'pending';
+      e.expectedGeneration = generation;
+      e.retryAt = now + this.o.ackTimeoutMs;
+    }
+    return out.sort((a, b) => a.minion.localeCompare(b.minion));
+  }
+
+  /** Whether `minion` holds out against `generation` of `cluster` (it refused it, or found it stale). */
+  refuses(cluster: string, minion: string, generation: number): boolean {
+    const r = this.clusters.get(cluster)?.get(minion)?.refusal;
+    return r !== undefined && r.generation >= generation;
+  }
+
+  /** The minions of `cluster` holding a refusal, by id. */
+  refusals(cluster: string): Array<{ minion: string; reason: RefusalReason; generation: number; since: number }> {
+    const out: Array<{ minion: string; reason: RefusalReason; generation: number; since: number }> = [];
+    for (const [m, e] of this.clusters.get(cluster) ?? []) if (e.refusal) out.push({ minion: m, reason: e.refusal.reason, generation: e.refusal.generation, since: e.refusal.since });
+    return out.sort((a, b) => a.minion.localeCompare(b.minion));
   }
 
   /** Minions owed a re-send of `cluster`'s current list at `now`; their next deadline is pushed back. */
@@ -299,6 +458,7 @@ export class MinionTracker {
           reason: e.reason,
           lastSeenAt: e.lastSeenAt,
           retryAt: e.retryAt,
+          refusal: e.refusal && { ...e.refusal },
         });
       }
     }

@@ -57,7 +57,18 @@ export function createMetrics(defaults = true, watchStats: () => WatchStats[] = 
       },
     }),
     minionsOutOfDate: new Gauge({ name: 'ksb_minions_out_of_date', help: 'Targeted minions whose applied generation is behind, per cluster', labelNames: ['cluster'], registers: [registry] }),
-    applyResults: new Counter({ name: 'ksb_minion_apply_results_total', help: 'Minion apply results seen on the bus', labelNames: ['cluster', 'result'], registers: [registry] }),
+    applyResults: new Counter({
+      name: 'ksb_minion_apply_results_total',
+      help: 'Minion apply results seen on the bus, per cluster and result (applied, current, refused, stale, failed)',
+      labelNames: ['cluster', 'result'],
+      registers: [registry],
+    }),
+    minionRefusals: new Gauge({
+      name: 'ksb_minion_refusals',
+      help: 'Minions holding out against the list they refused (reason shrink, empty, conflict, skew, version, key, signature, tag, invalid) or found stale (reason stale); not re-sent until they accept a list or an operator releases them',
+      labelNames: ['cluster', 'reason'],
+      registers: [registry],
+    }),
     changeToApplied: new Histogram({
       name: 'ksb_change_to_applied_seconds',
       help: 'From an address change seen in Kubernetes to a minion reporting it applied',

@@ -11,6 +11,7 @@ import { createMetrics } from '../../src/http/metrics.ts';
 import { Writable } from 'node:stream';
 import { buildPayload, verifyPayload } from '../../src/plan/index.ts';
 import { interpretBusEvent } from '../../src/salt/index.ts';
+import { formatStatus, type StatusDoc } from '../../src/commands/status.ts';
 import type { AllowListPayload, BusEvent } from '../../src/seams.ts';
 import { FakeClock } from '../fakes/clock.ts';
 import { FakeNodeSource } from '../fakes/nodeSource.ts';
@@ -45,8 +46,8 @@ let metrics: ReturnType<typeof createMetrics>;
 
 let logs: Array<Record<string, unknown>>;
 
-function makeController(opts: { dryRun?: boolean } = {}) {
-  const config = makeConfig(dir);
+function makeController(opts: { dryRun?: boolean; config?: Record<string, unknown> } = {}) {
+  const config = makeConfig(dir, opts.config);
   logs = [];
   const stream = new Writable({ write(chunk, _enc, cb) { for (const l of String(chunk).split('\n')) if (l) logs.push(JSON.parse(l) as Record<string, unknown>); cb(); } });
   const c = new Controller({
@@ -436,6 +437,8 @@ test('a re-send to many minions is split: at most 1,000 ids per event, every id 
   const ids = Array.from({ length: 2_500 }, (_, i) => `m-${String(i).padStart(4, '0')}`);
   for (const id of ids) bus(c, startEvent(id));
   await clock.advance(300);
+  assert.equal(resendsSince(1).length, 1, 'the first round: 1,000 ids');
+  await clock.advance(10_000); // rounds 5 s apart
   const r = resendsSince(1);
   assert.equal(r.length, 3);
   assert.ok(r.every((e) => e.data.minions!.length <= 1_000));
@@ -497,5 +500,219 @@ test('ignored bus events are logged once per reason, then at most once a minute 
   assert.equal(lines.length, 2);
   assert.equal((lines[1]!.bus as Record<string, unknown>).suppressed, 99);
   assert.ok(lines.every((l) => JSON.stringify(l).length < 1000), 'short lines');
+  await c.stop();
+});
+
+// ---- refusals: a held state, not a retry loop ---------------------------------------------------
+
+const SHRINK = 'refused: 3 of 4 entries would be removed (75.0%), more than max_shrink 0.5; re-run with force=True if intended';
+/** A minion's refusal (retcode 1) as the module returns it. */
+const refusedRet = (jid: string, minion: string, reason = SHRINK) => jobRet(jid, minion, { ok: false, ret: { reason }, data: { retcode: 1 } });
+const staleRet = (jid: string, minion: string) => jobRet(jid, minion, { ok: false, ret: { reason: 'stale: generation 5 is older than the applied generation 9' }, data: { retcode: 0, success: true } });
+const hintedTo = (m: string, from = 1) => resendsSince(from).filter((e) => e.data.minions!.includes(m));
+
+test('a refused list is held per minion and cluster, shown and counted, and never re-sent to it; a failure still is', async () => {
+  const c = await publishedOnce();
+  const first = sink.fired[0]!.data;
+  bus(c, jobNew(JID, first, ['m1', 'm2', 'm3']));
+  bus(c, refusedRet(JID, 'm1'));
+  bus(c, staleRet(JID, 'm2'));
+  bus(c, jobRet(JID, 'm3', { ok: false })); // retcode 2: a failure
+  const m1 = minionRow(c, 'm1')!;
+  assert.deepEqual([m1.lastResult, m1.refusal?.reason, m1.refusal?.generation, m1.retryAt], ['refused', 'shrink', first.generation, undefined]);
+  assert.equal(m1.refusal?.message, SHRINK);
+  assert.deepEqual([minionRow(c, 'm2')!.lastResult, minionRow(c, 'm2')!.refusal?.reason], ['stale', 'stale']);
+  assert.deepEqual(c.status().clusters[0]!.minionsRefusing?.map((r) => [r.minion, r.reason, r.generation]), [['m1', 'shrink', first.generation], ['m2', 'stale', first.generation]]);
+  const text = await metrics.registry.metrics();
+  assert.match(text, /ksb_minion_refusals\{cluster="prod",reason="shrink"\} 1/);
+  assert.match(text, /ksb_minion_refusals\{cluster="prod",reason="stale"\} 1/);
+  assert.match(text, /ksb_minion_refusals\{cluster="prod",reason="skew"\} 0/);
+  assert.match(text, /ksb_minion_apply_results_total\{cluster="prod",result="refused"\} 1/);
+  assert.match(text, /ksb_minion_apply_results_total\{cluster="prod",result="failed"\} 1/);
+  const warned = logs.filter((l) => /refused the list \(shrink\); not re-sending this generation/.test(String(l.msg)));
+  assert.equal(warned.length, 1);
+  assert.match(String(warned[0]!.msg), /kube-salt-bridge release prod/);
+
+  await clock.advance(120_000); // four ack timeouts and more
+  assert.equal(hintedTo('m1').length, 0, 'the refusing minion is not re-sent the same generation');
+  assert.equal(hintedTo('m2').length, 0, 'nor the stale one');
+  assert.ok(hintedTo('m3').length >= 2, 'the failed one is re-sent with backoff');
+  // A start of the refusing minion re-sends nothing to it either (the same list would be refused).
+  bus(c, startEvent('m1'));
+  await clock.advance(6_000);
+  assert.equal(hintedTo('m1').length, 0);
+  // The periodic resync goes to the whole target; a repeated refusal is not logged again.
+  await clock.advance(600_000);
+  assert.ok(sink.fired.some((e) => e.data.minions === undefined && e.data.generation === first.generation && sink.fired.indexOf(e) > 0), 'resync');
+  bus(c, jobNew('20261122100000000010', first, ['m1']));
+  bus(c, refusedRet('20261122100000000010', 'm1'));
+  assert.equal(logs.filter((l) => /refused the list/.test(String(l.msg))).length, 1, 'logged once per minion and generation');
+  assert.equal(minionRow(c, 'm1')!.refusal?.since, m1.refusal?.since, 'held since the first refusal');
+  await c.stop();
+});
+
+test('a refusal clears with the next list the minion accepts', async () => {
+  const c = await publishedOnce();
+  const first = sink.fired[0]!.data;
+  bus(c, jobNew(JID, first, ['m1']));
+  bus(c, refusedRet(JID, 'm1', "refused: generation: 1795341600000 is 3600 s ahead of this minion's clock, more than max_generation_skew 300 s (is the bridge's clock right?)"));
+  assert.equal(minionRow(c, 'm1')!.refusal?.reason, 'skew');
+  source.put('b', '10.0.0.2');
+  await clock.advance(1000);
+  const second = sink.fired.at(-1)!.data;
+  assert.ok(second.generation > first.generation);
+  bus(c, jobNew('20261122100000000011', second, ['m1']));
+  assert.equal(minionRow(c, 'm1')!.lastResult, 'pending', 'the new generation is owed an answer');
+  assert.equal(minionRow(c, 'm1')!.refusal?.reason, 'skew', 'the refusal stays visible until then');
+  bus(c, jobRet('20261122100000000011', 'm1'));
+  assert.equal(minionRow(c, 'm1')!.refusal, undefined);
+  assert.deepEqual(c.status().clusters[0]!.minionsRefusing, []);
+  assert.match(await metrics.registry.metrics(), /ksb_minion_refusals\{cluster="prod",reason="skew"\} 0/);
+  await c.stop();
+});
+
+test('release: with no held publish, re-sends the published list once to the minions that refused it', async () => {
+  const c = await publishedOnce();
+  const first = sink.fired[0]!.data;
+  assert.deepEqual(c.release('prod'), { released: false, message: 'prod has no held publish and no minion refusing its list' });
+  bus(c, jobNew(JID, first, ['m1', 'm2']));
+  bus(c, refusedRet(JID, 'm1'));
+  bus(c, jobRet(JID, 'm2'));
+  assert.equal(c.release('prod', 'sha256:other').released, false, 'only for the published digest');
+  const r = c.release('prod', first.digest);
+  assert.equal(r.released, true);
+  assert.match(r.message, /re-sending generation \d+ once to 1 minion\(s\) that refused it \(m1: shrink\)/);
+  await clock.advance(10);
+  assert.deepEqual(resendsSince(1).map((e) => e.data.minions), [['m1']]);
+  assert.deepEqual(signedPart(resendsSince(1)[0]!.data), first);
+  assert.equal(minionRow(c, 'm1')!.lastResult, 'pending');
+  // It refuses again: held again, and nothing more goes to it.
+  bus(c, jobNew('20261122100000000012', first, ['m1']));
+  bus(c, refusedRet('20261122100000000012', 'm1'));
+  await clock.advance(120_000);
+  assert.equal(hintedTo('m1').length, 1);
+  assert.equal(minionRow(c, 'm1')!.refusal?.reason, 'shrink');
+  await c.stop();
+});
+
+// ---- start storms ---------------------------------------------------------------------------------
+
+test('start storm: one minion firing starts over and over gets at most one re-send per 30 s', async () => {
+  const c = await publishedOnce();
+  for (let i = 0; i < 600; i++) { // a start every 100 ms for a minute
+    bus(c, startEvent('m1'));
+    await clock.advance(100);
+  }
+  const r = resendsSince(1);
+  assert.equal(r.length, 2, 'at 0.2 s, then again once 30 s had passed');
+  assert.ok(r.every((e) => JSON.stringify(signedPart(e.data)) === JSON.stringify(signedPart(sink.fired[0]!.data))));
+  assert.ok(logs.some((l) => l.msg === 'ignored bus event (start-repeat)'));
+  await c.stop();
+});
+
+test('start storm: many ids go out in rounds at least 5 s apart, at most 1,000 ids (one event) per round', async () => {
+  const c = await publishedOnce();
+  const times: number[] = [];
+  const from = sink.fired.length;
+  let n = 0;
+  for (let t = 0; t < 30_000; t += 50) {
+    for (let k = 0; k < 20; k++) bus(c, startEvent(`s-${n++}`)); // 400 fresh ids per second
+    const before = sink.fired.length;
+    await clock.advance(50);
+    if (sink.fired.length > before) times.push(clock.now());
+  }
+  const r = sink.fired.slice(from);
+  assert.ok(r.every((e) => e.data.minions!.length <= 1000));
+  for (let i = 1; i < times.length; i++) assert.ok(times[i]! - times[i - 1]! >= 5000, `rounds at ${times.join(', ')}`);
+  assert.ok(r.length <= 7, `${r.length} events in 30 s for 12,000 starts`);
+  await c.stop();
+});
+
+// ---- bursts -----------------------------------------------------------------------------------------
+
+/** Publishes (full lists, not re-sends) since `from`, with the time each run signed it. */
+const publishes = (from = 0) => sink.fired.slice(from).filter((e) => e.data.minions === undefined).map((e) => ({ at: Date.parse(e.data.issued_at), ipv4: e.data.ipv4 }));
+
+function assertBurst(changes: Array<{ at: number; seen: (ipv4: string[]) => boolean }>, pubs: Array<{ at: number; ipv4: string[] }>, o: { minIntervalMs: number; maxDelayMs: number }): void {
+  assert.equal(pubs[0]!.at, changes[0]!.at, 'the first change is published at once (leading edge)');
+  assert.ok(pubs.filter((p) => p.at <= changes[0]!.at + o.minIntervalMs / 2).length === 1, 'exactly one immediate publish');
+  for (let i = 1; i < pubs.length; i++) assert.ok(pubs[i]!.at - pubs[i - 1]!.at >= o.minIntervalMs, `publishes ${pubs[i - 1]!.at - changes[0]!.at} and ${pubs[i]!.at - changes[0]!.at} ms are ${o.minIntervalMs} ms apart`);
+  for (const [i, ch] of changes.entries()) {
+    const p = pubs.find((x) => x.at >= ch.at && ch.seen(x.ipv4));
+    assert.ok(p, `change #${i} is published`);
+    assert.ok(p.at - ch.at <= o.maxDelayMs, `change #${i} waited ${p.at - ch.at} ms`);
+  }
+}
+
+for (const o of [{ minIntervalMs: 500, maxDelayMs: 2000 }, { minIntervalMs: 100, maxDelayMs: 300 }]) {
+  test(`burst of 200 node joins 10 ms apart: one publish at once, then at most one per ${o.minIntervalMs} ms, none later than ${o.maxDelayMs} ms after a change`, async () => {
+    const c = makeController({ config: { publish: { ...o, resyncIntervalSeconds: 600, retry: { initialMs: 1000, maxMs: 10_000 } } } });
+    c.setActive(true);
+    source.put('base', '10.1.0.1');
+    source.setSynced(true);
+    await clock.advance(10_000); // published, then quiet
+    const from = sink.fired.length;
+    const changes: Array<{ at: number; seen: (ipv4: string[]) => boolean }> = [];
+    for (let i = 0; i < 200; i++) {
+      const ip = `10.2.${i >> 8}.${i & 255}`;
+      source.put(`n${i}`, ip);
+      changes.push({ at: clock.now(), seen: (l) => l.includes(ip) });
+      await clock.advance(10);
+    }
+    await clock.advance(o.maxDelayMs + 1000);
+    const pubs = publishes(from);
+    assertBurst(changes, pubs, o);
+    assert.equal(pubs.at(-1)!.ipv4.length, 201, 'the last publish holds every node');
+    assert.ok(pubs.length <= Math.ceil(2000 / o.minIntervalMs) + 1, `${pubs.length} publishes`);
+    await clock.advance(60_000);
+    assert.equal(publishes(from).length, pubs.length, 'nothing more once the burst is over');
+    await c.stop();
+  });
+
+  test(`burst of 200 node deletions 10 ms apart with the guard allowing them (minIntervalMs ${o.minIntervalMs}, maxDelayMs ${o.maxDelayMs})`, async () => {
+    const c = makeController({
+      config: {
+        clusters: [{ name: 'prod', kubeconfig: join(dir, 'kc.yaml'), families: ['ipv4'], safety: { maxShrinkFraction: 1, allowEmpty: true, minNodes: 0 } }],
+        publish: { ...o, resyncIntervalSeconds: 600, retry: { initialMs: 1000, maxMs: 10_000 } },
+      },
+    });
+    c.setActive(true);
+    for (let i = 0; i < 200; i++) source.put(`n${i}`, `10.2.${i >> 8}.${i & 255}`);
+    source.setSynced(true);
+    await clock.advance(10_000);
+    assert.equal(publishes().at(-1)!.ipv4.length, 200);
+    const from = sink.fired.length;
+    const changes: Array<{ at: number; seen: (ipv4: string[]) => boolean }> = [];
+    for (let i = 0; i < 200; i++) {
+      const ip = `10.2.${i >> 8}.${i & 255}`;
+      source.remove(`n${i}`);
+      changes.push({ at: clock.now(), seen: (l) => !l.includes(ip) });
+      await clock.advance(10);
+    }
+    await clock.advance(o.maxDelayMs + 1000);
+    const pubs = publishes(from);
+    assertBurst(changes, pubs, o);
+    assert.deepEqual(pubs.at(-1)!.ipv4, [], 'the last publish is the empty list the guard allows');
+    assert.equal(c.status().clusters[0]!.held, undefined, 'nothing held');
+    await c.stop();
+  });
+}
+
+test('status (table and --json) shows who refuses which list and why', async () => {
+  const c = await publishedOnce();
+  const first = sink.fired[0]!.data;
+  bus(c, jobNew(JID, first, ['m1', 'm2']));
+  bus(c, refusedRet(JID, 'm1'));
+  bus(c, jobRet(JID, 'm2'));
+  await clock.advance(12_000);
+  const doc = JSON.parse(JSON.stringify({ ...c.status(), ready: [] })) as StatusDoc; // as /status serves it
+  assert.deepEqual(doc.clusters[0]!.minionsRefusing!.map((r) => [r.minion, r.reason]), [['m1', 'shrink']]);
+  assert.equal(doc.minions.find((m) => m.minion === 'm1')!.refusal!.generation, first.generation);
+  const lines = formatStatus(doc, clock.now()).split('\n');
+  const header = lines.find((l) => l.startsWith('CLUSTER'))!;
+  const row = lines.find((l) => l.startsWith('prod '))!;
+  assert.equal(row.slice(header.indexOf('REFUSED BY')).split(/\s{2,}/)[0], 'm1 shrink');
+  assert.match(lines.find((l) => l.startsWith('m1 '))!, /refused: shrink \(since 12s ago\)\s+behind \(current \d+\)\s+12s ago\s+refused: 3 of 4 entries would be removed/);
+  assert.match(lines.find((l) => l.startsWith('m2 '))!, /\sapplied\s+current\s/);
   await c.stop();
 });

@@ -1,11 +1,13 @@
-// The bookkeeping behind what the bridge believes from the bus: decision tables for jobs, returns
-// and the generation floor, the re-send split, and the bounds of the job book and the tracker.
+// The bookkeeping behind what the bridge believes from the bus: decision tables for jobs, returns,
+// outcomes (applied, refused, stale, failed) and the generation floor, the re-send split, the
+// bounds of the job book and the tracker, refusals as a held state, and the rounds of start re-sends.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  JobBook, MinionTracker, MAX_HINT_IDS, MAX_JOBS, REQUEST_OVERHEAD_BYTES,
-  judgeFloor, judgeJob, judgeReturn, resendEvents, type Job,
+  JobBook, MinionTracker, MAX_HINT_IDS, MAX_JOBS, REQUEST_OVERHEAD_BYTES, REFUSAL_REASONS,
+  judgeFloor, judgeJob, judgeOutcome, judgeReturn, refusalHint, refusalReason, resendEvents, type Credit, type Job, type Outcome,
 } from '../../src/controller/minions.ts';
+import { StartRounds, START_LIMITS } from '../../src/controller/starts.ts';
 import { noteDrop } from '../../src/controller/cluster.ts';
 import { buildPayload, payloadBytes, SALT_API_MAX_BODY_BYTES } from '../../src/plan/index.ts';
 import type { AllowListPayload } from '../../src/seams.ts';
@@ -144,6 +146,8 @@ describe('JobBook', () => {
   });
 });
 
+const ok = (generation: number, digest = `d${generation}`): Credit => ({ generation, digest, outcome: { kind: 'applied' }, reason: `applied generation ${generation}` });
+
 describe('MinionTracker', () => {
   const opts = { ackTimeoutMs: 1000, initialMs: 100, maxMs: 1000 };
 
@@ -152,7 +156,7 @@ describe('MinionTracker', () => {
     const t = new MinionTracker({ ...opts, maxPerCluster: 3 }, () => now, () => 0.5);
     t.started('prod', 5, ['a', 'b', 'c']);
     now += 1;
-    t.result('prod', 'a', { generation: 5, digest: 'd', ok: true, changed: true, reason: 'applied' }); // a seen again
+    t.result('prod', 'a', ok(5, 'd')); // a seen again
     t.started('prod', 6, ['d']);
     assert.deepEqual(t.snapshot().map((m) => m.minion), ['a', 'c', 'd']);
     t.started('other', 6, ['x', 'y', 'z']);
@@ -171,13 +175,242 @@ describe('MinionTracker', () => {
     let now = T;
     const t = new MinionTracker(opts, () => now, () => 0.5);
     t.started('prod', 5, ['a', 'b']);
-    t.result('prod', 'a', { generation: 5, digest: 'd5', ok: true, changed: true, reason: 'applied' });
-    t.result('prod', 'a', { generation: 4, digest: 'd4', ok: true, changed: false, reason: 'current' });
+    t.result('prod', 'a', ok(5, 'd5'));
+    t.result('prod', 'a', { generation: 4, digest: 'd4', outcome: { kind: 'current' }, reason: 'current' });
     assert.equal(t.snapshot()[0]!.appliedGeneration, 5);
     assert.deepEqual(t.behind('prod', 5), ['b']);
     now += 1000;
     assert.deepEqual(t.due('prod'), ['b']);
     assert.deepEqual(t.due('prod'), [], 'pushed back');
+  });
+});
+
+// The module's own reason texts (salt/file_roots/_utils/saltext/kube_allowlist/utils/policy.py, kube_allowlist_payload.py,
+// salt/file_roots/_utils/saltext/kube_allowlist/modules/kube_allowlist_mod.py), as a return carries them.
+const REASONS: Array<[string, string, Outcome]> = [
+  ['applied', 'applied generation 7', { kind: 'applied' }],
+  ['already current', 'already current at generation 7', { kind: 'current' }],
+  ['stale (retcode 0)', 'stale: generation 5 is older than the applied generation 7', { kind: 'stale', reason: 'stale' }],
+  ['shrink', 'refused: 3 of 5 entries would be removed (60.0%), more than max_shrink 0.2; re-run with force=True if intended', { kind: 'refused', reason: 'shrink' }],
+  ['shrink with additions', 'refused: 8 of 10 entries would be removed and 1 added, 7 fewer (70.0%), more than max_shrink 0.5; re-run with force=True if intended', { kind: 'refused', reason: 'shrink' }],
+  ['empty', 'refused: empty allow-list for ipv4 (set pillar kube_allowlist:allow_empty or kube_allowlist:clusters:<name>:allow_empty)', { kind: 'refused', reason: 'empty' }],
+  ['conflict', 'refused: generation 17 was already applied with digest sha256:aa, this payload has sha256:bb', { kind: 'refused', reason: 'conflict' }],
+  ['skew', "refused: generation: 1796120114252 is 3600 s ahead of this minion's clock, more than max_generation_skew 300 s (is the bridge's clock right?)", { kind: 'refused', reason: 'skew' }],
+  ['version', 'refused: version: 1 is not supported, this minion speaks version 2', { kind: 'refused', reason: 'version' }],
+  ['unknown key', "refused: key_id: 0123456789abcdef is not one of this minion's public keys (none; pillar kube_allowlist:public_keys)", { kind: 'refused', reason: 'key' }],
+  ['signature', 'refused: signature: does not verify with key 0123456789abcdef (the payload was altered or forged)', { kind: 'refused', reason: 'signature' }],
+  ['tag', "refused: tag 'kube-salt-bridge/cluster/x/nodes' does not name cluster prod", { kind: 'refused', reason: 'tag' }],
+  ['schema', 'refused: payload: missing keys digest', { kind: 'refused', reason: 'invalid' }],
+  ['address', "refused: ipv4[0]: '10.0.0.0/8' is wider than /16", { kind: 'refused', reason: 'invalid' }],
+];
+
+describe('judgeOutcome (what a credited return means)', () => {
+  for (const [name, reason, want] of REASONS) {
+    const retcode = want.kind === 'refused' ? 1 : 0;
+    const okFlag = want.kind === 'applied' || want.kind === 'current';
+    it(`${name} → ${want.kind}${'reason' in want ? ` (${want.reason})` : ''}`, () => {
+      assert.deepEqual(judgeOutcome({ ok: okFlag, changed: want.kind === 'applied', retcode, reason }), want);
+    });
+  }
+  const failures: Array<[string, { ok: boolean; changed: boolean; retcode: number | undefined; reason: string }]> = [
+    ['retcode 2 (firewall command, pillar, corrupt cache)', { ok: false, changed: false, retcode: 2, reason: 'ipset restore failed (exit 1): ...' }],
+    ['retcode 1 without the module\'s refusal (Salt\'s own error text)', { ok: false, changed: false, retcode: 1, reason: 'ERROR: Exception occurred in kube_allowlist.apply' }],
+    ['a missing module', { ok: false, changed: false, retcode: 254, reason: "'kube_allowlist.apply' is not available." }],
+    ['no retcode at all', { ok: false, changed: false, retcode: undefined, reason: 'retcode missing' }],
+    ['retcode 0, not applied, not stale', { ok: false, changed: false, retcode: 0, reason: 'unexpected' }],
+    ['a refusal text with retcode 2 is still a failure', { ok: false, changed: false, retcode: 2, reason: 'refused: 3 of 5 entries would be removed' }],
+    ['a stale text with retcode 1 is not stale', { ok: false, changed: false, retcode: 1, reason: 'stale: generation 5 is older' }],
+  ];
+  for (const [name, r] of failures) it(`${name} → failed (retried with backoff)`, () => assert.deepEqual(judgeOutcome(r), { kind: 'failed' }));
+
+  it('every reason has a remedy that names the cluster\'s release', () => {
+    for (const r of REFUSAL_REASONS) assert.match(refusalHint(r, 'prod', 'm1'), /kube-salt-bridge release prod/, r);
+    assert.equal(refusalReason('refused: something new'), 'invalid');
+  });
+});
+
+const refused = (generation: number, reason = 'refused: 3 of 5 entries would be removed (60.0%), more than max_shrink 0.2'): Credit => ({
+  generation, digest: `d${generation}`, outcome: judgeOutcome({ ok: false, changed: false, retcode: 1, reason }), reason,
+});
+const stale = (generation: number): Credit => ({ generation, digest: `d${generation}`, outcome: { kind: 'stale', reason: 'stale' }, reason: 'stale: generation 5 is older than the applied generation 9' });
+const failed = (generation: number): Credit => ({ generation, digest: `d${generation}`, outcome: { kind: 'failed' }, reason: 'ipset failed' });
+
+describe('MinionTracker: a refusal is a held state, not a retry loop', () => {
+  const opts = { ackTimeoutMs: 1000, initialMs: 100, maxMs: 1000 };
+  const setup = () => {
+    const clock = { now: T };
+    const t = new MinionTracker(opts, () => clock.now, () => 0.5);
+    return { t, clock, row: (m = 'a') => t.snapshot().find((r) => r.minion === m)! };
+  };
+
+  it('refused: held with its reason and generation; owed nothing, ever, for that generation', () => {
+    const { t, clock, row } = setup();
+    t.started('prod', 5, ['a']);
+    assert.equal(t.result('prod', 'a', refused(5)), 'held');
+    assert.deepEqual([row().lastResult, row().refusal?.reason, row().refusal?.generation, row().retryAt], ['refused', 'shrink', 5, undefined]);
+    assert.equal(t.refuses('prod', 'a', 5), true);
+    for (let i = 0; i < 10; i++) {
+      clock.now += 60_000;
+      assert.deepEqual(t.due('prod'), [], 'no re-send, however long');
+    }
+    assert.equal(t.nextDue(), undefined);
+    assert.deepEqual(t.behind('prod', 5), ['a'], 'still behind: it keeps its larger list');
+  });
+
+  it('the same generation again (the periodic resync) owes nothing; a repeated refusal keeps its "since"', () => {
+    const { t, clock, row } = setup();
+    t.started('prod', 5, ['a']);
+    t.result('prod', 'a', refused(5));
+    const since = row().refusal!.since;
+    clock.now += 600_000;
+    t.started('prod', 5, ['a']);
+    assert.equal(row().retryAt, undefined);
+    assert.equal(t.result('prod', 'a', refused(5)), 'held-again');
+    assert.equal(row().refusal!.since, since);
+  });
+
+  it('a newer generation is owed as usual; accepting it clears the refusal', () => {
+    const { t, clock, row } = setup();
+    t.started('prod', 5, ['a']);
+    t.result('prod', 'a', refused(5));
+    t.started('prod', 6, ['a']);
+    assert.equal(row().retryAt, clock.now + 1000, 'the new list is owed an answer');
+    assert.equal(row().refusal?.generation, 5, 'the refusal stays visible until it accepts');
+    assert.equal(t.result('prod', 'a', ok(6)), 'ok');
+    assert.deepEqual([row().lastResult, row().refusal, row().appliedGeneration], ['applied', undefined, 6]);
+    assert.equal(t.refuses('prod', 'a', 5), false);
+  });
+
+  it('a newer generation refused replaces the refusal (the reason may change)', () => {
+    const { t, row } = setup();
+    t.started('prod', 5, ['a']);
+    t.result('prod', 'a', refused(5));
+    t.started('prod', 6, ['a']);
+    assert.equal(t.result('prod', 'a', refused(6, 'refused: empty allow-list for ipv4')), 'held');
+    assert.deepEqual([row().refusal?.reason, row().refusal?.generation], ['empty', 6]);
+  });
+
+  it('stale: held the same way (reason stale), cleared by a newer generation it accepts', () => {
+    const { t, row } = setup();
+    t.started('prod', 5, ['a']);
+    assert.equal(t.result('prod', 'a', stale(5)), 'held');
+    assert.deepEqual([row().lastResult, row().refusal?.reason, row().retryAt], ['stale', 'stale', undefined]);
+    t.started('prod', 9, ['a']);
+    t.result('prod', 'a', ok(9));
+    assert.equal(row().refusal, undefined);
+  });
+
+  it('a late refusal of an older generation changes nothing while a newer one is owed', () => {
+    const { t, clock, row } = setup();
+    t.started('prod', 5, ['a']);
+    t.started('prod', 6, ['a']);
+    assert.equal(t.result('prod', 'a', refused(5)), 'late');
+    assert.deepEqual([row().lastResult, row().refusal, row().retryAt], ['pending', undefined, clock.now + 1000]);
+    t.result('prod', 'a', ok(6));
+    assert.equal(t.result('prod', 'a', refused(5)), 'late', 'nor after it applied a newer one');
+    assert.equal(row().refusal, undefined);
+  });
+
+  it('failures keep the retry with backoff (retcode 2, no answer)', () => {
+    const { t, clock, row } = setup();
+    t.started('prod', 5, ['a', 'b']);
+    assert.equal(t.result('prod', 'a', failed(5)), 'failed');
+    assert.equal(row().lastResult, 'failed');
+    clock.now += 1000;
+    assert.deepEqual(t.due('prod'), ['a', 'b'], 'the failed one and the silent one');
+  });
+
+  it('an operator release: the refusing minions are owed one answer again, and held again if they refuse again', () => {
+    const { t, clock, row } = setup();
+    t.started('prod', 5, ['a', 'b', 'c']);
+    t.result('prod', 'a', refused(5));
+    t.result('prod', 'b', stale(5));
+    t.result('prod', 'c', ok(5));
+    assert.deepEqual(t.refusals('prod').map((r) => [r.minion, r.reason]), [['a', 'shrink'], ['b', 'stale']]);
+    const freed = t.release('prod', 5);
+    assert.deepEqual(freed.map((f) => [f.minion, f.refusal.reason]), [['a', 'shrink'], ['b', 'stale']]);
+    assert.deepEqual([row('a').lastResult, row('a').refusal, row('a').retryAt], ['pending', undefined, clock.now + 1000]);
+    assert.deepEqual(t.refusals('prod'), []);
+    assert.equal(t.result('prod', 'a', refused(5)), 'held');
+    assert.deepEqual(t.release('prod', 5, new Set(['b'])).map((f) => f.minion), [], 'b was released already');
+    assert.deepEqual(t.release('prod', 5, new Set(['a'])).map((f) => f.minion), ['a']);
+  });
+});
+
+describe('StartRounds (bounded start re-sends)', () => {
+  const setup = (o = START_LIMITS) => {
+    const clock = { now: T };
+    return { clock, r: new StartRounds(o, () => clock.now) };
+  };
+
+  it('a lone start goes out after the coalescing window; starts together share the round', () => {
+    const { clock, r } = setup();
+    assert.equal(r.note('m1'), 'queued');
+    assert.equal(r.dueAt, T + 200);
+    clock.now += 100;
+    assert.equal(r.note('m2'), 'queued');
+    assert.equal(r.note('m1'), 'waiting');
+    assert.equal(r.dueAt, T + 200, 'a later start does not postpone the round');
+    assert.deepEqual(r.take(), [], 'not due yet');
+    clock.now = T + 200;
+    assert.deepEqual(r.take(), ['m1', 'm2']);
+    assert.equal(r.dueAt, undefined);
+  });
+
+  it('at most one start re-send per minion per 30 s: a storm of one id costs one event', () => {
+    const { clock, r } = setup();
+    r.note('m1');
+    clock.now += 200;
+    assert.deepEqual(r.take(), ['m1']);
+    let recent = 0;
+    for (let i = 0; i < 299; i++) {
+      clock.now += 100;
+      if (r.note('m1') === 'recent') recent++;
+    }
+    assert.equal(recent, 299, 'every start within 30 s of the re-send is dropped');
+    assert.equal(r.dueAt, undefined);
+    clock.now = T + 200 + 30_000;
+    assert.equal(r.note('m1'), 'queued', '30 s later it is re-sent again');
+  });
+
+  it('rounds are at least 5 s apart and name at most 1,000 ids; the rest wait in order', () => {
+    const { clock, r } = setup();
+    const ids = Array.from({ length: 2_500 }, (_, i) => `m-${String(i).padStart(4, '0')}`);
+    for (const id of ids) assert.equal(r.note(id), 'queued');
+    const rounds: Array<{ at: number; ids: string[] }> = [];
+    for (let t = 0; t <= 20_000; t += 100) {
+      clock.now = T + t;
+      const got = r.take();
+      if (got.length) rounds.push({ at: t, ids: got });
+    }
+    assert.deepEqual(rounds.map((x) => [x.at, x.ids.length]), [[200, 1000], [5200, 1000], [10_200, 500]]);
+    assert.deepEqual(rounds.flatMap((x) => x.ids), ids, 'first come, first served, each once');
+    clock.now = T + 11_000; // 0.8 s after the last round
+    r.note('late');
+    assert.equal(r.dueAt, T + 10_200 + 5000, 'a start right after a round waits for the spacing');
+  });
+
+  it('a global cap: at most maxQueued ids wait; beyond that starts are dropped', () => {
+    const { r } = setup({ ...START_LIMITS, maxQueued: 3 });
+    assert.deepEqual(['a', 'b', 'c', 'd'].map((m) => r.note(m)), ['queued', 'queued', 'queued', 'full']);
+    assert.equal(r.waiting, 3);
+  });
+
+  it('under any storm: at most one round per 5 s and 1,000 ids per round', () => {
+    const { clock, r } = setup();
+    let n = 0;
+    const rounds: number[] = [];
+    for (let t = 0; t < 60_000; t += 10) {
+      clock.now = T + t;
+      for (let k = 0; k < 5; k++) r.note(`s${n++ % 20_000}`); // fresh and repeated ids, 500 starts/s
+      const got = r.take();
+      if (got.length) {
+        assert.ok(got.length <= 1000);
+        rounds.push(t);
+      }
+    }
+    for (let i = 1; i < rounds.length; i++) assert.ok(rounds[i]! - rounds[i - 1]! >= 5000, `rounds ${rounds[i - 1]} and ${rounds[i]}`);
+    assert.ok(rounds.length <= 12, `${rounds.length} rounds in a minute`);
   });
 });
 
