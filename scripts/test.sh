@@ -10,6 +10,10 @@ bash scripts/setup.sh
 echo "== typecheck"
 tsc --noEmit -p tsconfig.json
 
+echo "== monitoring: Prometheus config and alert rules (promtool; one test case per alert)"
+promtool check config deploy/monitoring/prometheus/prometheus.example.yml
+promtool test rules deploy/monitoring/prometheus/kube-salt-bridge.rules.test.yml
+
 echo "== salt content (pytest)"
 pytest -q -p no:cacheprovider test/salt
 
