@@ -42,6 +42,8 @@ export interface ClusterRuntime {
   lastPublishAt: number | undefined;
   /** The highest generation seen in a verified event of this cluster on the bus (0: none). */
   floor: number;
+  /** The generation of the publish being fired (its own event can reach the bus before salt-api answers). */
+  firing: number | undefined;
 }
 
 export interface ClusterStatus {
@@ -85,6 +87,7 @@ export function newRuntime(cfg: ClusterConfig, published: PublishedState | undef
     lastError: undefined,
     lastPublishAt: published ? Date.parse(published.publishedAt) : undefined,
     floor: 0,
+    firing: undefined,
   };
 }
 

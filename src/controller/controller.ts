@@ -251,6 +251,7 @@ export class Controller {
     }
 
     try {
+      c.firing = payload.generation;
       await this.emit(payload, log, reason, fresh ? 'publish' : 'republish');
     } catch (err) {
       const code = err instanceof KsbError ? err.code : 'KSB_INTERNAL';
@@ -261,6 +262,8 @@ export class Controller {
       log.error({ err, retryInMs: delay }, 'publish failed; will retry');
       if (!this.stopped) this.schedule(name, 'retry', delay);
       return false;
+    } finally {
+      c.firing = undefined;
     }
     c.retry.reset();
     c.lastError = undefined;
@@ -402,7 +405,8 @@ export class Controller {
   private raiseFloor(c: ClusterRuntime, generation: number, from: 'cluster event' | 'job'): void {
     const before = c.floor;
     c.floor = raiseFloor(c.floor, generation);
-    if (c.floor === before || c.floor <= (c.published?.generation ?? 0)) return;
+    // Its own event (or job) seen on the bus before salt-api answered the publish is no news.
+    if (c.floor === before || c.floor <= Math.max(c.published?.generation ?? 0, c.firing ?? 0)) return;
     // Higher than anything this bridge published: another bridge holding the same key.
     const ahead = c.floor - this.d.clock.now();
     this.d.log[ahead > 300_000 ? 'warn' : 'info']({ cluster: c.cfg.name, generation: { floor: c.floor, ours: c.published?.generation, aheadOfClockMs: ahead }, from },

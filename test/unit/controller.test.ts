@@ -716,3 +716,23 @@ test('status (table and --json) shows who refuses which list and why', async () 
   assert.match(lines.find((l) => l.startsWith('m2 '))!, /\sapplied\s+current\s/);
   await c.stop();
 });
+
+test('its own event seen on the bus before salt-api answered is not taken for another bridge\'s', async () => {
+  let c: Controller | undefined;
+  const fire = sink.fire.bind(sink);
+  sink.fire = async (tag, data) => {
+    bus(c!, published(data)); // the SSE stream delivers the event before the HTTP answer
+    await fire(tag, data);
+  };
+  c = makeController();
+  c.setActive(true);
+  source.put('a', '10.0.0.1');
+  source.setSynced(true);
+  await clock.advance(2000);
+  source.put('b', '10.0.0.2');
+  await clock.advance(2000);
+  assert.equal(sink.fired.length, 2);
+  assert.ok(!logs.some((l) => /carries a newer generation than this bridge published/.test(String(l.msg))), 'no "another bridge" line');
+  assert.ok(sink.fired[1]!.data.generation > sink.fired[0]!.data.generation);
+  await c.stop();
+});
