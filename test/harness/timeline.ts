@@ -4,6 +4,7 @@
 // which job went out when, which minion answered what, what the bridge fired, ignored or re-sent.
 import { afterEach, beforeEach } from 'node:test';
 import type { BusEvent } from './salt.ts';
+import { tail } from './proc.ts';
 
 type Rec = Record<string, unknown>;
 
@@ -78,6 +79,8 @@ export interface TimelineSources {
   since?: number;
   /** At most this many lines, the last ones (default 400). */
   max?: number;
+  /** Log files (the master's, a minion's) whose last lines are printed after the timeline. */
+  files?: readonly string[];
 }
 
 /** The merged timeline as text: `+seconds  HH:MM:SS.mmm  source  tag  summary`, one line per entry. */
@@ -121,7 +124,9 @@ export function printTimelineOnFailure(sources: () => Omit<TimelineSources, 'sin
     if (t.passed !== false && process.env.KSB_TIMELINE !== 'always') return;
     let text: string;
     try {
-      text = timeline({ ...sources(), since });
+      const src = sources();
+      text = timeline({ ...src, since });
+      for (const f of src.files ?? []) text += `\n---- last lines of ${f} ----\n${tail(f, 40)}`;
     } catch (err) {
       text = `(no timeline: ${(err as Error).message})`;
     }
