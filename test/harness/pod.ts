@@ -11,7 +11,7 @@
 // env (fieldRefs and $(VAR) resolved). The host's file system is never changed. Not emulated:
 // the seccomp profile, the pod network (each pod gets its own loopback address instead).
 import { request } from 'node:https';
-import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseAllDocuments, parse } from 'yaml';
 import { startDaemon, workDir, type Daemon } from './proc.ts';
@@ -143,6 +143,26 @@ export function expandVars(s: string, vars: Record<string, string>): string {
 }
 
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * A path of the container as it resolves inside its root, which starts as a copy of the host's:
+ * symlinks on the way are followed there, not in the namespace building it (/var/run -> /run).
+ */
+function inImage(path: string): string {
+  let out = '/';
+  const parts = path.split('/').filter(Boolean);
+  for (let i = 0, hops = 0; i < parts.length; i++) {
+    const next = join(out, parts[i]!);
+    let target: string | undefined;
+    try { target = lstatSync(next).isSymbolicLink() ? readlinkSync(next) : undefined; } catch { target = undefined; }
+    if (target === undefined) { out = next; continue; }
+    if (++hops > 40) throw new Error(`${path}: too many symlinks`);
+    parts.splice(0, i + 1, ...(target.startsWith('/') ? target : join(out, target)).split('/').filter(Boolean));
+    out = '/';
+    i = -1;
+  }
+  return out;
+}
 
 export interface PodProc {
   readonly name: string;
@@ -315,7 +335,7 @@ export async function runPod(o: RunPodOptions): Promise<PodProc> {
   // The container's root: a copy-on-write view of the host's root (overlay, its upper layer on a
   // tmpfs of this mount namespace), the image's files bound in, then each volume at its mountPath.
   const R = '/run/pod/root';
-  const at = (p: string): string => q(join(R, p));
+  const at = (p: string): string => q(join(R, inImage(p)));
   const lines = [
     'set -eu',
     `hostname ${q(name)}`,
