@@ -97,6 +97,7 @@ export function createBridge(config: Config, log: Logger, o: BridgeOptions): Bri
     log: log.child({ component: 'controller' }),
     clock: systemClock,
     dryRun: o.dryRun,
+    busStream: o.stream,
   });
   let stream: EventStream | undefined;
   let elector: LeaderElector | undefined;
@@ -139,6 +140,7 @@ export function createBridge(config: Config, log: Logger, o: BridgeOptions): Bri
         stream.onState((s) => {
           streamOpen = s === 'open';
           metrics.streamConnected.set(streamOpen ? 1 : 0);
+          controller.streamState(streamOpen);
         });
         stream.onEvent((e) => {
           const signal = interpret(e);

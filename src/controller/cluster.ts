@@ -17,7 +17,8 @@ export type BusSignal =
   | { kind: 'published'; cluster: string; payload: Record<string, unknown>; generation: number | undefined }
   | { kind: 'dropped'; reason: string; tag: string; detail: string };
 
-export type RunReason = 'change' | 'start' | 'resync' | 'retry' | 'leader' | 'once' | 'override';
+/** Why a run happens; `stream`: the bus stream opened after a publish it could not see. */
+export type RunReason = 'change' | 'start' | 'resync' | 'retry' | 'leader' | 'once' | 'override' | 'stream';
 
 export interface ClusterRuntime {
   cfg: ClusterConfig;
@@ -44,6 +45,8 @@ export interface ClusterRuntime {
   floor: number;
   /** The generation of the publish being fired (its own event can reach the bus before salt-api answers). */
   firing: number | undefined;
+  /** The last payload went out while the bus stream was not open: its job and returns were not seen. */
+  unobserved: boolean;
 }
 
 export interface ClusterStatus {
@@ -88,6 +91,7 @@ export function newRuntime(cfg: ClusterConfig, published: PublishedState | undef
     lastPublishAt: published ? Date.parse(published.publishedAt) : undefined,
     floor: 0,
     firing: undefined,
+    unobserved: false,
   };
 }
 

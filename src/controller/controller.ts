@@ -50,6 +50,11 @@ export interface ControllerDeps {
   verify?: (payload: unknown) => boolean;
   /** Bounds of start re-sends (default START_LIMITS). */
   startLimits?: StartOptions;
+  /**
+   * The bus is read (run: yes; once: no). Publishes fired while its stream is not open are fired
+   * again when it opens (streamState), so that their jobs and returns are seen.
+   */
+  busStream?: boolean;
 }
 /** An ignored bus event is logged at most once per this interval and reason. */
 const DROP_LOG_EVERY_MS = 60_000;
@@ -64,6 +69,8 @@ export class Controller {
   private readonly verify: (payload: unknown) => boolean;
   private readonly drops = new Map<string, DropLogState>();
   private readonly starts: StartRounds;
+  /** Whether the bus stream is open (always true without one: nothing to wait for). */
+  private streamOpen: boolean;
   private startTimer: { cancel(): void } | undefined;
   private readonly unsubscribe: Array<() => void> = [];
   private active = false;
@@ -82,6 +89,7 @@ export class Controller {
       () => deps.clock.now(),
     );
     this.starts = new StartRounds(deps.startLimits ?? START_LIMITS, () => deps.clock.now());
+    this.streamOpen = deps.busStream !== true;
     for (const cfg of deps.config.clusters) {
       const published = deps.store.load(cfg.name);
       this.clusters.set(cfg.name, newRuntime(cfg, published, new Backoff({ initialMs: retry.initialMs, maxMs: retry.maxMs, now: () => deps.clock.now() })));
@@ -268,6 +276,7 @@ export class Controller {
     c.retry.reset();
     c.lastError = undefined;
     c.payload = payload;
+    c.unobserved = !this.streamOpen && !this.d.dryRun;
     c.override = undefined;
     c.lastPublishAt = this.d.clock.now();
     if (fresh) {
@@ -334,6 +343,24 @@ export class Controller {
         if (err instanceof KsbError && err.code.startsWith('KSB_SALT_')) this.d.metrics.saltErrors.inc({ code: err.code });
         log.warn({ err, resend: { minions: event.minions?.length ?? 'all' } }, 'targeted re-send failed; will retry');
       }
+    }
+  }
+
+  /**
+   * The bus stream opened or dropped. A publish fired while it was not open (the first one can
+   * beat the stream at start-up; any during an outage) went out unseen: the bridge knows neither
+   * its job nor the minions' returns, so it could not re-send to a minion that failed or was
+   * down. Once the stream is open such a payload is fired again (the same generation to the
+   * whole target: minions that have it change nothing).
+   */
+  streamState(open: boolean): void {
+    this.streamOpen = open;
+    if (!open || this.stopped) return;
+    for (const [name, c] of this.clusters) {
+      if (!c.unobserved || c.payload === undefined) continue;
+      c.unobserved = false;
+      this.d.log.info({ cluster: name, generation: c.payload.generation }, 'the bus stream opened after this publish went out; firing it again so that its job and returns are seen');
+      this.schedule(name, 'stream', 0);
     }
   }
 

@@ -46,7 +46,7 @@ let metrics: ReturnType<typeof createMetrics>;
 
 let logs: Array<Record<string, unknown>>;
 
-function makeController(opts: { dryRun?: boolean; config?: Record<string, unknown> } = {}) {
+function makeController(opts: { dryRun?: boolean; config?: Record<string, unknown>; busStream?: boolean } = {}) {
   const config = makeConfig(dir, opts.config);
   logs = [];
   const stream = new Writable({ write(chunk, _enc, cb) { for (const l of String(chunk).split('\n')) if (l) logs.push(JSON.parse(l) as Record<string, unknown>); cb(); } });
@@ -60,6 +60,7 @@ function makeController(opts: { dryRun?: boolean; config?: Record<string, unknow
     clock,
     dryRun: opts.dryRun ?? false,
     ackTimeoutMs: 5000,
+    busStream: opts.busStream ?? false,
   });
   c.start();
   return c;
@@ -734,5 +735,34 @@ test('its own event seen on the bus before salt-api answered is not taken for an
   assert.equal(sink.fired.length, 2);
   assert.ok(!logs.some((l) => /carries a newer generation than this bridge published/.test(String(l.msg))), 'no "another bridge" line');
   assert.ok(sink.fired[1]!.data.generation > sink.fired[0]!.data.generation);
+  await c.stop();
+});
+
+test('a publish fired before the bus stream opened is fired again once it is open (its job and returns were unseen)', async () => {
+  const c = makeController({ busStream: true });
+  c.setActive(true);
+  source.put('a', '10.0.0.1');
+  source.setSynced(true);
+  await clock.advance(1000);
+  assert.equal(sink.fired.length, 1, 'published at once, stream or not');
+  c.streamState(true);
+  await clock.advance(10);
+  assert.equal(sink.fired.length, 2);
+  assert.deepEqual(sink.fired[1]!.data, sink.fired[0]!.data, 'the same payload, to the whole target');
+  assert.ok(logs.some((l) => /the bus stream opened after this publish went out/.test(String(l.msg))));
+  // Seen from then on: a drop and a reopen with nothing fired meanwhile fire nothing.
+  c.streamState(false);
+  c.streamState(true);
+  await clock.advance(1000);
+  assert.equal(sink.fired.length, 2);
+  // A publish during an outage is fired again when the stream is back.
+  c.streamState(false);
+  source.put('b', '10.0.0.2');
+  await clock.advance(1000);
+  assert.equal(sink.fired.length, 3);
+  c.streamState(true);
+  await clock.advance(10);
+  assert.equal(sink.fired.length, 4);
+  assert.equal(sink.fired[3]!.data.generation, sink.fired[2]!.data.generation);
   await c.stop();
 });
