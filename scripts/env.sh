@@ -10,7 +10,10 @@ export KSB_CACHE="${KSB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kube-salt-bridge}
 # Bump KSB_KUBE_BUILD when the build command changes, so caches are rebuilt.
 export KSB_KUBE_BUILD=2
 export KSB_KUBE_BIN="$KSB_CACHE/k8s-$KSB_K8S_VERSION-etcd-$KSB_ETCD_VERSION-b$KSB_KUBE_BUILD"
-export KSB_VENV="$KSB_ROOT/.tools/venv"
+# The Salt virtualenv the tests and tools use: KSB_SALT_VENV selects another one (scripts/setup.sh
+# makes one per tested Salt series); the Python the Salt virtualenvs are made with.
+export KSB_VENV="${KSB_SALT_VENV:-$KSB_ROOT/.tools/venv}"
+export KSB_PYTHON="${KSB_PYTHON:-python3.11}"
 if [ -x "$KSB_ROOT/.tools/node/node_modules/.bin/node" ]; then
   PATH="$KSB_ROOT/.tools/node/node_modules/.bin:$PATH"
 fi

@@ -85,7 +85,10 @@ ext_install() {  # ext_install VENV WHEEL
   local dir=$1 wheel=$2 stamp
   stamp="$dir/.saltext.sha256"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$(sha256sum "$wheel" | cut -d' ' -f1)" ]; then
-    "$dir/bin/pip" install -q --no-deps --force-reinstall "$wheel"
+    # By name from the wheel's directory (not by path), as an operator's pip or salt-pip would: pip
+    # then records a plain version, which the formula's pip.installed compares.
+    "$dir/bin/pip" install -q --no-deps --force-reinstall --no-index --find-links "$(dirname "$wheel")" \
+      "saltext.kube-allowlist==$(basename "$wheel" | cut -d- -f2)"
     sha256sum "$wheel" | cut -d' ' -f1 > "$stamp"
   fi
 }

@@ -11,7 +11,7 @@ export type EntryResult =
 /**
  * Shortest prefix accepted per family. A firewall allow-list built from node addresses never needs
  * anything broader; `0.0.0.0/0` there is a mistake that would open the firewall to the world.
- * Equal to the minions' default bound (salt/_utils/kube_allowlist_payload.py DEFAULT_MAX_PREFIX,
+ * Equal to the minions' default bound (salt/file_roots/_utils/saltext/kube_allowlist/utils/payload.py DEFAULT_MAX_PREFIX,
  * pillar kube_allowlist:max_prefix), so the bridge never publishes what minions refuse by default.
  */
 export const MIN_PREFIX: Readonly<Record<Family, number>> = Object.freeze({ ipv4: 16, ipv6: 48 });

@@ -1,12 +1,12 @@
 // The bridge against a real salt-master + salt-api (rest_cherrypy over TLS, eauth `file`, the
-// bridge user holding exactly the ACL shipped in salt/master.d/eauth.conf) and one real minion:
+// bridge user holding exactly the ACL shipped in salt/conf/master.d/eauth.conf) and one real minion:
 // the documented tag reaches the bus; the bridge survives a salt-api restart (token loss: it logs
 // in again; event stream: it reconnects and keeps reacting); its credentials can do nothing but
 // fire our cluster events; no password, token or signing key reaches the bus or the logs; a
 // restarted minion gets the current list again.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, existsSync, rmSync } from 'node:fs';
+import { readFileSync, existsSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { Writable } from 'node:stream';
 import { join, dirname } from 'node:path';
@@ -176,8 +176,8 @@ test('login works and the published event reaches the master bus with the docume
 });
 
 test('least privilege: the bridge user can fire our cluster events and nothing else (shipped ACL, real salt-api)', async (t) => {
-  if (existsSync(`${ROOT}/salt/master.d/eauth.conf`)) {
-    assert.match(salt.bridgeAclSource, /^salt\/master\.d\/eauth\.conf/, 'the harness uses the shipped ACL');
+  if (existsSync(`${ROOT}/salt/conf/master.d/eauth.conf`)) {
+    assert.match(salt.bridgeAclSource, /^salt\/conf\/master\.d\/eauth\.conf/, 'the harness uses the shipped ACL');
   }
   const b = await login(salt.bridge);
   assert.deepEqual(b.perms, salt.bridgeAcl, 'salt-api reports exactly the shipped ACL for the bridge user');
@@ -239,7 +239,7 @@ test('least privilege: the bridge user can fire our cluster events and nothing e
   const fromBridgeUser = since(from, (e) => /^salt\/(run|wheel)\/\d+\/new$/.test(e.tag) && e.data.user === salt.bridge.username);
   assert.deepEqual([...new Set(fromBridgeUser.map((e) => e.data.fun))].sort(), ['runner.event.send'], 'the bridge user only ever ran event.send');
   const errors = since(from, isDeniedProbeError);
-  const leakedTokens = readdirSync(salt.tokenDir).filter((tok) => errors.some((e) => JSON.stringify(e.data).includes(tok)));
+  const leakedTokens = salt.tokens().filter(({ token }) => errors.some((e) => JSON.stringify(e.data).includes(token)));
   t.diagnostic(`Salt fired ${errors.length} salt/job/[<jid>/]error event(s) for the refused cmd.run, carrying ${leakedTokens.length} eauth token(s) of this probe's own session`);
   await api('POST', '/logout', { token: b.token });
   await api('POST', '/logout', { token: admin.token });
@@ -354,16 +354,16 @@ test('no password, token or signing key on the bus or in the logs (after publish
   await sleep(1000); // the bus reader catches up
 
   // Every eauth token the master issued (one file each), and at least the bridge's run + check logins among them.
-  const tokens = readdirSync(salt.tokenDir);
-  const bridgeTokens = tokens.filter((t) => readFileSync(`${salt.tokenDir}/${t}`).includes(salt.bridge.username));
+  const tokens = salt.tokens();
+  const bridgeTokens = tokens.filter(({ file }) => readFileSync(file).includes(salt.bridge.username));
   assert.ok(bridgeTokens.length >= 3, `tokens of the bridge user: ${bridgeTokens.length} of ${tokens.length} (run, re-login, check)`);
-  for (const t of tokens) assert.match(t, /^[0-9a-f]{32,}$/, `token file name ${t}`);
+  for (const { token } of tokens) assert.match(token, /^[0-9a-f]{32,}$/, `token file name ${token}`);
 
   const secrets: Array<[string, string]> = [
     ['salt-api password', salt.bridge.password],
     ['private signing key', KEYS.privateText],
     ['private signing key (hex)', KEYS.privateHex],
-    ...tokens.map((t): [string, string] => [`eauth token ${t.slice(0, 8)}…`, t]),
+    ...tokens.map(({ token }): [string, string] => [`eauth token ${token.slice(0, 8)}…`, token]),
   ];
   const excluded = salt.events.filter(isDeniedProbeError);
   t.diagnostic(`bus: ${salt.events.length} events scanned; set apart: ${excluded.length} salt/job/[<jid>/]error event(s) of the test's own refused cmd.run`);

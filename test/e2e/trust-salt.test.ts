@@ -142,8 +142,8 @@ before(async () => {
     'minion-2': { kube_allowlist: { public_keys: [publicKey], clusters: { [CLUSTER]: {} } } },
     'minion-3': { kube_allowlist: { public_keys: [publicKey], clusters: { beta: {} } } },
   });
-  // The shipped eauth (salt/master.d/eauth.conf: a `file` user with a hashed password) lets the bridge in.
-  assert.match(salt.bridgeAclSource, /^salt\/master\.d\/eauth\.conf \(external_auth:file:kube-salt-bridge\)$/);
+  // The shipped eauth (salt/conf/master.d/eauth.conf: a `file` user with a hashed password) lets the bridge in.
+  assert.match(salt.bridgeAclSource, /^salt\/conf\/master\.d\/eauth\.conf \(external_auth:file:kube-salt-bridge\)$/);
   const login = await api('/login', { username: salt.bridge.username, password: salt.bridge.password, eauth: 'file' });
   assert.equal(login.status, 200, `bridge login: ${login.text.slice(0, 200)}`);
   const session = (login.json as { return: Array<{ token: string; perms: unknown }> }).return[0]!;

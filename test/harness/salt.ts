@@ -1,8 +1,10 @@
 // A real Salt for tests: salt-master and salt-api (rest_cherrypy over TLS with a generated
 // certificate) in the root namespace on the lab bridge and loopback, and N salt-minions, each in
-// its own network namespace with its own address. The project's salt/ tree is the master's
-// file_roots; the reactor mapping is the one shipped in salt/master.d/.
-import { writeFileSync, mkdirSync, existsSync, readFileSync, rmSync } from 'node:fs';
+// its own network namespace with its own address. The project's salt/file_roots tree is the
+// master's file_roots; the reactor mapping is the one shipped in salt/conf/master.d/. Master and
+// minions load kube_allowlist from the saltext.kube_allowlist package installed into the Salt venv
+// (scripts/setup.sh), found through its salt.loader entry point: nothing is synced.
+import { writeFileSync, mkdirSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -40,14 +42,21 @@ export interface SaltStack {
   readonly apiCaFile: string;
   /** A user that may do everything (for test set-up through salt-api). */
   readonly admin: SaltUser;
-  /** The bridge's user: only what salt/master.d/eauth.conf grants it. */
+  /** The bridge's user: only what salt/conf/master.d/eauth.conf grants it. */
   readonly bridge: SaltUser;
   /** The eauth ACL the bridge's user got, and where it came from (the shipped file, or the fallback). */
   readonly bridgeAcl: unknown;
   readonly bridgeAclSource: string;
+  /** The Salt release running (`salt --version`), e.g. { text: '3008.4', major: 3008, minor: 4 }. */
+  readonly version: SaltVersion;
   /** The master's root_dir and its eauth token directory (one file per issued Salt token). */
   readonly rootDir: string;
   readonly tokenDir: string;
+  /**
+   * Every eauth token the master holds, with its file: named by the token up to 3007, `<token>.p`
+   * from 3008 on (tokens kept through salt.cache, msgpack inside).
+   */
+  tokens(): Array<{ token: string; file: string }>;
   readonly minions: Minion[];
   /** `salt <tgt> <fun> [args]` with JSON output, parsed. */
   salt(tgt: string, fun: string, args?: string[], opts?: { tgtType?: string; timeoutS?: number }): Promise<Record<string, unknown>>;
@@ -63,11 +72,25 @@ export interface SaltStack {
   stop(): Promise<void>;
 }
 
+export interface SaltVersion {
+  text: string;
+  major: number;
+  minor: number;
+}
+
+/** The Salt release of the salt binaries on PATH (the Salt venv KSB_VENV / KSB_SALT_VENV selects). */
+export async function saltVersion(bin = 'salt'): Promise<SaltVersion> {
+  const r = await run(bin, ['--version'], { timeoutMs: 60_000 });
+  const m = /^salt (\d+)\.(\d+)/m.exec(r.stdout);
+  if (r.code !== 0 || !m) throw new Error(`cannot tell the Salt version from \`${bin} --version\` (exit ${r.code}): ${r.stdout} ${r.stderr}`);
+  return { text: `${m[1]}.${m[2]}`, major: Number(m[1]), minor: Number(m[2]) };
+}
+
 export interface SaltOptions {
   minions: number;
   /** Extra master config (merged at top level). */
   masterConfig?: Record<string, unknown>;
-  /** Copy salt/master.d/reactor.conf into the master's config (default true when it exists). */
+  /** Copy salt/conf/master.d/reactor.conf into the master's config (default true when it exists). */
   reactor?: boolean;
 }
 
@@ -76,7 +99,7 @@ const yamlish = (o: unknown) => JSON.stringify(o, null, 2) + '\n';
 export const BRIDGE_SALT_USER = 'kube-salt-bridge';
 const FALLBACK_BRIDGE_ACL = [{ '@runner': [{ 'event.send': { kwargs: { tag: 'kube-salt-bridge/.*' } } }] }];
 
-/** What salt/master.d/eauth.conf ships for the bridge's user. */
+/** What salt/conf/master.d/eauth.conf ships for the bridge's user. */
 export interface ShippedEauth {
   /** The eauth backend the user is declared under (e.g. `file`). */
   backend: string;
@@ -87,26 +110,26 @@ export interface ShippedEauth {
 }
 
 export function shippedEauth(): ShippedEauth | undefined {
-  const file = join(ROOT, 'salt', 'master.d', 'eauth.conf');
+  const file = join(ROOT, 'salt', 'conf', 'master.d', 'eauth.conf');
   if (!existsSync(file)) return undefined;
   const conf = parseYaml(readFileSync(file, 'utf8')) as { external_auth?: Record<string, Record<string, unknown>> } | null;
   for (const [backend, users] of Object.entries(conf?.external_auth ?? {})) {
     const acl = users?.[BRIDGE_SALT_USER];
     if (acl === undefined) continue;
     const options = Object.fromEntries(Object.entries(users).filter(([k]) => k.startsWith('^')));
-    return { backend, options, acl, source: `salt/master.d/eauth.conf (external_auth:${backend}:${BRIDGE_SALT_USER})` };
+    return { backend, options, acl, source: `salt/conf/master.d/eauth.conf (external_auth:${backend}:${BRIDGE_SALT_USER})` };
   }
-  throw new Error(`salt/master.d/eauth.conf has no external_auth entry for ${BRIDGE_SALT_USER}`);
+  throw new Error(`salt/conf/master.d/eauth.conf has no external_auth entry for ${BRIDGE_SALT_USER}`);
 }
 
 /**
- * The ACL that salt/master.d/eauth.conf ships for the bridge's user (under any eauth backend), so
+ * The ACL that salt/conf/master.d/eauth.conf ships for the bridge's user (under any eauth backend), so
  * that tests prove the shipped file. Falls back to a prefix-only ACL only when the file does not
  * exist; a file that does not parse or has no entry for the user fails the stack's start.
  */
 export function shippedBridgeAcl(): { acl: unknown; source: string } {
   const s = shippedEauth();
-  return s ? { acl: s.acl, source: s.source } : { acl: FALLBACK_BRIDGE_ACL, source: 'harness fallback (no salt/master.d/eauth.conf)' };
+  return s ? { acl: s.acl, source: s.source } : { acl: FALLBACK_BRIDGE_ACL, source: 'harness fallback (no salt/conf/master.d/eauth.conf)' };
 }
 
 /**
@@ -168,6 +191,7 @@ async function clearStalePidfiles(runDir: string, name: string, timeoutMs = 15_0
 
 export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack> {
   const bins = requireTools(['salt-master', 'salt-minion', 'salt-api', 'salt', 'salt-run', 'salt-key', 'openssl']);
+  const version = await saltVersion(bins['salt']!);
   const dir = workDir('salt');
   const configDir = join(dir, 'master-conf');
   mkdirSync(join(configDir, 'master.d'), { recursive: true });
@@ -193,7 +217,7 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
     auto_accept: true,
     log_file: join(dir, 'master.log'),
     log_level_logfile: 'info',
-    file_roots: { base: [join(ROOT, 'salt')] },
+    file_roots: { base: [join(ROOT, 'salt', 'file_roots')] },
     pillar_roots: { base: [pillarDir] },
     netapi_enable_clients: ['local', 'local_async', 'runner', 'runner_async', 'wheel'],
     external_auth: {
@@ -206,7 +230,7 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
     ...opts.masterConfig,
   };
   writeFileSync(join(configDir, 'master'), yamlish(master));
-  const reactorConf = join(ROOT, 'salt', 'master.d', 'reactor.conf');
+  const reactorConf = join(ROOT, 'salt', 'conf', 'master.d', 'reactor.conf');
   if (opts.reactor !== false && existsSync(reactorConf)) {
     // The shipped mapping points at salt://reactor/...; served from our file_roots.
     writeFileSync(join(configDir, 'master.d', 'reactor.conf'), readFileSync(reactorConf));
@@ -219,9 +243,11 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
     return (await cli('salt-run', ['manage.up', '--out=json'], { timeoutMs: 20_000 })).code === 0;
   }, 60_000, 500);
 
-  // Custom runners (salt/_runners) are served to the master itself by saltutil.sync_all.
-  const syncRunners = await cli('salt-run', ['saltutil.sync_all', '--out=json']);
-  if (syncRunners.code !== 0) throw new Error(`salt-run saltutil.sync_all failed: ${syncRunners.stderr || syncRunners.stdout}`);
+  // The runner comes from the installed extension, as on an operator's master.
+  const runnerDoc = await cli('salt-run', ['doc.runner', '--out=json']);
+  if (runnerDoc.code !== 0 || !runnerDoc.stdout.includes('"kube_allowlist.status"')) {
+    throw new Error(`the master has no kube_allowlist runner (is saltext.kube_allowlist installed in ${process.env.KSB_VENV ?? 'the Salt venv'}?): ${runnerDoc.stderr || runnerDoc.stdout}`);
+  }
 
   // The bus as an operator sees it: salt-run state.event (JSON lines: "tag\t{...}").
   const events: BusEvent[] = [];
@@ -308,8 +334,9 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
       const r = await salt('*', 'test.ping', [], { timeoutS: 5 });
       return minions.every((m) => r[m.id] === true);
     }, 90_000, 1000);
-    const synced = await salt('*', 'saltutil.sync_all', [], { timeoutS: 60 });
-    if (Object.keys(synced).length !== minions.length) throw new Error(`saltutil.sync_all did not reach every minion: ${JSON.stringify(synced)}`);
+    const fns = await salt('*', 'sys.list_functions', ['kube_allowlist'], { timeoutS: 60 });
+    const without = minions.filter((m) => !(Array.isArray(fns[m.id]) && (fns[m.id] as string[]).includes('kube_allowlist.apply')));
+    if (without.length) throw new Error(`kube_allowlist is not loaded on ${without.map((m) => m.id).join(', ')} (is saltext.kube_allowlist installed in the Salt venv?): ${JSON.stringify(fns)}`);
   }
 
   let api: Daemon | undefined;
@@ -338,6 +365,10 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
     writeFileSync(join(pillarDir, 'top.sls'), yamlish({ base: top }));
   };
 
+  // token_dir defaults to <cachedir>/tokens, cachedir to <root_dir>/var/cache/salt/master.
+  const tokenDir = (master as Record<string, unknown>)['token_dir'] as string | undefined
+    ?? join((master as Record<string, unknown>)['cachedir'] as string | undefined ?? join(rootDir, 'var', 'cache', 'salt', 'master'), 'tokens');
+  const tokenSuffix = version.major >= 3008 ? '.p' : '';
   return {
     configDir,
     apiUrl: `https://127.0.0.1:${apiPort}`,
@@ -346,10 +377,15 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
     bridge,
     bridgeAcl,
     bridgeAclSource,
+    version,
     rootDir,
-    // token_dir defaults to <cachedir>/tokens, cachedir to <root_dir>/var/cache/salt/master.
-    tokenDir: (master as Record<string, unknown>)['token_dir'] as string | undefined
-      ?? join((master as Record<string, unknown>)['cachedir'] as string | undefined ?? join(rootDir, 'var', 'cache', 'salt', 'master'), 'tokens'),
+    tokenDir,
+    tokens() {
+      if (!existsSync(tokenDir)) return [];
+      return readdirSync(tokenDir)
+        .filter((f) => f.endsWith(tokenSuffix) && !f.startsWith('.'))
+        .map((f) => ({ token: f.slice(0, f.length - tokenSuffix.length), file: join(tokenDir, f) }));
+    },
     minions,
     salt,
     async saltRun(fun, args = []) {

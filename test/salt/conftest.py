@@ -2,16 +2,20 @@
 
 import random
 import signal
+import sys
 
 import pytest
 import salt._logging.impl
+import salt.config
+import salt.loader
 import salt.utils.path
 
+from saltext.kube_allowlist.utils import config, firewall, ipset, iptables, kube, nftables, payload, policy
+
+import ksb_minion
 import ksb_sign
 import netlab
 from fake_kernel import FakeKernel
-from ksb_minion import sync_all
-from ksb_loader import load_module, load_utils
 
 KEY = ksb_sign.SEED
 PUBLIC_KEY = ksb_sign.public_hex(KEY)
@@ -48,10 +52,47 @@ def base_pillar(tmp_path, **overrides):
     return pillar
 
 
+UTILS = {"payload": payload, "config": config, "policy": policy, "firewall": firewall, "kube": kube,
+         "ipset": ipset, "iptables": iptables, "nftables": nftables}
+
+
+class LoadedModule:
+    """The ``kube_allowlist`` execution module as Salt's own loader loads it (the installed extension,
+    found through its ``salt.loader`` entry point), its ``cmd.run_all`` replaced by ``run_all``.
+
+    ``mod.apply(...)`` calls ``kube_allowlist.apply`` through the loader; ``__pillar__`` and
+    ``__context__`` are the very objects the loaded module sees.
+    """
+
+    def __init__(self, pillar, run_all, cachedir):
+        opts = salt.config.minion_config(None)
+        opts.update(cachedir=str(cachedir), file_client="local",
+                    pillar={} if pillar is None else {"kube_allowlist": pillar})
+        self.__dict__["__context__"] = {}
+        self.__dict__["funcs"] = salt.loader.minion_mods(opts, context=self.__context__,
+                                                         whitelist=["kube_allowlist"])
+        self.funcs["cmd.run_all"] = run_all
+        assert "kube_allowlist.apply" in self.funcs, self.funcs.missing_fun_string("kube_allowlist.apply")
+        self.__dict__["__pillar__"] = self.funcs.pack["__pillar__"]
+        self.__dict__["module"] = sys.modules[self.funcs["kube_allowlist.apply"].__module__]
+        self.__dict__["opts"] = opts
+
+    def state(self, name, test=False):
+        """Call state function ``kube_allowlist.<name>`` as Salt's state loader loads it, over this
+        execution module, with ``test`` as a state run sets it."""
+        opts = dict(self.opts, test=test)
+        states = salt.loader.states(opts, self.funcs, salt.loader.utils(opts), salt.loader.serializers(opts),
+                                    context=self.__context__)
+        return states[f"kube_allowlist.{name}"](f"ksb-{name}")
+
+    def __getattr__(self, name):
+        return self.funcs[f"kube_allowlist.{name}"]
+
+
 @pytest.fixture(name="utils")
 def fixture_utils():
-    """The util modules by short name (payload, config, policy, firewall, kube)."""
-    return load_utils()[0]
+    """The extension's pure helpers by short name, imported from the installed package."""
+    return UTILS
 
 
 @pytest.fixture(name="kernel")
@@ -65,11 +106,11 @@ def fixture_make_module(tmp_path, kernel, monkeypatch):
     monkeypatch.setattr(salt.utils.path, "which", lambda name: f"/usr/sbin/{name}")
 
     def make(**overrides):
-        return load_module(base_pillar(tmp_path, **overrides), kernel, tmp_path / "minion-cache")
+        return LoadedModule(base_pillar(tmp_path, **overrides), kernel, tmp_path / "minion-cache")
 
     def bare():
         """The module as ``salt-call --local`` at boot sees it: no kube_allowlist pillar at all."""
-        return load_module(None, kernel, tmp_path / "minion-cache")
+        return LoadedModule(None, kernel, tmp_path / "minion-cache")
 
     make.bare = bare
     return make
@@ -77,12 +118,14 @@ def fixture_make_module(tmp_path, kernel, monkeypatch):
 
 @pytest.fixture(scope="session", name="extmods")
 def fixture_extmods(tmp_path_factory):
-    """Real-kernel tests: check namespaces work (fail, never skip), clean stale ones, sync modules."""
+    """Real-kernel tests: check namespaces work (fail, never skip), clean stale ones, check that
+    salt-call finds the installed extension. Returns an (empty) extension_modules directory: the
+    minions load kube_allowlist from the installed package, nothing is synced."""
     problem = netlab.require_netns()
     if problem:
         pytest.fail(f"real-kernel tests cannot run: {problem}")
     netlab.remove_stale_namespaces()
-    return sync_all(tmp_path_factory.mktemp("sync"))
+    return ksb_minion.check_installed(tmp_path_factory.mktemp("installed"))
 
 
 @pytest.fixture(name="lab")

@@ -1,8 +1,10 @@
 """
 A masterless Salt minion for real-kernel tests: config dir, pillar, ``salt-call --local`` inside a
 network namespace, and an in-process ``salt.client.Caller`` batch runner for long update series.
-The custom modules reach the minion the production way: ``saltutil.sync_all`` from
-``file_roots`` (the repository's ``salt/`` directory) into ``extension_modules``.
+The minion loads ``kube_allowlist`` the production way: from the ``saltext.kube_allowlist`` package
+installed into the Salt venv (scripts/setup.sh), found through its ``salt.loader`` entry point. Its
+``file_roots`` is the repository's ``salt/file_roots`` (the formula; ``saltutil.sync_all`` there is
+the fallback ``test_fallback_netns.py`` proves).
 """
 
 import json
@@ -13,7 +15,7 @@ import textwrap
 
 import yaml
 
-SALT_DIR = pathlib.Path(__file__).resolve().parents[2] / "salt"
+FILE_ROOTS = pathlib.Path(__file__).resolve().parents[2] / "salt" / "file_roots"
 
 BATCH = textwrap.dedent(
     """
@@ -32,9 +34,12 @@ BATCH = textwrap.dedent(
 class Minion:
     """Config + pillar for one test; ``call`` runs salt-call in ``netns`` (or the root ns)."""
 
-    def __init__(self, root, extmods, netns=None):
+    def __init__(self, root, extmods, netns=None, python=None):
         self.root = pathlib.Path(root)
         self.netns = netns
+        # salt-call of this venv, or salt-call run by another Python (test_fallback_netns.py).
+        self.salt_call = [python, "-c", "import salt.scripts; salt.scripts.salt_call()"] if python else ["salt-call"]
+        self.python = python or sys.executable
         self.cfg = self.root / "cfg"
         self.pillar_dir = self.root / "pillar"
         self.cache_dir = self.root / "kube_allowlist"
@@ -45,7 +50,7 @@ class Minion:
         config = {
             "id": "ksb-test-minion",
             "file_client": "local",
-            "file_roots": {"base": [str(SALT_DIR)]},
+            "file_roots": {"base": [str(FILE_ROOTS)]},
             "pillar_roots": {"base": [str(self.pillar_dir)]},
             "cachedir": str(self.root / "cache"),
             "extension_modules": str(extmods),
@@ -74,30 +79,34 @@ class Minion:
     def call(self, fun, *args, **kwargs):
         """Run ``salt-call --local fun args key=json`` and return ``(exit code, return value)``."""
         argv = self._prefix() + [
-            "salt-call", "--local", "--retcode-passthrough", "--out=json", "--log-level=quiet",
+            *self.salt_call, "--local", "--retcode-passthrough", "--out=json", "--log-level=quiet",
             f"--config-dir={self.cfg}", fun, *args,
         ]
         argv += [f"{k}={json.dumps(v)}" for k, v in kwargs.items()]
         res = subprocess.run(argv, capture_output=True, text=True, timeout=120)
         try:
             out = json.loads(res.stdout)["local"]
-        except (ValueError, KeyError):
-            raise AssertionError(f"salt-call {fun}: rc={res.returncode}\n{res.stdout}\n{res.stderr}")
+        except (ValueError, KeyError) as err:
+            raise AssertionError(f"salt-call {fun}: rc={res.returncode}\n{res.stdout}\n{res.stderr}") from err
         return res.returncode, out
 
     def apply_batch(self, payloads, path):
         """Apply payloads in order with one in-process Caller (real loader); return their results."""
         path = pathlib.Path(path)
         path.write_text("".join(json.dumps(p) + "\n" for p in payloads))
-        argv = self._prefix() + [sys.executable, "-c", BATCH, str(self.cfg / "minion"), str(path)]
+        argv = self._prefix() + [self.python, "-c", BATCH, str(self.cfg / "minion"), str(path)]
         res = subprocess.run(argv, capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, res.stderr
         return json.loads(res.stdout.splitlines()[-1])
 
 
-def sync_all(root):
-    """Sync salt/_modules, _utils, _runners ... into ``root/extmods`` once; return that path."""
-    minion = Minion(root, pathlib.Path(root) / "extmods")
-    code, out = minion.call("saltutil.sync_all")
-    assert code == 0 and "modules.kube_allowlist" in out["modules"], out
-    return pathlib.Path(root) / "extmods"
+def check_installed(root):
+    """Prove that salt-call serves kube_allowlist from the installed package with nothing synced;
+    return the (empty) extension_modules directory the minions get."""
+    extmods = pathlib.Path(root) / "extmods"
+    minion = Minion(root, extmods)
+    code, out = minion.call("sys.list_functions", "kube_allowlist")
+    want = {f"kube_allowlist.{f}" for f in ("apply", "show", "pull", "restore", "forget", "flush")}
+    assert code == 0 and want <= set(out), out
+    assert not (extmods / "modules").exists(), "nothing was synced"
+    return extmods

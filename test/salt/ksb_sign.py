@@ -1,6 +1,6 @@
 """
 Build and sign kube-salt-bridge payloads (contract version 2, Ed25519) for tests, written from
-docs/event-contract.md alone (independently of salt/_utils/kube_allowlist_payload.py, so both are
+docs/event-contract.md alone (independently of saltext.kube_allowlist.utils.payload, so both are
 checked against the contract).
 
 A key is given as its 32-byte seed, or as a label from which a seed is derived (SHA-256 of the

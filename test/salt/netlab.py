@@ -191,14 +191,14 @@ class Lab:
 
     def reachable(self, sources, port=PORT):
         """Return the subset of ``sources`` that can connect to ``port``."""
-        return {s for s, ok in zip(sources, self.connects([(s, port) for s in sources])) if ok}
+        return {s for s, ok in zip(sources, self.connects([(s, port) for s in sources]), strict=True) if ok}
 
     def local_reachable(self, destinations, port=PORT):
         """Return the subset of ``destinations`` (the minion's own addresses) that a client inside
         the minion ns connects to; such traffic arrives on ``lo``."""
         jobs = [(dst, dst, port) for dst in destinations]
         res = self.run(self.minion, [sys.executable, "-c", PROBE, json.dumps(jobs), "0.6"])
-        return {d for d, ok in zip(destinations, json.loads(res.stdout)) if ok}
+        return {d for d, ok in zip(destinations, json.loads(res.stdout), strict=True) if ok}
 
     def connector(self, source, stop_file, out_file):
         """Start a background connect loop from ``source``; it writes its counts on stop."""

@@ -14,7 +14,9 @@ import pytest
 
 import ksb_sign
 from ksb_minion import Minion
-from netlab import MINION_V4, MINION_V6, NODES_V4 as V4, NODES_V6 as V6, OTHER_PORT
+from netlab import MINION_V4, MINION_V6, OTHER_PORT
+from netlab import NODES_V4 as V4
+from netlab import NODES_V6 as V6
 
 KEY = "netns-test-key"
 BACKENDS = ("ipset", "nftables", "iptables")
@@ -155,7 +157,7 @@ def test_updates_are_atomic_for_listed_nodes(lab, extmods, tmp_path, backend):
     minion.apply_batch(payloads[:1], tmp_path / "first.jsonl")
     stop = tmp_path / "stop"
     outputs = [tmp_path / "c4.json", tmp_path / "c6.json"]
-    connectors = [lab.connector(src, str(stop), str(out)) for src, out in zip((V4[0], V6[0]), outputs)]
+    connectors = [lab.connector(src, str(stop), str(out)) for src, out in zip((V4[0], V6[0]), outputs, strict=True)]
     results = minion.apply_batch(payloads[1:], tmp_path / "rest.jsonl")
     stop.touch()
     for proc in connectors:

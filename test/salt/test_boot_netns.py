@@ -16,7 +16,9 @@ import yaml
 
 import ksb_sign
 from ksb_minion import Minion
-from netlab import NODES_V4 as V4, NODES_V6 as V6, OTHER_PORT
+from netlab import NODES_V4 as V4
+from netlab import NODES_V6 as V6
+from netlab import OTHER_PORT
 
 UNIT = "kube-allowlist-restore.service"
 UNREACHABLE_MASTER = "10.77.0.254"  # on the minion's link, nobody answers there
@@ -67,8 +69,8 @@ def boot(lab, tmp_path):
     res = lab.run(lab.minion, exec_start(tmp_path), check=False, timeout=120)
     try:
         return res.returncode, json.loads(res.stdout)["local"]
-    except (ValueError, KeyError):
-        raise AssertionError(f"boot restore: rc={res.returncode}\n{res.stdout}\n{res.stderr}")
+    except (ValueError, KeyError) as err:
+        raise AssertionError(f"boot restore: rc={res.returncode}\n{res.stdout}\n{res.stderr}") from err
 
 
 @pytest.mark.parametrize("backend", ("ipset", "nftables", "iptables"))

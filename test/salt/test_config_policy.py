@@ -132,9 +132,11 @@ def test_shrink_vectors(utils, case):
     for n, step in enumerate(case["steps"], start=1):
         given = dict(_lists(step["given"]), generation=n + 1, digest=f"step-{n}", source="bridge")
         judged = policy.judge_list(held, given, **opts)
-        assert (judged["verdict"], judged["reasons"], judged["lost"]) == (step["verdict"], step["reasons"], step["lost"]), n
+        want = (step["verdict"], step["reasons"], step["lost"])
+        assert (judged["verdict"], judged["reasons"], judged["lost"]) == want, n
         decision = policy.decide(held, given, **opts)
         expected = "apply" if step["verdict"] == "accept" else step["reasons"][0]
-        assert (decision["verdict"], decision["retcode"]) == (expected, 0 if expected == "apply" else 1), decision["reason"]
+        want = (expected, 0 if expected == "apply" else 1)
+        assert (decision["verdict"], decision["retcode"]) == want, decision["reason"]
         if decision["verdict"] == "apply":
             held = given

@@ -2,6 +2,8 @@
 
 import pytest
 
+from saltext.kube_allowlist.utils import firewall, ipset, iptables, nftables
+
 RULES = [
     {"name": "pg", "clusters": ["prod"], "proto": "tcp", "ports": ["5432", "6000:6010"], "others": "drop",
      "families": ["ipv4", "ipv6"], "extra_sources": {"ipv4": ["192.0.2.10"], "ipv6": []}},
@@ -14,18 +16,13 @@ CACHES = {
 }
 
 
-@pytest.fixture(name="fw")
-def fixture_fw(utils):
-    return utils["firewall"]
-
-
 @pytest.fixture(name="desired")
-def fixture_desired(fw):
-    return fw.desired_state({"rules": RULES, "max_entries": 20000}, CACHES)
+def fixture_desired():
+    return firewall.desired_state({"rules": RULES, "max_entries": 20000}, CACHES)
 
 
-def test_ipset_restore_text(fw):
-    text = fw.ipset_script({"ksb-prod-4": ("ipv4", ["10.0.0.2", "10.244.0.0/16"])}, {"ksb-prod-4"}, 65536)
+def test_ipset_restore_text():
+    text = ipset.ipset_script({"ksb-prod-4": ("ipv4", ["10.0.0.2", "10.244.0.0/16"])}, {"ksb-prod-4"}, 65536)
     assert text == (
         "create ksb-prod-4t hash:net family inet maxelem 65536\n"
         "add ksb-prod-4t 10.0.0.2\n"
@@ -33,7 +30,7 @@ def test_ipset_restore_text(fw):
         "swap ksb-prod-4t ksb-prod-4\n"
         "destroy ksb-prod-4t\n"
     )
-    first = fw.ipset_script({"ksb-prod-6": ("ipv6", [])}, {"ksb-prod-6t"}, 65536)
+    first = ipset.ipset_script({"ksb-prod-6": ("ipv6", [])}, {"ksb-prod-6t"}, 65536)
     assert first == (
         "flush ksb-prod-6t\n"
         "create ksb-prod-6 hash:net family inet6 maxelem 65536\n"
@@ -42,9 +39,9 @@ def test_ipset_restore_text(fw):
     )
 
 
-def test_iptables_restore_text_ipset_mode(fw, desired):
+def test_iptables_restore_text_ipset_mode(desired):
     current = {"chain": False, "lines": [], "jumps": 0}
-    assert fw.chain_script(current, fw.iptables_lines(desired, "ipv6", per_ip=False)) == (
+    assert iptables.chain_script(current, iptables.iptables_lines(desired, "ipv6", per_ip=False)) == (
         "*filter\n"
         ":KSB-ALLOW - [0:0]\n"
         "-I INPUT 1 -j KSB-ALLOW\n"
@@ -58,36 +55,36 @@ def test_iptables_restore_text_ipset_mode(fw, desired):
     )
 
 
-def test_iptables_restore_text_per_ip_mode(fw, desired):
-    assert fw.iptables_lines(desired, "ipv4", per_ip=True) == ["-A KSB-ALLOW -i lo -j RETURN"] + [
+def test_iptables_restore_text_per_ip_mode(desired):
+    assert iptables.iptables_lines(desired, "ipv4", per_ip=True) == ["-A KSB-ALLOW -i lo -j RETURN"] + [
         f'-A KSB-ALLOW -s {src} -p tcp -m multiport --dports 5432,6000:6010 -m comment --comment "ksb:pg" -j ACCEPT'
         for src in ("10.0.0.2/32", "10.0.0.3/32", "10.244.0.0/16", "192.0.2.10/32")
     ] + ['-A KSB-ALLOW -p tcp -m multiport --dports 5432,6000:6010 -m comment --comment "ksb:pg" -j DROP']
 
 
-def test_loopback_returns_first_and_only_when_a_rule_renders(fw, desired):
+def test_loopback_returns_first_and_only_when_a_rule_renders(desired):
     """Local clients (lo: 127.0.0.1, ::1, the host's own addresses) never meet a rule of ours."""
     for family in ("ipv4", "ipv6"):
         for per_ip in (False, True):
-            assert fw.iptables_lines(desired, family, per_ip)[0] == "-A KSB-ALLOW -i lo -j RETURN"
-    v6_only = fw.desired_state({"rules": RULES[1:], "max_entries": 10}, CACHES)
-    assert fw.iptables_lines(v6_only, "ipv4", per_ip=False) == [], "no rule for ipv4: no chain at all"
-    _, text = fw.nft_script(v6_only)
+            assert iptables.iptables_lines(desired, family, per_ip)[0] == "-A KSB-ALLOW -i lo -j RETURN"
+    v6_only = firewall.desired_state({"rules": RULES[1:], "max_entries": 10}, CACHES)
+    assert iptables.iptables_lines(v6_only, "ipv4", per_ip=False) == [], "no rule for ipv4: no chain at all"
+    _, text = nftables.nft_script(v6_only)
     first_rule = next(line for line in text.splitlines() if line.startswith("add rule"))
     assert first_rule == 'add rule inet kube_allowlist input iifname "lo" return'
 
 
-def test_chain_removal_and_duplicate_jumps(fw):
-    assert fw.chain_script({"chain": True, "lines": ["x"], "jumps": 2}, []) == (
+def test_chain_removal_and_duplicate_jumps():
+    assert iptables.chain_script({"chain": True, "lines": ["x"], "jumps": 2}, []) == (
         "*filter\n-D INPUT -j KSB-ALLOW\n-D INPUT -j KSB-ALLOW\n-F KSB-ALLOW\n-X KSB-ALLOW\nCOMMIT\n"
     )
-    assert fw.chain_script({"chain": True, "lines": [], "jumps": 2}, ["-A KSB-ALLOW -j DROP"]) == (
+    assert iptables.chain_script({"chain": True, "lines": [], "jumps": 2}, ["-A KSB-ALLOW -j DROP"]) == (
         "*filter\n:KSB-ALLOW - [0:0]\n-D INPUT -j KSB-ALLOW\n-A KSB-ALLOW -j DROP\nCOMMIT\n"
     )
 
 
-def test_nft_text(fw, desired):
-    fingerprint, text = fw.nft_script(desired, existing_sets=["c_prod_4", "c_gone_4"])
+def test_nft_text(desired):
+    fingerprint, text = nftables.nft_script(desired, existing_sets=["c_prod_4", "c_gone_4"])
     t = "inet kube_allowlist"
     assert text == (
         "table inet kube_allowlist {\n"
@@ -117,47 +114,47 @@ def test_nft_text(fw, desired):
     )
 
 
-def test_pending_rule_renders_nothing(fw):
-    desired = fw.desired_state({"rules": RULES, "max_entries": 10}, {"prod": CACHES["prod"]})
+def test_pending_rule_renders_nothing():
+    desired = firewall.desired_state({"rules": RULES, "max_entries": 10}, {"prod": CACHES["prod"]})
     assert [r["name"] for r in desired["rules"]] == ["pg"]
     assert desired["pending"] == {"dns": ["edge-1"]}
     assert desired["maxelem"] == 65536
 
 
-def test_names_fit_kernel_limits(fw):
+def test_names_fit_kernel_limits():
     long_name = "a" * 63
-    assert len(fw.ipset_name(long_name, "ipv6") + "t") <= 31
-    assert fw.ipset_name(long_name, "ipv4") != fw.ipset_name("a" * 62 + "b", "ipv4")
-    assert fw.nft_set_name("edge-1", "ipv4") == "c_edge_1_4"
+    assert len(ipset.ipset_name(long_name, "ipv6") + "t") <= 31
+    assert ipset.ipset_name(long_name, "ipv4") != ipset.ipset_name("a" * 62 + "b", "ipv4")
+    assert nftables.nft_set_name("edge-1", "ipv4") == "c_edge_1_4"
 
 
-def test_multiport_chunks(fw):
+def test_multiport_chunks():
     ports = [str(p) for p in range(1, 14)] + ["100:200", "300:400"]
-    assert fw.port_chunks(ports) == [ports[:14], ["300:400"]]  # a range takes 2 of 15 slots
+    assert iptables.port_chunks(ports) == [ports[:14], ["300:400"]]  # a range takes 2 of 15 slots
 
 
-def test_readback_parsers(fw):
+def test_readback_parsers():
     saved = (
         "create ksb-prod-6 hash:net family inet6 hashsize 1024 maxelem 65536 bucketsize 12 initval 0x1\n"
         "add ksb-prod-6 fd00:0:0:1::/64\nadd ksb-prod-6 fd00::7\n"
         "create other hash:ip family inet\nadd other 10.9.9.9\n"
     )
-    sets = fw.parse_ipset_save(saved)
+    sets = ipset.parse_ipset_save(saved)
     assert list(sets) == ["ksb-prod-6"] and len(sets["ksb-prod-6"]["entries"]) == 2
     save = "*filter\n:INPUT ACCEPT [0:0]\n:KSB-ALLOW - [0:0]\n-A INPUT -j KSB-ALLOW\n-A KSB-ALLOW -j DROP\nCOMMIT\n"
-    assert fw.parse_iptables_save(save) == {"chain": True, "lines": ["-A KSB-ALLOW -j DROP"], "jumps": 1}
+    assert iptables.parse_iptables_save(save) == {"chain": True, "lines": ["-A KSB-ALLOW -j DROP"], "jumps": 1}
     listed = 'table inet kube_allowlist {\n\tset c_prod_4 {\n\t}\n\tchain input {\n\t\tcounter packets 1 bytes 2 comment "ksb:' + "a" * 64 + '"\n'
-    assert fw.parse_nft_list(listed) == {"fingerprint": "a" * 64, "sets": ["c_prod_4"]}
+    assert nftables.parse_nft_list(listed) == {"fingerprint": "a" * 64, "sets": ["c_prod_4"]}
 
 
-def test_plan_is_empty_when_kernel_matches(fw, desired):
-    fingerprint, _ = fw.nft_script(desired)
+def test_plan_is_empty_when_kernel_matches(desired):
+    fingerprint, _ = nftables.nft_script(desired)
     current = {
         "ipset": None,
         "ipv4": {"chain": False, "lines": [], "jumps": 0},
         "ipv6": {"chain": False, "lines": [], "jumps": 0},
         "nft": {"fingerprint": fingerprint, "sets": ["c_prod_4", "c_prod_6", "c_edge_1_6"]},
     }
-    assert fw.plan("nftables", desired, current) == []
-    switched = fw.plan("ipset", desired, dict(current, ipset={}))
+    assert firewall.plan("nftables", desired, current) == []
+    switched = firewall.plan("ipset", desired, dict(current, ipset={}))
     assert [s["desc"].split(":")[0] for s in switched] == ["ipset", "iptables-restore", "ip6tables-restore", "nft"]

@@ -1,16 +1,27 @@
-"""The formula in a namespace: a fresh minion's highstate-like run syncs the modules, restores the
-cached list (the bridge down), installs and enables the boot unit (checked by systemd-analyze),
-repeats without changes; clean.sls leaves no trace, unit included."""
+"""The formula in a namespace: a highstate-like run installs the extension with pip into the minion's
+own Python (here: already there, from the wheel scripts/setup.sh built), restores the cached list
+(the bridge down), installs and enables the boot unit (checked by systemd-analyze), repeats without
+changes; clean.sls leaves no trace, unit included."""
 
+import pathlib
 import shutil
 import subprocess
+import sys
 import time
 
 import ksb_sign
 from ksb_minion import Minion
-from netlab import NODES_V4 as V4, NODES_V6 as V6
+from netlab import NODES_V4 as V4
+from netlab import NODES_V6 as V6
 
 UNIT = "kube-allowlist-restore.service"
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def wheel_dir():
+    """The directory holding the extension's wheel that scripts/setup.sh built and installed."""
+    (wheel,) = ROOT.glob(".tools/dist/*/saltext_kube_allowlist-*.whl")
+    return str(wheel.parent)
 
 
 def summary(states):
@@ -18,15 +29,20 @@ def summary(states):
 
 
 def test_init_restores_installs_the_boot_unit_and_clean_removes(lab, tmp_path):
-    minion = Minion(tmp_path, tmp_path / "extmods", lab.minion)  # nothing synced yet
+    minion = Minion(tmp_path, tmp_path / "extmods", lab.minion)
     units = tmp_path / "systemd"
     salt_call = shutil.which("salt-call")
     minion.set_pillar({"public_keys": [ksb_sign.public_hex()], "clusters": {"prod": {}},
                        "rules": [{"name": "pg", "clusters": ["prod"], "ports": [5432]}],
+                       "install": {"find_links": wheel_dir(), "bin_env": sys.executable},
                        "boot": {"unit_dir": str(units), "salt_call": salt_call}})
     code, states = minion.call("state.apply", "kube_allowlist")
     got = summary(states)
     assert code == 0 and got["kube_allowlist-init-kube_allowlist-restored"] == (True, False), states
+    pip = [v for v in states.values() if v["__id__"] == "kube_allowlist-init-pip-installed"][0]
+    assert (pip["result"], pip["changes"]) == (True, {}), pip
+    assert "saltext.kube-allowlist==0.1.0" in pip["comment"] and "already installed" in pip["comment"], pip
+    assert not (tmp_path / "extmods" / "modules").exists(), "nothing synced: the installed extension serves"
     assert got["kube_allowlist-boot-file-unit"] == (True, True)
     assert got["kube_allowlist-boot-file-enabled"] == (True, True)
     assert got["kube_allowlist-boot-cmd-daemon-reload"][0] is True  # skipped: systemd is not running here
@@ -46,7 +62,8 @@ def test_init_restores_installs_the_boot_unit_and_clean_removes(lab, tmp_path):
     res = subprocess.run([analyze, "verify", "--man=no", str(unit)], capture_output=True, text=True, cwd=units)
     assert (res.returncode, res.stdout + res.stderr) == (0, ""), "systemd-analyze verify: the unit is clean"
 
-    code, ret = minion.call("kube_allowlist.apply", payload=ksb_sign.build("prod", int(time.time() * 1000), V4[:1], V6[:1]))
+    payload = ksb_sign.build("prod", int(time.time() * 1000), V4[:1], V6[:1])
+    code, ret = minion.call("kube_allowlist.apply", payload=payload)
     assert code == 0 and ret["applied"]
     lab.run(lab.minion, ["iptables", "-F", "KSB-ALLOW"])  # the kernel lost part of it
     assert lab.reachable(V4[:2]) == set(V4[:2])
@@ -72,6 +89,7 @@ def test_init_restores_installs_the_boot_unit_and_clean_removes(lab, tmp_path):
 def test_boot_disabled_leaves_the_unit_out(lab, extmods, tmp_path):
     minion = Minion(tmp_path, extmods, lab.minion)
     minion.set_pillar({"public_keys": [ksb_sign.public_hex()], "clusters": {"prod": {}}, "rules": [],
+                       "install": {"find_links": wheel_dir(), "bin_env": sys.executable},
                        "boot": {"enabled": False, "unit_dir": str(tmp_path / "systemd")}})
     code, states = minion.call("state.apply", "kube_allowlist")
     assert code == 0 and not [i for i in summary(states) if "boot" in i], states

@@ -1,15 +1,18 @@
 """Execution module flows on a fake kernel: apply, idempotency, replay, keys, bounds, policy,
 corrupt caches, forget, the persisted enforced state, show/flush/restore and their return codes."""
 
+import importlib.metadata
 import json
 import logging
 import os
+import sysconfig
 
 import pytest
 
+from saltext.kube_allowlist.runners import kube_allowlist_mod as runner
+
 import ksb_sign
 from conftest import KEY, PUBLIC_KEY
-from ksb_loader import SALT_DIR, load_file
 
 V4 = ["10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"]
 OTHER_KEY = "rotated key"
@@ -110,7 +113,8 @@ V1 = {"version": 1, "cluster": "prod", "generation": 1, "ipv4": V4, "ipv6": [], 
         (p(1, key=OTHER_KEY), "refused: key_id: " + ksb_sign.key_id(OTHER_KEY) + " is not one of"),
         (dict(p(1), generation=2), "refused: signature: does not verify"),
         (ksb_sign.build("prod", 1, ["0.0.0.0/0"], key=KEY), "wider than /16"),
-        (ksb_sign.build("prod", 1, sorted(f"{10 + (i >> 8)}.{i & 255}.0.0/16" for i in range(300)), key=KEY), "max_address_space:ipv4"),
+        (ksb_sign.build("prod", 1, sorted(f"{10 + (i >> 8)}.{i & 255}.0.0/16" for i in range(300)), key=KEY),
+         "max_address_space:ipv4"),
         (p(1, v4=["10.0.0.1;id"]), "only lower-case hex"),
         (dict(p(1), version=3), "version: 3 is not supported"),
         (p(True), "generation: expected an integer from 1 to 2^53 - 1, got bool"),
@@ -131,31 +135,32 @@ def test_refused_payload_changes_nothing(make_module, kernel, caplog, payload, r
         ret = mod.apply(payload=payload)
     assert not ret["applied"] and reason in ret["reason"] and retcode(mod) == 1, ret
     assert kernel.mutations == [] and not os.path.exists(cache_dir(mod) + "/prod.json")
-    logged = [r for r in caplog.records if "kube_allowlist" in r.getMessage()]
+    logged = [r for r in caplog.records if r.name.endswith(".kube_allowlist_mod")]
     assert len(logged) == 1 and len(logged[0].getMessage()) < 700, "logged once, truncated"
 
 
 def test_generation_too_far_ahead_is_refused(make_module, kernel, monkeypatch):
     mod = make_module()
     now = 1_795_307_097_725
-    monkeypatch.setattr(mod, "_now_ms", lambda: now)
+    monkeypatch.setattr(mod.module, "_now_ms", lambda: now)
     ret = mod.apply(payload=p(now + 301_000))
-    assert retcode(mod) == 1 and "301 s ahead of this minion's clock, more than max_generation_skew 300 s" in ret["reason"]
+    assert retcode(mod) == 1
+    assert "301 s ahead of this minion's clock, more than max_generation_skew 300 s" in ret["reason"]
     assert mod.apply(payload=p(now + 299_000))["applied"] and retcode(mod) == 0
     mod = make_module(max_generation_skew=3600)
-    monkeypatch.setattr(mod, "_now_ms", lambda: now)
+    monkeypatch.setattr(mod.module, "_now_ms", lambda: now)
     assert mod.apply(payload=p(now + 3_000_000))["applied"]
     kernel.mutations.clear()
-    monkeypatch.setattr(mod, "_now_ms", lambda: now - 10**9)
+    monkeypatch.setattr(mod.module, "_now_ms", lambda: now - 10**9)
     assert not mod.apply(payload=p(now + 3_100_000))["applied"] and retcode(mod) == 1
 
 
 def test_forget_recovers_from_a_too_new_generation_keeping_the_rules(make_module, kernel):
     """A bridge whose clock ran ahead published generation G; fixed, it publishes older ones."""
     mod = make_module()
-    ahead = mod._now_ms() + 200_000  # pylint: disable=protected-access
+    ahead = mod.module._now_ms() + 200_000  # pylint: disable=protected-access
     assert mod.apply(payload=p(ahead))["applied"]
-    fixed = p(mod._now_ms(), V4[1:])  # pylint: disable=protected-access
+    fixed = p(mod.module._now_ms(), V4[1:])  # pylint: disable=protected-access
     assert mod.apply(payload=fixed)["reason"].startswith("stale") and retcode(mod) == 0
     before = snapshot(kernel)
     kernel.mutations.clear()
@@ -195,7 +200,8 @@ def test_rotation_two_keys_then_the_new_one_only(make_module):
 def test_per_cluster_public_keys_replace_the_global_list(make_module):
     mod = make_module(
         clusters={"prod": {}, "edge": {"public_keys": [ksb_sign.public_hex(OTHER_KEY)]}},
-        rules=[{"name": "pg", "clusters": ["prod"], "ports": [5432]}, {"name": "r", "clusters": ["edge"], "ports": [6379]}],
+        rules=[{"name": "pg", "clusters": ["prod"], "ports": [5432]},
+               {"name": "r", "clusters": ["edge"], "ports": [6379]}],
     )
     assert mod.apply(payload=p(1, cluster="edge", key=OTHER_KEY))["applied"]
     assert mod.apply(payload=p(2, cluster="edge"))["reason"].startswith("refused: key_id") and retcode(mod) == 1
@@ -234,7 +240,8 @@ def test_show_warns_about_the_ignored_signing_key(make_module):
     mod = make_module(signing_key="old-shared-secret", clusters={"prod": {"signing_key": "x"}})
     shown = mod.show()
     assert retcode(mod) == 0
-    assert "kube_allowlist:signing_key is ignored: contract version 2 verifies with public_keys (Ed25519)" in shown["warnings"]
+    ignored = "kube_allowlist:signing_key is ignored: contract version 2 verifies with public_keys (Ed25519)"
+    assert ignored in shown["warnings"]
     assert any(w.startswith("kube_allowlist:clusters:prod:signing_key is ignored") for w in shown["warnings"])
     assert "old-shared-secret" not in json.dumps(shown)
     assert mod.apply(payload=p(1))["applied"], "public_keys still verify"
@@ -411,7 +418,6 @@ def test_a_corrupt_cache_affects_only_its_cluster(make_module, kernel, name, dat
     assert retcode(mod) == 0 and list(shown["corrupt"]) == ["prod"] and "prod" not in shown["clusters"]
     assert shown["rules"]["pg"]["status"] == "enforced"
 
-    runner = load_file(SALT_DIR / "_runners" / "kube_allowlist.py", "ksbtest_runner")
     report = runner.summarize({"db1": shown})
     assert report["clusters"]["prod"]["corrupt"] == ["db1"]
     assert "corrupt" in report["clusters"]["prod"]["minions"]["db1"]["corrupt"]
@@ -481,7 +487,8 @@ def test_restore_without_pillar_uses_the_default_cache_dir(make_module, kernel):
     kernel.__init__()
     boot = make_module.bare()
     ret = boot.restore()
-    assert retcode(boot) == 0 and ret["cache_dir"].endswith("minion-cache/kube_allowlist") and snapshot(kernel) == enforced
+    assert retcode(boot) == 0 and ret["cache_dir"].endswith("minion-cache/kube_allowlist")
+    assert snapshot(kernel) == enforced
 
 
 def test_restore_persisted_ignores_the_pillar(make_module, kernel):
@@ -601,7 +608,7 @@ def test_failed_command_returns_retcode_2(make_module, kernel):
             return {"retcode": 1, "stdout": "", "stderr": "Kernel error received: ipset protocol error"}
         return kernel(argv, stdin, **kwargs)
 
-    mod.__salt__["cmd.run_all"] = broken
+    mod.funcs["cmd.run_all"] = broken
     ret = mod.apply(payload=p(1))
     assert "ipset protocol error" in ret["reason"] and retcode(mod) == 2
     ret = mod.restore()
@@ -613,3 +620,56 @@ def test_show_warns_when_no_key_can_verify_a_cluster(make_module):
     shown = make_module(public_keys=[]).show()
     assert "no public key to verify payloads of prod: set kube_allowlist:public_keys" in shown["warnings"]
     assert make_module().show()["warnings"] == []
+
+
+def test_the_loader_serves_the_installed_extension(make_module):
+    """Salt's loader finds kube_allowlist through the package's salt.loader entry point, in the
+    Salt venv's site-packages: not a copy from the repository, not a synced file."""
+    mod = make_module()
+    purelib = sysconfig.get_paths()["purelib"]
+    assert mod.module.__file__ == os.path.join(purelib, "saltext", "kube_allowlist", "modules", "kube_allowlist_mod.py")
+    (entry,) = importlib.metadata.entry_points(group="salt.loader", name="saltext.kube_allowlist")
+    assert entry.value == "saltext.kube_allowlist"
+
+
+def test_states_report_the_real_plan_under_test(make_module, kernel):
+    """test=True: the steps a real run would execute (result None), True when nothing would change;
+    nothing runs or is written. A real run then does exactly those steps."""
+    mod = make_module()
+    assert mod.state("restored", test=True) == {
+        "name": "ksb-restored", "changes": {}, "result": True, "comment": "already in the desired state"}
+    assert not os.path.exists(cache_dir(mod)), "a dry run creates nothing, not even the cache directory"
+    mod.apply(payload=p(1))
+    kernel.chains["ipv4"] = []  # the kernel lost our IPv4 rules
+    before, state = snapshot(kernel), os.stat(state_path(mod)).st_mtime_ns
+    kernel.mutations.clear()
+
+    planned = mod.state("restored", test=True)
+    assert planned["result"] is None and kernel.mutations == [] and snapshot(kernel) == before
+    assert planned["changes"]["steps"] == ["iptables-restore: rewrite chain KSB-ALLOW (3 rules)"], planned
+    assert planned["comment"] == "would iptables-restore: rewrite chain KSB-ALLOW (3 rules)"
+    assert os.stat(state_path(mod)).st_mtime_ns == state
+
+    done = mod.state("restored")
+    assert (done["result"], done["changes"]["steps"]) == (True, planned["changes"]["steps"]), done
+    assert mod.state("restored", test=True)["result"] is True, "converged: nothing would change"
+
+    flush_plan = mod.state("flushed", test=True)
+    assert flush_plan["result"] is None and kernel.mutations[1:] == [] and os.path.exists(cache_dir(mod) + "/prod.json")
+    assert flush_plan["changes"]["caches_removed"] == ["prod"] and flush_plan["changes"]["steps"] == [
+        "iptables-restore: remove chain KSB-ALLOW", "ip6tables-restore: remove chain KSB-ALLOW",
+        "ipset: destroy ksb-prod-4, ksb-prod-6"], flush_plan
+    assert mod.state("flushed")["changes"]["steps"] == flush_plan["changes"]["steps"]
+    assert mod.state("flushed", test=True)["result"] is True
+
+
+def test_states_fail_with_the_modules_error(make_module, kernel):
+    mod = make_module(backend="nope")
+    for name in ("restored", "flushed"):
+        for test in (True, False):
+            ret = mod.state(name, test=test)
+            assert ret["result"] is False and "kube_allowlist:backend" in ret["comment"], ret
+    mod = make_module()
+    mod.funcs["cmd.run_all"] = lambda argv, stdin=None, **kw: {"retcode": 3, "stdout": "", "stderr": "no netlink"}
+    ret = mod.state("restored", test=True)
+    assert ret["result"] is False and "no netlink" in ret["comment"] and kernel.mutations == [], ret

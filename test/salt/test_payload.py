@@ -182,7 +182,9 @@ def without(payload, key):
     return {k: v for k, v in payload.items() if k != key}
 
 
-V1_PAYLOAD = next(v["payload"] for v in VECTORS["verify"] if v["payload"].get("version") == 1 and "target" in v["payload"])
+V1_PAYLOAD = next(
+    v["payload"] for v in VECTORS["verify"] if v["payload"].get("version") == 1 and "target" in v["payload"]
+)
 
 HOSTILE = [
     # version
@@ -336,7 +338,8 @@ GOOD = [
     ("truncation flags signed", good(added_truncated=True, removed_truncated=False)),
     ("20000 entries", consistent("ipv4", hosts(20000))),
     ("5,000 nodes + 5,000 /24 pod networks", consistent("ipv4", sorted(
-        hosts(5000, "10.{a}.{b}.{c}") + [f"{100 + (i >> 8)}.{i & 255}.{j}.0/24" for i in range(20) for j in range(250)]))),
+        hosts(5000, "10.{a}.{b}.{c}")
+        + [f"{100 + (i >> 8)}.{i & 255}.{j}.0/24" for i in range(20) for j in range(250)]))),
     ("256 x /16: exactly 2^24", consistent("ipv4", sorted(f"10.{i}.0.0/16" for i in range(256)))),
     ("5,000 x /64 pod networks", consistent("ipv6", sorted(f"fd00:{i:x}::/64" for i in range(1, 5001)))),
     ("generation 2^53 - 1", consistent("ipv4", [], generation=2**53 - 1)),

@@ -11,9 +11,10 @@ import pytest
 
 import ksb_sign
 from ksb_minion import Minion
-from netlab import NODES_V4 as V4, NODES_V6 as V6, OTHER_PORT
+from netlab import NODES_V4 as V4
+from netlab import NODES_V6 as V6
+from netlab import OTHER_PORT
 from test_backends_netns import BACKENDS, KEY, no_trace, wipe
-
 
 OURS = ("list", "table", "inet", "kube_allowlist")
 

@@ -10,6 +10,8 @@ import subprocess
 
 import pytest
 
+from saltext.kube_allowlist.utils import firewall, ipset
+
 import ksb_sign
 import netlab
 
@@ -18,11 +20,6 @@ def reference(text):
     """The canonical form by the slow, obviously correct route."""
     net = ipaddress.ip_network(text, strict=False)
     return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
-
-
-@pytest.fixture(name="fw")
-def fixture_fw(utils):
-    return utils["firewall"]
 
 
 # What ipset prints (hosts without /32 or /128, IPv6 compressed lower case; checked on the kernel
@@ -59,27 +56,27 @@ FORMS = [
 
 
 @pytest.mark.parametrize("raw,canonical", FORMS)
-def test_canonical_entry_forms(fw, raw, canonical):
-    assert fw.canonical_entry(raw) == canonical == reference(raw)
+def test_canonical_entry_forms(raw, canonical):
+    assert ipset.canonical_entry(raw) == canonical == reference(raw)
 
 
 @pytest.mark.parametrize("raw", ["", "10.0.0", "10.0.0.256", "fd00:::1", "fd00::1/129", "10.0.0.1/33", "x"])
-def test_canonical_entry_refuses_garbage(fw, raw):
+def test_canonical_entry_refuses_garbage(raw):
     with pytest.raises(ValueError):
-        fw.canonical_entry(raw)
+        ipset.canonical_entry(raw)
 
 
-def test_canonical_forms_need_no_ipaddress(fw, monkeypatch):
+def test_canonical_forms_need_no_ipaddress(monkeypatch):
     """The forms ipset prints for hosts (and IPv4 networks) are recognised without ipaddress."""
 
     def boom(*args, **kwargs):
         raise AssertionError("ipaddress used for a canonical entry")
 
-    monkeypatch.setattr(fw.ipaddress, "ip_network", boom)
+    monkeypatch.setattr(ipset.ipaddress, "ip_network", boom)
     for text in ("10.0.0.7", "10.0.0.7/32", "10.244.0.0/16", "fd00::7", "fd00::7/128",
                  "2a05:d018:100b:c924:a23d:7b56:1000:182e", "1:0:0:2::3", "2001:db8:0:1:1:1:1:1"):
         expected = text.rsplit("/", 1)[0] if text.endswith(("/32", "/128")) else text
-        assert fw.canonical_entry(text) == expected
+        assert ipset.canonical_entry(text) == expected
 
 
 def _spellings(address):
@@ -94,7 +91,7 @@ def _spellings(address):
                 yield ":".join(hextets[:start]) + "::" + ":".join(hextets[end:])
 
 
-def test_canonical_entry_agrees_with_ipaddress(fw):
+def test_canonical_entry_agrees_with_ipaddress():
     """Random addresses rich in zero hextets, in every spelling, hosts and networks."""
     rng = random.Random(5952)
     for _ in range(3000):
@@ -102,23 +99,23 @@ def test_canonical_entry_agrees_with_ipaddress(fw):
         address = ipaddress.IPv6Address(int("".join(f"{h:04x}" for h in hextets), 16))
         for text in set(_spellings(address)):
             for suffix in ("", "/128", f"/{rng.randrange(129)}"):
-                assert fw.canonical_entry(text + suffix) == reference(text + suffix), text + suffix
+                assert ipset.canonical_entry(text + suffix) == reference(text + suffix), text + suffix
     for _ in range(3000):
         address = ipaddress.IPv4Address(rng.choice((rng.randrange(1 << 32), rng.randrange(256) << 24)))
         prefix = rng.randrange(33)
         network = ipaddress.ip_network(f"{address}/{prefix}", strict=False)
         for text in (str(address), f"{address}/32", f"{address}/{prefix}", str(network)):
-            assert fw.canonical_entry(text) == reference(text), text
+            assert ipset.canonical_entry(text) == reference(text), text
 
 
-def test_parse_ipset_save_canonicalises(fw):
+def test_parse_ipset_save_canonicalises():
     saved = (
         "create ksb-prod-4 hash:net family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0x1\n"
         "add ksb-prod-4 10.0.0.2/32\nadd ksb-prod-4 10.244.0.0/16\n"
         "create ksb-prod-6 hash:net family inet6 hashsize 1024 maxelem 65536 bucketsize 12 initval 0x2\n"
         "add ksb-prod-6 fd00:0:0:1::/64\nadd ksb-prod-6 FD00:0::2\nadd ksb-prod-6 ::1.2.3.4\n"
     )
-    assert fw.parse_ipset_save(saved) == {
+    assert ipset.parse_ipset_save(saved) == {
         "ksb-prod-4": {"family": "inet", "entries": {"10.0.0.2", "10.244.0.0/16"}},
         "ksb-prod-6": {"family": "inet6", "entries": {"fd00:0:0:1::/64", "fd00::2", "::102:304"}},
     }
@@ -129,23 +126,23 @@ RULES = [{"name": "pg", "clusters": ["prod"], "proto": "tcp", "ports": ["5432"],
 LISTS = {"ipv4": ["10.0.0.2", "10.244.0.0/16"], "ipv6": ["1:0:0:2::3", "::102:304", "fd00:0:0:1::/64", "fd00::2"]}
 
 
-def _ipset_plan(fw, saved):
-    desired = fw.desired_state({"rules": RULES, "max_entries": 20000}, {"prod": LISTS})
-    current = {"ipset": fw.parse_ipset_save(saved), "ipv4": None, "ipv6": None, "nft": None}
-    return [s["desc"] for s in fw.plan("ipset", desired, current)]
+def _ipset_plan(saved):
+    desired = firewall.desired_state({"rules": RULES, "max_entries": 20000}, {"prod": LISTS})
+    current = {"ipset": ipset.parse_ipset_save(saved), "ipv4": None, "ipv6": None, "nft": None}
+    return [s["desc"] for s in firewall.plan("ipset", desired, current)]
 
 
-def test_plan_compares_canonical_strings(fw):
+def test_plan_compares_canonical_strings():
     same = (
         "create ksb-prod-4 hash:net family inet\nadd ksb-prod-4 10.244.0.0/16\nadd ksb-prod-4 10.0.0.2/32\n"
         "create ksb-prod-6 hash:net family inet6\nadd ksb-prod-6 fd00::2\nadd ksb-prod-6 ::1.2.3.4\n"
         "add ksb-prod-6 fd00:0:0:1::/64\nadd ksb-prod-6 1::2:0:0:0:3\n"
     )
-    assert _ipset_plan(fw, same) == []
+    assert _ipset_plan(same) == []
     one_more = same + "add ksb-prod-4 10.0.0.3\n"
-    assert _ipset_plan(fw, one_more) == ["ipset: replace ksb-prod-4"]
+    assert _ipset_plan(one_more) == ["ipset: replace ksb-prod-4"]
     one_less = same.replace("add ksb-prod-6 fd00::2\n", "")
-    assert _ipset_plan(fw, one_less) == ["ipset: replace ksb-prod-6"]
+    assert _ipset_plan(one_less) == ["ipset: replace ksb-prod-6"]
 
 
 @pytest.fixture(name="netns")
@@ -157,20 +154,21 @@ def fixture_netns(request, extmods):  # pylint: disable=unused-argument
     return name
 
 
-def test_real_ipset_save_reads_back_canonical(fw, netns):
+def test_real_ipset_save_reads_back_canonical(netns):
     """Sets filled from canonical entries read back identical; other spellings as ipaddress says."""
-    changes = {fw.ipset_name("prod", f): (f, LISTS[f]) for f in ("ipv4", "ipv6")}
+    changes = {ipset.ipset_name("prod", f): (f, LISTS[f]) for f in ("ipv4", "ipv6")}
 
-    def ipset(args, stdin=None):
+    def run_ipset(args, stdin=None):
         return subprocess.run(["ip", "netns", "exec", netns, "ipset"] + args, input=stdin, text=True,
                               capture_output=True, check=True).stdout
 
-    ipset(["restore"], fw.ipset_script(changes, set(), 65536))
-    saved = ipset(["save"])
+    run_ipset(["restore"], ipset.ipset_script(changes, set(), 65536))
+    saved = run_ipset(["save"])
     assert "add ksb-prod-6 1:0:0:2::3\n" in saved and "add ksb-prod-4 10.0.0.2\n" in saved  # as ipset prints
-    assert _ipset_plan(fw, saved) == []
-    sets = fw.parse_ipset_save(saved)
-    assert {n: s["entries"] for n, s in sets.items()} == {"ksb-prod-4": set(LISTS["ipv4"]), "ksb-prod-6": set(LISTS["ipv6"])}
+    assert _ipset_plan(saved) == []
+    sets = ipset.parse_ipset_save(saved)
+    want = {"ksb-prod-4": set(LISTS["ipv4"]), "ksb-prod-6": set(LISTS["ipv6"])}
+    assert {n: s["entries"] for n, s in sets.items()} == want
 
     spelled = {
         "ksb-prod-4": ["10.0.0.9/32", "10.1.2.3/24", "192.168.7.0/31"],
@@ -179,16 +177,16 @@ def test_real_ipset_save_reads_back_canonical(fw, netns):
     }
     for name, entries in spelled.items():
         for entry in entries:
-            ipset(["add", name, entry])
-    raw = {line.split()[1]: [] for line in ipset(["save"]).splitlines() if line.startswith("create ")}
-    for line in ipset(["save"]).splitlines():
+            run_ipset(["add", name, entry])
+    raw = {line.split()[1]: [] for line in run_ipset(["save"]).splitlines() if line.startswith("create ")}
+    for line in run_ipset(["save"]).splitlines():
         if line.startswith("add "):
             raw[line.split()[1]].append(line.split()[2])
-    sets = fw.parse_ipset_save(ipset(["save"]))
+    sets = ipset.parse_ipset_save(run_ipset(["save"]))
     for name, printed in raw.items():
         assert sets[name]["entries"] == {reference(e) for e in printed}
         assert {reference(e) for e in spelled[name]} <= sets[name]["entries"]
-    assert _ipset_plan(fw, ipset(["save"])) == ["ipset: replace ksb-prod-4, ksb-prod-6"]
+    assert _ipset_plan(run_ipset(["save"])) == ["ipset: replace ksb-prod-4, ksb-prod-6"]
 
 
 # --- verify: one parse per entry, messages unchanged ------------------------------------------

@@ -3,14 +3,20 @@
 import pathlib
 
 import pytest
+import salt.client
 import salt.config
 import salt.loader
 import salt.template
 import salt.utils.minions
 import yaml
 
+from saltext.kube_allowlist.runners import kube_allowlist_mod as runner
+
 import ksb_sign
-from ksb_loader import SALT_DIR, load_file
+
+SALT_DIR = pathlib.Path(__file__).resolve().parents[2] / "salt"
+FILE_ROOTS = SALT_DIR / "file_roots"
+MASTER_D = SALT_DIR / "conf" / "master.d"
 
 TAG = "kube-salt-bridge/cluster/prod/nodes"
 
@@ -18,14 +24,14 @@ TAG = "kube-salt-bridge/cluster/prod/nodes"
 @pytest.fixture(scope="module", name="renderers")
 def fixture_renderers():
     opts = salt.config.minion_config(None)
-    opts.update(file_client="local", file_roots={"base": [str(SALT_DIR)]})
+    opts.update(file_client="local", file_roots={"base": [str(FILE_ROOTS)]})
     return opts, salt.loader.render(opts, {})
 
 
 def render_reactor(renderers, data, tag="salt/run/20261122100000000000/ret"):
     opts, funcs = renderers
     return salt.template.compile_template(
-        str(SALT_DIR / "reactor" / "kube_allowlist.sls"), funcs, "jinja|yaml",
+        str(FILE_ROOTS / "reactor" / "kube_allowlist.sls"), funcs, "jinja|yaml",
         opts["renderer_blacklist"], opts["renderer_whitelist"], data=data, tag=tag,
     )
 
@@ -68,7 +74,8 @@ P = {"version": 2, "cluster": "prod"}
         (runner_ret([{"tag": TAG, "data": dict(P, minions=["m"] * 1000)}]),
          "I@kube_allowlist:clusters:prod and L@" + ",".join(["m"] * 1000)),
         # the target is never taken from the data
-        (runner_ret([{"tag": TAG, "data": dict(P, target="*", tgt="*", tgt_type="glob")}]), "I@kube_allowlist:clusters:prod"),
+        (runner_ret([{"tag": TAG, "data": dict(P, target="*", tgt="*", tgt_type="glob")}]),
+         "I@kube_allowlist:clusters:prod"),
         # hints that do not narrow, or are not a list of ids: nothing
         *[(runner_ret([{"tag": TAG, "data": dict(P, minions=h)}]), None)
           for h in (["*"], ["x or *"], ["E@.*"], ["a", "b c"], ["a\n"], ["a,b"], [""], ["x" * 129],
@@ -96,7 +103,7 @@ def test_reactor_targets_the_tags_cluster_only(renderers, event, target):
 
 
 def test_reactor_config_maps_runner_returns_only():
-    conf = yaml.safe_load((SALT_DIR / "master.d" / "reactor.conf").read_text())
+    conf = yaml.safe_load((MASTER_D / "reactor.conf").read_text())
     assert conf["reactor"] == [{"salt/run/*/ret": ["salt://reactor/kube_allowlist.sls"]}]
 
 
@@ -136,8 +143,8 @@ CHECK_TAG = "kube-salt-bridge/check"
 def test_eauth_acl_allows_only_our_event_tags(fun, arg, kwarg, allowed):
     """The master's own check (ClearFuncs.runner -> CkMinions.runner_check) on our ACL: the cluster
     tags and the anchored `kube-salt-bridge check` probe tag, through event.send only."""
-    conf = yaml.safe_load((SALT_DIR / "master.d" / "eauth.conf").read_text())
-    (auth_list,) = [users["kube-salt-bridge"] for users in conf["external_auth"].values() if "kube-salt-bridge" in users]
+    conf = yaml.safe_load((MASTER_D / "eauth.conf").read_text())
+    (auth_list,) = [u["kube-salt-bridge"] for u in conf["external_auth"].values() if "kube-salt-bridge" in u]
     checker = salt.utils.minions.CkMinions(salt.config.master_config(None))
     assert bool(checker.runner_check(auth_list, fun, {"arg": arg, "kwarg": kwarg})) is allowed
     assert checker.auth_check(auth_list, "cmd.run", ["id"], "*") is False
@@ -145,7 +152,7 @@ def test_eauth_acl_allows_only_our_event_tags(fun, arg, kwarg, allowed):
 
 
 def test_api_config_uses_tls():
-    conf = yaml.safe_load((SALT_DIR / "master.d" / "api.conf").read_text())["rest_cherrypy"]
+    conf = yaml.safe_load((MASTER_D / "api.conf").read_text())["rest_cherrypy"]
     assert conf["ssl_crt"] and conf["ssl_key"] and "disable_ssl" not in conf
 
 
@@ -167,7 +174,7 @@ def test_pillar_example_is_valid_and_documents_every_option(utils):
 
 
 def test_formula_files_follow_template_formula_conventions():
-    formula = SALT_DIR / "kube_allowlist"
+    formula = FILE_ROOTS / "kube_allowlist"
     assert {p.name for p in formula.iterdir()} >= {"init.sls", "boot.sls", "clean.sls", "map.jinja", "defaults.yaml"}
     for sls in ("init", "boot", "clean"):
         ids = [line.rstrip(":") for line in (formula / f"{sls}.sls").read_text().splitlines()
@@ -176,7 +183,6 @@ def test_formula_files_follow_template_formula_conventions():
 
 
 def test_runner_summarize_flags_minions_behind():
-    runner = load_file(SALT_DIR / "_runners" / "kube_allowlist.py", "ksbtest_runner")
     show = lambda gen: {"clusters": {"prod": {"generation": gen, "digest": f"sha256:{gen}"}}}  # noqa: E731
     report = runner.summarize({"db1": show(7), "db2": show(5), "db3": "'kube_allowlist.show' is not available."})
     assert report["clusters"]["prod"]["newest"] == 7
@@ -184,3 +190,25 @@ def test_runner_summarize_flags_minions_behind():
     assert report["clusters"]["prod"]["minions"]["db1"] == {
         "generation": 7, "digest": "sha256:7", "applied_at": None, "behind": False}
     assert list(report["errors"]) == ["db3"]
+
+
+def test_runner_status_through_the_real_runner_loader(monkeypatch):
+    """salt-run kube_allowlist.status as the master loads it (the installed extension): it asks the
+    targeted minions for show() with the master's own opts and summarises their answers."""
+    opts = salt.config.master_config(None)
+    runners = salt.loader.runner(opts)
+    calls = []
+
+    class Client:
+        def cmd(self, tgt, fun, tgt_type, timeout):
+            calls.append((tgt, fun, tgt_type, timeout))
+            return {"db1": {"clusters": {"prod": {"generation": 3, "digest": "sha256:3"}}}}
+
+    def get_local_client(mopts):
+        assert isinstance(mopts, dict) and mopts["conf_file"] == opts["conf_file"], type(mopts)
+        return Client()
+
+    monkeypatch.setattr(salt.client, "get_local_client", get_local_client)
+    report = runners["kube_allowlist.status"]()
+    assert calls == [("I@kube_allowlist:clusters:*", "kube_allowlist.show", "compound", opts["timeout"])]
+    assert report["clusters"]["prod"]["newest"] == 3 and report["errors"] == {}

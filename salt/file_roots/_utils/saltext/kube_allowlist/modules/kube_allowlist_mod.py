@@ -10,8 +10,8 @@ backend selected in pillar (``ipset`` default, ``nftables``, ``iptables``). Each
 its own chain, sets or table and rewrites them atomically; nothing else in the ruleset is touched.
 
 Configuration lives in pillar ``kube_allowlist`` (see ``salt/pillar.example``). The pure parts are
-in ``_utils/kube_allowlist_*.py``: payload (contract), config (pillar), policy, firewall (render
-and plan), kube (``pull``).
+in ``saltext.kube_allowlist.utils``: payload (contract), config (pillar), policy, firewall (plan)
+with one module per backend (ipset, iptables, nftables), kube (``pull``).
 
 Next to the per-cluster caches (``<cache_dir>/<cluster>.json``) every successful apply, pull,
 restore, forget and flush persists ``<cache_dir>/_enforced.json``: the backend, the rules and the
@@ -45,13 +45,26 @@ import re
 import tempfile
 import time
 
+import salt.loader.dunder
 import salt.utils.path
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError
 
+from saltext.kube_allowlist.utils import config as pillarcfg
+from saltext.kube_allowlist.utils import firewall, kube, policy
+from saltext.kube_allowlist.utils import payload as contract
+
 log = logging.getLogger(__name__)
 
 __virtualname__ = "kube_allowlist"
+
+# The loader injects these when it loads this file; declared here as the loader's own named
+# contexts so that they resolve the same way when the saltutil.sync_all fallback (file_roots
+# _modules/kube_allowlist.py) imports this module and calls it from its loader. (``__opts__`` is
+# the loader's per-module dict, which that shim hands over.)
+__pillar__ = salt.loader.dunder.__pillar__
+__context__ = salt.loader.dunder.__context__
+__salt__ = salt.loader.dunder.loader_context.named_context("__salt__")
 
 OK, REFUSED, FAILED = 0, 1, 2
 CACHE_SUFFIX = ".json"
@@ -81,18 +94,13 @@ def __virtual__():
     )
 
 
-def _u(name):
-    """Return a function of the pure helpers in ``_utils/kube_allowlist_*.py``."""
-    return __utils__["kube_allowlist_" + name]
-
-
 def _default_cache_dir():
     return os.path.join(__opts__.get("cachedir", "/var/cache/salt/minion"), "kube_allowlist")
 
 
 def _config():
     try:
-        return _u("config.load")(__pillar__.get("kube_allowlist"), _u("payload.parse_entry"), _default_cache_dir())
+        return pillarcfg.load(__pillar__.get("kube_allowlist"), contract.parse_entry, _default_cache_dir())
     except ValueError as err:
         raise CommandExecutionError(f"invalid pillar: {err}") from err
 
@@ -127,8 +135,12 @@ def _succeeded(ret):
 
 
 @contextlib.contextmanager
-def _locked(directory):
-    """Serialise every change (concurrent jobs on one minion) with an flock in the cache dir."""
+def _locked(directory, create=True):
+    """Serialise every change (concurrent jobs on one minion) with an flock in the cache dir.
+    ``create=False`` (a dry run) creates nothing: without the directory there is nothing to lock."""
+    if not create and not os.path.isdir(directory):
+        yield
+        return
     os.makedirs(directory, mode=0o700, exist_ok=True)
     with open(os.path.join(directory, ".lock"), "a", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -169,8 +181,8 @@ def _check_entry(entry, cluster, max_prefix, where):
     if entry.get("source") not in SOURCES:
         raise ValueError(f"{where}: source is not bridge or pull")
     for family in ("ipv4", "ipv6"):
-        _u("payload.parse_entry_list")(entry.get(family), family, max_prefix, 10**6, where=f"{where}:{family}")
-    if not isinstance(entry.get("digest"), str) or entry["digest"] != _u("payload.digest")(entry["ipv4"], entry["ipv6"]):
+        contract.parse_entry_list(entry.get(family), family, max_prefix, 10**6, where=f"{where}:{family}")
+    if not isinstance(entry.get("digest"), str) or entry["digest"] != contract.digest(entry["ipv4"], entry["ipv6"]):
         raise ValueError(f"{where}: digest does not match the lists")
     return entry
 
@@ -186,7 +198,7 @@ def _read_caches(config):
         return caches, corrupt
     for name in sorted(os.listdir(directory)):
         cluster = name[: -len(CACHE_SUFFIX)]
-        if not name.endswith(CACHE_SUFFIX) or not _u("payload.is_cluster_name")(cluster):
+        if not name.endswith(CACHE_SUFFIX) or not contract.is_cluster_name(cluster):
             continue
         path = os.path.join(directory, name)
         try:
@@ -261,14 +273,14 @@ def _read_state(directory, max_entries=None):
         raise ValueError(f"{path}: not an enforced-state file of format {STATE_FORMAT}")
     try:
         pillar = {k: doc.get(k) for k in ("backend", "max_entries", "max_prefix")}
-        base = _u("config.load")(pillar, _u("payload.parse_entry"), directory)
-        rules = _u("config.rules_from_disk")(doc.get("rules"), _u("payload.parse_entry"))
+        base = pillarcfg.load(pillar, contract.parse_entry, directory)
+        rules = pillarcfg.rules_from_disk(doc.get("rules"), contract.parse_entry)
         lists = doc.get("lists")
         if not isinstance(lists, dict):
             raise ValueError("lists: expected a mapping")
         caches = {}
         for cluster, entry in lists.items():
-            if not _u("payload.is_cluster_name")(cluster):
+            if not contract.is_cluster_name(cluster):
                 raise ValueError(f"lists: {str(cluster)[:80]!r} is not a cluster name")
             caches[cluster] = _check_entry(entry, cluster, base["max_prefix"], f"lists:{cluster}")
     except (ValueError, TypeError, AttributeError) as err:
@@ -315,20 +327,14 @@ def _run(argv, stdin=None):
 
 
 def _readback():
-    parsers = {
-        "ipset": _u("firewall.parse_ipset_save"),
-        "ipv4": _u("firewall.parse_iptables_save"),
-        "ipv6": _u("firewall.parse_iptables_save"),
-        "nft": _u("firewall.parse_nft_list"),
-    }
     current = {}
-    for key, argv in _u("firewall.read_commands")().items():
+    for key, argv in firewall.read_commands().items():
         current[key] = None
         if not salt.utils.path.which(argv[0]):
             continue
         res = _run(argv)
         if res["retcode"] == 0:
-            current[key] = parsers[key](res["stdout"])
+            current[key] = firewall.parse_readback(key, res["stdout"])
         elif key != "nft":  # nft exits non-zero when our table does not exist
             raise CommandExecutionError(
                 f"{' '.join(argv)} failed (exit {res['retcode']}): {res['stderr'].strip()[:500]}"
@@ -336,19 +342,22 @@ def _readback():
     return current
 
 
-def _converge(config, caches, persist=True):
+def _converge(config, caches, persist=True, dry_run=False):
     """
     Bring the backend to the state the config and caches describe, then (``persist``) record
-    that state in ``_enforced.json``. Return ``(desired, steps)``.
+    that state in ``_enforced.json``. Return ``(desired, steps)``. With ``dry_run`` only the
+    read-only commands run: the steps are what a real run would execute now.
     """
-    desired = _u("firewall.desired_state")(config, caches)
-    missing = [t for t in _u("firewall.required_tools")(config["backend"], desired) if not salt.utils.path.which(t)]
+    desired = firewall.desired_state(config, caches)
+    missing = [t for t in firewall.required_tools(config["backend"], desired) if not salt.utils.path.which(t)]
     if missing:
         raise CommandExecutionError(
             f"backend {config['backend']} needs {', '.join(missing)}: install it or choose another "
             "backend in pillar kube_allowlist:backend"
         )
-    steps = _u("firewall.plan")(config["backend"], desired, _readback())
+    steps = firewall.plan(config["backend"], desired, _readback())
+    if dry_run:
+        return desired, steps
     for step in steps:
         res = _run(step["argv"], step["stdin"])
         if res["retcode"] != 0:
@@ -385,7 +394,7 @@ def _result(payload):
         "removed": [],
     }
     if isinstance(payload, dict):
-        if _u("payload.is_cluster_name")(payload.get("cluster")):
+        if contract.is_cluster_name(payload.get("cluster")):
             ret["cluster"] = payload["cluster"]
         generation = payload.get("generation")
         if type(generation) is int and 0 <= generation < MAX_INT:
@@ -416,9 +425,9 @@ def _parsed(config, payload):
                 payload = bytes(payload).decode("utf-8")
             except UnicodeDecodeError as err:
                 raise _Refused("refused: payload: not UTF-8 text") from err
-        limit = 64 * _u("payload.max_values")(config["max_entries"])
+        limit = 64 * contract.max_values(config["max_entries"])
         try:
-            return _u("payload.parse_json")(payload, limit)
+            return contract.parse_json(payload, limit)
         except ValueError as err:
             raise _Refused(f"refused: {err}") from err
     return payload
@@ -427,23 +436,23 @@ def _parsed(config, payload):
 def _key_ring(config, cluster):
     """Return ``{key_id: raw}`` for ``cluster``; a bad or missing key is a pillar failure."""
     try:
-        where, texts = _u("config.public_keys")(config, cluster)
-        return _u("payload.key_ring")(texts, where)
+        where, texts = pillarcfg.public_keys(config, cluster)
+        return contract.key_ring(texts, where)
     except ValueError as err:
         raise CommandExecutionError(f"invalid pillar: {err}") from err
 
 
 def _verified(config, payload, tag):
     try:
-        _u("payload.check_shape")(payload, config["max_entries"])
+        contract.check_shape(payload, config["max_entries"])
     except ValueError as err:
         raise _Refused(f"refused: {err}") from err
     cluster = payload["cluster"]
     keys = _key_ring(config, cluster)
     try:
         # payload.verify without its check_shape, done above (one walk over the data, not two).
-        _u("payload.verify_signature")(payload, keys)
-        _u("payload.check_fields")(
+        contract.verify_signature(payload, keys)
+        contract.check_fields(
             payload,
             config["max_prefix"],
             config["max_entries"],
@@ -453,7 +462,7 @@ def _verified(config, payload, tag):
         )
     except ValueError as err:
         raise _Refused(f"refused: {err}") from err
-    view = _u("payload.signed_view")(payload)
+    view = contract.signed_view(payload)
     if tag is not None:
         match = TAG_RE.fullmatch(tag) if isinstance(tag, str) else None
         if not match or match.group(1) != cluster:
@@ -465,15 +474,15 @@ def _verified(config, payload, tag):
 def _accept(config, incoming, ret, force):
     """Decide on ``incoming`` under the lock, cache it, converge the backend; fill ``ret``."""
     cluster = incoming["cluster"]
-    setting = _u("config.cluster_setting")
+    setting = pillarcfg.cluster_setting
     with _locked(config["cache_dir"]):
         caches, corrupt = _read_caches(config)
         if cluster in corrupt:
             return _finish(ret, FAILED, corrupt[cluster])
-        decision = _u("policy.decide")(
+        decision = policy.decide(
             caches.get(cluster),
             incoming,
-            _u("config.families_for")(config, cluster),
+            pillarcfg.families_for(config, cluster),
             setting(config, cluster, "allow_empty"),
             setting(config, cluster, "max_shrink"),
             force,
@@ -534,7 +543,7 @@ def apply(payload=None, force=False, tag=None, **kwargs):  # pylint: disable=unu
     except CommandExecutionError as err:
         return _finish(ret, FAILED, str(err))
     cluster = view["cluster"]
-    if not _u("config.rules_for")(config, cluster):
+    if not pillarcfg.rules_for(config, cluster):
         return _not_configured(ret, cluster)
     incoming = {
         "cluster": cluster,
@@ -554,12 +563,12 @@ def apply(payload=None, force=False, tag=None, **kwargs):  # pylint: disable=unu
 
 
 def _pull_lists(config, settings):
-    conf = _u("kube.load_kubeconfig")(settings["kubeconfig"], settings.get("context"))
-    items = _u("kube.list_nodes")(conf, settings["timeout"])
-    lists, nodes = _u("kube.node_addresses")(items, settings["address_types"], settings["families"])
+    conf = kube.load_kubeconfig(settings["kubeconfig"], settings.get("context"))
+    items = kube.list_nodes(conf, settings["timeout"])
+    lists, nodes = kube.node_addresses(items, settings["address_types"], settings["families"])
     for family in ("ipv4", "ipv6"):
-        _u("payload.parse_entry_list")(lists[family], family, config["max_prefix"], config["max_entries"])
-        _u("payload.check_address_space")(lists[family], family, config["max_address_space"][family])
+        contract.parse_entry_list(lists[family], family, config["max_prefix"], config["max_entries"])
+        contract.check_address_space(lists[family], family, config["max_address_space"][family])
     return lists, nodes
 
 
@@ -590,7 +599,7 @@ def pull(cluster, force=False):
             raise CommandExecutionError(f"invalid pillar: kube_allowlist:clusters:{cluster}:kubeconfig is not set")
     except CommandExecutionError as err:
         return _finish(ret, FAILED, str(err))
-    if not _u("config.rules_for")(config, cluster):
+    if not pillarcfg.rules_for(config, cluster):
         return _not_configured(ret, cluster)
     try:
         try:
@@ -608,7 +617,7 @@ def pull(cluster, force=False):
         incoming = {
             "cluster": cluster,
             "generation": cached.get("generation", 0),
-            "digest": _u("payload.digest")(lists["ipv4"], lists["ipv6"]),
+            "digest": contract.digest(lists["ipv4"], lists["ipv6"]),
             "ipv4": lists["ipv4"],
             "ipv6": lists["ipv6"],
             "nodes": nodes,
@@ -632,7 +641,7 @@ def _key_report(config):
             lists[f"kube_allowlist:clusters:{name}:public_keys"] = settings["public_keys"]
     for where, texts in lists.items():
         try:
-            report[where] = sorted(_u("payload.key_ring")(texts, where))
+            report[where] = sorted(contract.key_ring(texts, where))
         except ValueError as err:
             report[where] = f"error: {err}"
     return report
@@ -662,7 +671,7 @@ def show():
         return _failed({}, str(err))
     caches, corrupt = _read_caches(config)
     enforced, kept = _with_fallback(config, caches, corrupt)
-    desired = _u("firewall.desired_state")(config, enforced)
+    desired = firewall.desired_state(config, enforced)
     clusters = {
         name: {
             "generation": e["generation"],
@@ -691,14 +700,18 @@ def show():
         for r in config["rules"]
     }
     keys = _key_report(config)
-    warnings = [f"{path} is ignored: contract version 2 verifies with public_keys (Ed25519)" for path in config["ignored"]]
+    warnings = [
+        f"{path} is ignored: contract version 2 verifies with public_keys (Ed25519)" for path in config["ignored"]
+    ]
     warnings += [f"{where}: {report}" for where, report in keys.items() if isinstance(report, str)]
     unverifiable = sorted(
         {c for r in config["rules"] for c in r["clusters"]
          if not keys.get(f"kube_allowlist:clusters:{c}:public_keys", keys["kube_allowlist:public_keys"])}
     )
     if unverifiable:
-        warnings.append(f"no public key to verify payloads of {', '.join(unverifiable)}: set kube_allowlist:public_keys")
+        warnings.append(
+            f"no public key to verify payloads of {', '.join(unverifiable)}: set kube_allowlist:public_keys"
+        )
     warnings += [f"{reason}; {kept[c]}" for c, reason in corrupt.items()]
     try:
         _read_state(config["cache_dir"], config["max_entries"])
@@ -717,13 +730,13 @@ def show():
     })
 
 
-def _restore_persisted(directory):
+def _restore_persisted(directory, test):
     ret = {"changed": False, "source": "persisted", "cache_dir": directory, "backend": None, "steps": [],
-           "generations": {}, "pending": {}}
+           "generations": {}, "pending": {}, "test": test}
     if not os.path.isdir(directory):
         ret["comment"] = f"nothing persisted: {directory} does not exist"
         return _succeeded(ret)
-    with _locked(directory):
+    with _locked(directory, create=not test):
         try:
             state = _read_state(directory)
         except ValueError as err:
@@ -740,7 +753,7 @@ def _restore_persisted(directory):
             ret["comment"] = f"nothing persisted in {directory}"
             return _succeeded(ret)
         config, caches = state["config"], state["caches"]
-        desired, steps = _converge(config, caches, persist=False)
+        desired, steps = _converge(config, caches, persist=False, dry_run=test)
     ret.update(
         changed=bool(steps),
         backend=config["backend"],
@@ -751,10 +764,15 @@ def _restore_persisted(directory):
     return _succeeded(ret)
 
 
-def restore(persisted=False, cache_dir=None):
+def restore(persisted=False, cache_dir=None, test=False):
     """
     Re-apply the cached lists and the pillar rules to the backend (after a reboot, a pillar change
     or with the bridge down). Changes nothing when the firewall is already right.
+
+    ``test=True`` changes nothing at all (only the read-only commands run: ``ipset save``,
+    ``iptables-save``, ``nft list``): ``steps`` are what a real run would execute now and
+    ``changed`` says whether there are any; the return code is the one the real run would get
+    before its first command.
 
     Without pillar ``kube_allowlist`` (``salt-call --local`` at boot: no master, no pillar), or with
     ``persisted=True``, the firewall is rebuilt from ``<cache_dir>/_enforced.json`` alone: exactly
@@ -771,9 +789,11 @@ def restore(persisted=False, cache_dir=None):
     .. code-block:: bash
 
         salt-call kube_allowlist.restore
+        salt-call kube_allowlist.restore test=True
         salt-call --local --retcode-passthrough kube_allowlist.restore persisted=True
     """
-    ret = {"changed": False, "source": "pillar", "backend": None, "steps": []}
+    test = test is True
+    ret = {"changed": False, "source": "pillar", "backend": None, "steps": [], "test": test}
     if cache_dir is not None and (not isinstance(cache_dir, str) or not cache_dir.startswith("/")):
         return _failed(ret, f"cache_dir: expected an absolute path, got {str(cache_dir)[:200]!r}")
     try:
@@ -783,15 +803,15 @@ def restore(persisted=False, cache_dir=None):
                 configured = pillar.get("cache_dir") if isinstance(pillar, dict) else None
                 if isinstance(configured, str) and configured.startswith("/"):
                     cache_dir = configured
-            return _restore_persisted(cache_dir or _default_cache_dir())
+            return _restore_persisted(cache_dir or _default_cache_dir(), test)
         config = _config()
         if cache_dir is not None:
             config["cache_dir"] = cache_dir
         ret["backend"] = config["backend"]
-        with _locked(config["cache_dir"]):
+        with _locked(config["cache_dir"], create=not test):
             caches, corrupt = _read_caches(config)
             enforced, kept = _with_fallback(config, caches, corrupt)
-            desired, steps = _converge(config, enforced)
+            desired, steps = _converge(config, enforced, dry_run=test)
     except CommandExecutionError as err:
         return _failed(ret, str(err))
     ret.update(
@@ -822,7 +842,7 @@ def forget(cluster):
         salt '<minions>' kube_allowlist.forget prod
     """
     ret = {"cluster": None, "changed": False, "forgotten_generation": None, "reason": ""}
-    if not _u("payload.is_cluster_name")(cluster):
+    if not contract.is_cluster_name(cluster):
         ret["reason"] = _clip(f"cluster {str(cluster)[:80]!r} is not a DNS label")
         __context__["retcode"] = FAILED
         return ret
@@ -838,7 +858,10 @@ def forget(cluster):
                     ret["forgotten_generation"] = entry["generation"]
                     caches[cluster] = dict(entry, generation=0, forgotten_generation=entry["generation"])
                     _write_cache(config, caches[cluster])
-                    reason = f"rebuilt the corrupt cache from the list last enforced (generation {entry['generation']} forgotten)"
+                    reason = (
+                        "rebuilt the corrupt cache from the list last enforced "
+                        f"(generation {entry['generation']} forgotten)"
+                    )
                 else:
                     path = _cache_path(config["cache_dir"], cluster)
                     os.replace(path, path + ".corrupt")
@@ -862,11 +885,14 @@ def forget(cluster):
     return _finish(ret, OK, reason)
 
 
-def flush(cluster=None):
+def flush(cluster=None, test=False):
     """
     Remove what this module owns: for one cluster its cached list and sets (rules that reference it
     stop being enforced), or without ``cluster`` everything (chains, jumps, sets, table, cache files
     and the persisted enforced state). Corrupt cache files are removed too.
+
+    ``test=True`` removes nothing: ``caches_removed`` and ``steps`` are what a real run would
+    remove and execute now, ``changed`` whether there is anything.
 
     CLI Example:
 
@@ -874,23 +900,26 @@ def flush(cluster=None):
 
         salt-call kube_allowlist.flush
         salt-call kube_allowlist.flush cluster=prod
+        salt-call kube_allowlist.flush test=True
     """
-    ret = {"changed": False, "caches_removed": [], "steps": []}
-    if cluster is not None and not _u("payload.is_cluster_name")(cluster):
+    test = test is True
+    ret = {"changed": False, "caches_removed": [], "steps": [], "test": test}
+    if cluster is not None and not contract.is_cluster_name(cluster):
         return _failed(ret, f"cluster {str(cluster)[:80]!r} is not a DNS label")
     try:
         config = _config()
-        with _locked(config["cache_dir"]):
+        with _locked(config["cache_dir"], create=not test):
             caches, corrupt = _read_caches(config)
             for name in [cluster] if cluster else sorted(set(caches) | set(corrupt)):
                 if name in caches or name in corrupt:
-                    os.unlink(_cache_path(config["cache_dir"], name))
+                    if not test:
+                        os.unlink(_cache_path(config["cache_dir"], name))
                     ret["caches_removed"].append(name)
                     caches.pop(name, None)
                     corrupt.pop(name, None)
             enforced, _ = _with_fallback(config, caches, corrupt)
-            _, steps = _converge(config, enforced, persist=cluster is not None)
-            if cluster is None:
+            _, steps = _converge(config, enforced, persist=cluster is not None, dry_run=test)
+            if cluster is None and not test:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(config["cache_dir"], STATE_FILE))
     except (CommandExecutionError, OSError) as err:

@@ -3,7 +3,8 @@ Which minions are behind? Compare the generation each minion applied per cluster
 
 ``salt-run kube_allowlist.status`` asks the targeted minions for ``kube_allowlist.show`` and reports,
 per cluster, the newest generation any minion applied and every minion's generation and digest,
-flagging those behind and those whose cache file of the cluster is corrupt. (The newest generation the bridge published is in the bridge's own
+flagging those behind and those whose cache file of the cluster is corrupt. (The newest generation
+the bridge published is in the bridge's own
 ``kube-salt-bridge status``; a cluster that every minion missed cannot be seen from here.)
 """
 

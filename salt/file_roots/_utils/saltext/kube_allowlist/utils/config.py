@@ -258,7 +258,9 @@ def rules_from_disk(rules, parse_entry):
         extra = _mapping(rule["extra_sources"], f"rules[{index}]:extra_sources")
         if set(extra) != set(FAMILIES):
             raise ConfigError(f"rules[{index}]:extra_sources: expected ipv4 and ipv6 lists")
-        ports = [int(p) if isinstance(p, str) and p.isdigit() else p for p in _list(rule["ports"], f"rules[{index}]:ports")]
+        ports = [
+            int(p) if isinstance(p, str) and p.isdigit() else p for p in _list(rule["ports"], f"rules[{index}]:ports")
+        ]
         sources = [e for f in FAMILIES for e in _list(extra[f], f"rules[{index}]:extra_sources:{f}")]
         raw = dict(rule, ports=ports, extra_sources=sources)
         parsed = _rule(raw, index, parse_entry, {"ipv4": 0, "ipv6": 0})

@@ -1,0 +1,149 @@
+"""
+The ``ipset`` backend's sets: one ``hash:net`` set per cluster and family, ``ksb-<cluster>-4`` /
+``-6``, replaced atomically (``ipset restore`` into ``<name>t``, then ``swap``). The chain that
+matches them is rendered by :py:mod:`.iptables` (``per_ip=False``).
+
+Also the readback of ``ipset save``: entries come back in the contract's canonical form, so they
+compare as strings with the validated entries of a payload.
+"""
+
+import hashlib
+import ipaddress
+import re
+
+SET_PREFIX = "ksb-"
+FAMILY_SUFFIX = {"ipv4": "4", "ipv6": "6"}
+IPSET_FAMILY = {"ipv4": "inet", "ipv6": "inet6"}
+MIN_MAXELEM = 65536
+READ_COMMAND = ["ipset", "save"]
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_CANONICAL_RE = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+IPV4_PREFIX_RE = re.compile(r"[0-9]|[12][0-9]|3[01]")
+_HEXTET = r"(?:0|[1-9a-f][0-9a-f]{0,3})"
+IPV6_HEXTETS_RE = re.compile(rf"(?:{_HEXTET}(?::{_HEXTET})*)?(?:::(?:{_HEXTET}(?::{_HEXTET})*)?)?")
+
+
+def ipset_name(cluster, family):
+    """Return the ipset name for a cluster and family; long cluster names are hashed (31 chars max)."""
+    base = cluster
+    if len(base) > 24:
+        base = cluster[:15] + "-" + hashlib.sha256(cluster.encode()).hexdigest()[:8]
+    return f"{SET_PREFIX}{base}-{FAMILY_SUFFIX[family]}"
+
+
+def _ipv6_is_canonical(text):
+    """
+    Return True when ``text`` is an IPv6 address exactly as ``str(ipaddress.IPv6Address)`` prints it.
+
+    Lower-case hextets without leading zeros; ``::`` replaces the first longest run of two or more
+    zero hextets and nothing else is compressed (RFC 5952, as Python and glibc's inet_ntop do).
+    Forms this does not accept (dotted IPv4 tails, ``::ffff:`` mapped addresses, whose printing
+    depends on the Python version, or anything non-canonical) are left to ``ipaddress``.
+    """
+    if not IPV6_HEXTETS_RE.fullmatch(text) or text.startswith("::ffff:"):
+        return False
+    head, double, tail = text.partition("::")
+    if not double:
+        return text.count(":") == 7 and ":0:0:" not in f":{text}:"
+    groups = (head.count(":") + 1 if head else 0) + (tail.count(":") + 1 if tail else 0)
+    elided = 8 - groups
+    if elided < 2 or head == "0" or head.endswith(":0") or tail == "0" or tail.startswith("0:"):
+        return False
+    # No zero run as long as the elided one before it, none longer after it.
+    return ":0" * elided + ":" not in f":{head}:" and ":0" * (elided + 1) + ":" not in f":{tail}:"
+
+
+def canonical_entry(text):
+    """
+    Return the contract's canonical form of one address or network read back from the kernel.
+
+    ``ipset save`` prints hosts without ``/32``/``/128`` and IPv6 compressed and lower-case, which
+    is already canonical: such text is recognised with string checks and returned as it is. A
+    ``/32`` or ``/128`` suffix is dropped; anything else (other spellings, IPv6 networks, host
+    bits) goes through ``ipaddress`` (host bits are masked, as the kernel stores them). Raises
+    ``ValueError`` for text that is not an address or network.
+    """
+    addr, slash, prefix = text.partition("/")
+    if ":" in addr:
+        if (not slash or prefix == "128") and _ipv6_is_canonical(addr):
+            return addr
+    elif IPV4_CANONICAL_RE.fullmatch(addr):
+        if not slash or prefix == "32":
+            return addr
+        if IPV4_PREFIX_RE.fullmatch(prefix):
+            a, b, c, d = addr.split(".")
+            value = (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
+            if not value & ((1 << (32 - int(prefix))) - 1):
+                return text
+    net = ipaddress.ip_network(text, strict=False)
+    return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+
+
+def parse_ipset_save(text):
+    """
+    Return ``{name: {"family": inet|inet6, "entries": set(str)}}`` for our sets only.
+
+    Entries are in the contract's canonical form (:py:func:`canonical_entry`), so they compare
+    as strings with the validated entries of a payload.
+    """
+    sets = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 3 or not parts[1].startswith(SET_PREFIX):
+            continue
+        if parts[0] == "create":
+            family = parts[parts.index("family") + 1] if "family" in parts else None
+            sets[parts[1]] = {"family": family, "entries": set()}
+        elif parts[0] == "add" and parts[1] in sets:
+            sets[parts[1]]["entries"].add(canonical_entry(parts[2]))
+    return sets
+
+
+def ipset_script(changes, existing, maxelem):
+    """
+    Render one ``ipset restore`` script replacing each changed set atomically.
+
+    ``changes`` maps set name to ``(family, entries)``; ``existing`` is the set of names present.
+    Each set is filled as ``<name>t`` and swapped in, so the live set never shows a partial list.
+    """
+    lines = []
+    for name, (family, entries) in sorted(changes.items()):
+        temp = name + "t"
+        params = f"hash:net family {IPSET_FAMILY[family]} maxelem {maxelem}"
+        lines.append(f"flush {temp}" if temp in existing else f"create {temp} {params}")
+        lines.extend(f"add {temp} {entry}" for entry in entries)
+        if name not in existing:
+            lines.append(f"create {name} {params}")
+        lines.append(f"swap {temp} {name}")
+        lines.append(f"destroy {temp}")
+    return "\n".join(lines) + "\n"
+
+
+def steps(desired, sets_now, use_sets):
+    # Desired entries are validated canonical strings (payload.verify, parse_entry_list on every
+    # cache read and pull) and readback entries are canonicalised by parse_ipset_save: compare as
+    # strings.
+    wanted = {}
+    if use_sets:
+        for (cluster, family), entries in desired["sets"].items():
+            wanted[ipset_name(cluster, family)] = (family, entries)
+    changes = {
+        name: (family, entries)
+        for name, (family, entries) in wanted.items()
+        if name not in sets_now
+        or sets_now[name]["entries"] != set(entries)
+    }
+    before = []
+    if changes:
+        script = ipset_script(changes, set(sets_now), desired["maxelem"])
+        before.append(_step(["ipset", "restore"], script, f"ipset: replace {', '.join(sorted(changes))}"))
+    obsolete = sorted(n for n in sets_now if n not in wanted)
+    after = []
+    if obsolete:
+        script = "".join(f"destroy {name}\n" for name in obsolete)
+        after.append(_step(["ipset", "restore"], script, f"ipset: destroy {', '.join(obsolete)}"))
+    return before, after
+
+
+def _step(argv, stdin, desc):
+    return {"argv": argv, "stdin": stdin, "desc": desc}
