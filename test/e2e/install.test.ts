@@ -108,7 +108,7 @@ test('npm package: the tarball holds what runs, not the sources or tests', async
     assert.ok(list.includes(`package/${f}`), `the tarball has ${f}`);
   }
   assert.ok(list.some((f) => /^package\/salt\/.*\.py$/.test(f)) && list.some((f) => /^package\/salt\/.*\.sls$/.test(f)), 'the Salt content');
-  const unwanted = list.filter((f) => /^package\/(src|test|scripts|bench|tools|node_modules|\.tools)\//.test(f) || /\.ts$/.test(f) && !/\.d\.ts$/.test(f) || f.includes('__pycache__'));
+  const unwanted = list.filter((f) => /^package\/(src|test|scripts|bench|tools|node_modules|\.tools|deploy\/compose)\//.test(f) || /\.ts$/.test(f) && !/\.d\.ts$/.test(f) || f.includes('__pycache__'));
   assert.deepEqual(unwanted, [], 'no sources, tests, tools or caches');
   const manifest = JSON.parse(readFileSync(join(localPrefix, 'node_modules', PKG.name, 'package.json'), 'utf8')) as Record<string, unknown>;
   assert.equal(manifest.private, undefined, 'publishable');
