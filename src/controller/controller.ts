@@ -258,6 +258,7 @@ export class Controller {
       if (v.kind === 'noop') log.info({ generation: { ours: c.published!.generation, floor: c.floor } }, 'another bridge published a newer generation; publishing the unchanged list above it');
     }
 
+    const seenFromStart = this.streamOpen;
     try {
       c.firing = payload.generation;
       await this.emit(payload, log, reason, fresh ? 'publish' : 'republish');
@@ -276,7 +277,10 @@ export class Controller {
     c.retry.reset();
     c.lastError = undefined;
     c.payload = payload;
-    c.unobserved = !this.streamOpen && !this.d.dryRun;
+    // Unseen unless the stream was open for the whole call (the job's `new` follows the event).
+    const unseen = !this.d.dryRun && !(seenFromStart && this.streamOpen);
+    c.unobserved = unseen && !this.streamOpen;
+    if (unseen && this.streamOpen) this.refire(name, payload.generation);
     c.override = undefined;
     c.lastPublishAt = this.d.clock.now();
     if (fresh) {
@@ -359,9 +363,13 @@ export class Controller {
     for (const [name, c] of this.clusters) {
       if (!c.unobserved || c.payload === undefined) continue;
       c.unobserved = false;
-      this.d.log.info({ cluster: name, generation: c.payload.generation }, 'the bus stream opened after this publish went out; firing it again so that its job and returns are seen');
-      this.schedule(name, 'stream', 0);
+      this.refire(name, c.payload.generation);
     }
+  }
+
+  private refire(name: string, generation: number): void {
+    this.d.log.info({ cluster: name, generation }, 'the bus stream opened after this publish went out; firing it again so that its job and returns are seen');
+    if (!this.stopped) this.schedule(name, 'stream', 0);
   }
 
   /** Feed from the salt event stream (interpreted, not yet verified). */

@@ -766,3 +766,25 @@ test('a publish fired before the bus stream opened is fired again once it is ope
   assert.equal(sink.fired[3]!.data.generation, sink.fired[2]!.data.generation);
   await c.stop();
 });
+
+test('a stream that opens while the first publish is in flight: that publish is fired again too', async () => {
+  let c: Controller | undefined;
+  const fire = sink.fire.bind(sink);
+  let first = true;
+  sink.fire = async (tag, data) => {
+    if (first) c!.streamState(true); // opened during the salt-api call
+    first = false;
+    await fire(tag, data);
+  };
+  c = makeController({ busStream: true });
+  c.setActive(true);
+  source.put('a', '10.0.0.1');
+  source.setSynced(true);
+  await clock.advance(1000);
+  assert.equal(sink.fired.length, 2, 'its job may have been missed: fired once more');
+  assert.deepEqual(sink.fired[1]!.data, sink.fired[0]!.data);
+  source.put('b', '10.0.0.2');
+  await clock.advance(1000);
+  assert.equal(sink.fired.length, 3, 'with the stream open throughout, once');
+  await c.stop();
+});
