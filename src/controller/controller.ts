@@ -102,6 +102,7 @@ export class Controller {
     for (const [name, source] of this.d.sources) {
       this.unsubscribe.push(source.onChange(() => this.onNodesChanged(name)));
     }
+    this.updateBehind(); // every cluster's gauges from the start, at 0
     this.armResync();
   }
 

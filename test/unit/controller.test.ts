@@ -552,6 +552,15 @@ test('a refused list is held per minion and cluster, shown and counted, and neve
   await c.stop();
 });
 
+test('the refusal gauge exists from the start, at 0 for every cluster and reason', async () => {
+  const c = makeController();
+  const text = await metrics.registry.metrics();
+  for (const r of ['shrink', 'empty', 'conflict', 'skew', 'version', 'key', 'signature', 'tag', 'invalid', 'stale']) {
+    assert.match(text, new RegExp(`ksb_minion_refusals\\{cluster="prod",reason="${r}"\\} 0`));
+  }
+  await c.stop();
+});
+
 test('a refusal clears with the next list the minion accepts', async () => {
   const c = await publishedOnce();
   const first = sink.fired[0]!.data;
