@@ -93,10 +93,39 @@ ext_install() {  # ext_install VENV WHEEL
   fi
 }
 
-salt_venv "$KSB_VENV" requirements/salt.txt 3007.13
-wheel=$(ext_wheel "$KSB_VENV/bin/python")
-ext_install "$KSB_VENV" "$wheel"
-say "Salt $("$KSB_VENV/bin/salt-call" --version | cut -d' ' -f2) in $KSB_VENV with $(basename "$wheel")"
+# The default Salt (requirements/salt.txt) and the tested matrix, each in its own virtualenv; the
+# extension's wheel installed into every one. KSB_SALT_VENV (scripts/env.sh) selects the one the
+# tests and tools use; scripts/test.sh runs the matrix.
+made=""
+for series in "" 3007 3006; do
+  lock=requirements/salt${series:+-$series}.txt
+  dir=$KSB_ROOT/.tools/salt-${series:-$KSB_SALT_DEFAULT_SERIES}
+  made="$made $dir"
+  version=$(sed -n 's/^salt==//p' "$lock")
+  salt_venv "$dir" "$lock" "$version"
+  wheel=$(ext_wheel "$dir/bin/python")
+  ext_install "$dir" "$wheel"
+  say "Salt $version in $dir ($("$dir/bin/python" --version)) with $(basename "$wheel")"
+done
+case "$made " in
+  *" $KSB_VENV "*) ;;
+  *) # KSB_SALT_VENV names another Salt virtualenv: it gets the extension too.
+     [ -x "$KSB_VENV/bin/salt-call" ] || { say "KSB_SALT_VENV=$KSB_VENV has no salt-call: not a Salt virtualenv"; exit 1; }
+     ext_install "$KSB_VENV" "$wheel"
+     say "Salt $("$KSB_VENV/bin/salt-call" --version | cut -d' ' -f2) in $KSB_VENV with $(basename "$wheel")";;
+esac
+
+# --- linters (ruff, salt-lint) in their own virtualenv -------------------------------------------
+lint="$KSB_ROOT/.tools/lint"
+want=$(sha256sum requirements/lint.txt | cut -d' ' -f1)
+if [ "$(cat "$lint/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+  say "creating the linters' virtualenv in $lint"
+  rm -rf "$lint"
+  "$KSB_PYTHON" -m venv "$lint"
+  "$lint/bin/pip" install -q --upgrade pip >/dev/null
+  "$lint/bin/pip" install -q -r requirements/lint.txt
+  echo "$want" > "$lint/.requirements.sha256"
+fi
 
 # --- kube-apiserver + etcd, built from Go modules, cached by version -----------------------------
 if [ ! -x "$KSB_KUBE_BIN/kube-apiserver" ] || [ ! -x "$KSB_KUBE_BIN/etcd" ]; then

@@ -106,9 +106,11 @@ def test_runner_sync_fallback_on_a_master(bare_python, tmp_path):
     cfg = tmp_path / "cfg"
     cfg.mkdir()
     (cfg / "master").write_text(yaml.safe_dump({
-        "root_dir": str(tmp_path / "root"), "cachedir": str(tmp_path / "cache"), "user": "root",
+        "root_dir": str(tmp_path / "root"), "user": "root",
         "file_roots": {"base": [str(FILE_ROOTS)]}, "log_file": str(tmp_path / "master.log"),
     }))
+    # What a salt-master creates at start and salt-run then uses (Salt 3008 tracks runner jobs there).
+    (tmp_path / "root" / "var" / "cache" / "salt" / "master" / "proc").mkdir(parents=True)
     salt_run = [bare_python, "-c", "import salt.scripts; salt.scripts.salt_run()", "-c", str(cfg), "--out=json"]
 
     def run(*args):
