@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: set-up, types, Python unit + kernel tests of the Salt content, then the
+# The whole test suite: set-up, types, lint, Python unit + kernel tests of the Salt content, then the
 # TypeScript unit tests and the real-stack tests (real kube-apiserver/etcd, salt-master/api/minions
-# in network namespaces, real packets). Usage: bash scripts/test.sh [node --test file globs...]
+# in network namespaces, real packets), all on the default Salt; then the Salt matrix (the Salt
+# content tests and the firewall loop on each other tested Salt series).
+# Usage: bash scripts/test.sh [node --test file globs...] (selected files: default Salt only)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
@@ -14,6 +16,11 @@ echo "== monitoring: Prometheus config and alert rules (promtool; one test case 
 promtool check config deploy/monitoring/prometheus/prometheus.example.yml
 promtool test rules deploy/monitoring/prometheus/kube-salt-bridge.rules.test.yml
 
+echo "== lint: ruff (Python), salt-lint (SLS and Jinja)"
+"$KSB_ROOT/.tools/lint/bin/ruff" check .
+mapfile -t sls < <(find salt/file_roots -name '*.sls' -o -name '*.jinja' | LC_ALL=C sort)
+"$KSB_ROOT/.tools/lint/bin/salt-lint" -c salt/.salt-lint "${sls[@]}"
+
 echo "== salt content (pytest)"
 pytest -q -p no:cacheprovider test/salt
 
@@ -21,3 +28,18 @@ echo "== bridge: unit and real-stack tests (node --test)"
 if [ $# -gt 0 ]; then files=("$@"); else files=('test/unit/**/*.test.ts' 'test/e2e/**/*.test.ts'); fi
 # One file at a time: real-stack files each start their own kube-apiserver and Salt.
 node --test --test-reporter=spec --test-concurrency=1 --test-timeout=600000 "${files[@]}"
+
+# The other tested Salt series, each in its own virtualenv: the Salt content tests (unit + kernel)
+# and the full loop (real master, salt-api, minions, reactor, packets) of test/e2e/firewall.test.ts.
+if [ $# -eq 0 ]; then
+  for series in 3007 3006; do
+    (
+      export KSB_SALT_VENV="$KSB_ROOT/.tools/salt-$series"
+      . scripts/env.sh
+      echo "== Salt $(salt-call --version | cut -d' ' -f2): salt content (pytest)"
+      pytest -q -p no:cacheprovider test/salt
+      echo "== Salt $(salt-call --version | cut -d' ' -f2): real-stack firewall loop (node --test)"
+      node --test --test-reporter=spec --test-concurrency=1 --test-timeout=600000 test/e2e/firewall.test.ts
+    )
+  done
+fi

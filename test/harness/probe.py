@@ -25,10 +25,10 @@ def attempt(src, dst, port, timeout):
         s.sendall(b"PING\r\n")
         data = s.recv(64)
         if not data.startswith(b"+PONG"):
-            return "unexpected reply %r" % data[:20]
+            return f"unexpected reply {data[:20]!r}"
         return None
     except OSError as err:
-        return "%s: %s" % (type(err).__name__, err)
+        return f"{type(err).__name__}: {err}"
     finally:
         s.close()
 
