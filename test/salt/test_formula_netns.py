@@ -68,11 +68,22 @@ def test_init_restores_installs_the_boot_unit_and_clean_removes(lab, tmp_path):
     lab.run(lab.minion, ["iptables", "-F", "KSB-ALLOW"])  # the kernel lost part of it
     assert lab.reachable(V4[:2]) == set(V4[:2])
 
+    # test=True: the real plan, from the kernel's state, and nothing changes.
+    before = lab.ruleset()
+    code, states = minion.call("state.apply", "kube_allowlist", "test=True")
+    restored = [v for v in states.values() if v["__id__"] == "kube_allowlist-init-kube_allowlist-restored"][0]
+    assert restored["result"] is None, restored
+    assert restored["changes"]["steps"] == ["iptables-restore: rewrite chain KSB-ALLOW (3 rules)"], restored
+    assert restored["comment"] == "would iptables-restore: rewrite chain KSB-ALLOW (3 rules)"
+    assert lab.ruleset() == before and lab.reachable(V4[:2]) == set(V4[:2])
+
     code, states = minion.call("state.apply", "kube_allowlist")
     assert code == 0 and summary(states)["kube_allowlist-init-kube_allowlist-restored"] == (True, True)
     assert lab.reachable(V4[:2] + V6[:2]) == {V4[0], V6[0]}
     code, states = minion.call("state.apply", "kube_allowlist")
     assert code == 0 and not any(changed for _, changed in summary(states).values()), states
+    code, states = minion.call("state.apply", "kube_allowlist", "test=True")
+    assert code == 0 and summary(states)["kube_allowlist-init-kube_allowlist-restored"] == (True, False), states
 
     code, states = minion.call("state.apply", "kube_allowlist.clean")
     assert code == 0 and summary(states) == {

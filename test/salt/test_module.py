@@ -673,3 +673,31 @@ def test_states_fail_with_the_modules_error(make_module, kernel):
     mod.funcs["cmd.run_all"] = lambda argv, stdin=None, **kw: {"retcode": 3, "stdout": "", "stderr": "no netlink"}
     ret = mod.state("restored", test=True)
     assert ret["result"] is False and "no netlink" in ret["comment"] and kernel.mutations == [], ret
+
+
+def test_return_codes_of_every_function_as_documented(make_module, kernel):
+    """0 success, 2 failed: invalid pillar, an invalid argument, a firewall command; a dry run gets
+    the code the real run would get (apply's 1 is covered by the refusal tables above)."""
+    mod = make_module()
+    calls = {
+        "show": lambda: mod.show(), "restore": lambda: mod.restore(), "restore test": lambda: mod.restore(test=True),
+        "flush test": lambda: mod.flush(test=True), "forget": lambda: mod.forget("prod"),
+        "flush": lambda: mod.flush(),
+    }
+    for name, call in calls.items():
+        mod.__context__.clear()
+        call()
+        assert retcode(mod) == 0, name
+    for name, call in {"forget": lambda: mod.forget("Bad_Name"), "flush": lambda: mod.flush(cluster="a/b"),
+                       "restore": lambda: mod.restore(cache_dir="relative"),
+                       "restore test": lambda: mod.restore(cache_dir="relative", test=True)}.items():
+        mod.__context__.clear()
+        call()
+        assert retcode(mod) == 2, name
+    bad = make_module(backend="nope")
+    for name in ("show", "restore", "flush", "forget"):
+        for kwargs in ({}, {"test": True}) if name in ("restore", "flush") else ({},):
+            bad.__context__.clear()
+            getattr(bad, name)(*(["prod"] if name == "forget" else []), **kwargs)
+            assert retcode(bad) == 2, (name, kwargs)
+    assert kernel.mutations == []

@@ -25,9 +25,11 @@ addresses) is never filtered: the first rule of our chain/table returns it untou
 Return codes (``retcode`` of the job) of every function: 0 success (for ``apply``/``pull``: applied,
 already current, stale or not configured here); 1 refused (``apply``: version, signature, unknown
 key id, schema, address, address space, generation skew or conflict, policy); 2 failed (invalid
-pillar or public keys, corrupt cache of the cluster concerned, a firewall command, the cluster API
-for ``pull``). Failures are returned, not raised, so that the job's retcode can say 2: the dict
-then holds the message under ``reason`` (``apply``, ``pull``, ``forget``) or ``error``.
+pillar or public keys, an invalid argument such as a cluster that is no DNS label or a relative
+``cache_dir``, corrupt cache of the cluster concerned, a firewall command, the cluster API for
+``pull``). A dry run (``restore``/``flush`` with ``test=True``) gets the code the real run would
+get before its first change. Failures are returned, not raised, so that the job's retcode can say
+2: the dict then holds the message under ``reason`` (``apply``, ``pull``, ``forget``) or ``error``.
 ``apply``'s ``applied`` is true when the minion is at the payload's list after the call (applied
 now, already current, or nothing to enforce here) and false otherwise (refused, failed, stale): the
 bridge counts a return as a success only with retcode 0 and ``applied`` not false.
