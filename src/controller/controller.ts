@@ -56,6 +56,8 @@ export interface ControllerDeps {
    */
   busStream?: boolean;
 }
+/** How long publishes wait at start-up for the bus stream to open before going out unseen. */
+export const STREAM_WAIT_MS = 5_000;
 /** An ignored bus event is logged at most once per this interval and reason. */
 const DROP_LOG_EVERY_MS = 60_000;
 /** Why a bus event was ignored, and how loudly to say so: unknown jobs are ordinary (other bridges, missed `new`). */
@@ -71,6 +73,13 @@ export class Controller {
   private readonly starts: StartRounds;
   /** Whether the bus stream is open (always true without one: nothing to wait for). */
   private streamOpen: boolean;
+  /**
+   * Until the stream has opened once (or STREAM_WAIT_MS passed), publishes wait for it instead of
+   * going out unseen and being fired a second time: clusters waiting, with the reason of their run.
+   */
+  private streamWaitOver: boolean;
+  private readonly awaitingStream = new Map<string, RunReason>();
+  private streamWaitTimer: { cancel(): void } | undefined;
   private startTimer: { cancel(): void } | undefined;
   private readonly unsubscribe: Array<() => void> = [];
   private active = false;
@@ -90,6 +99,7 @@ export class Controller {
     );
     this.starts = new StartRounds(deps.startLimits ?? START_LIMITS, () => deps.clock.now());
     this.streamOpen = deps.busStream !== true;
+    this.streamWaitOver = this.streamOpen;
     for (const cfg of deps.config.clusters) {
       const published = deps.store.load(cfg.name);
       this.clusters.set(cfg.name, newRuntime(cfg, published, new Backoff({ initialMs: retry.initialMs, maxMs: retry.maxMs, now: () => deps.clock.now() })));
@@ -104,6 +114,15 @@ export class Controller {
     }
     this.updateBehind(); // every cluster's gauges from the start, at 0
     this.armResync();
+    if (!this.streamWaitOver) this.streamWaitTimer = this.d.clock.setTimeout(() => this.endStreamWait(), STREAM_WAIT_MS);
+  }
+
+  /** Publishing no longer waits for the stream: the runs that waited go now. */
+  private endStreamWait(): void {
+    this.streamWaitOver = true;
+    this.streamWaitTimer?.cancel();
+    for (const [name, reason] of this.awaitingStream) if (!this.stopped) this.schedule(name, reason, 0);
+    this.awaitingStream.clear();
   }
 
   /** Leader election (or a single bridge) turns publishing on and off; on → publish everything now. */
@@ -259,6 +278,12 @@ export class Controller {
       if (v.kind === 'noop') log.info({ generation: { ours: c.published!.generation, floor: c.floor } }, 'another bridge published a newer generation; publishing the unchanged list above it');
     }
 
+    if (!this.streamWaitOver && !this.d.dryRun) {
+      // Start-up: the stream is still connecting. Fired now, this publish's job and returns would
+      // go unseen and it would have to be fired again once the stream opens.
+      this.awaitingStream.set(name, reason);
+      return false;
+    }
     const seenFromStart = this.streamOpen;
     try {
       c.firing = payload.generation;
@@ -361,6 +386,7 @@ export class Controller {
   streamState(open: boolean): void {
     this.streamOpen = open;
     if (!open || this.stopped) return;
+    if (!this.streamWaitOver) this.endStreamWait();
     for (const [name, c] of this.clusters) {
       if (!c.unobserved || c.payload === undefined) continue;
       c.unobserved = false;
@@ -588,6 +614,7 @@ export class Controller {
     this.resyncTimer?.cancel();
     this.retryTimer?.cancel();
     this.startTimer?.cancel();
+    this.streamWaitTimer?.cancel();
     for (const c of this.clusters.values()) c.timer?.cancel();
     await Promise.allSettled([...this.inflight, ...[...this.clusters.values()].map((c) => c.running)]);
   }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { validate, type Config } from '../../src/config/index.ts';
-import { Controller } from '../../src/controller/controller.ts';
+import { Controller, STREAM_WAIT_MS } from '../../src/controller/controller.ts';
 import { StateStore } from '../../src/controller/stateStore.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { Writable } from 'node:stream';
@@ -747,53 +747,76 @@ test('its own event seen on the bus before salt-api answered is not taken for an
   await c.stop();
 });
 
-test('a publish fired before the bus stream opened is fired again once it is open (its job and returns were unseen)', async () => {
+test('at start-up a publish waits for the bus stream to open, so it goes out once and is seen', async () => {
   const c = makeController({ busStream: true });
   c.setActive(true);
   source.put('a', '10.0.0.1');
   source.setSynced(true);
   await clock.advance(1000);
-  assert.equal(sink.fired.length, 1, 'published at once, stream or not');
+  assert.equal(sink.fired.length, 0, 'waits while the stream connects');
   c.streamState(true);
   await clock.advance(10);
-  assert.equal(sink.fired.length, 2);
-  assert.deepEqual(sink.fired[1]!.data, sink.fired[0]!.data, 'the same payload, to the whole target');
-  assert.ok(logs.some((l) => /the bus stream opened after this publish went out/.test(String(l.msg))));
+  assert.equal(sink.fired.length, 1, 'fired once the stream is open, and only once');
+  await clock.advance(STREAM_WAIT_MS);
+  assert.equal(sink.fired.length, 1, 'the end of the wait fires nothing more');
   // Seen from then on: a drop and a reopen with nothing fired meanwhile fire nothing.
   c.streamState(false);
   c.streamState(true);
   await clock.advance(1000);
-  assert.equal(sink.fired.length, 2);
-  // A publish during an outage is fired again when the stream is back.
+  assert.equal(sink.fired.length, 1);
+  // A publish during an outage goes out at once and is fired again when the stream is back.
   c.streamState(false);
   source.put('b', '10.0.0.2');
   await clock.advance(1000);
-  assert.equal(sink.fired.length, 3);
+  assert.equal(sink.fired.length, 2);
   c.streamState(true);
   await clock.advance(10);
-  assert.equal(sink.fired.length, 4);
-  assert.equal(sink.fired[3]!.data.generation, sink.fired[2]!.data.generation);
+  assert.equal(sink.fired.length, 3);
+  assert.equal(sink.fired[2]!.data.generation, sink.fired[1]!.data.generation);
+  assert.ok(logs.some((l) => /the bus stream opened after this publish went out/.test(String(l.msg))));
   await c.stop();
 });
 
-test('a stream that opens while the first publish is in flight: that publish is fired again too', async () => {
+test('a stream that never opens holds the first publish for at most STREAM_WAIT_MS; it is fired again once the stream opens', async () => {
+  const c = makeController({ busStream: true });
+  c.setActive(true);
+  source.put('a', '10.0.0.1');
+  source.setSynced(true);
+  await clock.advance(STREAM_WAIT_MS - 100);
+  assert.equal(sink.fired.length, 0);
+  await clock.advance(200);
+  assert.equal(sink.fired.length, 1, 'published unseen when the wait is over');
+  c.streamState(true);
+  await clock.advance(10);
+  assert.equal(sink.fired.length, 2, 'its job may have been missed: fired once more');
+  assert.deepEqual(sink.fired[1]!.data, sink.fired[0]!.data, 'the same payload, to the whole target');
+  await c.stop();
+});
+
+test('a stream that reopens while a publish is in flight: that publish is fired again too', async () => {
   let c: Controller | undefined;
   const fire = sink.fire.bind(sink);
-  let first = true;
+  let reopen = false;
   sink.fire = async (tag, data) => {
-    if (first) c!.streamState(true); // opened during the salt-api call
-    first = false;
+    if (reopen) c!.streamState(true); // reopened during the salt-api call
+    reopen = false;
     await fire(tag, data);
   };
   c = makeController({ busStream: true });
+  c.streamState(true);
   c.setActive(true);
   source.put('a', '10.0.0.1');
   source.setSynced(true);
   await clock.advance(1000);
-  assert.equal(sink.fired.length, 2, 'its job may have been missed: fired once more');
-  assert.deepEqual(sink.fired[1]!.data, sink.fired[0]!.data);
+  assert.equal(sink.fired.length, 1);
+  c.streamState(false);
+  reopen = true;
   source.put('b', '10.0.0.2');
   await clock.advance(1000);
-  assert.equal(sink.fired.length, 3, 'with the stream open throughout, once');
+  assert.equal(sink.fired.length, 3, 'its job may have been missed: fired once more');
+  assert.deepEqual(sink.fired[2]!.data, sink.fired[1]!.data);
+  source.put('c', '10.0.0.3');
+  await clock.advance(1000);
+  assert.equal(sink.fired.length, 4, 'with the stream open throughout, once');
   await c.stop();
 });
