@@ -146,8 +146,9 @@ export function resendEvents(payload: AllowListPayload, minions: Iterable<string
 /**
  * Why a minion holds on to what it has instead of the list it was given: the policy or check that
  * refused it (retcode 1), or `stale` (retcode 0: it holds a newer generation). Taken from the
- * module's reason text (salt/file_roots/_utils/saltext/kube_allowlist/modules/kube_allowlist_mod.py, salt/file_roots/_utils/saltext/kube_allowlist/utils/policy.py and
- * kube_allowlist_payload.py): `refused: <check>: ...` or `stale: ...`.
+ * module's reason text (the Salt extension under salt/file_roots/_utils/saltext/kube_allowlist/:
+ * modules/kube_allowlist_mod.py, utils/policy.py, utils/payload.py): `refused: <check>: ...` or
+ * `stale: ...`; test/unit/minions.test.ts checks that those texts are still there.
  */
 export type RefusalReason = 'shrink' | 'empty' | 'conflict' | 'skew' | 'version' | 'key' | 'signature' | 'tag' | 'invalid' | 'stale';
 

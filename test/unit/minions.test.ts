@@ -2,6 +2,8 @@
 // outcomes (applied, refused, stale, failed) and the generation floor, the re-send split, the
 // bounds of the job book and the tracker, refusals as a held state, and the rounds of start re-sends.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   JobBook, MinionTracker, MAX_HINT_IDS, MAX_JOBS, REQUEST_OVERHEAD_BYTES, REFUSAL_REASONS,
@@ -185,8 +187,8 @@ describe('MinionTracker', () => {
   });
 });
 
-// The module's own reason texts (salt/file_roots/_utils/saltext/kube_allowlist/utils/policy.py, kube_allowlist_payload.py,
-// salt/file_roots/_utils/saltext/kube_allowlist/modules/kube_allowlist_mod.py), as a return carries them.
+// The module's own reason texts (salt/file_roots/_utils/saltext/kube_allowlist/: utils/policy.py,
+// utils/payload.py, modules/kube_allowlist_mod.py), as a return carries them.
 const REASONS: Array<[string, string, Outcome]> = [
   ['applied', 'applied generation 7', { kind: 'applied' }],
   ['already current', 'already current at generation 7', { kind: 'current' }],
@@ -222,6 +224,16 @@ describe('judgeOutcome (what a credited return means)', () => {
     ['a stale text with retcode 1 is not stale', { ok: false, changed: false, retcode: 1, reason: 'stale: generation 5 is older' }],
   ];
   for (const [name, r] of failures) it(`${name} → failed (retried with backoff)`, () => assert.deepEqual(judgeOutcome(r), { kind: 'failed' }));
+
+  it('the Salt side still words its reasons the way refusalReason reads them', () => {
+    const ext = join(import.meta.dirname, '..', '..', 'salt', 'file_roots', '_utils', 'saltext', 'kube_allowlist');
+    const source = ['modules/kube_allowlist_mod.py', 'utils/policy.py', 'utils/payload.py'].map((f) => readFileSync(join(ext, f), 'utf8')).join('\n');
+    for (const text of ['"stale: generation', 'entries would be removed', '"refused: empty allow-list', 'was already applied with digest',
+      "ahead of this minion's clock", 'is not supported, this minion speaks version', "is not one of this minion's public keys",
+      'does not name cluster', '"signature: ', 'f"refused: {err}"']) {
+      assert.ok(source.includes(text), `the Salt extension no longer says ${JSON.stringify(text)}: update refusalReason / judgeOutcome`);
+    }
+  });
 
   it('every reason has a remedy that names the cluster\'s release', () => {
     for (const r of REFUSAL_REASONS) assert.match(refusalHint(r, 'prod', 'm1'), /kube-salt-bridge release prod/, r);
