@@ -27,6 +27,8 @@ import { startBridge, runBridgeCli, type BridgeProc } from '../harness/bridge.ts
 import { stopInOrder, waitFor } from '../harness/proc.ts';
 import { testKeys } from '../harness/keys.ts';
 import { verifyPayload } from '../../src/plan/index.ts';
+import { START_LIMITS } from '../../src/controller/starts.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const KEYS = testKeys();
 const CLUSTER = 'gamma';
@@ -127,7 +129,13 @@ function jobCarrying(ev: BusEvent, from: number): Promise<BusEvent> {
  * (hint [id]), the reactor must start the job and the minion must answer; everything sent before
  * has then been handled by both. Returns the bridge's re-send event.
  */
+const lastControl = new Map<string, number>();
 async function control(from: number, id: string): Promise<BusEvent> {
+  // The bridge answers one start per minion id per START_LIMITS.perMinionMs (a start storm is
+  // bounded): a second control for the same minion waits that bound out.
+  const last = lastControl.get(id);
+  if (last !== undefined) await sleep(Math.max(0, last + START_LIMITS.perMinionMs + 1_000 - Date.now()));
+  lastControl.set(id, Date.now());
   await saltRun(['event.send', `salt/minion/${id}/start`, JSON.stringify({ id })]);
   const ev = await waitSince(`the bridge re-sends to ${id} (control)`, from, (e) => e.tag === TAG && !('cmd' in e.data)
     && JSON.stringify(e.data.minions) === JSON.stringify([id]));
