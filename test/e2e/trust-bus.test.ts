@@ -134,11 +134,13 @@ async function control(from: number, id: string): Promise<BusEvent> {
   // The bridge answers one start per minion id per START_LIMITS.perMinionMs (a start storm is
   // bounded): a second control for the same minion waits that bound out.
   const last = lastControl.get(id);
+  // Measured from when the re-send was seen: rounds go out roundSpacingMs apart, so a re-send can
+  // follow its start by a few seconds.
   if (last !== undefined) await sleep(Math.max(0, last + START_LIMITS.perMinionMs + 1_000 - Date.now()));
-  lastControl.set(id, Date.now());
   await saltRun(['event.send', `salt/minion/${id}/start`, JSON.stringify({ id })]);
   const ev = await waitSince(`the bridge re-sends to ${id} (control)`, from, (e) => e.tag === TAG && !('cmd' in e.data)
     && JSON.stringify(e.data.minions) === JSON.stringify([id]));
+  lastControl.set(id, Date.now());
   const job = await jobCarrying(ev, from);
   assert.deepEqual(job.data.minions, [id], 'the control reached its minion');
   await waitSince(`${id} answers the control`, from, (e) => applyRet(e, id) && e.data.jid === job.data.jid);
