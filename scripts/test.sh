@@ -31,13 +31,32 @@ node --test --test-reporter=spec --test-concurrency=1 --test-timeout=600000 "${f
 
 # The other tested Salt series, each in its own virtualenv: the Salt content tests (unit + kernel)
 # and the full loop (real master, salt-api, minions, reactor, packets) of test/e2e/firewall.test.ts.
+# The two pytest runs go side by side (their namespaces are named by pid, so they never meet);
+# the real-stack files one at a time.
 if [ $# -eq 0 ]; then
-  for series in 3007 3006; do
+  matrix=(3007 3006)
+  logs=$(mktemp -d)
+  pids=()
+  for series in "${matrix[@]}"; do
     (
       export KSB_SALT_VENV="$KSB_ROOT/.tools/salt-$series"
       . scripts/env.sh
       echo "== Salt $(salt-call --version | cut -d' ' -f2): salt content (pytest)"
       pytest -q -p no:cacheprovider test/salt
+    ) > "$logs/$series.log" 2>&1 &
+    pids+=($!)
+  done
+  failed=0
+  for i in "${!matrix[@]}"; do
+    wait "${pids[$i]}" || failed=1
+    cat "$logs/${matrix[$i]}.log"
+  done
+  rm -rf "$logs"
+  [ "$failed" = 0 ] || { echo "Salt matrix: pytest failed"; exit 1; }
+  for series in "${matrix[@]}"; do
+    (
+      export KSB_SALT_VENV="$KSB_ROOT/.tools/salt-$series"
+      . scripts/env.sh
       echo "== Salt $(salt-call --version | cut -d' ' -f2): real-stack firewall loop (node --test)"
       node --test --test-reporter=spec --test-concurrency=1 --test-timeout=600000 test/e2e/firewall.test.ts
     )
