@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { relay } from './relay.ts';
 import { testKeys } from '../test/harness/keys.ts';
 import { summarize, type Summary } from './stats.ts';
+import { benchBurst, type BurstResult } from './burst.ts';
 
 const KEYS = testKeys('benchmark end to end');
 const CLUSTER = 'bench';
@@ -39,6 +40,8 @@ export interface E2EOptions {
   /** The bridge's publish.minIntervalMs / maxDelayMs (the product defaults unless overridden). */
   minIntervalMs: number;
   maxDelayMs: number;
+  /** Nodes created and then deleted in the burst part (0: skip it). */
+  burstNodes: number;
   log: (s: string) => void;
 }
 
@@ -83,6 +86,8 @@ export interface E2EResult {
     admittedAfterReturn: number;
     results: Array<{ wallMs: number; changed: unknown; reason: unknown }>;
   };
+  /** Burst of Node creations, then deletions (bench/burst.ts); null when skipped. */
+  burst: BurstResult | null;
   stackStartMs: number;
 }
 
@@ -228,6 +233,8 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
           backend: 'ipset',
           // kubeconfig: only for kube_allowlist.pull (the minion shares this filesystem).
           clusters: { [CLUSTER]: { kubeconfig: kube.bridgeKubeconfig } },
+          // The burst part deletes 1,000 of 1,005 nodes: the guard is configured to allow it.
+          max_shrink: 1,
           rules: [{ name: 'redis', clusters: [CLUSTER], proto: 'tcp', ports: [6379], others: 'drop' }],
         },
       },
@@ -241,7 +248,7 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
     for (const n of BASE_NODES) await kube.createNode(`base-${n}`, dual(lab, n));
 
     bridge = await startBridge({
-      clusters: [{ name: CLUSTER, kube }],
+      clusters: [{ name: CLUSTER, kube, safety: { maxShrinkFraction: 1, minNodes: 1 } }],
       salt,
       privateKey: KEYS.privateText,
       // The product defaults (src/config/schema.ts) unless overridden on the command line.
@@ -268,6 +275,12 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
       const j = joins.at(-1)!;
       const l = leaves.at(-1)!;
       o.log(`  #${String(i).padStart(2)}  join: bus ${Math.round(j.busSeen)} ms, return ${Math.round(j.jobReturn)} ms, tcp ${Math.round(j.tcp)} ms   leave: bus ${Math.round(l.busSeen)} ms, return ${Math.round(l.jobReturn)} ms, tcp ${Math.round(l.tcp)} ms`);
+    }
+
+    let burst: BurstResult | null = null;
+    if (o.burstNodes > 0) {
+      await sleep(2000);
+      burst = await benchBurst({ kube, salt, cluster: CLUSTER, minions: [m.id], nodes: o.burstNodes, log: o.log });
     }
 
     // Baseline: the mode of the pull formula this project replaced (docs/ARCHITECTURE.md), a pull the operator (or a schedule) runs.
@@ -313,6 +326,7 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
       join: summaries(joins),
       leave: summaries(leaves),
       pull: { calls: o.pulls, wallMs: summarize(results.map((r) => r.wallMs)), pingMs: summarize(pingMs), admittedAfterReturn: admitted, results },
+      burst,
       stackStartMs,
     };
   } finally {

@@ -9,6 +9,7 @@
 //   --probe stream|harness   how TCP admission is observed (default stream; see bench/e2e.ts)
 //   --min-interval-ms N      the bridge's publish.minIntervalMs (default: the product default, 500)
 //   --max-delay-ms N         the bridge's publish.maxDelayMs (default: the product default, 2000)
+//   --burst-nodes N          Nodes created, then deleted, as fast as the apiserver takes them (default 1000; 0 skips)
 //   --no-write               print only; do not write results.json / RESULTS.md
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ import { benchPlan, benchSource, type PlanResult, type SourceResult } from './co
 import { benchMinion, type MinionResult } from './minion.ts';
 import { bytes, int, ms, table, type Summary } from './stats.ts';
 import type { E2EResult, Phase, ProbeMode } from './e2e.ts';
+import type { BurstPhase, BurstResult } from './burst.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -28,6 +30,7 @@ const { values: args } = parseArgs({
     probe: { type: 'string', default: 'stream' },
     'min-interval-ms': { type: 'string', default: '500' },
     'max-delay-ms': { type: 'string', default: '2000' },
+    'burst-nodes': { type: 'string', default: '1000' },
     'no-write': { type: 'boolean', default: false },
   },
   strict: true,
@@ -102,7 +105,7 @@ function minionTable(m: MinionResult, md: boolean): string {
   const row = (name: string, s: Summary, extra = ''): string[] => [name, ms(s.median), ms(s.p95), extra];
   return table(['minion side, 5,000 dual-stack nodes (python ' + m.python + ')', 'p50', 'p95', ''], [
     row('json.loads of the payload', m.jsonLoadsMs, bytes(m.payloadBytes)),
-    row('payload.verify (json.loads + shape, HMAC, every entry, digest)', m.verifyMs, `${int(m.entries.ipv4)}+${int(m.entries.ipv6)} entries`),
+    row('payload.verify (json.loads + shape, Ed25519 signature, every entry, digest)', m.verifyMs, `${int(m.entries.ipv4)}+${int(m.entries.ipv6)} entries`),
     row('firewall.ipset_script (render the ipset restore input)', m.ipsetScriptMs, `${int(m.ipsetScriptLines)} lines, ${bytes(m.ipsetScriptBytes)}`),
     row('firewall.plan, empty kernel (first apply)', m.planFirstMs, `${m.planFirstSteps.length} steps`),
     row('parse ipset save + firewall.plan, one node joined', m.planOneJoinMs, m.planOneJoinSteps.join('; ')),
@@ -128,6 +131,21 @@ function e2eTable(e: E2EResult, md: boolean): string {
   return table(['', `real stack, ${e.iterations} joins + ${e.iterations} leaves (ms from the Node create/delete call)`, 'p50', 'p95', 'max'], rows, md);
 }
 
+// ---- 4b. bursts ----
+function burstTable(b: BurstResult, md: boolean): string {
+  const row = (name: string, f: (p: BurstPhase) => string) => [name, f(b.create), f(b.delete)];
+  return table([`burst of ${int(b.nodes)} Nodes (${b.concurrency} API calls in flight), ${b.minions} minion(s)`, 'creations', 'deletions'], [
+    row('all API calls (first start → last end)', (p) => ms(p.apiMs)),
+    row('first event on the bus after the first call', (p) => ms(p.firstEventMs)),
+    row('full publishes until the final list (events fired)', (p) => String(p.events)),
+    row('targeted re-sends meanwhile', (p) => String(p.resends)),
+    row('final list on the bus, after the last call', (p) => ms(p.finalEventAfterLastMs)),
+    row('every minion applied the final list, after the last call', (p) => ms(p.allAppliedAfterLastMs)),
+    row('entries in the final list', (p) => int(p.finalEntries)),
+    row('load average (1/5/15 min) when the phase started', (p) => p.loadavgAtStart.join(' / ')),
+  ], md);
+}
+
 async function main(): Promise<void> {
   const info = machine();
   log(`kube-salt-bridge benchmark — ${info.date}`);
@@ -143,7 +161,7 @@ async function main(): Promise<void> {
   const source = await benchSource(SOURCE_NODES, HEARTBEATS);
   log(sourceTable(source, false));
 
-  section('3. minion side (salt/_utils in the Salt venv python)');
+  section('3. minion side (saltext.kube_allowlist helpers in the Salt venv python)');
   const minion = benchMinion(MINION_NODES, MINION_ITERATIONS);
   log(minionTable(minion, false));
 
@@ -157,10 +175,12 @@ async function main(): Promise<void> {
       probe: args.probe as ProbeMode,
       minIntervalMs: Number(args['min-interval-ms']),
       maxDelayMs: Number(args['max-delay-ms']),
+      burstNodes: Number(args['burst-nodes']),
       log: (s) => log(`   ${s}`),
     });
     log(e2eTable(e2e, false));
     log(`   bridge publish.minIntervalMs=${e2e.publish.minIntervalMs} maxDelayMs=${e2e.publish.maxDelayMs}; backend ${e2e.backend}; probe mode ${e2e.probe.mode}`);
+    if (e2e.burst) log(burstTable(e2e.burst, false));
   }
 
   const loadavgAtEnd = loadavg().map((l) => Math.round(l * 100) / 100);
@@ -223,6 +243,19 @@ function markdown(info: ReturnType<typeof machine> & { command: typeof command }
       'runs it (by hand or on a schedule), so its real join latency is the schedule period plus the wall time above; the bridge reacts by itself.',
       '',
     );
+    if (e2e.burst) {
+      out.push(
+        '### Bursts',
+        '',
+        `${int(e2e.burst.nodes)} Nodes (one InternalIP each) created, then deleted, as fast as the kube-apiserver takes them (${e2e.burst.concurrency} calls in`,
+        'flight: POST + status PATCH per creation, DELETE per deletion), on the same stack and bridge (publish settings above). The',
+        'guard is configured to allow the scale-down: `clusters[].safety.maxShrinkFraction: 1` on the bridge, pillar `max_shrink: 1` on the',
+        'minion. "Every minion applied" is the apply return of the final list\'s generation on the bus.',
+        '',
+        burstTable(e2e.burst, true),
+        '',
+      );
+    }
   } else {
     out.push('## 4. End to end', '', 'Skipped (`--no-e2e`).', '');
   }
