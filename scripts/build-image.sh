@@ -4,11 +4,14 @@
 # npm registry's `node` and `npm` packages, cached in $KSB_CACHE keyed by every version that goes
 # into it, then `buildah build --isolation chroot --build-arg BASE=<that base>`.
 #
-#   bash scripts/build-image.sh [--tag NAME] [--save FILE]
-#     --tag NAME   image name (default localhost/kube-salt-bridge:<package.json version>)
-#     --save FILE  also write the image as a docker-archive (`docker load -i FILE`, `podman load`)
+#   bash scripts/build-image.sh [--tag NAME] [--save FILE] [--compose-salt]
+#     --tag NAME      image name (default localhost/kube-salt-bridge:<package.json version>)
+#     --save FILE     also write the image as a docker-archive (`docker load -i FILE`, `podman load`)
+#     --compose-salt  also build the compose stack's Salt image (deploy/compose/salt/Dockerfile) on
+#                     the same base, as localhost/kube-salt-bridge-compose-salt:local
 #
-# Prints the image name on stdout; timings and progress on stderr. Needs root, buildah and
+# Prints the image name on stdout (then the Salt image's, with --compose-salt); timings and
+# progress on stderr. Needs root, buildah and
 # debootstrap (scripts/setup.sh installs both). Safe to run again: the base is reused from the
 # local image store or the cache, and buildah's layer cache skips unchanged steps.
 set -euo pipefail
@@ -19,11 +22,13 @@ die() { say "$*"; exit 1; }
 
 tag=""
 save=""
+compose_salt=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --tag) tag="${2:?--tag needs a name}"; shift 2 ;;
     --save) save="${2:?--save needs a file}"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --compose-salt) compose_salt=localhost/kube-salt-bridge-compose-salt:local; shift ;;
+    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) say "unknown argument: $1"; exit 2 ;;
   esac
 done
@@ -140,10 +145,11 @@ t1=$(date +%s)
 # --- the image: the Dockerfile, unchanged ---------------------------------------------------------
 # npm in the build stages trusts what this host trusts (a TLS-inspecting proxy's CA, say): the
 # host's bundle is the build secret `npm-ca`, mounted for the npm steps only, in no layer.
+# The Salt image's pip gets the same bundle as the build secret `pip-ca`.
 ca_args=()
 ca_file="${KSB_BUILD_CA_FILE:-${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}}"
 if [ -f "$ca_file" ]; then
-  ca_args=(--secret "id=npm-ca,src=$(readlink -f "$ca_file")")
+  ca_args=(--secret "id=npm-ca,src=$(readlink -f "$ca_file")" --secret "id=pip-ca,src=$(readlink -f "$ca_file")")
 fi
 say "buildah build --isolation chroot --build-arg BASE=$base -t $tag"
 buildah build --isolation chroot --layers --pull=never --format docker \
@@ -157,3 +163,12 @@ if [ -n "$save" ]; then
   say "saved $save ($(du -h "$save" | cut -f1))"
 fi
 echo "$tag"
+
+if [ -n "$compose_salt" ]; then
+  t3=$(date +%s)
+  say "buildah build -f deploy/compose/salt/Dockerfile --build-arg BASE=$base -t $compose_salt"
+  buildah build --isolation chroot --layers --pull=never --format docker \
+    --build-arg "BASE=$base" "${ca_args[@]}" -t "$compose_salt" -f deploy/compose/salt/Dockerfile . >&2
+  say "compose Salt image $(( $(date +%s) - t3 ))s"
+  echo "$compose_salt"
+fi

@@ -15,8 +15,10 @@
 #                                the minions' public_keys: the public key of signing-key
 #
 # An existing file is never overwritten (delete it to make a new one; a new signing-key needs the
-# new public key in the pillar, which this script then writes too). Files the bridge reads
-# (uid 10001 in its container) are mode 0444 inside the 0700 directory; the others 0400.
+# new public key in the pillar, which this script then writes too). The files the bridge reads
+# (uid 10001 in its container) are group 10001 and mode 0440 when this runs as root, else 0444
+# (the 0700 directory keeps them from other users of this machine; the bridge then warns that
+# they are world-readable); the others are 0400.
 #
 #   bash deploy/compose/init.sh [DIR]    DIR: where secrets/ and generated/ go (default: this folder)
 set -euo pipefail
@@ -34,12 +36,18 @@ trap 'rm -rf "$tmp"' EXIT
 made=()
 # new NAME: true (and remembers NAME) when the file is to be made.
 new() { [ -e "$secrets/$1" ] && return 1; made+=("$1"); return 0; }
-# put NAME MODE: moves $tmp/NAME into place with MODE.
-put() { chmod "$2" "$tmp/$1"; mv "$tmp/$1" "$secrets/$1"; }
+# put NAME MODE: moves $tmp/NAME into place with MODE; `bridge` for a file the bridge reads.
+put() {
+  local mode=$2
+  if [ "$mode" = bridge ]; then
+    if [ "$(id -u)" = 0 ] && chgrp 10001 "$tmp/$1" 2>/dev/null; then mode=0440; else mode=0444; fi
+  fi
+  chmod "$mode" "$tmp/$1"; mv "$tmp/$1" "$secrets/$1"
+}
 
 if new salt-api-password; then
   openssl rand -hex 32 > "$tmp/salt-api-password"
-  put salt-api-password 0444
+  put salt-api-password bridge
 fi
 if new salt-api-users; then
   hash=$(tr -d '\n' < "$secrets/salt-api-password" | openssl dgst -sha256 -r | cut -d' ' -f1)
@@ -48,11 +56,11 @@ if new salt-api-users; then
 fi
 if new http-token; then
   openssl rand -hex 32 > "$tmp/http-token"
-  put http-token 0444
+  put http-token bridge
 fi
 if new kube-token; then
   openssl rand -hex 32 > "$tmp/kube-token"
-  put kube-token 0444
+  put kube-token bridge
 fi
 if new k3s-token-auth; then
   printf '%s,kube-salt-bridge,kube-salt-bridge\n' "$(cat "$secrets/kube-token")" > "$tmp/k3s-token-auth"
@@ -81,7 +89,7 @@ if [ "$tls_present" = 0 ]; then
     -days 825 -extfile "$tmp/ext" -out "$tmp/salt-api.crt" 2>/dev/null
   put salt-api.key 0400
   put salt-api.crt 0444
-  put salt-api-ca.crt 0444
+  put salt-api-ca.crt bridge
 fi
 
 # The signing key: an Ed25519 key whose 32-byte seed (the last 32 bytes of its PKCS#8 DER) is
@@ -92,7 +100,7 @@ if new signing-key; then
   openssl pkey -in "$tmp/ed25519.pem" -outform DER | tail -c 32 | openssl base64 -A > "$tmp/signing-key"
   echo >> "$tmp/signing-key"
   rm -f "$tmp/ed25519.pem"
-  put signing-key 0444
+  put signing-key bridge
 fi
 seed_der() { # PKCS#8 DER of the seed in signing-key (the fixed Ed25519 prefix, then the seed)
   printf '\x30\x2e\x02\x01\x00\x30\x05\x06\x03\x2b\x65\x70\x04\x22\x04\x20'

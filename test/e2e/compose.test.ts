@@ -49,6 +49,8 @@ test('docker-compose config: the stack is complete and valid', () => {
     assert.equal(s[m]!.build.dockerfile, 'deploy/compose/salt/Dockerfile');
   }
   assert.equal(s['redis-1']!.network_mode, 'service:minion-1', 'redis-1 sits behind minion-1\'s firewall');
+  assert.equal(s['salt-api']!.network_mode, 'service:salt-master', 'salt-api reaches the master\'s request port on its own address');
+  assert.deepEqual(s['salt-master']!.networks.default.aliases, ['salt-api'], 'the name in the bridge\'s salt.url and salt-api\'s certificate');
   assert.equal(s['redis-2']!.network_mode, 'service:minion-2');
   const bridge = s['kube-salt-bridge']!;
   assert.equal(bridge.build.dockerfile, 'Dockerfile');
@@ -99,7 +101,11 @@ test('init.sh: secrets with safe modes, consistent with each other, never overwr
   const read = (f: string) => readFileSync(join(SECRETS(), f), 'utf8');
   const mode = (f: string) => statSync(join(SECRETS(), f)).mode & 0o777;
   for (const f of ['salt-api-users', 'salt-api.key', 'k3s-token-auth']) assert.equal(mode(f), 0o400, f);
-  for (const f of ['salt-api-password', 'signing-key', 'http-token', 'kube-token', 'salt-api-ca.crt']) assert.equal(mode(f), 0o444, `${f}: the bridge (uid 10001) reads it`);
+  for (const f of ['salt-api-password', 'signing-key', 'http-token', 'kube-token', 'salt-api-ca.crt']) {
+    // Made as root: group 10001 (the bridge's), not world-readable.
+    assert.equal(mode(f), 0o440, `${f}: the bridge (gid 10001) reads it`);
+    assert.equal(statSync(join(SECRETS(), f)).gid, 10001, f);
+  }
 
   const password = read('salt-api-password').replace(/\n$/, '');
   assert.match(password, /^[0-9a-f]{64}$/);
@@ -147,6 +153,7 @@ test('the bridge image loads the stack\'s config with the stack\'s mounts: valid
   assert.match(r.stdout, new RegExp(`OK\\s+.*Ed25519 key id ${key.keyId}`), r.stdout);
   assert.match(r.stdout, /cluster local\s+FAIL/, r.stdout);
   assert.match(r.stdout, /salt-api\s+FAIL/, r.stdout);
+  assert.doesNotMatch(r.stdout, /world-readable/, 'init.sh\'s modes give the bridge no warning');
   for (const f of ['salt-api-password', 'signing-key', 'http-token', 'kube-token']) assert.ok(!(r.stdout + r.stderr).includes(readFileSync(join(SECRETS(), f), 'utf8').trim()), `no ${f} in the output`);
 });
 
