@@ -49,13 +49,16 @@ function cleanup(owner = process.pid): void {
   const ids = (sync(['ps', '-a', '-q', '--filter', `label=${LABEL}=${owner}`]).stdout ?? '').split('\n').filter(Boolean);
   // Containers sharing another's network namespace go first.
   for (const id of ids.reverse()) sync(['rm', '-f', '-t', '0', id]);
-  for (const v of (sync(['volume', 'ls', '-q', '--filter', `label=${LABEL}=${owner}`]).stdout ?? '').split('\n').filter(Boolean)) sync(['volume', 'rm', '-f', v]);
+  // Named volumes are created by `podman run -v NAME:…` (no label): they are known by their prefix.
+  for (const v of (sync(['volume', 'ls', '-q']).stdout ?? '').split('\n').filter((v) => v.startsWith(`ksbc${owner}-`))) sync(['volume', 'rm', '-f', v]);
   for (const n of (sync(['network', 'ls', '-q', '--filter', `label=${LABEL}=${owner}`]).stdout ?? '').split('\n').filter(Boolean)) sync(['network', 'rm', '-f', n]);
 }
 function cleanupStale(): void {
   const r = spawnSync('podman', [...P, 'ps', '-a', '--filter', `label=${LABEL}`, '--format', `{{index .Labels "${LABEL}"}}`], { encoding: 'utf8' });
   const nets = spawnSync('podman', [...P, 'network', 'ls', '--filter', `label=${LABEL}`, '--format', `{{index .Labels "${LABEL}"}}`], { encoding: 'utf8' });
-  for (const owner of new Set([...(r.stdout ?? '').split('\n'), ...(nets.stdout ?? '').split('\n')].filter(Boolean).map(Number))) {
+  const vols = spawnSync('podman', [...P, 'volume', 'ls', '-q'], { encoding: 'utf8' });
+  const volOwners = (vols.stdout ?? '').split('\n').map((v) => /^ksbc(\d+)-/.exec(v)?.[1]).filter((o): o is string => o !== undefined);
+  for (const owner of new Set([...(r.stdout ?? '').split('\n'), ...(nets.stdout ?? '').split('\n'), ...volOwners].filter(Boolean).map(Number))) {
     let alive = true;
     try { process.kill(owner, 0); } catch { alive = false; }
     if (!alive) cleanup(owner);
