@@ -7,16 +7,13 @@ import type { Logger } from 'pino';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { ClusterConfig, Config } from './config/index.ts';
 import type { NodeSource, EventStream } from './seams.ts';
-import { loadKubeConfig } from './kube/kubeconfig.ts';
-import { createKubeNodeSource, type KubeNodeSource } from './kube/nodeSource.ts';
-import { SaltApiClient } from './salt/client.ts';
-import { createEventStream, interpret } from './salt/index.ts';
+import { createKubeNodeSource, loadKubeConfig, type KubeNodeSource } from './kube/index.ts';
+import { SaltApiClient, createEventStream, interpret } from './salt/index.ts';
 import { Controller } from './controller/controller.ts';
 import { StateStore } from './controller/stateStore.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { startHttp } from './http/server.ts';
-import { createLeaseLock } from './leader/leaseLock.ts';
-import { LeaderElector } from './leader/elector.ts';
+import { LeaderElector, createLeaseLock } from './leader/index.ts';
 import { systemClock } from './util/clock.ts';
 
 export interface BridgeOptions {

@@ -3,9 +3,6 @@
 
 export type Family = 'ipv4' | 'ipv6';
 
-/** Address types as Kubernetes writes them in Node.status.addresses[].type. */
-export type AddressType = 'InternalIP' | 'ExternalIP' | 'Hostname' | 'InternalDNS' | 'ExternalDNS';
-
 /** What the bridge keeps of one Node: only the fields that can change an allow-list. */
 export interface NodeInfo {
   readonly name: string;

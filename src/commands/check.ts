@@ -2,8 +2,7 @@
 // what came back; secrets never appear (errors are the typed, scrubbed ones from the adapters).
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
-import { describeKubeConfig } from '../kube/kubeconfig.ts';
-import { createClientNodeApi } from '../kube/clientNodeApi.ts';
+import { createClientNodeApi, describeKubeConfig } from '../kube/index.ts';
 import { createSaltClient, createStream, kubeConfigFor } from '../bridge.ts';
 import { table } from './status.ts';
 import { withDeadline } from '../util/deadline.ts';
