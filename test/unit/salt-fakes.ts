@@ -1,69 +1,10 @@
-// In-memory fakes of the salt seams (EventSink, EventStream) for unit tests of other components,
-// and a fake salt-api HTTP server for the salt client/stream tests.
+// A fake salt-api HTTP server for the salt client/stream tests (the seam fakes live in test/fakes/).
 
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
-import type { AllowListPayload, BusEvent, EventSink, EventStream } from '../../src/seams.ts';
-
-/** Records fired events; can be told to fail the next calls. */
-export class FakeEventSink implements EventSink {
-  readonly fired: Array<{ tag: string; data: AllowListPayload }> = [];
-  private failures: unknown[] = [];
-
-  /** The next `fire` calls throw these, in order. */
-  failNext(...errors: unknown[]): void {
-    this.failures.push(...errors);
-  }
-
-  async fire(tag: string, data: AllowListPayload): Promise<void> {
-    const err = this.failures.shift();
-    if (err !== undefined) throw err;
-    this.fired.push({ tag, data: structuredClone(data) });
-  }
-}
-
-/** An event stream driven by the test: emit(), open(), drop(). */
-export class FakeEventStream implements EventStream {
-  private readonly events = new Set<(e: BusEvent) => void>();
-  private readonly states = new Set<(s: 'open' | 'closed') => void>();
-  started = false;
-  isOpen = false;
-
-  onEvent(listener: (event: BusEvent) => void): () => void {
-    this.events.add(listener);
-    return () => this.events.delete(listener);
-  }
-  onState(listener: (state: 'open' | 'closed') => void): () => void {
-    this.states.add(listener);
-    return () => this.states.delete(listener);
-  }
-  async start(): Promise<void> {
-    this.started = true;
-    this.open();
-  }
-  async stop(): Promise<void> {
-    this.started = false;
-    this.drop();
-  }
-  emit(tag: string, data: Record<string, unknown>): void {
-    for (const l of this.events) l({ tag, data });
-  }
-  open(): void {
-    if (this.isOpen) return;
-    this.isOpen = true;
-    for (const l of this.states) l('open');
-  }
-  drop(): void {
-    if (!this.isOpen) return;
-    this.isOpen = false;
-    for (const l of this.states) l('closed');
-  }
-}
-
-// ---- a fake salt-api over node:http, for the salt client/stream tests ---------------------------
 
 export interface FakeRequest {
   method: string;
