@@ -220,27 +220,20 @@ export class SaltApiClient implements EventSink {
    * renewed once. `signal` aborts the stream.
    */
   async openEvents(signal: AbortSignal): Promise<Readable> {
-    let token = await this.token();
-    for (let round = 0; ; round++) {
-      const res = await this.request(
-        'GET /events',
-        (deadline) =>
-          this.http.get<Readable>('/events', {
-            responseType: 'stream',
-            headers: { Accept: 'text/event-stream', 'X-Auth-Token': token },
-            signal: AbortSignal.any([signal, deadline]),
-          }),
-      );
-      if (res.status === 200) return res.data;
-      const body = await readSome(res.data);
-      if (res.status === 401 && round === 0) {
-        this.invalidateToken(token);
-        token = await this.token();
-        continue;
-      }
-      if (res.status === 401) throw new SaltAuthError('salt-api GET /events: a fresh token was refused (HTTP 401)', { request: 'GET /events', status: 401 });
-      throw statusError(res.status, body, this.ctx('GET /events'));
-    }
+    const res = await this.withToken(
+      'GET /events',
+      (token, deadline) =>
+        this.http.get<Readable>('/events', {
+          responseType: 'stream',
+          headers: { Accept: 'text/event-stream', 'X-Auth-Token': token },
+          signal: AbortSignal.any([signal, deadline]),
+        }),
+      (refused) => readSome(refused.data),
+    );
+    if (res.status === 200) return res.data;
+    const body = await readSome(res.data);
+    if (res.status === 401) throw new SaltAuthError('salt-api GET /events: a fresh token was refused (HTTP 401)', { request: 'GET /events', status: 401 });
+    throw statusError(res.status, body, this.ctx('GET /events'));
   }
 
   // ---- internals -------------------------------------------------------------------------------
@@ -322,36 +315,44 @@ export class SaltApiClient implements EventSink {
   }
 
   /**
-   * POST with the session token. A 401 means "token unknown or expired" (salt-api restarted, session
-   * timed out) *or* "the ACL refuses this call": the token is renewed once and the call repeated;
-   * a second 401 with a fresh token is a denial. 403 is a denial straight away.
+   * Sends with the session token. A 401 means "token unknown or expired" (salt-api restarted, session
+   * timed out) *or* "the ACL refuses this call": the token is renewed once and the call repeated
+   * (`discard` first releases the refused response). Returns the last response: a 401 from it came
+   * with a fresh token, a denial.
    */
+  private async withToken<T>(
+    label: string,
+    send: (token: string, deadline: AbortSignal) => Promise<AxiosResponse<T>>,
+    discard?: (refused: AxiosResponse<T>) => Promise<unknown>,
+  ): Promise<AxiosResponse<T>> {
+    const token = await this.token();
+    const res = await this.request(label, (deadline) => send(token, deadline));
+    if (res.status !== 401) return res;
+    await discard?.(res);
+    this.log.info({ salt: { request: label } }, 'salt-api refused the token, logging in again');
+    this.invalidateToken(token);
+    const fresh = await this.token();
+    return this.request(label, (deadline) => send(fresh, deadline));
+  }
+
+  /** POST with the session token (withToken); a 401 with a fresh token or a 403 is a denial. */
   private async authedPost(path: string, body: string): Promise<unknown> {
-    let token = await this.token();
     const label = `POST ${path}`;
-    for (let round = 0; ; round++) {
-      const res = await this.request(label, (deadline) =>
-        this.http.post(path, body, {
-          headers: { 'Content-Type': 'application/json', 'X-Auth-Token': token },
-          signal: deadline,
-        }),
+    const res = await this.withToken(label, (token, deadline) =>
+      this.http.post(path, body, {
+        headers: { 'Content-Type': 'application/json', 'X-Auth-Token': token },
+        signal: deadline,
+      }),
+    );
+    if (res.status === 200) return res.data;
+    if (res.status === 401 || res.status === 403) {
+      const text = serverText(res.data, this.secrets());
+      throw new SaltDeniedError(
+        `salt-api ${label}: refused for user "${this.o.username}" with a fresh token (HTTP ${res.status}${text ? `: ${text}` : ''}); check the eauth ACL`,
+        { request: label, status: res.status },
       );
-      if (res.status === 200) return res.data;
-      if (res.status === 401 && round === 0) {
-        this.log.info({ salt: { request: label } }, 'salt-api refused the token, logging in again');
-        this.invalidateToken(token);
-        token = await this.token();
-        continue;
-      }
-      if (res.status === 401 || res.status === 403) {
-        const text = serverText(res.data, this.secrets());
-        throw new SaltDeniedError(
-          `salt-api ${label}: refused for user "${this.o.username}" with a fresh token (HTTP ${res.status}${text ? `: ${text}` : ''}); check the eauth ACL`,
-          { request: label, status: res.status },
-        );
-      }
-      throw statusError(res.status, res.data, this.ctx(label));
     }
+    throw statusError(res.status, res.data, this.ctx(label));
   }
 }
 
