@@ -133,10 +133,3 @@ export function noteDrop(prev: DropLogState | undefined, now: number, everyMs: n
   }
   return { log: false, suppressed: 0, next: { loggedAt: prev.loggedAt, suppressed: prev.suppressed + 1 } };
 }
-
-/** Untrusted text for a log line: at most `max` characters, control characters escaped. */
-export function shorten(s: string, max: number): string {
-  const short = s.length > max ? `${s.slice(0, max)}…` : s;
-  // eslint-disable-next-line no-control-regex
-  return short.replace(/[\u0000-\u001f\u007f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}

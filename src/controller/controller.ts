@@ -15,6 +15,7 @@ import {
   buildPayload, dueIn, eventTag, nextGeneration, planCluster, raiseFloor, runFinished, runStarted, scheduleRun, unsignedForLog, verifyPayload, type ClusterPlan,
 } from '../plan/index.ts';
 import { Backoff } from '../util/backoff.ts';
+import { shorten } from '../util/text.ts';
 import { KsbError } from '../errors.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { StateStore } from './stateStore.ts';
@@ -24,7 +25,7 @@ import {
 } from './minions.ts';
 import { START_LIMITS, StartRounds, type StartOptions } from './starts.ts';
 import {
-  clusterStatus, newRuntime, noteDrop, shorten, type BusSignal, type ClusterRuntime, type ClusterStatus, type DropLogState, type RunReason,
+  clusterStatus, newRuntime, noteDrop, type BusSignal, type ClusterRuntime, type ClusterStatus, type DropLogState, type RunReason,
 } from './cluster.ts';
 
 export type { BusSignal, ClusterStatus, RunReason } from './cluster.ts';

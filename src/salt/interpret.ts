@@ -20,6 +20,7 @@
 // all — what it is credited with comes from the job the controller remembered.
 
 import type { BusEvent } from '../seams.ts';
+import { shorten } from '../util/text.ts';
 
 export const APPLY_FUN = 'kube_allowlist.apply';
 export const TAG_PREFIX = 'kube-salt-bridge/cluster/';
@@ -104,13 +105,6 @@ function int(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isSafeInteger(v) ? v : undefined;
 }
 
-/** Shortens untrusted text for a log line: at most `max` characters, control characters escaped. */
-export function truncate(s: string, max = 120): string {
-  const short = s.length > max ? `${s.slice(0, max)}…` : s;
-  // eslint-disable-next-line no-control-regex
-  return short.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-
 export function isMinionId(v: unknown): v is string {
   return typeof v === 'string' && MINION_ID.test(v);
 }
@@ -126,11 +120,11 @@ export function payloadFromArgs(args: unknown): Record<string, unknown> | undefi
 
 function firstLine(s: string, max = 200): string {
   const line = s.trim().split('\n').find((l) => l.trim() !== '') ?? '';
-  return truncate(line, max);
+  return shorten(line, max);
 }
 
 function dropped(reason: DropReason, tag: string, detail: string): Dropped {
-  return { kind: 'dropped', reason, tag: truncate(tag), detail: truncate(detail, 200) };
+  return { kind: 'dropped', reason, tag: shorten(tag), detail: shorten(detail, 200) };
 }
 
 /** The valid, distinct ids of `minions` then `missing`, capped, and how many were left out. */
@@ -152,9 +146,9 @@ function targetedIds(d: Record<string, unknown>): { ids: string[]; invalid: numb
 
 /** The id named by a ret/start tag and the event's own `id` must agree and be valid. */
 function checkedId(tag: string, tagId: string, dataId: unknown): string | Dropped {
-  if (!isMinionId(tagId)) return dropped('bad-id', tag, `tag names an invalid minion id ${JSON.stringify(truncate(tagId, 60))}`);
+  if (!isMinionId(tagId)) return dropped('bad-id', tag, `tag names an invalid minion id ${JSON.stringify(shorten(tagId, 60))}`);
   if (dataId !== tagId) {
-    const said = typeof dataId === 'string' ? JSON.stringify(truncate(dataId, 60)) : 'none';
+    const said = typeof dataId === 'string' ? JSON.stringify(shorten(dataId, 60)) : 'none';
     return dropped('id-mismatch', tag, `tag names ${tagId}, data id is ${said}`);
   }
   return tagId;
@@ -167,7 +161,7 @@ export function interpretBusEvent(e: BusEvent): BridgeBusEvent | undefined {
 
   let m = RET_TAG.exec(tag);
   if (m !== null) {
-    if (forwarded) return dropped('forwarded', tag, `forwarded by minion ${truncate(String(d['id']), 60)}`);
+    if (forwarded) return dropped('forwarded', tag, `forwarded by minion ${shorten(String(d['id']), 60)}`);
     if (d['fun'] !== APPLY_FUN) return undefined;
     const jid = m[1] ?? '';
     if (!JID.test(jid) || (d['jid'] !== undefined && d['jid'] !== jid)) return dropped('bad-jid', tag, 'job id missing, malformed or not the tag\'s');
@@ -180,7 +174,7 @@ export function interpretBusEvent(e: BusEvent): BridgeBusEvent | undefined {
       const reason = str(ret['reason']);
       return {
         kind: 'apply-result', minion, jid, ok, changed: ret['changed'] === true, retcode,
-        reason: reason !== undefined ? truncate(reason, 200) : (ok ? '' : `retcode ${retcode ?? 'missing'}`),
+        reason: reason !== undefined ? shorten(reason, 200) : (ok ? '' : `retcode ${retcode ?? 'missing'}`),
       };
     }
     return {
@@ -191,7 +185,7 @@ export function interpretBusEvent(e: BusEvent): BridgeBusEvent | undefined {
 
   m = NEW_TAG.exec(tag);
   if (m !== null) {
-    if (forwarded) return dropped('forwarded', tag, `forwarded by minion ${truncate(String(d['id']), 60)}`);
+    if (forwarded) return dropped('forwarded', tag, `forwarded by minion ${shorten(String(d['id']), 60)}`);
     if (d['fun'] !== APPLY_FUN) return undefined;
     const jid = m[1] ?? '';
     if (!JID.test(jid) || (d['jid'] !== undefined && d['jid'] !== jid)) return dropped('bad-jid', tag, 'job id missing, malformed or not the tag\'s');
@@ -214,7 +208,7 @@ export function interpretBusEvent(e: BusEvent): BridgeBusEvent | undefined {
   }
 
   if (tag.startsWith(TAG_PREFIX) && tag.endsWith('/nodes')) {
-    if (forwarded) return dropped('forwarded', tag, `forwarded by minion ${truncate(String(d['id']), 60)}`);
+    if (forwarded) return dropped('forwarded', tag, `forwarded by minion ${shorten(String(d['id']), 60)}`);
     const cluster = tag.slice(TAG_PREFIX.length, -'/nodes'.length);
     if (!CLUSTER_NAME.test(cluster)) return dropped('bad-cluster', tag, 'the tag does not name a valid cluster');
     return { kind: 'published', cluster, payload: d, generation: int(d['generation']) };
