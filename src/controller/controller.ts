@@ -185,8 +185,7 @@ export class Controller {
       this.d.log.error({ err, cluster: name }, 'cluster run failed unexpectedly');
       return false;
     });
-    this.inflight.add(p);
-    void p.finally(() => this.inflight.delete(p));
+    this.track(p);
   }
 
   /**
