@@ -10,7 +10,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { startKube, type KubeCluster } from '../harness/kube.ts';
 import { startLab, type Lab } from '../harness/netns.ts';
-import { startSalt, type SaltStack, type BusEvent } from '../harness/salt.ts';
+import { startSalt, type SaltStack } from '../harness/salt.ts';
+import { busBarrier, payloadsOf, waitForAllowList } from '../harness/bus.ts';
 import { runBridgeCli, startBridge, writeBridgeConfig, type BridgeProc, type BridgeSetup } from '../harness/bridge.ts';
 import { freePort } from '../harness/tools.ts';
 import { stopInOrder, sleep, waitFor } from '../harness/proc.ts';
@@ -29,21 +30,11 @@ let alpha: BridgeSetup;
 let alphaConfig: string;
 const running: BridgeProc[] = [];
 
-const payloads = (tag: string, since = 0) => salt.events.slice(since).filter((e) => e.tag === tag).map((e) => e.data as unknown as AllowListPayload);
+const payloads = (tag: string, since = 0) => payloadsOf(salt, tag, since);
 const sorted = (a: readonly string[]) => JSON.stringify([...a].sort());
 
-let barriers = 0;
-/** Fires a unique event through the master and waits until the bus reader has it. */
-async function barrier(): Promise<void> {
-  const tag = `ksb-test/barrier/${++barriers}`;
-  await salt.saltRun('event.send', [tag]);
-  await salt.waitForEvent(`barrier ${tag}`, (e) => e.tag === tag, 20_000);
-}
-
-function waitForList(tag: string, ipv4: string[], since = 0, timeoutMs = 20_000): Promise<BusEvent> {
-  const want = sorted(ipv4);
-  return salt.waitForEvent(`${tag} = ${want}`, (e) => salt.events.indexOf(e) >= since && e.tag === tag && JSON.stringify(e.data.ipv4) === want, timeoutMs);
-}
+const barrier = () => busBarrier(salt);
+const waitForList = (tag: string, ipv4: string[], since = 0, timeoutMs = 20_000) => waitForAllowList(salt, tag, ipv4, { since, timeoutMs });
 
 /** Everything a command printed must be free of the salt-api password and the private signing key. */
 function assertNoSecrets(text: string, extra: string[] = []): void {

@@ -5,7 +5,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startKube, type KubeCluster } from '../harness/kube.ts';
 import { startLab, type Lab } from '../harness/netns.ts';
-import { startSalt, type SaltStack, type BusEvent } from '../harness/salt.ts';
+import { startSalt, type SaltStack } from '../harness/salt.ts';
+import { payloadsOf, waitForAllowList } from '../harness/bus.ts';
 import { startBridge, type BridgeProc } from '../harness/bridge.ts';
 import { stopInOrder, sleep } from '../harness/proc.ts';
 import { testKeys } from '../harness/keys.ts';
@@ -20,12 +21,8 @@ let lab: Lab;
 let salt: SaltStack;
 let bridge: BridgeProc;
 
-const published = () => salt.events.filter((e) => e.tag === TAG).map((e) => e.data as unknown as AllowListPayload);
-
-function waitForList(what: string, ipv4: string[], timeoutMs = 15_000): Promise<BusEvent> {
-  const want = JSON.stringify([...ipv4].sort());
-  return salt.waitForEvent(what, (e) => e.tag === TAG && JSON.stringify(e.data.ipv4) === want, timeoutMs);
-}
+const published = () => payloadsOf(salt, TAG);
+const waitForList = (what: string, ipv4: string[], timeoutMs = 15_000) => waitForAllowList(salt, TAG, ipv4, { what, timeoutMs });
 
 before(async () => {
   kube = await startKube('alpha');

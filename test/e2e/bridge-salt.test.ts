@@ -7,13 +7,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
 import { Writable } from 'node:stream';
 import { join, dirname } from 'node:path';
 import { pino } from 'pino';
 import { startKube, type KubeCluster } from '../harness/kube.ts';
 import { startLab, type Lab } from '../harness/netns.ts';
 import { startSalt, type SaltStack, type BusEvent } from '../harness/salt.ts';
+import { payloadsOf, saltApi, waitForAllowList } from '../harness/bus.ts';
 import { startBridge, runBridgeCli, type BridgeProc } from '../harness/bridge.ts';
 import { stopInOrder, sleep, waitFor, workDir, tail } from '../harness/proc.ts';
 import { ROOT } from '../harness/tools.ts';
@@ -45,48 +45,8 @@ const isDeniedProbeError = (e: BusEvent) => /^salt\/job\/(\d+\/)?error$/.test(e.
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-interface Answer {
-  status: number;
-  text: string;
-  json: unknown;
-  authToken: string | undefined;
-}
-
 /** One raw request to the real salt-api; never throws for an HTTP status. */
-function api(method: string, path: string, o: { body?: unknown; token?: string; headersOnly?: boolean } = {}): Promise<Answer> {
-  const u = new URL(salt.apiUrl);
-  const payload = o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body));
-  return new Promise((resolve, reject) => {
-    const r = request({
-      hostname: u.hostname, port: u.port, path, method, ca, timeout: 30_000,
-      headers: {
-        accept: o.headersOnly ? 'text/event-stream' : 'application/json',
-        ...(o.token ? { 'x-auth-token': o.token } : {}),
-        ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
-      },
-    }, (res) => {
-      const status = res.statusCode ?? 0;
-      const authToken = res.headers['x-auth-token'] as string | undefined;
-      if (o.headersOnly && status === 200) {
-        res.destroy();
-        resolve({ status, text: '', json: undefined, authToken });
-        return;
-      }
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try { json = JSON.parse(text); } catch { json = undefined; }
-        resolve({ status, text, json, authToken });
-      });
-    });
-    r.on('timeout', () => r.destroy(new Error(`${method} ${path}: timeout`)));
-    r.on('error', reject);
-    if (payload) r.write(payload);
-    r.end();
-  });
-}
+const api = (method: string, path: string, o: { body?: unknown; token?: string; headersOnly?: boolean } = {}) => saltApi(salt, ca, method, path, o);
 
 async function login(user: { username: string; password: string }): Promise<{ token: string; perms: unknown }> {
   const a = await api('POST', '/login', { body: { username: user.username, password: user.password, eauth: 'file' } });
@@ -96,17 +56,14 @@ async function login(user: { username: string; password: string }): Promise<{ to
 }
 
 const ours = () => salt.events.filter((e) => e.tag === TAG);
-const payloads = () => ours().map((e) => e.data as unknown as AllowListPayload);
+const payloads = () => payloadsOf(salt, TAG);
 const latestGeneration = () => Math.max(...payloads().filter((p) => isFull(p as unknown as Record<string, unknown>)).map((p) => p.generation));
 const logsWith = (msg: string) => bridge.logs.filter((l) => l.msg === msg);
 const gauge = (metrics: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
 const counterSum = (metrics: string, name: string) =>
   [...metrics.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((s, m) => s + Number(m[1]), 0);
 
-function waitForList(what: string, ipv4: string[], timeoutMs = 20_000): Promise<BusEvent> {
-  const want = JSON.stringify([...ipv4].sort());
-  return salt.waitForEvent(what, (e) => e.tag === TAG && isFull(e.data) && JSON.stringify(e.data.ipv4) === want, timeoutMs);
-}
+const waitForList = (what: string, ipv4: string[], timeoutMs = 20_000) => waitForAllowList(salt, TAG, ipv4, { what, timeoutMs, match: (e) => isFull(e.data) });
 
 /** Events seen on the bus from index `from` on. */
 function since(from: number, match: (e: BusEvent) => boolean): BusEvent[] {

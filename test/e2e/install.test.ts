@@ -15,7 +15,8 @@ import { basename, dirname, join, relative } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startKube, type KubeCluster } from '../harness/kube.ts';
 import { startLab, type Lab } from '../harness/netns.ts';
-import { startSalt, BRIDGE_SALT_USER, type SaltStack, type BusEvent } from '../harness/salt.ts';
+import { startSalt, BRIDGE_SALT_USER, type SaltStack } from '../harness/salt.ts';
+import { waitForAllowList } from '../harness/bus.ts';
 import { writeBridgeConfig } from '../harness/bridge.ts';
 import { ROOT } from '../harness/tools.ts';
 import { must, run, stopInOrder, waitFor, workDir } from '../harness/proc.ts';
@@ -321,10 +322,7 @@ const holder = async (): Promise<string | undefined> => {
   return r.status === 200 ? r.body.spec.holderIdentity : undefined;
 };
 
-function waitForList(ipv4: string[], since: number): Promise<BusEvent> {
-  const want = JSON.stringify([...ipv4].sort());
-  return salt.waitForEvent(`${TAG} = ${want}`, (e) => salt.events.indexOf(e) >= since && e.tag === TAG && JSON.stringify(e.data.ipv4) === want, 30_000);
-}
+const waitForList = (ipv4: string[], since: number) => waitForAllowList(salt, TAG, ipv4, { since, timeoutMs: 30_000 });
 
 test('kubernetes: two replicas in the cluster with the ServiceAccount token: one holds the Lease and publishes, the other takes over', async () => {
   assert.equal(BRIDGE_SALT_USER, (parse(byKind('ConfigMap')[0]!.data['config.yaml']) as any).salt.username, 'the ConfigMap names the eauth user');

@@ -6,7 +6,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startKube, type KubeCluster } from '../harness/kube.ts';
 import { startLab, type Lab } from '../harness/netns.ts';
-import { startSalt, type SaltStack, type BusEvent } from '../harness/salt.ts';
+import { startSalt, type SaltStack } from '../harness/salt.ts';
+import { busBarrier, payloadsOf, waitForAllowList } from '../harness/bus.ts';
 import { runBridgeCli, spawnBridge, writeBridgeConfig, type BridgeProc } from '../harness/bridge.ts';
 import { stopInOrder, sleep, waitFor } from '../harness/proc.ts';
 import { testKeys } from '../harness/keys.ts';
@@ -25,7 +26,7 @@ const procs: BridgeProc[] = [];
 let a: BridgeProc;
 let b: BridgeProc;
 
-const published = (since = 0) => salt.events.slice(since).filter((e) => e.tag === TAG).map((e) => e.data as unknown as AllowListPayload);
+const published = (since = 0) => payloadsOf(salt, TAG, since);
 const fired = (p: BridgeProc) => p.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith(`fired ${TAG}`));
 const startedLeading = (p: BridgeProc) => p.logs.filter((l) => l.msg === 'started leading');
 
@@ -35,18 +36,8 @@ function spawn(which: 'a' | 'b'): BridgeProc {
   return p;
 }
 
-let barriers = 0;
-/** The bus is ordered: once our own event is read, anything fired before it has been read too. */
-async function barrier(): Promise<void> {
-  const tag = `ksb-test/barrier/${++barriers}`;
-  await salt.saltRun('event.send', [tag]);
-  await salt.waitForEvent(`barrier ${tag}`, (e) => e.tag === tag, 20_000);
-}
-
-function waitForList(what: string, ipv4: string[], since: number, timeoutMs = 20_000): Promise<BusEvent> {
-  const want = JSON.stringify([...ipv4].sort());
-  return salt.waitForEvent(what, (e) => salt.events.indexOf(e) >= since && e.tag === TAG && JSON.stringify(e.data.ipv4) === want, timeoutMs);
-}
+const barrier = () => busBarrier(salt);
+const waitForList = (what: string, ipv4: string[], since: number, timeoutMs = 20_000) => waitForAllowList(salt, TAG, ipv4, { what, since, timeoutMs });
 
 async function active(p: BridgeProc): Promise<boolean> {
   return ((await p.status()) as unknown as { active: boolean }).active;

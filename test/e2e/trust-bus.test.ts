@@ -18,11 +18,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { dirname, join } from 'node:path';
 import { startKube, type KubeCluster } from '../harness/kube.ts';
 import { startLab, type Lab } from '../harness/netns.ts';
 import { startSalt, type SaltStack, type BusEvent, type Minion } from '../harness/salt.ts';
+import { saltApi } from '../harness/bus.ts';
 import { startBridge, runBridgeCli, type BridgeProc } from '../harness/bridge.ts';
 import { stopInOrder, waitFor } from '../harness/proc.ts';
 import { testKeys } from '../harness/keys.ts';
@@ -60,28 +60,7 @@ function pillar(clusters: string[]) {
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-function api(path: string, body: unknown, token?: string): Promise<{ status: number; json: unknown; text: string }> {
-  const u = new URL(salt.apiUrl);
-  const data = Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const r = request({
-      hostname: u.hostname, port: u.port, path, method: 'POST', ca, timeout: 120_000,
-      headers: { accept: 'application/json', 'content-type': 'application/json', 'content-length': String(data.length), ...(token ? { 'x-auth-token': token } : {}) },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try { json = JSON.parse(text); } catch { json = undefined; }
-        resolve({ status: res.statusCode ?? 0, json, text });
-      });
-    });
-    r.on('timeout', () => r.destroy(new Error(`POST ${path}: timeout`)));
-    r.on('error', reject);
-    r.end(data);
-  });
-}
+const api = (path: string, body: unknown, token?: string) => saltApi(salt, ca, 'POST', path, { body, token, timeoutMs: 120_000 });
 
 /** A master-side `event.send` (what `salt-run event.send` does), through salt-api as the admin: no size limit of a command line. */
 async function masterSend(tag: string, data: Record<string, unknown>): Promise<void> {
