@@ -21,9 +21,8 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
 
-# --- Node.js >= 22 ---------------------------------------------------------------------------
-node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
-if [ "$(node_major node)" -lt 22 ] || ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=19)?0:1)'; then
+# --- Node.js >= 22.19 ---------------------------------------------------------------------------
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=19)?0:1)' 2>/dev/null; then
   say "machine node is $(node --version 2>/dev/null || echo missing); provisioning node@$KSB_NODE_VERSION from the npm registry"
   mkdir -p .tools/node
   npm install --prefix .tools/node --no-save --no-audit --no-fund "node@$KSB_NODE_VERSION" >/dev/null
@@ -96,14 +95,15 @@ ext_install() {  # ext_install VENV WHEEL
 # The default Salt (requirements/salt.txt) and the tested matrix, each in its own virtualenv; the
 # extension's wheel installed into every one. KSB_SALT_VENV (scripts/env.sh) selects the one the
 # tests and tools use; scripts/test.sh runs the matrix.
-made=""
+made="" wheel=""
 for series in "" 3007 3006; do
   lock=requirements/salt${series:+-$series}.txt
   dir=$KSB_ROOT/.tools/salt-${series:-$KSB_SALT_DEFAULT_SERIES}
   made="$made $dir"
   version=$(sed -n 's/^salt==//p' "$lock")
   salt_venv "$dir" "$lock" "$version"
-  wheel=$(ext_wheel "$dir/bin/python")
+  # Pure Python: one wheel serves every series (built with the first virtualenv's Python).
+  [ -n "$wheel" ] || wheel=$(ext_wheel "$dir/bin/python")
   ext_install "$dir" "$wheel"
   say "Salt $version in $dir ($("$dir/bin/python" --version)) with $(basename "$wheel")"
 done
