@@ -3,21 +3,14 @@
 sources (see ``_modules/kube_allowlist.py``); stands aside where the package is installed.
 """
 
-import importlib.metadata
-
+from saltext.kube_allowlist import fallback_virtual as _fallback_virtual
 from saltext.kube_allowlist.states import kube_allowlist_mod as _impl
 
 __virtualname__ = "kube_allowlist"
 
 
 def __virtual__():
-    try:
-        importlib.metadata.distribution("saltext.kube-allowlist")
-    except importlib.metadata.PackageNotFoundError:
-        # The loader's per-module opts, which the implementation reads as its own __opts__.
-        _impl.__opts__ = __opts__
-        return _impl.__virtual__()
-    return (False, "kube_allowlist: served by the installed saltext.kube_allowlist package")
+    return _fallback_virtual(_impl, __opts__)
 
 
 def restored(name):

@@ -24,3 +24,17 @@ except importlib.metadata.PackageNotFoundError:
     _installed = None
 if _installed is not None and _installed.is_dir() and _installed.resolve() != pathlib.Path(__file__).resolve().parent:
     __path__ = [str(_installed)]
+
+
+def fallback_virtual(impl, opts):
+    """
+    The ``__virtual__`` of the file_roots shims: stand aside where the package is installed (the
+    installed extension serves), else hand the shim's loader opts to ``impl`` (which reads them as
+    its own ``__opts__``) and answer with ``impl.__virtual__()``.
+    """
+    try:
+        importlib.metadata.distribution("saltext.kube-allowlist")
+    except importlib.metadata.PackageNotFoundError:
+        impl.__opts__ = opts
+        return impl.__virtual__()
+    return (False, "kube_allowlist: served by the installed saltext.kube_allowlist package")
