@@ -18,7 +18,6 @@ arriving on the loopback interface always leaves our chain or table untouched (i
 
 from saltext.kube_allowlist.utils import ipset, iptables, nftables
 
-BACKENDS = ("ipset", "nftables", "iptables")
 PARSERS = {
     "ipset": ipset.parse_ipset_save,
     "ipv4": iptables.parse_iptables_save,
