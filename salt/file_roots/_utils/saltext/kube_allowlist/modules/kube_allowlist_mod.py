@@ -55,6 +55,8 @@ from salt.exceptions import CommandExecutionError
 from saltext.kube_allowlist.utils import config as pillarcfg
 from saltext.kube_allowlist.utils import firewall, kube, policy
 from saltext.kube_allowlist.utils import payload as contract
+from saltext.kube_allowlist.utils.payload import DIGEST_RE, MAX_INT
+from saltext.kube_allowlist.utils.policy import FAILED, OK, REFUSED
 
 log = logging.getLogger(__name__)
 
@@ -68,16 +70,13 @@ __pillar__ = salt.loader.dunder.__pillar__
 __context__ = salt.loader.dunder.__context__
 __salt__ = salt.loader.dunder.loader_context.named_context("__salt__")
 
-OK, REFUSED, FAILED = 0, 1, 2
 CACHE_SUFFIX = ".json"
 # The enforced state: "_" is not in a cluster name, so this file is never read as a cache.
 STATE_FILE = "_enforced.json"
 STATE_FORMAT = 1
 SOURCES = ("bridge", "pull")
-DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 TAG_RE = re.compile(r"^kube-salt-bridge/cluster/([^/]*)/nodes$")
 REASON_MAX = 600
-MAX_INT = 2**53
 
 
 class _Refused(Exception):
@@ -591,7 +590,7 @@ def pull(cluster, force=False):
 
         salt-call kube_allowlist.pull prod
     """
-    ret = _result({"cluster": cluster})
+    ret = _result(None)
     ret["cluster"] = cluster if isinstance(cluster, str) else None
     try:
         config = _config()
@@ -826,6 +825,16 @@ def restore(persisted=False, cache_dir=None, test=False):
     return _succeeded(ret)
 
 
+def _forget_generation(config, caches, entry, ret):
+    """Cache ``entry`` again with generation 0 (the old one kept as ``forgotten_generation``) and
+    return the old generation."""
+    generation = entry["generation"]
+    ret["forgotten_generation"] = generation
+    caches[entry["cluster"]] = dict(entry, generation=0, forgotten_generation=generation)
+    _write_cache(config, caches[entry["cluster"]])
+    return generation
+
+
 def forget(cluster):
     """
     Forget the generation cached for ``cluster``, keeping its list and the firewall as they are: the
@@ -856,13 +865,9 @@ def forget(cluster):
             if cluster in corrupt:
                 enforced, _ = _with_fallback(config, caches, {cluster: corrupt[cluster]})
                 if cluster in enforced:
-                    entry = enforced[cluster]
-                    ret["forgotten_generation"] = entry["generation"]
-                    caches[cluster] = dict(entry, generation=0, forgotten_generation=entry["generation"])
-                    _write_cache(config, caches[cluster])
+                    generation = _forget_generation(config, caches, enforced[cluster], ret)
                     reason = (
-                        "rebuilt the corrupt cache from the list last enforced "
-                        f"(generation {entry['generation']} forgotten)"
+                        f"rebuilt the corrupt cache from the list last enforced (generation {generation} forgotten)"
                     )
                 else:
                     path = _cache_path(config["cache_dir"], cluster)
@@ -870,14 +875,10 @@ def forget(cluster):
                     reason = f"moved the corrupt cache aside to {path}.corrupt; no list last enforced was known"
                 del corrupt[cluster]
             elif cluster in caches and caches[cluster]["generation"] != 0:
-                entry = caches[cluster]
-                ret["forgotten_generation"] = entry["generation"]
-                caches[cluster] = dict(entry, generation=0, forgotten_generation=entry["generation"])
-                _write_cache(config, caches[cluster])
-                reason = f"forgot generation {entry['generation']}; the list and rules stay in place"
+                generation = _forget_generation(config, caches, caches[cluster], ret)
+                reason = f"forgot generation {generation}; the list and rules stay in place"
             else:
                 reason = "nothing to forget" if cluster not in caches else "generation already forgotten"
-                ret["reason"] = reason
                 return _finish(ret, OK, reason)
             ret["changed"] = True
             enforced, _ = _with_fallback(config, caches, corrupt)
