@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { ConfigIssuesError, loadConfig, type Config, type Env } from '../../src/config/index.ts';
+import { loadConfig, type Config, type Env } from '../../src/config/index.ts';
+import { issuesOf } from '../fakes/config.ts';
 import { testKeys } from '../harness/keys.ts';
 
 const KEYS = testKeys('credentials unit tests');
@@ -52,16 +53,6 @@ function load(d: Doc, env: Env): Config {
   const p = join(root, `config-${n++}.yaml`);
   writeFileSync(p, stringify(d));
   return loadConfig(p, env, { hostname: 'host-1' });
-}
-
-function issuesOf(fn: () => unknown): ConfigIssuesError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ConfigIssuesError, `expected ConfigIssuesError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected a ConfigError');
 }
 
 const noSecrets = (text: string): void => {

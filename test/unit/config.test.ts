@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { after, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { ConfigIssuesError, loadConfig, type Config, type Env } from '../../src/config/index.ts';
+import { loadConfig, type Config, type Env } from '../../src/config/index.ts';
 import { ConfigError, KsbError } from '../../src/errors.ts';
+import { issuesOf } from '../fakes/config.ts';
 import { testKeys } from '../harness/keys.ts';
 
 const KEYS = testKeys('config unit tests');
@@ -60,16 +61,6 @@ let n = 0;
 function load(doc: Doc, env: Env = {}): Config {
   const p = file(`config-${n++}.yaml`, stringify(doc));
   return loadConfig(p, env, { hostname: 'host-1' });
-}
-
-function issuesOf(fn: () => unknown): ConfigIssuesError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ConfigIssuesError, `expected ConfigIssuesError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected a ConfigError');
 }
 
 describe('loadConfig: defaults', () => {

@@ -1,10 +1,10 @@
 import { test, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { validate, type Config } from '../../src/config/index.ts';
+import type { Config } from '../../src/config/index.ts';
 import { Controller, STREAM_WAIT_MS } from '../../src/controller/controller.ts';
 import { StateStore } from '../../src/controller/stateStore.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
@@ -14,6 +14,7 @@ import { interpretBusEvent } from '../../src/salt/index.ts';
 import { formatStatus, type StatusDoc } from '../../src/commands/status.ts';
 import type { AllowListPayload, BusEvent } from '../../src/seams.ts';
 import { FakeClock } from '../fakes/clock.ts';
+import { unitConfig } from '../fakes/config.ts';
 import { FakeNodeSource } from '../fakes/nodeSource.ts';
 import { FakeSink } from '../fakes/sink.ts';
 import { testKeys } from '../harness/keys.ts';
@@ -21,21 +22,14 @@ import { testKeys } from '../harness/keys.ts';
 const KEYS = testKeys('controller unit tests');
 
 function makeConfig(dir: string, extra: Record<string, unknown> = {}): Config {
-  const kc = join(dir, 'kc.yaml');
-  writeFileSync(kc, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'c',
-    clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
-    users: [{ name: 'u', user: { token: 'x' } }],
-    contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
-  }));
-  return validate({
+  return unitConfig(dir, KEYS.privateText, (kc) => ({
     salt: { url: 'http://127.0.0.1:8000', username: 'u', eauth: 'file' },
     clusters: [{ name: 'prod', kubeconfig: kc, families: ['ipv4'], safety: { maxShrinkFraction: 0.5, minNodes: 1 } }],
     publish: { minIntervalMs: 100, maxDelayMs: 1000, resyncIntervalSeconds: 600, retry: { initialMs: 1000, maxMs: 10_000 } },
     state: { dir: join(dir, 'state') },
     http: { listen: '127.0.0.1:0' },
     ...extra,
-  }, { source: join(dir, 'config.yaml'), env: { KSB_SALT_API_PASSWORD: 'pw', KSB_SIGNING_KEY: KEYS.privateText }, hostname: 'h' });
+  }));
 }
 
 let dir: string;

@@ -2,18 +2,18 @@
 // later: the signature is replaced by a marker, so no logged line verifies with the bridge's key.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { validate } from '../../src/config/index.ts';
 import { Controller } from '../../src/controller/controller.ts';
 import { StateStore } from '../../src/controller/stateStore.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { canonicalForm, verifyPayload, DRY_RUN_SIGNATURE } from '../../src/plan/index.ts';
 import type { AllowListPayload } from '../../src/seams.ts';
 import { FakeClock } from '../fakes/clock.ts';
+import { unitConfig } from '../fakes/config.ts';
 import { FakeNodeSource } from '../fakes/nodeSource.ts';
 import { FakeSink } from '../fakes/sink.ts';
 import { testKeys } from '../harness/keys.ts';
@@ -22,18 +22,11 @@ const KEYS = testKeys('dry-run unit test');
 
 test('the dry-run line carries the full payload with a marker instead of a signature', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ksb-dry-'));
-  const kc = join(dir, 'kc.yaml');
-  writeFileSync(kc, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'c',
-    clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
-    users: [{ name: 'u', user: { token: 'x' } }],
-    contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
-  }));
-  const config = validate({
+  const config = unitConfig(dir, KEYS.privateText, (kc) => ({
     salt: { url: 'http://127.0.0.1:8000', username: 'u', eauth: 'file' },
     clusters: [{ name: 'prod', kubeconfig: kc, families: ['ipv4'] }],
     state: { dir: join(dir, 'state') },
-  }, { source: join(dir, 'config.yaml'), env: { KSB_SALT_API_PASSWORD: 'pw', KSB_SIGNING_KEY: KEYS.privateText }, hostname: 'h' });
+  }));
 
   const lines: Array<Record<string, any>> = [];
   let raw = '';

@@ -2,18 +2,18 @@
 // value cut, through the real Controller on every re-plan; a node that is gone is forgotten.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { validate } from '../../src/config/index.ts';
 import { Controller } from '../../src/controller/controller.ts';
 import { noteRejections, truncate, type RejectionMemory } from '../../src/controller/rejections.ts';
 import { StateStore } from '../../src/controller/stateStore.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import type { RejectedEntry } from '../../src/plan/index.ts';
 import { FakeClock } from '../fakes/clock.ts';
+import { unitConfig } from '../fakes/config.ts';
 import { FakeNodeSource } from '../fakes/nodeSource.ts';
 import { FakeSink } from '../fakes/sink.ts';
 import { testKeys } from '../harness/keys.ts';
@@ -52,19 +52,12 @@ test('truncate: 64 characters and an ellipsis', () => {
 
 test('Controller: a 5,000-character address is logged once, cut, and counted once over many re-plans', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ksb-rej-'));
-  const kc = join(dir, 'kc.yaml');
-  writeFileSync(kc, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'c',
-    clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
-    users: [{ name: 'u', user: { token: 'x' } }],
-    contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
-  }));
-  const config = validate({
+  const config = unitConfig(dir, KEYS.privateText, (kc) => ({
     salt: { url: 'http://127.0.0.1:8000', username: 'u', eauth: 'file' },
     clusters: [{ name: 'prod', kubeconfig: kc, families: ['ipv4'], allowedNetworks: ['10.0.0.0/8'], safety: { maxShrinkFraction: 0.9, minNodes: 1 } }],
     publish: { minIntervalMs: 100, maxDelayMs: 1000, resyncIntervalSeconds: 0, retry: { initialMs: 1000, maxMs: 10_000 } },
     state: { dir: join(dir, 'state') },
-  }, { source: join(dir, 'config.yaml'), env: { KSB_SALT_API_PASSWORD: 'pw', KSB_SIGNING_KEY: KEYS.privateText }, hostname: 'h' });
+  }));
   const lines: Array<Record<string, any>> = [];
   const out = new Writable({ write(chunk, _enc, cb) { for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l)); cb(); } });
   const clock = new FakeClock();
