@@ -7,7 +7,6 @@ export {
   interpretBusEvent as interpret,
   payloadFromArgs,
   APPLY_FUN,
-  TAG_PREFIX,
   type BridgeBusEvent,
   type ApplyResult,
   type ApplyStarted,

@@ -21,9 +21,9 @@
 
 import type { BusEvent } from '../seams.ts';
 import { shorten } from '../util/text.ts';
+import { TAG_PREFIX } from '../plan/payload.ts';
 
 export const APPLY_FUN = 'kube_allowlist.apply';
-export const TAG_PREFIX = 'kube-salt-bridge/cluster/';
 /** Minion ids the bridge accepts from the bus (and the reactor accepts in a `minions` hint). */
 export const MINION_ID = /^[A-Za-z0-9._-]{1,128}$/;
 /** At most this many targeted minions are kept per job. */
