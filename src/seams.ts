@@ -68,6 +68,8 @@ export interface EventStream {
   onEvent(listener: (event: BusEvent) => void): () => void;
   /** 'open' after (re)connecting, 'closed' when the stream dropped (it reconnects by itself). */
   onState(listener: (state: 'open' | 'closed') => void): () => void;
+  /** The transport of the open connection: `ws` loses events that arrive back to back. */
+  readonly transport?: 'sse' | 'ws' | undefined;
   start(): Promise<void>;
   stop(): Promise<void>;
 }

@@ -17,8 +17,11 @@ export type BusSignal =
   | { kind: 'published'; cluster: string; payload: Record<string, unknown>; generation: number | undefined }
   | { kind: 'dropped'; reason: string; tag: string; detail: string };
 
-/** Why a run happens; `stream`: the bus stream opened after a publish it could not see. */
-export type RunReason = 'change' | 'start' | 'resync' | 'retry' | 'leader' | 'once' | 'override' | 'stream';
+/**
+ * Why a run happens; `stream`: the bus stream opened after a publish it could not see;
+ * `job-unseen`: the stream was open, but no job of the last publish appeared on it in time.
+ */
+export type RunReason = 'change' | 'start' | 'resync' | 'retry' | 'leader' | 'once' | 'override' | 'stream' | 'job-unseen';
 
 export interface ClusterRuntime {
   cfg: ClusterConfig;
@@ -47,6 +50,11 @@ export interface ClusterRuntime {
   firing: number | undefined;
   /** The last payload went out while the bus stream was not open: its job and returns were not seen. */
   unobserved: boolean;
+  /**
+   * The last publish went out on an open stream and its job (salt/job/<jid>/new, verified) has not
+   * been seen yet: fired again when `due` passes, at most MAX_JOB_REFIRES times per generation.
+   */
+  jobWait: { generation: number; due: number; refires: number } | undefined;
 }
 
 export interface ClusterStatus {
@@ -92,6 +100,7 @@ export function newRuntime(cfg: ClusterConfig, published: PublishedState | undef
     floor: 0,
     firing: undefined,
     unobserved: false,
+    jobWait: undefined,
   };
 }
 

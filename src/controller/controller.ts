@@ -59,6 +59,11 @@ export interface ControllerDeps {
 }
 /** How long publishes wait at start-up for the bus stream to open before going out unseen. */
 export const STREAM_WAIT_MS = 5_000;
+/**
+ * How many times a publish whose job never showed on the open stream is fired again (each after the
+ * ack timeout plus backoff) before the bridge leaves it to the periodic resync.
+ */
+export const MAX_JOB_REFIRES = 3;
 /** An ignored bus event is logged at most once per this interval and reason. */
 const DROP_LOG_EVERY_MS = 60_000;
 /** Why a bus event was ignored, and how loudly to say so: unknown jobs are ordinary (other bridges, missed `new`). */
@@ -69,11 +74,15 @@ export class Controller {
   private readonly clusters = new Map<string, ClusterRuntime>();
   private readonly minions: MinionTracker;
   private readonly jobs = new JobBook();
+  /** How long a job or a minion's return may take to show on the bus before it is owed again. */
+  private readonly ackTimeoutMs: number;
   private readonly verify: (payload: unknown) => boolean;
   private readonly drops = new Map<string, DropLogState>();
   private readonly starts: StartRounds;
   /** Whether the bus stream is open (always true without one: nothing to wait for). */
   private streamOpen: boolean;
+  /** Whether the open stream loses events (rest_tornado's websocket): jobs are then awaited (jobWait). */
+  private streamLossy = false;
   /**
    * Until the stream has opened once (or STREAM_WAIT_MS passed), publishes wait for it instead of
    * going out unseen and being fired a second time: clusters waiting, with the reason of their run.
@@ -94,8 +103,9 @@ export class Controller {
     const signer = deps.config.signing.signer;
     this.verify = deps.verify ?? ((payload) => verifyPayload(payload, signer));
     const retry = deps.config.publish.retry;
+    this.ackTimeoutMs = deps.ackTimeoutMs ?? 30_000;
     this.minions = new MinionTracker(
-      { ackTimeoutMs: deps.ackTimeoutMs ?? 30_000, initialMs: retry.initialMs, maxMs: retry.maxMs },
+      { ackTimeoutMs: this.ackTimeoutMs, initialMs: retry.initialMs, maxMs: retry.maxMs },
       () => deps.clock.now(),
     );
     this.starts = new StartRounds(deps.startLimits ?? START_LIMITS, () => deps.clock.now());
@@ -307,6 +317,13 @@ export class Controller {
     const unseen = !this.d.dryRun && !(seenFromStart && this.streamOpen);
     c.unobserved = unseen && !this.streamOpen;
     if (unseen && this.streamOpen) this.refire(name, payload.generation);
+    else if (this.d.busStream === true && !this.d.dryRun && this.streamOpen && this.streamLossy) {
+      // Seen from the start, yet the stream may still lose the job (rest_tornado's websocket drops
+      // back-to-back events): without it no return is credited and no minion is owed a re-send.
+      const refires = c.jobWait?.generation === payload.generation ? c.jobWait.refires : 0;
+      c.jobWait = { generation: payload.generation, due: this.d.clock.now() + this.ackTimeoutMs + (refires ? c.retry.next() : 0), refires };
+      this.armRetry();
+    }
     c.override = undefined;
     c.lastPublishAt = this.d.clock.now();
     if (fresh) {
@@ -381,10 +398,12 @@ export class Controller {
    * beat the stream at start-up; any during an outage) went out unseen: the bridge knows neither
    * its job nor the minions' returns, so it could not re-send to a minion that failed or was
    * down. Once the stream is open such a payload is fired again (the same generation to the
-   * whole target: minions that have it change nothing).
+   * whole target: minions that have it change nothing). `lossy`: the open stream is one that
+   * drops events (the websocket), so the job of every publish is awaited (jobUnseen).
    */
-  streamState(open: boolean): void {
+  streamState(open: boolean, lossy = false): void {
     this.streamOpen = open;
+    this.streamLossy = open && lossy;
     if (!open || this.stopped) return;
     if (!this.streamWaitOver) this.endStreamWait();
     for (const [name, c] of this.clusters) {
@@ -436,6 +455,7 @@ export class Controller {
     // Verified: the payload's cluster, generation and digest are the bridge's own words.
     this.jobs.remember({ jid: s.jid, cluster: s.cluster, generation: s.generation, digest: s.digest ?? '', minions: new Set(s.minions) });
     if (s.generation > c!.floor) this.raiseFloor(c!, s.generation, 'job');
+    if (c!.jobWait && s.generation >= c!.jobWait.generation) c!.jobWait = undefined;
     if (s.invalidIds || s.overCap) {
       this.ignored('job-minions', { tag: `salt/job/${s.jid}/new`, detail: `${s.invalidIds ?? 0} invalid minion id(s) and ${s.overCap ?? 0} beyond the ${s.minions.length} kept were left out` });
     }
@@ -537,16 +557,43 @@ export class Controller {
 
   private armRetry(): void {
     this.retryTimer?.cancel();
-    const at = this.minions.nextDue();
+    let at = this.minions.nextDue();
+    for (const c of this.clusters.values()) if (c.jobWait && Number.isFinite(c.jobWait.due) && (at === undefined || c.jobWait.due < at)) at = c.jobWait.due;
     if (at === undefined || this.stopped) return;
     this.retryTimer = this.d.clock.setTimeout(() => {
-      for (const name of this.clusters.keys()) {
+      for (const [name, c] of this.clusters) {
+        this.jobUnseen(name, c);
         const due = this.minions.due(name);
         if (due.length) this.track(this.resend(name, due, 'retry'));
       }
       this.updateBehind();
       this.armRetry();
     }, Math.max(0, at - this.d.clock.now()));
+  }
+
+  /**
+   * The job of the last publish is overdue on an open stream: the stream lost it (rest_tornado's
+   * websocket drops back-to-back events), or no reactor answered. The bridge then knows neither
+   * the targeted minions nor their returns, so it fires the payload again (the same generation
+   * to the whole target, or the newer list if one is waiting), MAX_JOB_REFIRES times at most.
+   */
+  private jobUnseen(name: string, c: ClusterRuntime): void {
+    const w = c.jobWait;
+    if (!w || w.due > this.d.clock.now()) return;
+    if (!this.streamOpen || !this.streamLossy || !this.active || c.payload?.generation !== w.generation) {
+      c.jobWait = undefined; // a closed stream re-fires on reopening; a newer publish waits for its own job
+      return;
+    }
+    this.d.metrics.jobsUnseen.inc({ cluster: name });
+    const where = { cluster: name, generation: w.generation, refires: w.refires };
+    if (w.refires >= MAX_JOB_REFIRES) {
+      c.jobWait = undefined;
+      this.d.log.warn(where, `no job of this publish was seen on the websocket stream after ${MAX_JOB_REFIRES} re-fires: no minion targeted, no reactor (check with salt-run state.event), or the stream lost them all (prefer eventStream sse); the periodic resync fires it again`);
+      return;
+    }
+    c.jobWait = { ...w, due: Number.POSITIVE_INFINITY, refires: w.refires + 1 }; // re-armed when the re-fire goes out
+    this.d.log.info(where, 'no job of this publish was seen on the bus stream within the ack timeout; firing it again');
+    if (!this.stopped) this.schedule(name, 'job-unseen', 0);
   }
 
   private armResync(): void {

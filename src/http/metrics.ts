@@ -69,6 +69,12 @@ export function createMetrics(defaults = true, watchStats: () => WatchStats[] = 
       labelNames: ['cluster', 'reason'],
       registers: [registry],
     }),
+    jobsUnseen: new Counter({
+      name: 'ksb_jobs_unseen_total',
+      help: 'Publishes whose job never appeared on the open bus stream within the ack timeout (a lossy stream, or no reactor), per cluster',
+      labelNames: ['cluster'],
+      registers: [registry],
+    }),
     changeToApplied: new Histogram({
       name: 'ksb_change_to_applied_seconds',
       help: 'From an address change seen in Kubernetes to a minion reporting it applied',

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { Config } from '../../src/config/index.ts';
-import { Controller, STREAM_WAIT_MS } from '../../src/controller/controller.ts';
+import { Controller, MAX_JOB_REFIRES, STREAM_WAIT_MS } from '../../src/controller/controller.ts';
 import { StateStore } from '../../src/controller/stateStore.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { Writable } from 'node:stream';
@@ -751,6 +751,8 @@ test('at start-up a publish waits for the bus stream to open, so it goes out onc
   c.streamState(true);
   await clock.advance(10);
   assert.equal(sink.fired.length, 1, 'fired once the stream is open, and only once');
+  bus(c, jobNew(JID, sink.fired[0]!.data, ['m1'])); // and its job and return are seen
+  bus(c, jobRet(JID, 'm1'));
   await clock.advance(STREAM_WAIT_MS);
   assert.equal(sink.fired.length, 1, 'the end of the wait fires nothing more');
   // Seen from then on: a drop and a reopen with nothing fired meanwhile fire nothing.
@@ -812,5 +814,67 @@ test('a stream that reopens while a publish is in flight: that publish is fired 
   source.put('c', '10.0.0.3');
   await clock.advance(1000);
   assert.equal(sink.fired.length, 4, 'with the stream open throughout, once');
+  await c.stop();
+});
+
+test('on the websocket (a lossy stream) a publish whose job never shows is fired again after the ack timeout, at most MAX_JOB_REFIRES times', async () => {
+  const c = makeController({ busStream: true });
+  c.streamState(true, true);
+  c.setActive(true);
+  source.put('a', '10.0.0.1');
+  source.setSynced(true);
+  await clock.advance(1000);
+  assert.equal(sink.fired.length, 1);
+  // Its job seen in time: nothing more.
+  bus(c, jobNew(JID, sink.fired[0]!.data, ['m1']));
+  bus(c, jobRet(JID, 'm1'));
+  await clock.advance(30_000);
+  assert.equal(sink.fired.length, 1, 'a seen job is owed nothing');
+  // The next publish's job is lost by the stream: fired again, the same payload to the whole target.
+  source.put('b', '10.0.0.2');
+  await clock.advance(10);
+  assert.equal(sink.fired.length, 2);
+  await clock.advance(4900);
+  assert.equal(sink.fired.length, 2, 'not before the ack timeout');
+  await clock.advance(200);
+  assert.equal(sink.fired.length, 3, 'fired again once the ack timeout passed');
+  assert.deepEqual(sink.fired[2]!.data, sink.fired[1]!.data, 'exactly the payload published, to the whole target');
+  assert.ok(logs.some((l) => /no job of this publish was seen on the bus stream within the ack timeout/.test(String(l.msg))));
+  // Its job arrives at last: the waiting ends.
+  bus(c, jobNew('20261122100000000002', sink.fired[2]!.data, ['m1']));
+  bus(c, jobRet('20261122100000000002', 'm1'));
+  await clock.advance(60_000);
+  assert.equal(sink.fired.length, 3);
+  // A job that never shows (no reactor): MAX_JOB_REFIRES re-fires, then a warning and the resync's turn.
+  source.put('c', '10.0.0.3');
+  await clock.advance(1000);
+  const before = sink.fired.length;
+  await clock.advance(300_000);
+  const again = sink.fired.slice(before);
+  assert.equal(again.length, MAX_JOB_REFIRES, 'bounded');
+  for (const e of again) assert.deepEqual(e.data, sink.fired[before - 1]!.data);
+  assert.ok(logs.some((l) => l.level === 40 && /after 3 re-fires: no minion targeted, no reactor/.test(String(l.msg))));
+  assert.match(await metrics.registry.metrics(), new RegExp(`ksb_jobs_unseen_total\\{cluster="prod"\\} ${MAX_JOB_REFIRES + 2}`));
+  await c.stop();
+});
+
+test('on SSE a publish whose job never shows is not fired again (no target or no reactor; SSE loses nothing)', async () => {
+  const c = makeController({ busStream: true });
+  c.streamState(true);
+  c.setActive(true);
+  source.put('a', '10.0.0.1');
+  source.setSynced(true);
+  await clock.advance(120_000);
+  assert.equal(sink.fired.length, 1);
+  await c.stop();
+});
+
+test('without a bus stream (once, dry-run) no job is awaited', async () => {
+  const c = makeController();
+  c.setActive(true);
+  source.put('a', '10.0.0.1');
+  source.setSynced(true);
+  await clock.advance(120_000);
+  assert.equal(sink.fired.length, 1);
   await c.stop();
 });
