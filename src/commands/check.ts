@@ -19,7 +19,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return withDeadline(p, ms, () => new Error(`${what}: no answer within ${ms} ms`));
 }
 
-async function step(lines: Line[], what: string, fn: () => Promise<string>): Promise<boolean> {
+async function step(lines: Line[], what: string, fn: () => string | Promise<string>): Promise<boolean> {
   try {
     lines.push({ what, ok: true, detail: await fn() });
     return true;
@@ -42,7 +42,7 @@ export async function runCheck(config: Config, log: Logger, o: { out: (t: string
   for (const c of config.clusters) {
     const label = `cluster ${c.name}`;
     let kc: ReturnType<typeof kubeConfigFor> | undefined;
-    await step(lines, label, async () => {
+    await step(lines, label, () => {
       kc = kubeConfigFor(c);
       const d = describeKubeConfig(kc);
       return `credentials: server ${d.server}, context ${d.context}, user ${d.user}`;

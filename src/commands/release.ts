@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import type { Config } from '../config/index.ts';
 import { readSecretFile } from '../config/files.ts';
 import { ConfigError } from '../errors.ts';
+import { unreachable } from './status.ts';
 
 export interface ReleaseOptions {
   readonly config: string;
@@ -46,7 +47,7 @@ export function releaseTarget(o: ReleaseOptions, load: (file: string) => Config)
 
 export async function postRelease(base: string, cluster: string, digest: string | undefined, token: string | undefined): Promise<ReleaseResult> {
   const q = new URLSearchParams({ cluster, ...(digest ? { digest } : {}) });
-  const url = `${base}/release?${q}`;
+  const url = `${base}/release?${q.toString()}`;
   let res: Response;
   try {
     res = await fetch(url, {
@@ -56,7 +57,7 @@ export async function postRelease(base: string, cluster: string, digest: string 
       signal: AbortSignal.timeout(5000),
     });
   } catch (err) {
-    throw new Error(`cannot reach the bridge at ${new URL(url).origin} (${(err as Error).cause ?? (err as Error).message}); is \`kube-salt-bridge run\` running with this config's http.listen?`);
+    throw unreachable(url, err);
   }
   const text = await res.text();
   if (res.status === 200 || res.status === 409) {

@@ -13,12 +13,19 @@ export interface StatusDoc {
   minions: Array<{ cluster: string; minion: string } & MinionClusterState>;
 }
 
+/** The error for a request that got no answer: fetch's own message is only "fetch failed", the reason is its cause. */
+export function unreachable(url: string, err: unknown): Error {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const why = e.cause instanceof Error ? String(e.cause) : e.message;
+  return new Error(`cannot reach the bridge at ${new URL(url).origin} (${why}); is \`kube-salt-bridge run\` running with this config's http.listen?`, { cause: err });
+}
+
 async function call<T>(url: string, init?: RequestInit): Promise<{ status: number; body: T }> {
   let res: Response;
   try {
     res = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) });
   } catch (err) {
-    throw new Error(`cannot reach the bridge at ${new URL(url).origin} (${(err as Error).cause ?? (err as Error).message}); is \`kube-salt-bridge run\` running with this config's http.listen?`);
+    throw unreachable(url, err);
   }
   const text = await res.text();
   try {

@@ -173,8 +173,8 @@ function releaseParams(url: URL, body: Buffer): { cluster: string; digest: strin
     const d = doc as Record<string, unknown>;
     if (d.cluster !== undefined && typeof d.cluster !== 'string') return 'cluster must be a string';
     if (d.digest !== undefined && typeof d.digest !== 'string') return 'digest must be a string';
-    cluster ??= d.cluster as string | undefined;
-    digest ??= d.digest as string | undefined;
+    cluster ??= d.cluster;
+    digest ??= d.digest;
   }
   if (!cluster) return 'release needs a cluster (?cluster=NAME or {"cluster": NAME})';
   return { cluster, digest };

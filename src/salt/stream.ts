@@ -77,10 +77,12 @@ export class SaltEventStream implements EventStream {
   }
 
   /** Starts the connect loop and returns at once; use waitForOpen() to wait for the first connection. */
-  async start(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+  start(): Promise<void> {
+    if (!this.running) {
+      this.running = true;
+      this.loop = this.run();
+    }
+    return Promise.resolve();
   }
 
   async stop(): Promise<void> {

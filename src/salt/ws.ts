@@ -12,6 +12,13 @@ import { deferred, parseBusMessage, type BusConnection, type ConnectionHandlers 
 import { SaltAuthError, SaltHttpError, SaltTimeoutError, type SaltError } from './errors.ts';
 import { statusError, translateError } from './translate.ts';
 
+/** A text frame's payload: a Buffer with the default binaryType, fragments or an ArrayBuffer otherwise. */
+function messageText(data: WebSocket.RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}
+
 export interface WsOptions {
   logger: Logger;
   /** Handshake deadline. */
@@ -94,7 +101,7 @@ export function connectWs(client: SaltApiClient, handlers: ConnectionHandlers, o
     });
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
-      const ev = parseBusMessage(data.toString());
+      const ev = parseBusMessage(messageText(data));
       if (ev === undefined) {
         o.logger.debug('ignoring a websocket message that is not a bus event');
         return;

@@ -9,15 +9,6 @@ import { systemClock } from './clock.ts';
 export function withDeadline<T>(p: Promise<T>, ms: number, timeout: () => Error, clock: Clock = systemClock): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const t = clock.setTimeout(() => reject(timeout()), ms);
-    p.then(
-      (v) => {
-        t.cancel();
-        resolve(v);
-      },
-      (err: unknown) => {
-        t.cancel();
-        reject(err);
-      },
-    );
+    p.finally(() => t.cancel()).then(resolve, reject);
   });
 }
