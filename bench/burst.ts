@@ -11,6 +11,12 @@ export interface BurstPhase {
   nodes: number;
   /** ms from the start of the first API call to the end of the last. */
   apiMs: number;
+  /** ms from the start of the first API call to its end (a creation is POST + status PATCH: the address comes with the PATCH). */
+  firstCallMs: number;
+  /** ms from the start of the first API call to the issued_at of the first event: when the bridge signed it. */
+  firstSignedMs: number;
+  /** ms from the start of the first API call to Salt's _stamp of the first event: when the master fired it. */
+  firstFiredMs: number;
   /** ms from the start of the first API call to the first event of the cluster seen on the bus. */
   firstEventMs: number;
   /** Full publishes (events without a `minions` hint) from the first call until the final list. */
@@ -35,6 +41,8 @@ export interface BurstResult {
 }
 
 const round = (v: number[]) => v.map((l) => Math.round(l * 100) / 100);
+/** Salt's _stamp ("2026-11-22T10:00:00.123456", UTC) → performance.now() scale. */
+const stampToPerf = (stamp: unknown): number => (typeof stamp === 'string' ? Date.parse(`${stamp.slice(0, 23)}Z`) - performance.timeOrigin : Number.NaN);
 const now = () => performance.now();
 
 /** Runs `fn` over `items` with at most `concurrency` in flight. */
@@ -57,14 +65,18 @@ async function phase(
   const from = salt.events.length;
   const load = round(loadavg());
   const t0 = now();
-  const firstEvent = salt.waitForEvent('the first event of the burst', (e) => salt.events.indexOf(e) >= from && e.tag === o.tag, o.timeoutMs).then(() => now());
+  const firstEvent = salt.waitForEvent('the first event of the burst', (e) => salt.events.indexOf(e) >= from && e.tag === o.tag, o.timeoutMs).then((e) => ({ e, at: now() }));
   const finalEvent = salt.waitForEvent('the final list', (e) => salt.events.indexOf(e) >= from && e.tag === o.tag && e.data.minions === undefined
     && Array.isArray(e.data.ipv4) && isFinal(e.data.ipv4 as string[]), o.timeoutMs);
   firstEvent.catch(() => undefined);
   finalEvent.catch(() => undefined);
-  await pool(Array.from({ length: o.nodes }, (_, i) => i), o.concurrency, call);
+  let firstCallEnd = Number.NaN;
+  await pool(Array.from({ length: o.nodes }, (_, i) => i), o.concurrency, async (i) => {
+    await call(i);
+    if (i === 0) firstCallEnd = now();
+  });
   const tLast = now();
-  const first = await firstEvent;
+  const { e: firstE, at: first } = await firstEvent;
   const final = await finalEvent;
   const finalAt = now();
   const finalSeen = final.at - performance.timeOrigin;
@@ -78,6 +90,9 @@ async function phase(
   return {
     nodes: o.nodes,
     apiMs: tLast - t0,
+    firstCallMs: firstCallEnd - t0,
+    firstSignedMs: Date.parse(String(firstE.data.issued_at)) - performance.timeOrigin - t0,
+    firstFiredMs: stampToPerf(firstE.data._stamp) - t0,
     firstEventMs: first - t0,
     events: ours.filter((e) => e.data.minions === undefined).length,
     resends: ours.filter((e) => e.data.minions !== undefined).length,
