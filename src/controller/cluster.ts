@@ -2,20 +2,13 @@
 // reports. Plain data and pure functions; the controller owns the behaviour.
 import type { ClusterConfig } from '../config/index.ts';
 import type { AllowListPayload } from '../seams.ts';
+import type { BridgeBusEvent } from '../salt/index.ts';
 import { initialSchedule, type ClusterPlan, type Hold, type ScheduleState } from '../plan/index.ts';
 import type { Backoff } from '../util/backoff.ts';
 import type { PublishedState } from './stateStore.ts';
 
-/** What the controller hears from the bus (src/salt/interpret.ts gives these shapes; nothing here is verified yet). */
-export type BusSignal =
-  | {
-    kind: 'apply-started'; jid: string; minions: string[]; invalidIds?: number; overCap?: number;
-    payload: Record<string, unknown>; cluster: string; generation: number; digest: string | undefined;
-  }
-  | { kind: 'apply-result'; jid: string; minion: string; ok: boolean; changed: boolean; retcode?: number | undefined; reason: string }
-  | { kind: 'minion-start'; minion: string }
-  | { kind: 'published'; cluster: string; payload: Record<string, unknown>; generation: number | undefined }
-  | { kind: 'dropped'; reason: string; tag: string; detail: string };
+/** What the controller hears from the bus: src/salt/interpret.ts's shapes, nothing verified yet. */
+export type BusSignal = BridgeBusEvent;
 
 /**
  * Why a run happens; `stream`: the bus stream opened after a publish it could not see;

@@ -4,7 +4,7 @@
 // controller only sequences (docs/event-contract.md, "What the bridge believes from the bus").
 import { Backoff } from '../util/backoff.ts';
 import type { AllowListPayload } from '../seams.ts';
-import { payloadBytes, SALT_API_MAX_BODY_BYTES } from '../plan/index.ts';
+import { MINION_ID, payloadBytes, SALT_API_MAX_BODY_BYTES } from '../plan/index.ts';
 
 /** The newest this many verified apply jobs are remembered. */
 export const MAX_JOBS = 1_000;
@@ -15,7 +15,6 @@ export const MAX_MINIONS_PER_CLUSTER = 10_000;
 /** The reactor accepts at most this many ids in one `minions` hint. */
 export const MAX_HINT_IDS = 1_000;
 /** A hint id as the reactor accepts it (the contract's minion id). */
-const HINT_ID = /^[A-Za-z0-9._-]{1,128}$/;
 /** Room kept in a salt-api request for what surrounds the event data ({"client":"runner",...,"tag":...}). */
 export const REQUEST_OVERHEAD_BYTES = 512;
 
@@ -119,7 +118,7 @@ export type ResendEvent = AllowListPayload & { minions?: string[] };
  * cluster's whole target: what a resync sends).
  */
 export function resendEvents(payload: AllowListPayload, minions: Iterable<string>, maxBytes = SALT_API_MAX_BODY_BYTES): ResendEvent[] {
-  const ids = [...new Set(minions)].filter((id) => HINT_ID.test(id)).sort();
+  const ids = [...new Set(minions)].filter((id) => MINION_ID.test(id)).sort();
   if (ids.length === 0) return [];
   const { minions: _old, ...base } = payload as ResendEvent;
   const room = maxBytes - REQUEST_OVERHEAD_BYTES - payloadBytes({ ...base, minions: [] });

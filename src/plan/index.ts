@@ -27,6 +27,7 @@ export {
   SALT_API_MAX_BODY_BYTES,
   SIGNED_KEYS,
   TAG_PREFIX,
+  MINION_ID,
   type AllowList,
   type PayloadInput,
   type UnsignedPayload,

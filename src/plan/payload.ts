@@ -9,6 +9,8 @@ import type { Signer, Verifier } from './keys.ts';
 
 export const PAYLOAD_VERSION = 2;
 export const TAG_PREFIX = 'kube-salt-bridge/cluster/';
+/** A Salt minion id as the contract admits it (bus events, the unsigned `minions` hint). */
+export const MINION_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const DIGEST_PREFIX = 'sha256:';
 /** What `--dry-run` logs instead of the signature: a logged payload must never be one that could be fired. */
 export const DRY_RUN_SIGNATURE = '<not signed: dry run>';

@@ -21,11 +21,10 @@
 
 import type { BusEvent } from '../seams.ts';
 import { shorten } from '../util/text.ts';
-import { TAG_PREFIX } from '../plan/payload.ts';
+import { MINION_ID, TAG_PREFIX } from '../plan/payload.ts';
 
 export const APPLY_FUN = 'kube_allowlist.apply';
 /** Minion ids the bridge accepts from the bus (and the reactor accepts in a `minions` hint). */
-export const MINION_ID = /^[A-Za-z0-9._-]{1,128}$/;
 /** At most this many targeted minions are kept per job. */
 export const MAX_JOB_MINIONS = 10_000;
 const CLUSTER_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
