@@ -23,7 +23,7 @@ import { must, run, stopInOrder, waitFor, workDir } from '../harness/proc.ts';
 import { testKeys } from '../harness/keys.ts';
 import { Api, imageConfig, renderKustomization, runPod, type Image, type Obj, type PodProc } from '../harness/pod.ts';
 import { verifyPayload } from '../../src/plan/index.ts';
-import type { AllowListPayload } from '../../src/seams.ts';
+import type { V1PodSpec } from '@kubernetes/client-node';
 
 const KEYS = testKeys('install tests');
 const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
@@ -43,6 +43,19 @@ let tarball: string;
 let localPrefix: string;
 let globalPrefix: string;
 let objects: Obj[];
+
+/** The manifests' kinds as far as these tests read them. */
+type ConfigMapObj = Obj & { data: Record<string, string> };
+type DeploymentObj = Obj & { spec: { replicas: number; template: { metadata: { labels: Record<string, string> }; spec: V1PodSpec } } };
+/** The bridge's config.yaml in the ConfigMap: the fields these tests read or set. */
+interface ConfigYaml {
+  salt: { url: string; username: string; passwordFile: string; caFile: string };
+  signing: { keyFile: string };
+  http: { tokenFile: string };
+  leaderElection: { enabled: boolean };
+  clusters: Array<{ name: string; inCluster?: boolean }>;
+}
+const configYaml = (o: Obj): ConfigYaml => parse((o as ConfigMapObj).data['config.yaml']!) as ConfigYaml;
 const pods: PodProc[] = [];
 const timings: Record<string, number> = {};
 
@@ -155,14 +168,14 @@ test('systemd: the unit\'s ExecStart is where `npm install --global` puts the co
 /** What an operator's overlay sets: the salt-api address and the cluster's name. */
 function siteOverlay(o: Obj): Obj {
   if (o.kind !== 'ConfigMap') return o;
-  const config = parse(o.data['config.yaml']) as Record<string, any>;
+  const config = configYaml(o);
   config.salt.url = salt.apiUrl;
-  config.clusters[0].name = CLUSTER;
-  return { ...o, data: { ...o.data, 'config.yaml': stringify(config) } };
+  config.clusters[0]!.name = CLUSTER;
+  return { ...o, data: { ...(o as ConfigMapObj).data, 'config.yaml': stringify(config) } };
 }
 
 const byKind = (kind: string) => objects.filter((o) => o.kind === kind);
-const deployment = () => byKind('Deployment')[0]!;
+const deployment = () => byKind('Deployment')[0] as DeploymentObj;
 
 test('kubernetes: the manifests say what the deployment relies on', () => {
   objects = renderKustomization(join(ROOT, 'deploy', 'kubernetes')).map(siteOverlay);
@@ -173,30 +186,34 @@ test('kubernetes: the manifests say what the deployment relies on', () => {
 
   const d = deployment();
   const spec = d.spec.template.spec;
-  const c = spec.containers[0];
+  const sc = spec.securityContext!;
+  const c = spec.containers[0]!;
   assert.equal(d.spec.replicas, 2);
   assert.equal(c.image, `kube-salt-bridge:${PKG.version}`, 'the image tag is the package version');
   const img = imageConfig(join(ROOT, 'Dockerfile'));
-  assert.equal(`${spec.securityContext.runAsUser}:${spec.securityContext.runAsGroup}`, img.user, 'the pod runs as the image\'s user');
+  assert.equal(`${sc.runAsUser}:${sc.runAsGroup}`, img.user, 'the pod runs as the image\'s user');
   assert.equal(c.command, undefined, 'the image\'s entrypoint runs');
-  assert.deepEqual({ nonRoot: spec.securityContext.runAsNonRoot, seccomp: spec.securityContext.seccompProfile }, { nonRoot: true, seccomp: { type: 'RuntimeDefault' } });
+  assert.deepEqual({ nonRoot: sc.runAsNonRoot, seccomp: sc.seccompProfile }, { nonRoot: true, seccomp: { type: 'RuntimeDefault' } });
   assert.deepEqual(c.securityContext, { runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
-  assert.ok(c.resources.requests.cpu && c.resources.requests.memory && c.resources.limits.memory, 'requests and limits');
-  assert.deepEqual([c.livenessProbe.httpGet.path, c.readinessProbe.httpGet.path], ['/healthz', '/readyz']);
-  const secretVolume = spec.volumes.find((v: any) => v.secret);
+  assert.ok(c.resources?.requests?.cpu && c.resources.requests.memory && c.resources.limits?.memory, 'requests and limits');
+  assert.deepEqual([c.livenessProbe?.httpGet?.path, c.readinessProbe?.httpGet?.path], ['/healthz', '/readyz']);
+  const secretVolume = spec.volumes?.find((v) => v.secret);
+  assert.ok(secretVolume?.secret, 'a Secret volume');
   assert.equal(secretVolume.secret.defaultMode, 0o400, 'the Secret is mounted 0400');
-  assert.equal(c.volumeMounts.find((m: any) => m.name === secretVolume.name).readOnly, true, 'read-only');
+  const secretMount = c.volumeMounts?.find((m) => m.name === secretVolume.name);
+  assert.ok(secretMount, 'the Secret volume is mounted');
+  assert.equal(secretMount.readOnly, true, 'read-only');
 
-  const config = parse(byKind('ConfigMap')[0]!.data['config.yaml']) as Record<string, any>;
+  const config = configYaml(byKind('ConfigMap')[0]!);
   assert.equal(config.leaderElection.enabled, true, 'leader election on');
   assert.deepEqual(config.clusters, [{ name: CLUSTER, inCluster: true }]);
-  const mount = c.volumeMounts.find((m: any) => m.name === secretVolume.name).mountPath as string;
+  const mount = secretMount.mountPath;
   for (const f of [config.salt.passwordFile, config.signing.keyFile, config.http.tokenFile, config.salt.caFile]) {
     assert.equal(dirname(f), mount, `${f} is in the Secret's volume`);
   }
   for (const k of ['password', 'key', 'token']) assert.ok(!(k in config.salt) && !(k in (config.signing ?? {})), `no ${k} in the ConfigMap`);
-  assert.equal(byKind('PodDisruptionBudget')[0]!.spec.minAvailable, 1);
-  assert.deepEqual(byKind('NetworkPolicy')[0]!.spec.policyTypes, ['Ingress', 'Egress']);
+  assert.equal((byKind('PodDisruptionBudget')[0]!.spec as { minAvailable: number }).minAvailable, 1);
+  assert.deepEqual((byKind('NetworkPolicy')[0]!.spec as { policyTypes: string[] }).policyTypes, ['Ingress', 'Egress']);
 });
 
 test('kubernetes: the apiserver accepts every object with strict field validation and no PodSecurity warning', async () => {
@@ -210,7 +227,7 @@ test('kubernetes: the apiserver accepts every object with strict field validatio
   const weak = structuredClone(deployment());
   weak.metadata.name = 'weak';
   delete weak.spec.template.spec.securityContext;
-  delete weak.spec.template.spec.containers[0].securityContext;
+  delete weak.spec.template.spec.containers[0]!.securityContext;
   const r = await admin.create(weak, '&dryRun=All');
   assert.equal(r.status, 201);
   assert.ok(r.warnings.some((w) => /would violate PodSecurity \\?"restricted:/.test(w)), `a PodSecurity warning: ${r.warnings.join(' | ')}`);
@@ -295,7 +312,7 @@ async function startPod(name: string, podIP: string): Promise<PodProc> {
   const r = await admin.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, labels: t.metadata.labels }, spec: t.spec }, '&dryRun=All');
   assert.equal(r.status, 201, `the pod is admitted: ${JSON.stringify(r.body).slice(0, 800)}`);
   assert.deepEqual(r.warnings, []);
-  const mounts = r.body.spec.containers[0].volumeMounts.map((m: { mountPath: string }) => m.mountPath);
+  const mounts = ((r.body.spec as V1PodSpec).containers[0]!.volumeMounts ?? []).map((m) => m.mountPath);
   assert.ok(mounts.includes('/var/run/secrets/kubernetes.io/serviceaccount'), 'the ServiceAccount admission adds the token volume');
   const apiPort = new URL(kube.url).port;
   const p = await runPod({ api: admin, pod: r.body, podIP, image: image(), service: { host: '127.0.0.1', port: apiPort } });
@@ -305,9 +322,10 @@ async function startPod(name: string, podIP: string): Promise<PodProc> {
 
 /** What the kubelet's probe gets: GET http://<pod IP>:<containerPort><path>. */
 async function probe(p: PodProc, which: 'livenessProbe' | 'readinessProbe'): Promise<number> {
-  const c = deployment().spec.template.spec.containers[0];
-  const port = c.ports.find((x: { name: string }) => x.name === c[which].httpGet.port).containerPort as number;
-  const res = await fetch(`http://${p.ip}:${port}${c[which].httpGet.path}`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
+  const c = deployment().spec.template.spec.containers[0]!;
+  const get = c[which]!.httpGet!;
+  const port = c.ports!.find((x) => x.name === get.port)!.containerPort;
+  const res = await fetch(`http://${p.ip}:${port}${get.path}`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
   return res?.status ?? 0;
 }
 
@@ -325,7 +343,7 @@ const holder = async (): Promise<string | undefined> => {
 const waitForList = (ipv4: string[], since: number) => waitForAllowList(salt, TAG, ipv4, { since, timeoutMs: 30_000 });
 
 test('kubernetes: two replicas in the cluster with the ServiceAccount token: one holds the Lease and publishes, the other takes over', async () => {
-  assert.equal(BRIDGE_SALT_USER, (parse(byKind('ConfigMap')[0]!.data['config.yaml']) as any).salt.username, 'the ConfigMap names the eauth user');
+  assert.equal(BRIDGE_SALT_USER, configYaml(byKind('ConfigMap')[0]!).salt.username, 'the ConfigMap names the eauth user');
   // What the operator creates (README): the Secret the Deployment mounts.
   const secret = {
     'salt-api-password': `${salt.bridge.password}\n`,
@@ -351,7 +369,7 @@ test('kubernetes: two replicas in the cluster with the ServiceAccount token: one
   assert.equal(await probe(a, 'livenessProbe'), 200);
   await waitFor('pod a holds the Lease', async () => (await holder()) === a.name, 30_000);
   const first = await waitForList(['10.40.0.1', '10.40.0.2'], since);
-  assert.ok(verifyPayload(first.data as unknown as AllowListPayload, KEYS.signer), 'signed with the Secret\'s key');
+  assert.ok(verifyPayload(first.data, KEYS.signer), 'signed with the Secret\'s key');
   assert.equal(await metric(a, 'ksb_leader'), 1);
 
   const b = await startPod('kube-salt-bridge-7d9f-b', '127.0.0.12');
@@ -369,13 +387,13 @@ test('kubernetes: two replicas in the cluster with the ServiceAccount token: one
   const later = salt.events.length;
   await kube.createNode('n3', [{ type: 'InternalIP', address: '10.40.0.3' }]);
   const third = await waitForList(['10.40.0.1', '10.40.0.2', '10.40.0.3'], later);
-  assert.ok(verifyPayload(third.data as unknown as AllowListPayload, KEYS.signer));
+  assert.ok(verifyPayload(third.data, KEYS.signer));
 
   const logs = [...a.logs(), ...b.logs()];
   assert.ok(logs.length > 10, 'the pods logged JSON lines');
   const forbidden = logs.filter((l) => JSON.stringify(l).includes('KSB_KUBE_FORBIDDEN') || JSON.stringify(l).includes('KSB_LEADER'));
   assert.deepEqual(forbidden, [], 'no RBAC or Lease error: the Role and ClusterRole are enough');
-  const warnings = logs.filter((l) => typeof l.msg === 'string' && /world-readable/.test(l.msg as string));
+  const warnings = logs.filter((l) => typeof l.msg === 'string' && /world-readable/.test(l.msg));
   assert.deepEqual(warnings, [], 'the Secret files are not world-readable');
   assert.equal(a.tokens.length + b.tokens.length, 2, 'each pod got its token');
   assertNoSecrets(a.output() + b.output(), [...a.tokens, ...b.tokens].map((t) => t.split('.')[2]!));

@@ -16,8 +16,10 @@ import { dirname, join } from 'node:path';
 import { parseAllDocuments, parse } from 'yaml';
 import { startDaemon, workDir, type Daemon } from './proc.ts';
 import type { KubeCluster } from './kube.ts';
+import type { V1ConfigMap, V1EnvVar, V1PodSpec, V1Secret } from '@kubernetes/client-node';
 
-export type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } } & Record<string, any>;
+/** An object of the manifests: the kind's own fields stay unknown here (the apiserver validates them). */
+export type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } } & Record<string, unknown>;
 
 /** Where each kind this project deploys lives in the API. */
 const KINDS: Record<string, { apiVersion: string; collection: (ns?: string) => string }> = {
@@ -58,7 +60,7 @@ export function renderKustomization(dir: string): Obj[] {
   return out;
 }
 
-export interface ApiResponse<T = any> {
+export interface ApiResponse<T = unknown> {
   status: number;
   body: T;
   /** The Warning headers (PodSecurity warnings, deprecations). */
@@ -84,7 +86,7 @@ export class Api {
     return new Api(this.url, { ca: this.tls.ca, token });
   }
 
-  req<T = any>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<ApiResponse<T>> {
+  req<T = unknown>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<ApiResponse<T>> {
     const u = new URL(this.url + path);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
@@ -122,16 +124,16 @@ export class Api {
 }
 
 /** A container's environment as the kubelet computes it: fieldRefs, then $(VAR) from earlier entries. */
-export function containerEnv(env: Array<Record<string, any>>, pod: { name: string; namespace: string; podIP: string }): Record<string, string> {
+export function containerEnv(env: V1EnvVar[], pod: { name: string; namespace: string; podIP: string }): Record<string, string> {
   const out: Record<string, string> = {};
   const fields: Record<string, string> = { 'metadata.name': pod.name, 'metadata.namespace': pod.namespace, 'status.podIP': pod.podIP };
   for (const e of env) {
     if (e.valueFrom !== undefined) {
-      const path = e.valueFrom.fieldRef?.fieldPath as string | undefined;
+      const path = e.valueFrom.fieldRef?.fieldPath;
       if (path === undefined || fields[path] === undefined) throw new Error(`env ${e.name}: valueFrom ${JSON.stringify(e.valueFrom)} is not emulated`);
       out[e.name] = fields[path];
     } else {
-      out[e.name] = expandVars(String(e.value ?? ''), out);
+      out[e.name] = expandVars(e.value ?? '', out);
     }
   }
   return out;
@@ -232,13 +234,13 @@ export async function runPod(o: RunPodOptions): Promise<PodProc> {
   const { pod, api } = o;
   const name = pod.metadata.name;
   const ns = pod.metadata.namespace!;
-  const spec = pod.spec as Record<string, any>;
+  const spec = pod.spec as V1PodSpec;
   if (spec.containers.length !== 1) throw new Error('one container per pod is emulated');
-  const c = spec.containers[0] as Record<string, any>;
-  const sc = { ...spec.securityContext, ...c.securityContext } as Record<string, any>;
+  const c = spec.containers[0]!;
+  const sc = { ...spec.securityContext, ...c.securityContext };
   const uid = Number(sc.runAsUser);
   const gid = Number(sc.runAsGroup ?? sc.runAsUser);
-  const fsGroup = spec.securityContext?.fsGroup as number | undefined;
+  const fsGroup = spec.securityContext?.fsGroup;
   if (!Number.isInteger(uid) || uid === 0) throw new Error('the pod must name a non-root runAsUser');
   const dir = workDir(`pod-${name}`);
   const logFile = join(dir, 'container.log');
@@ -259,8 +261,8 @@ export async function runPod(o: RunPodOptions): Promise<PodProc> {
       chmodSync(vdir, 0o2755);
     }
   };
-  const get = async (path: string): Promise<Obj> => {
-    const r = await api.req<Obj>('GET', path);
+  const get = async <T extends V1ConfigMap | V1Secret>(path: string): Promise<T> => {
+    const r = await api.req<T>('GET', path);
     if (r.status !== 200) throw new Error(`GET ${path} → ${r.status}: ${JSON.stringify(r.body).slice(0, 300)}`);
     return r.body;
   };
@@ -280,18 +282,18 @@ export async function runPod(o: RunPodOptions): Promise<PodProc> {
   for (const v of spec.volumes ?? []) {
     const vdir = join(dir, 'volumes', v.name);
     if (v.configMap) {
-      const cm = await get(`/api/v1/namespaces/${ns}/configmaps/${v.configMap.name}`);
+      const cm = await get<V1ConfigMap>(`/api/v1/namespaces/${ns}/configmaps/${v.configMap.name}`);
       writeFiles(vdir, keyFiles(cm.data, v.configMap.items, false), v.configMap.defaultMode ?? 0o644, true);
       volumes.set(v.name, { kind: 'files', path: vdir });
     } else if (v.secret) {
-      const s = await get(`/api/v1/namespaces/${ns}/secrets/${v.secret.secretName}`);
+      const s = await get<V1Secret>(`/api/v1/namespaces/${ns}/secrets/${v.secret.secretName}`);
       writeFiles(vdir, keyFiles(s.data, v.secret.items, true), v.secret.defaultMode ?? 0o644, true);
       volumes.set(v.name, { kind: 'files', path: vdir });
     } else if (v.emptyDir) {
       volumes.set(v.name, { kind: 'emptyDir' });
     } else if (v.projected) {
       const files: Record<string, Buffer> = {};
-      for (const src of v.projected.sources) {
+      for (const src of v.projected.sources ?? []) {
         if (src.serviceAccountToken) {
           const tr = await api.req<{ status: { token: string } }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${spec.serviceAccountName}/token`, {
             apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
@@ -301,9 +303,9 @@ export async function runPod(o: RunPodOptions): Promise<PodProc> {
           files[src.serviceAccountToken.path] = Buffer.from(tr.body.status.token);
           tokens.push(tr.body.status.token);
         } else if (src.configMap) {
-          Object.assign(files, keyFiles((await get(`/api/v1/namespaces/${ns}/configmaps/${src.configMap.name}`)).data, src.configMap.items, false));
+          Object.assign(files, keyFiles((await get<V1ConfigMap>(`/api/v1/namespaces/${ns}/configmaps/${src.configMap.name}`)).data, src.configMap.items, false));
         } else if (src.downwardAPI) {
-          for (const it of src.downwardAPI.items) {
+          for (const it of src.downwardAPI.items ?? []) {
             const value = containerEnv([{ name: 'x', valueFrom: { fieldRef: it.fieldRef } }], { name, namespace: ns, podIP: o.podIP }).x!;
             files[it.path] = Buffer.from(value);
           }
