@@ -18,6 +18,7 @@ import { stopInOrder, sleep, waitFor } from '../harness/proc.ts';
 import { testKeys } from '../harness/keys.ts';
 import { canonicalForm, verifyPayload, DRY_RUN_SIGNATURE } from '../../src/plan/index.ts';
 import type { AllowListPayload } from '../../src/seams.ts';
+import type { StatusDoc } from '../../src/commands/status.ts';
 
 const KEYS = testKeys();
 const tagOf = (cluster: string) => `kube-salt-bridge/cluster/${cluster}/nodes`;
@@ -31,7 +32,6 @@ let alphaConfig: string;
 const running: BridgeProc[] = [];
 
 const payloads = (tag: string, since = 0) => payloadsOf(salt, tag, since);
-const sorted = (a: readonly string[]) => JSON.stringify([...a].sort());
 
 const barrier = () => busBarrier(salt);
 const waitForList = (tag: string, ipv4: string[], since = 0, timeoutMs = 20_000) => waitForAllowList(salt, tag, ipv4, { since, timeoutMs });
@@ -42,7 +42,11 @@ function assertNoSecrets(text: string, extra: string[] = []): void {
 }
 
 /** JSON log lines from a command's stdout. */
-const jsonLines = (out: string) => out.split('\n').flatMap((l) => { try { return [JSON.parse(l) as Record<string, any>]; } catch { return []; } });
+const jsonLines = (out: string) => out.split('\n').flatMap((l) => { try { return [JSON.parse(l) as Record<string, unknown>]; } catch { return []; } });
+/** The event a dry run's "would fire" log line carries. */
+const eventOf = (line: Record<string, unknown>) => line.event as { tag: string; data: AllowListPayload };
+/** What the state dir holds for a cluster (the fields these tests read). */
+const stateOf = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as { ipv4: string[]; generation: number };
 
 async function config(over: Partial<BridgeSetup> = {}): Promise<string> {
   return (await writeBridgeConfig({ ...alpha, ...over })).file;
@@ -89,7 +93,7 @@ test('usage and configuration errors exit 2 and name the option or field', async
     assert.match(r.stderr, /nonexistent\/kubeconfig\.yaml/, `${cmd} names the file`);
   }
 
-  const inline = JSON.parse(readFileSync(alphaConfig, 'utf8')) as Record<string, any>;
+  const inline = JSON.parse(readFileSync(alphaConfig, 'utf8')) as { salt: Record<string, unknown> };
   inline.salt.password = 'inline-password-never-echoed';
   const inlineFile = join(dirname(alphaConfig), 'inline.yaml');
   writeFileSync(inlineFile, JSON.stringify(inline));
@@ -125,8 +129,8 @@ test('once --dry-run: exit 0, logs the payload that would be fired without its s
   assert.match(r.stderr, /^alpha: would publish \(dry run\); synced=true nodes=2/m);
   const line = jsonLines(r.stdout).find((l) => typeof l.msg === 'string' && l.msg.startsWith(`dry run: would fire ${ALPHA}`));
   assert.ok(line, `a "dry run: would fire" line:\n${r.stdout.slice(-3000)}`);
-  assert.equal(line.event.tag, ALPHA);
-  const p = line.event.data as AllowListPayload;
+  assert.equal(eventOf(line).tag, ALPHA);
+  const p = eventOf(line).data;
   assert.deepEqual(p.ipv4, ['10.30.0.1', '10.30.0.2']);
   assert.equal(p.cluster, 'alpha');
   assert.equal(p.nodes, 2);
@@ -185,7 +189,7 @@ test('check: a kubeconfig without RBAC fails and names the forbidden list; no se
   assert.match(r.stdout, /salt-api\s+OK\s+login/, 'the rest is still checked');
   assert.match(r.stdout, /some checks FAILED/);
   const key = readFileSync(kube.nobodyKubeconfig, 'utf8');
-  assertNoSecrets(r.stdout + r.stderr, [JSON.parse(key).users[0].user['client-key-data'].slice(0, 40)]);
+  assertNoSecrets(r.stdout + r.stderr, [(JSON.parse(key) as { users: Array<{ user: Record<string, string> }> }).users[0]!.user['client-key-data']!.slice(0, 40)]);
 });
 
 test('check: a wrong salt-api password fails the login and never prints a password', async () => {
@@ -214,15 +218,15 @@ test('run --dry-run: logs "dry run: would fire" with the payload for the start a
   const b = await startBridge(alpha, ['--dry-run']);
   running.push(b);
   const first = await b.waitLog('dry run for the initial list', (l) => String(l.msg).startsWith(`dry run: would fire ${ALPHA}`));
-  assert.deepEqual((first.event as any).data.ipv4, ['10.30.0.1', '10.30.0.2']);
-  assert.equal((first.event as any).data.signature, DRY_RUN_SIGNATURE);
-  assert.equal(verifyPayload((first.event as any).data, KEYS.signer), false, 'the logged payload carries no valid signature');
+  assert.deepEqual(eventOf(first).data.ipv4, ['10.30.0.1', '10.30.0.2']);
+  assert.equal(eventOf(first).data.signature, DRY_RUN_SIGNATURE);
+  assert.equal(verifyPayload(eventOf(first).data, KEYS.signer), false, 'the logged payload carries no valid signature');
   await kube.createNode('c3', [{ type: 'InternalIP', address: '10.30.0.3' }], { labels: { pool: 'main' } });
-  const second = await b.waitLog('dry run for c3', (l) => String(l.msg).startsWith(`dry run: would fire ${ALPHA}`) && (l.event as any).data.ipv4.includes('10.30.0.3'));
-  assert.deepEqual((second.event as any).data.added, ['10.30.0.3']);
+  const second = await b.waitLog('dry run for c3', (l) => String(l.msg).startsWith(`dry run: would fire ${ALPHA}`) && eventOf(l).data.ipv4.includes('10.30.0.3'));
+  assert.deepEqual(eventOf(second).data.added, ['10.30.0.3']);
   const st = await runBridgeCli(['status', '--url', b.url, '--json'], {}, { timeoutMs: 30_000 });
   assert.equal(st.code, 0, st.stderr);
-  assert.equal(JSON.parse(st.stdout).dryRun, true);
+  assert.equal((JSON.parse(st.stdout) as StatusDoc).dryRun, true);
   await sleep(1500);
   await barrier();
   assert.equal(payloads(ALPHA, since).length, 0, 'a dry run fires nothing');
@@ -295,8 +299,8 @@ test('release: a shrink beyond maxShrinkFraction is held (status says why), then
 
   for (const n of ['s1', 's2', 's3']) await kube.deleteNode(n);
   const held = await waitFor('shrinky held', async () => {
-    const c = (await b.status()).clusters[0] as any;
-    return c.held && c.nodes === 2 ? c : undefined;
+    const c = (await b.status()).clusters[0];
+    return c?.held && c.nodes === 2 ? { held: c.held, generation: c.generation } : undefined;
   }, 20_000);
   assert.deepEqual(held.held.reasons, ['shrink']);
   assert.equal(held.generation, initial.generation, 'the published generation is still the full list');
@@ -329,7 +333,7 @@ test('release: a shrink beyond maxShrinkFraction is held (status says why), then
   assert.equal(again.code, 1, 'nothing left to release');
   assert.match(again.stdout, /no held publish/);
   const final = await b.status();
-  assert.equal((final.clusters[0] as any).held ?? undefined, undefined);
+  assert.equal(final.clusters[0]!.held ?? undefined, undefined);
   assert.equal(await b.stop(), 0);
   running.splice(running.indexOf(b), 1);
 });
@@ -349,7 +353,7 @@ test('once --force: publishes a list the safety policy holds; plain once on the 
   const first = await once();
   assert.equal(first.code, 0, `once failed:\n${first.stderr}\n${first.stdout.slice(-3000)}`);
   const full = (await waitForList(TAG, all, since)).data as unknown as AllowListPayload;
-  assert.deepEqual(JSON.parse(readFileSync(stateFile, 'utf8')).ipv4, all);
+  assert.deepEqual(stateOf(stateFile).ipv4, all);
 
   for (const n of ['f1', 'f2', 'f3', 'f4']) await kube.deleteNode(n);
 
@@ -362,7 +366,7 @@ test('once --force: publishes a list the safety policy holds; plain once on the 
   assert.ok(jsonLines(held.stdout).some((l) => /publish held: would remove 4 of 5/.test(String(l.msg))), 'the log says it was held');
   await barrier();
   assert.equal(payloads(TAG, since).length, 0, 'a held once fires nothing');
-  assert.equal(JSON.parse(readFileSync(stateFile, 'utf8')).generation, full.generation, 'the state dir still holds the full list');
+  assert.equal(stateOf(stateFile).generation, full.generation, 'the state dir still holds the full list');
 
   // --force on the same state: the held list goes out, once, as a new generation.
   since = salt.events.length;

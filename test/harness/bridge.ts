@@ -7,6 +7,7 @@ import { ROOT, freePort } from './tools.ts';
 import { waitFor, workDir } from './proc.ts';
 import type { KubeCluster } from './kube.ts';
 import type { SaltStack } from './salt.ts';
+import type { StatusDoc } from '../../src/commands/status.ts';
 
 export interface BridgeProc {
   readonly configFile: string;
@@ -16,7 +17,8 @@ export interface BridgeProc {
   readonly child: ChildProcess;
   waitReady(timeoutMs?: number): Promise<void>;
   waitLog(what: string, match: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
-  status(): Promise<{ clusters: Array<Record<string, unknown>>; minions: Array<Record<string, unknown>> }>;
+  /** GET /status: the document `kube-salt-bridge status --json` prints. */
+  status(): Promise<StatusDoc>;
   metrics(): Promise<string>;
   /** SIGTERM; resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -124,8 +126,8 @@ export function spawnBridge(file: string, port: number, args: string[] = []): Br
     }
     for (const w of waiters) w();
   };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   process.on('exit', () => { try { child.kill('SIGKILL'); } catch { /* gone */ } });
   const url = `http://127.0.0.1:${port}`;
@@ -157,7 +159,7 @@ export function spawnBridge(file: string, port: number, args: string[] = []): Br
       });
     },
     async status() {
-      return (await (await fetch(`${url}/status`)).json()) as { clusters: Array<Record<string, unknown>>; minions: Array<Record<string, unknown>> };
+      return (await (await fetch(`${url}/status`)).json()) as StatusDoc;
     },
     async metrics() {
       return (await fetch(`${url}/metrics`)).text();
