@@ -94,10 +94,20 @@ async function runImage(args: string[], extra: string[] = [], timeoutMs = 90_000
  * under etcDir (mounted at /etc/kube-salt-bridge), secrets readable by the image's group only,
  * state in the volume.
  */
+/** The parts of writeBridgeConfig's file that move to the image's layout. */
+interface ConfigFile {
+  salt: { passwordFile: string; caFile: string };
+  signing: { keyFile: string };
+  http: { tokenFile: string };
+  clusters: Array<{ kubeconfig: string }>;
+  state: { dir: string };
+  log: { level: string };
+}
+
 async function writeContainerConfig(): Promise<void> {
   const { file, port: p } = await writeBridgeConfig({ clusters: [{ name: 'alpha', kube, families: ['ipv4'] }], salt, privateKey: KEYS.privateText });
   port = p;
-  const config = JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
+  const config = JSON.parse(readFileSync(file, 'utf8')) as ConfigFile;
   etcDir = workDir('image-etc');
   stateDir = workDir('image-state');
   mkdirSync(join(etcDir, 'secrets'), { recursive: true });
@@ -112,7 +122,7 @@ async function writeContainerConfig(): Promise<void> {
   config.salt.caFile = place(config.salt.caFile, 'salt-api-ca.pem', false);
   config.signing.keyFile = place(config.signing.keyFile, 'secrets/signing-key', true);
   config.http.tokenFile = place(config.http.tokenFile, 'secrets/http-token', true);
-  config.clusters[0].kubeconfig = place(config.clusters[0].kubeconfig, 'secrets/alpha.kubeconfig', true);
+  config.clusters[0]!.kubeconfig = place(config.clusters[0]!.kubeconfig, 'secrets/alpha.kubeconfig', true);
   config.state.dir = '/var/lib/kube-salt-bridge';
   config.log.level = 'info';
   writeFileSync(join(etcDir, 'config.yaml'), JSON.stringify(config, null, 2));
@@ -148,14 +158,14 @@ after(async () => {
 });
 
 test('the image: non-root, tini, healthcheck on loopback, a state volume, only the built bridge and its production dependencies', async () => {
-  const inspect = JSON.parse(await must('podman', [...PODMAN_GLOBAL, 'image', 'inspect', image])) as Array<{ Config: Record<string, any>; Healthcheck?: { Test?: string[] } }>;
+  const inspect = JSON.parse(await must('podman', [...PODMAN_GLOBAL, 'image', 'inspect', image])) as Array<{ Config: { User: string; Entrypoint: string[]; Cmd: string[]; Volumes?: Record<string, unknown>; Env: string[] }; Healthcheck?: { Test?: string[] } }>;
   const c = inspect[0]!.Config;
   const healthcheck = inspect[0]!.Healthcheck;
   assert.equal(c.User, `${UID}:${UID}`, 'a numeric non-root user (runAsNonRoot can check it)');
   assert.deepEqual(c.Entrypoint, ['/usr/bin/tini', '--', 'node', '/app/dist/main.js']);
   assert.deepEqual(c.Cmd, ['run', '--config', '/etc/kube-salt-bridge/config.yaml']);
   assert.ok(Object.keys(c.Volumes ?? {}).includes('/var/lib/kube-salt-bridge'));
-  assert.ok(!(c.Env as string[]).some((e) => e.startsWith('NODE_EXTRA_CA_CERTS')), 'the build-time CA setting stays in the build steps');
+  assert.ok(!c.Env.some((e) => e.startsWith('NODE_EXTRA_CA_CERTS')), 'the build-time CA setting stays in the build steps');
 
   const mnt = (await must('podman', [...PODMAN_GLOBAL, 'image', 'mount', image])).trim();
   try {
@@ -175,7 +185,7 @@ test('the image: non-root, tini, healthcheck on loopback, a state volume, only t
     await podman(['image', 'unmount', image]);
   }
   assert.equal(healthcheck?.Test?.[0], 'CMD', 'a HEALTHCHECK (the image is built in docker format, which keeps it)');
-  assert.match(healthcheck!.Test!.join(' '), /http:\/\/127\.0\.0\.1:9540\/healthz/, 'an IP literal in Host, which the bridge accepts');
+  assert.match(healthcheck.Test.join(' '), /http:\/\/127\.0\.0\.1:9540\/healthz/, 'an IP literal in Host, which the bridge accepts');
 });
 
 test('--version prints the package version from inside the image', async () => {
@@ -201,8 +211,8 @@ test('check from the image against the real kube-apiserver and salt-api: every l
 });
 
 test('a bad config from the image exits 2 and names the field', async () => {
-  const bad = JSON.parse(readFileSync(join(etcDir, 'config.yaml'), 'utf8')) as Record<string, any>;
-  bad.clusters[0].kubeconfig = '/etc/kube-salt-bridge/secrets/missing.kubeconfig';
+  const bad = JSON.parse(readFileSync(join(etcDir, 'config.yaml'), 'utf8')) as ConfigFile;
+  bad.clusters[0]!.kubeconfig = '/etc/kube-salt-bridge/secrets/missing.kubeconfig';
   writeFileSync(join(etcDir, 'bad.yaml'), JSON.stringify(bad));
   chmodSync(join(etcDir, 'bad.yaml'), 0o444);
   const r = await runImage(['check', '--config', '/etc/kube-salt-bridge/bad.yaml']);
