@@ -7,11 +7,13 @@ cd "$KSB_ROOT"
 say() { printf '[setup] %s\n' "$*" >&2; }
 
 # --- Debian packages the tests and the Salt module use --------------------------------------
+# ufw, firewalld (+ dbus): the host firewall managers of test/salt/test_hostfw_netns.py, run in its
+# namespaces only (netfilter-persistent is not installed: ufw Breaks it; the test runs its plugins).
 need_pkgs=()
 for pair in iptables:iptables ipset:ipset nft:nftables ip:iproute2 redis-server:redis-server tini:tini \
             openssl:openssl nc:netcat-openbsd systemd-analyze:systemd \
             buildah:buildah debootstrap:debootstrap podman:podman runc:runc promtool:prometheus \
-            docker-compose:docker-compose; do
+            docker-compose:docker-compose ufw:ufw firewalld:firewalld dbus-daemon:dbus; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_pkgs+=("${pair#*:}")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
