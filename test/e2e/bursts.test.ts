@@ -241,14 +241,14 @@ test('a scale-down the minion refuses is held, shown and counted, never re-sent;
   // The bridge holds it as a state: per minion, per cluster, in the metric and the CLI table.
   const row = await waitFor('the refusal in /status', async () => {
     const st = await bridge.status();
-    const m = st.minions.find((x) => x.minion === db.id && x.cluster === 'east') as Record<string, any> | undefined;
+    const m = st.minions.find((x) => x.minion === db.id && x.cluster === 'east');
     return m?.lastResult === 'refused' && m.refusal?.generation === one.data.generation ? { st, m } : undefined;
   }, 15_000, 100);
-  assert.equal(row.m.refusal.reason, 'shrink');
+  assert.equal(row.m.refusal?.reason, 'shrink');
   assert.equal(row.m.refusal.generation, one.data.generation);
   assert.equal(row.m.retryAt ?? undefined, undefined, 'no re-send is owed');
-  const east = row.st.clusters.find((c) => c.cluster === 'east') as Record<string, any>;
-  assert.deepEqual(east.minionsRefusing.map((r: any) => [r.minion, r.reason]), [[db.id, 'shrink']]);
+  const east = row.st.clusters.find((c) => c.cluster === 'east');
+  assert.deepEqual(east?.minionsRefusing?.map((r) => [r.minion, r.reason]), [[db.id, 'shrink']]);
   assert.match(await bridge.metrics(), /ksb_minion_refusals\{cluster="east",reason="shrink"\} 1/);
   const table = await runBridgeCli(['status', '--url', bridge.url], {}, { timeoutMs: 30_000 });
   assert.equal(table.code, 0, table.stderr);
@@ -283,7 +283,7 @@ test('a scale-down the minion refuses is held, shown and counted, never re-sent;
   assert.equal(await reachable(1), true, 'the remaining east node connects');
   await waitFor('the refusal cleared in /status', async () => {
     const st = await bridge.status();
-    const m = st.minions.find((x) => x.minion === db.id && x.cluster === 'east') as Record<string, any> | undefined;
+    const m = st.minions.find((x) => x.minion === db.id && x.cluster === 'east');
     return m !== undefined && m.refusal === undefined && m.appliedGeneration === one.data.generation;
   }, 15_000, 100);
   assert.match(await bridge.metrics(), /ksb_minion_refusals\{cluster="east",reason="shrink"\} 0/);

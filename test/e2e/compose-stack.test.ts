@@ -21,6 +21,7 @@ import { parse } from 'yaml';
 import { startKube, type KubeCluster } from '../harness/kube.ts';
 import { ROOT, freePort, requireTools } from '../harness/tools.ts';
 import { run, must, stopInOrder, waitFor } from '../harness/proc.ts';
+import type { ComposeFile, ComposeService } from '../harness/compose.ts';
 
 const P = ['--runtime', 'runc', '--cgroup-manager', 'cgroupfs'];
 const ULIMITS = ['--ulimit', 'nofile=4096:4096', '--ulimit', 'nproc=4096:4096'];
@@ -31,8 +32,8 @@ const NET = `10.124.${process.pid % 250}`;
 const IP: Record<string, string> = { 'salt-master': `${NET}.10`, 'minion-1': `${NET}.21`, 'minion-2': `${NET}.22`, node: `${NET}.31`, outsider: `${NET}.32` };
 const SALT_SERVICES = ['salt-master', 'salt-api', 'minion-1', 'minion-2'];
 
-type Service = Record<string, any>;
-let compose: { services: Record<string, Service>; secrets: Record<string, { file: string }> };
+type Service = ComposeService;
+let compose: ComposeFile;
 let out: string;
 let kube: KubeCluster;
 let bridgeImage: string;
@@ -69,7 +70,7 @@ process.on('exit', () => { if (created.containers.length > 0 || created.network)
 /** Host entries for every service name (and network alias) of the stack. */
 function hostEntries(): string[] {
   const hosts: Record<string, string> = { 'salt-master': IP['salt-master']!, 'minion-1': IP['minion-1']!, 'minion-2': IP['minion-2']! };
-  for (const a of compose.services['salt-master']!.networks?.default?.aliases ?? []) hosts[a as string] = IP['salt-master']!;
+  for (const a of compose.services['salt-master']!.networks?.default?.aliases ?? []) hosts[a] = IP['salt-master']!;
   return Object.entries(hosts).flatMap(([h, ip]) => ['--add-host', `${h}:${ip}`]);
 }
 
@@ -84,7 +85,7 @@ function serviceArgs(name: string, svc: Service, over: { network?: string[]; mou
   for (const c of svc.cap_drop ?? []) args.push('--cap-drop', c);
   for (const o of svc.security_opt ?? []) args.push('--security-opt', o);
   if (svc.read_only) args.push('--read-only', '--read-only-tmpfs=false');
-  for (const [k, v] of Object.entries((svc.environment ?? {}) as Record<string, string>)) args.push('-e', `${k}=${v}`);
+  for (const [k, v] of Object.entries((svc.environment ?? {}))) args.push('-e', `${k}=${v}`);
   for (const v of (svc.volumes ?? []) as string[]) {
     const [source, target, mode] = v.split(':') as [string, string, string?];
     const replaced = over.mounts?.(source, target);
@@ -133,7 +134,7 @@ before(async () => {
 
   const r = await run('docker-compose', ['--project-directory', ROOT, '-f', join(ROOT, 'docker-compose.yml'), 'config'], { timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stderr);
-  compose = parse(r.stdout);
+  compose = parse(r.stdout) as ComposeFile;
   for (const s of SALT_SERVICES) assert.equal(compose.services[s]!.image, saltImage, `${s} runs the image build-image.sh --compose-salt makes`);
   assert.equal(compose.services['kube-salt-bridge']!.image, bridgeImage);
 
@@ -145,7 +146,7 @@ before(async () => {
   created.network = true;
   for (const name of SALT_SERVICES) {
     const svc = compose.services[name]!;
-    await startService(name, saltImage, serviceArgs(name, svc), svc.command);
+    await startService(name, saltImage, serviceArgs(name, svc), svc.command ?? []);
     if (name === 'salt-master') {
       await waitFor('salt-master answering', async () => (await exec('salt-master', ['salt-run', 'manage.up', '--out=json'], 30_000)).code === 0, 90_000, 1000);
     }

@@ -13,10 +13,10 @@ import { parse, parseAllDocuments } from 'yaml';
 import { startKube, type KubeCluster } from '../harness/kube.ts';
 import { ROOT, requireTools } from '../harness/tools.ts';
 import { must, run, stopInOrder } from '../harness/proc.ts';
+import type { ComposeFile } from '../harness/compose.ts';
 import { parseKeyText, signerFromSeed } from '../../src/plan/keys.ts';
 
-type Service = Record<string, any>;
-let compose: { services: Record<string, Service>; secrets: Record<string, { file: string }>; volumes: Record<string, unknown> };
+let compose: ComposeFile;
 let out: string;
 let kube: KubeCluster | undefined;
 const SECRETS = () => join(out, 'secrets');
@@ -26,7 +26,7 @@ before(async () => {
   // The whole file, every profile included.
   const r = await run('docker-compose', ['--project-directory', ROOT, '-f', join(ROOT, 'docker-compose.yml'), '--profile', 'monitoring', 'config'], { timeoutMs: 60_000 });
   assert.equal(r.code, 0, `docker-compose config failed:\n${r.stderr}`);
-  compose = parse(r.stdout);
+  compose = parse(r.stdout) as ComposeFile;
   out = mkdtempSync(join(tmpdir(), 'ksb-compose-'));
   const init = await run('bash', [join(ROOT, 'deploy', 'compose', 'init.sh'), out], { timeoutMs: 60_000 });
   assert.equal(init.code, 0, init.stderr);
@@ -42,30 +42,30 @@ test('docker-compose config: the stack is complete and valid', () => {
     'grafana', 'k3s', 'k3s-ca', 'kube-salt-bridge', 'minion-1', 'minion-2', 'prometheus', 'redis-1', 'redis-2', 'salt-api', 'salt-master',
   ]);
   const s = compose.services;
-  assert.match(s.k3s!.image, /^docker\.io\/rancher\/k3s:v1\.35\./, 'k3s of the Kubernetes minor the tests use');
+  assert.match(s.k3s!.image ?? '', /^docker\.io\/rancher\/k3s:v1\.35\./, 'k3s of the Kubernetes minor the tests use');
   assert.equal(s.k3s!.privileged, true);
   for (const m of ['minion-1', 'minion-2']) {
     assert.deepEqual(s[m]!.cap_add, ['NET_ADMIN'], `${m} may change its own firewall`);
-    assert.equal(s[m]!.build.dockerfile, 'deploy/compose/salt/Dockerfile');
+    assert.equal(s[m]!.build?.dockerfile, 'deploy/compose/salt/Dockerfile');
   }
   assert.equal(s['redis-1']!.network_mode, 'service:minion-1', 'redis-1 sits behind minion-1\'s firewall');
   assert.equal(s['salt-api']!.network_mode, 'service:salt-master', 'salt-api reaches the master\'s request port on its own address');
-  assert.deepEqual(s['salt-master']!.networks.default.aliases, ['salt-api'], 'the name in the bridge\'s salt.url and salt-api\'s certificate');
+  assert.deepEqual(s['salt-master']!.networks?.default?.aliases, ['salt-api'], 'the name in the bridge\'s salt.url and salt-api\'s certificate');
   assert.equal(s['redis-2']!.network_mode, 'service:minion-2');
   const bridge = s['kube-salt-bridge']!;
-  assert.equal(bridge.build.dockerfile, 'Dockerfile');
+  assert.equal(bridge.build?.dockerfile, 'Dockerfile');
   assert.equal(bridge.read_only, true);
   assert.deepEqual(bridge.cap_drop, ['ALL']);
-  assert.equal(bridge.depends_on['k3s-ca'].condition, 'service_completed_successfully');
+  assert.equal(bridge.depends_on?.['k3s-ca']?.condition, 'service_completed_successfully');
 });
 
 test('credentials are compose secrets only: none in the environment, ports only on loopback', () => {
   for (const [name, svc] of Object.entries(compose.services)) {
-    for (const [k, v] of Object.entries((svc.environment ?? {}) as Record<string, string>)) {
+    for (const [k, v] of Object.entries((svc.environment ?? {}))) {
       if (/PASSWORD|TOKEN|SECRET|KEY/i.test(k)) assert.match(k, /__FILE$|_FILE$/, `${name}: ${k} must name a file, not hold a secret`);
       assert.ok(!String(v).includes('BEGIN'), `${name}: ${k}`);
     }
-    for (const p of (svc.ports ?? []) as Array<Record<string, unknown> | string>) {
+    for (const p of (svc.ports ?? [])) {
       const text = typeof p === 'string' ? p : JSON.stringify(p);
       assert.match(text, /127\.0\.0\.1/, `${name} publishes ${text} beyond loopback`);
     }
@@ -136,16 +136,16 @@ test('the bridge image loads the stack\'s config with the stack\'s mounts: valid
   const image = built.stdout.trim().split('\n').pop()!;
   const bridge = compose.services['kube-salt-bridge']!;
   const mounts: string[] = [];
-  for (const v of bridge.volumes as Array<string | { type: string; source: string; target: string }>) {
+  for (const v of bridge.volumes ?? []) {
     const [source, target] = typeof v === 'string' ? v.split(':') : [v.source, v.target];
     if (target === '/run/ksb-kube') mounts.push('-v', `${join(SECRETS(), 'salt-api-ca.crt')}:/run/ksb-kube/server-ca.crt:ro`); // a CA file k3s-ca would copy
     else if (source!.startsWith('/')) mounts.push('-v', `${source}:${target}:ro`);
   }
-  for (const s of bridge.secrets as Array<string | { source: string }>) {
+  for (const s of bridge.secrets ?? []) {
     const name = typeof s === 'string' ? s : s.source;
     mounts.push('-v', `${join(SECRETS(), basename(compose.secrets[name]!.file))}:/run/secrets/${name}:ro`);
   }
-  const env = Object.entries((bridge.environment ?? {}) as Record<string, string>).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+  const env = Object.entries((bridge.environment ?? {})).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
   const r = await run('podman', ['--runtime', 'runc', '--cgroup-manager', 'cgroupfs', 'run', '--rm', '--pull=never', '--network=none',
     '--ulimit', 'nofile=4096:4096', '--ulimit', 'nproc=4096:4096', '--read-only', '--read-only-tmpfs=false', ...mounts, ...env, image, 'check', '--timeout', '3'], { timeoutMs: 120_000 });
   assert.equal(r.code, 1, `check must load the config and fail only on connectivity:\n${r.stdout}\n${r.stderr}`);

@@ -38,7 +38,7 @@ function raw(method: string, path: string, headers: Record<string, string>, body
 }
 
 const heldCluster = async () => (await bridge.status()).clusters[0] as { held?: { digest: string; reasons: string[] }; nodes: number };
-const wouldFire = () => bridge.logs.filter((l) => (l as { dryRun?: boolean }).dryRun === true && (l as any).event?.tag === TAG) as Array<{ event: { data: { ipv4: string[] } }; msg: string }>;
+const wouldFire = () => bridge.logs.filter((l) => (l as { dryRun?: boolean }).dryRun === true && (l as { event?: { tag: string } }).event?.tag === TAG) as Array<{ event: { data: { ipv4: string[] } }; msg: string }>;
 
 before(async () => {
   kube = await startKube('guarded');
@@ -124,7 +124,7 @@ test('the right token through `kube-salt-bridge release --config` releases the h
   assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
   assert.match(r.stdout, /guarded: releasing held list sha256:/);
   assert.ok(!(r.stdout + r.stderr).includes(HTTP_TOKEN), 'the CLI never prints the token');
-  const fired = await bridge.waitLog('the released list', (l) => (l as any).dryRun === true && (l as any).event?.tag === TAG, 30_000) as any;
+  const fired = await bridge.waitLog('the released list', (l) => l.dryRun === true && (l as { event?: { tag: string } }).event?.tag === TAG, 30_000) as { event: { data: { ipv4: string[] } } };
   assert.deepEqual(fired.event.data.ipv4, ['10.50.0.1', '10.50.0.2', '10.50.0.3']);
   await waitFor('the hold is gone', async () => ((await heldCluster()).held ? undefined : true), 10_000);
   assert.ok(!bridge.rawOutput().includes(HTTP_TOKEN), 'the token never reaches the bridge log');

@@ -59,7 +59,7 @@ after(() => stopInOrder(bridge, kube));
 
 test('the apiserver stored the hostile statuses as given (the bridge is the one that must refuse them)', async () => {
   const nodes = await kube.listNodes();
-  const addrs = (n: string) => ((nodes.find((x) => x.metadata.name === n) as any).status.addresses as NodeAddress[]).map((a) => a.address);
+  const addrs = (n: string) => (nodes.find((x) => x.metadata.name === n)?.status as { addresses: NodeAddress[] }).addresses.map((a) => a.address);
   assert.deepEqual(addrs('net-as-ip'), ['198.51.0.0/16']);
   assert.equal(addrs('flood').length, 300);
   assert.equal(addrs('long-value')[0]!.length, 5000);
@@ -78,7 +78,7 @@ test('each bad node is left out on its own; the rest of the cluster is published
 });
 
 test('every rejection is logged once, with its reason, the value cut to 64 characters, and counted once', async () => {
-  await bridge.waitLog('the flood rejection', (l) => (l as any).rejected?.node === 'flood');
+  await bridge.waitLog('the flood rejection', (l) => (l.rejected as { node?: string } | undefined)?.node === 'flood');
   const seen = rejections().map((r) => `${r.rejected.node} ${r.rejected.reason}`).sort();
   assert.deepEqual(seen, ['flood too-many', 'long-value invalid', 'net-as-ip not-host', 'outsider outside-allowed']);
   const long = rejections().find((r) => r.rejected.node === 'long-value')!;
