@@ -52,6 +52,12 @@ export interface SaltStack {
   /** The master's root_dir and its eauth token directory (one file per issued Salt token). */
   readonly rootDir: string;
   readonly tokenDir: string;
+  /** The address the master listens on (publish and request ports 4505/4506). */
+  readonly address: string;
+  /** The master's pki_dir (master.pem, master.pub, minion keys). */
+  readonly pkiDir: string;
+  /** The pillar_roots directory setPillar writes. */
+  readonly pillarDir: string;
   /**
    * Every eauth token the master holds, with its file: named by the token up to 3007, `<token>.p`
    * from 3008 on (tokens kept through salt.cache, msgpack inside).
@@ -69,6 +75,8 @@ export interface SaltStack {
   /** Writes pillar for each minion id (replacing earlier pillar) and refreshes it on the minions. */
   setPillar(perMinion: Record<string, unknown>): Promise<void>;
   restartApi(): Promise<void>;
+  /** Stops salt-api, the bus reader and salt-master (a master outage); the minions keep running. */
+  stopMaster(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -92,6 +100,21 @@ export interface SaltOptions {
   masterConfig?: Record<string, unknown>;
   /** Copy salt/conf/master.d/reactor.conf into the master's config (default true when it exists). */
   reactor?: boolean;
+  /**
+   * The address the master listens on (default lab.gw4). Another address is added to the lab's
+   * bridge (a /32, removed at stop) so that a second master can run beside the first one.
+   */
+  address?: string;
+  /** Start with this master's key pair (multi-master: every master of a minion shares one key). */
+  masterKeyFrom?: SaltStack;
+  /** Serve this pillar directory (another stack's pillarDir) instead of a fresh one. */
+  pillarDir?: string;
+  /** The minions' `master` setting (default the master's address); a list for multi-master or failover. */
+  minionMasters?: string | string[];
+  /** Merged into a minion's config (e.g. master_type: failover), per minion id when a function. */
+  minionConfig?: Record<string, unknown> | ((id: string) => Record<string, unknown>);
+  /** Namespace label prefix of the minions' hosts (default 'm': m1, m2, ...). */
+  minionLabel?: string;
 }
 
 const yamlish = (o: unknown) => JSON.stringify(o, null, 2) + '\n';
@@ -189,15 +212,28 @@ async function clearStalePidfiles(runDir: string, name: string, timeoutMs = 15_0
   rmSync(join(runDir, `process_responsibility_${name}.pid`), { force: true });
 }
 
+let stacks = 0;
+
 export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack> {
   const bins = requireTools(['salt-master', 'salt-minion', 'salt-api', 'salt', 'salt-run', 'salt-key', 'openssl']);
   const version = await saltVersion(bins['salt']!);
-  const dir = workDir('salt');
+  // A second stack in the same process (a second master) gets a directory of its own.
+  const dir = workDir(stacks++ === 0 ? 'salt' : `salt-${stacks}`);
   const configDir = join(dir, 'master-conf');
   mkdirSync(join(configDir, 'master.d'), { recursive: true });
-  const pillarDir = join(dir, 'pillar');
-  mkdirSync(pillarDir, { recursive: true });
-  writeFileSync(join(pillarDir, 'top.sls'), yamlish({ base: {} }));
+  const pillarDir = opts.pillarDir ?? join(dir, 'pillar');
+  if (!opts.pillarDir) {
+    mkdirSync(pillarDir, { recursive: true });
+    writeFileSync(join(pillarDir, 'top.sls'), yamlish({ base: {} }));
+  }
+  const address = opts.address ?? lab.gw4;
+  let addedAddress = false;
+  if (address !== lab.gw4) {
+    await run('ip', ['addr', 'add', `${address}/32`, 'dev', lab.bridge]).then((r) => {
+      if (r.code !== 0) throw new Error(`cannot add ${address} to ${lab.bridge}: ${r.stderr}`);
+    });
+    addedAddress = true;
+  }
 
   const pkiDir = join(dir, 'pki');
   mkdirSync(pkiDir, { recursive: true });
@@ -210,10 +246,16 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
   const usersFile = join(dir, 'eauth-users');
   const { acl: bridgeAcl, source: bridgeAclSource } = shippedBridgeAcl();
   const rootDir = join(dir, 'root');
+  // pki_dir defaults to /etc/salt/pki/master under root_dir.
+  const masterPkiDir = join(rootDir, 'etc', 'salt', 'pki', 'master');
+  if (opts.masterKeyFrom) {
+    mkdirSync(masterPkiDir, { recursive: true, mode: 0o700 });
+    for (const f of ['master.pem', 'master.pub']) writeFileSync(join(masterPkiDir, f), readFileSync(join(opts.masterKeyFrom.pkiDir, f)), { mode: f.endsWith('.pem') ? 0o400 : 0o644 });
+  }
   const master = {
     root_dir: rootDir,
     user: 'root',
-    interface: lab.gw4,
+    interface: address,
     auto_accept: true,
     log_file: join(dir, 'master.log'),
     log_level_logfile: 'info',
@@ -280,12 +322,12 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
   const minions: Minion[] = [];
   for (let i = 1; i <= opts.minions; i++) {
     const id = `minion-${i}`;
-    const host = await lab.addHost(`m${i}`);
+    const host = await lab.addHost(`${opts.minionLabel ?? 'm'}${i}`);
     const mdir = join(dir, id);
     mkdirSync(mdir, { recursive: true });
     writeFileSync(join(mdir, 'minion'), yamlish({
       id,
-      master: lab.gw4,
+      master: opts.minionMasters ?? address,
       root_dir: join(mdir, 'root'),
       user: 'root',
       log_file: join(mdir, 'minion.log'),
@@ -296,6 +338,7 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
       recon_max: 1000,
       recon_randomize: false,
       startup_states: '',
+      ...(typeof opts.minionConfig === 'function' ? opts.minionConfig(id) : opts.minionConfig),
     }));
     const startMinion = () => host.daemon(`salt-minion-${id}`, bins['salt-minion']!, ['-c', mdir, '-l', 'warning'], join(mdir, 'minion.out'));
     const m: Minion = {
@@ -380,6 +423,9 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
     version,
     rootDir,
     tokenDir,
+    address,
+    pkiDir: masterPkiDir,
+    pillarDir,
     tokens() {
       if (!existsSync(tokenDir)) return [];
       return readdirSync(tokenDir)
@@ -418,11 +464,17 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
       await api?.stop();
       await startApi();
     },
+    async stopMaster() {
+      try { process.kill(-(busProc?.pid ?? 0), 'SIGKILL'); } catch { /* gone */ }
+      await api?.stop();
+      await masterD.stop(10_000);
+    },
     async stop() {
       try { process.kill(-(busProc?.pid ?? 0), 'SIGKILL'); } catch { /* gone */ }
       await api?.stop();
       for (const m of minions) await m.stop();
       await masterD.stop(10_000);
+      if (addedAddress) await run('ip', ['addr', 'del', `${address}/32`, 'dev', lab.bridge]);
     },
   };
 }
