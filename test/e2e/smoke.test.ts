@@ -37,7 +37,7 @@ test('a Node created through the API is seen by a watch with the restricted kube
         clearTimeout(timer);
         resolve(obj.status.addresses.map((a) => a.address));
       }
-    }, (err) => { if (err) reject(err); }).catch(reject);
+    }, (err) => { if (err) reject(err instanceof Error ? err : new Error(String(err))); }).catch(reject);
   });
   await kube.createNode('smoke-node-1', [{ type: 'InternalIP', address: lab.nodeIp4(1) }]);
   assert.deepEqual(await seen, [lab.nodeIp4(1)]);

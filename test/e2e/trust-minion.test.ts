@@ -336,7 +336,7 @@ test('replay: an older genuine payload captured from the bus, fired again master
   assert.ok((captured.ipv4 as string[]).includes(attacker.ipv4), 'the replayed list admitted the attacker');
   const sig = String(captured.signature);
   assertRefused('the replayed payload', await answers('replay', await fire(captured), sig), 0,
-    new RegExp(`^stale: generation ${captured.generation} is older than the applied generation ${current}$`));
+    new RegExp(`^stale: generation ${String(captured.generation)} is older than the applied generation ${current}$`));
   await unchanged('replay');
 });
 

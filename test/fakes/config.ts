@@ -20,6 +20,15 @@ export function unitConfig(dir: string, signingKey: string, doc: (kubeconfig: st
   return validate(doc(kc), { source: join(dir, 'config.yaml'), env: { KSB_SALT_API_PASSWORD: 'pw', KSB_SIGNING_KEY: signingKey }, hostname: 'h' });
 }
 
+/** A config file's document before validation: the tests set fields to values of any type, valid or not. */
+export type ConfigFields = Record<string, unknown>;
+export interface ConfigDoc {
+  salt: ConfigFields;
+  signing: ConfigFields;
+  clusters: [ConfigFields, ...ConfigFields[]];
+  [section: string]: unknown;
+}
+
 /** The ConfigIssuesError `fn` throws; fails when it throws anything else or nothing. */
 export function issuesOf(fn: () => unknown): ConfigIssuesError {
   try {

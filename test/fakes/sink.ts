@@ -6,11 +6,12 @@ export class FakeSink implements EventSink {
   readonly fired: Array<{ tag: string; data: AllowListPayload }> = [];
   failNext = 0;
 
-  async fire(tag: string, data: AllowListPayload): Promise<void> {
+  fire(tag: string, data: AllowListPayload): Promise<void> {
     if (this.failNext > 0) {
       this.failNext--;
-      throw new KsbError('KSB_SALT_UNREACHABLE', 'salt-api unreachable (fake)', { retryable: true });
+      return Promise.reject(new KsbError('KSB_SALT_UNREACHABLE', 'salt-api unreachable (fake)', { retryable: true }));
     }
     this.fired.push({ tag, data: structuredClone(data) });
+    return Promise.resolve();
   }
 }

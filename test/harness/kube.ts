@@ -91,7 +91,7 @@ export async function startKube(name = 'test'): Promise<KubeCluster> {
     '--initial-cluster', `default=http://127.0.0.1:${peerPort}`,
     '--log-level', 'warn', '--quota-backend-bytes', String(1 << 30),
   ], { logFile: join(dir, 'etcd.log') });
-  await waitFor('etcd health', async () => (await fetch(`${etcdUrl}/health`)).ok, 30_000).catch((e) => {
+  await waitFor('etcd health', async () => (await fetch(`${etcdUrl}/health`)).ok, 30_000).catch((e: Error) => {
     throw new Error(`${e.message}\netcd log:\n${tail(etcd.logFile)}`);
   });
 
@@ -114,7 +114,7 @@ export async function startKube(name = 'test'): Promise<KubeCluster> {
     await waitFor('kube-apiserver /readyz', async () => {
       if (started.exited()) throw new Error(`kube-apiserver exited\n${tail(started.logFile)}`);
       return (await client.req<unknown>('GET', '/readyz').then(() => true, () => false));
-    }, 90_000, 300).catch((e) => {
+    }, 90_000, 300).catch((e: Error) => {
       throw new Error(`${e.message}\napiserver log:\n${tail(started.logFile)}`);
     });
   };

@@ -221,7 +221,7 @@ export async function run(cmd: string, args: string[], opts: { env?: NodeJS.Proc
     return { stdout: r.stdout, stderr: r.stderr, code: 0 };
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; code?: number | string; message: string };
-    if (typeof e.code === 'string') throw new Error(`${cmd}: ${e.message}`);
+    if (typeof e.code === 'string') throw new Error(`${cmd}: ${e.message}`, { cause: err });
     return { stdout: e.stdout ?? '', stderr: e.stderr ?? '', code: typeof e.code === 'number' ? e.code : -1 };
   }
 }
@@ -285,5 +285,5 @@ export async function stopInOrder(...parts: Array<{ stop(): Promise<unknown> } |
     }
   }
   teardownAll();
-  if (first !== undefined) throw first;
+  if (first !== undefined) throw first instanceof Error ? first : new Error('a teardown step threw a non-Error', { cause: first });
 }

@@ -10,6 +10,8 @@ type Rec = Record<string, unknown>;
 
 const isRec = (v: unknown): v is Rec => v !== null && typeof v === 'object' && !Array.isArray(v);
 const cut = (s: string, max: number) => (s.length > max ? `${s.slice(0, max)}…` : s);
+/** A field's value as text: a string as it is, anything else as JSON ('' when absent). */
+const text = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v) ?? '');
 const ids = (v: unknown, max = 6): string => {
   if (!Array.isArray(v)) return '-';
   const shown = v.slice(0, max).map(String).join(',');
@@ -41,7 +43,7 @@ export function describeEvent(e: Pick<BusEvent, 'tag' | 'data'>): string {
   if (/^salt\/job\/[^/]+\/ret\/[^/]+$/.test(e.tag)) {
     const r = d['return'];
     const what = isRec(r)
-      ? `cluster=${String(r['cluster'])} gen=${String(r['generation'])} applied=${String(r['applied'])} changed=${String(r['changed'])} reason=${JSON.stringify(cut(String(r['reason'] ?? ''), 140))}`
+      ? `cluster=${String(r['cluster'])} gen=${String(r['generation'])} applied=${String(r['applied'])} changed=${String(r['changed'])} reason=${JSON.stringify(cut(text(r['reason']), 140))}`
       : `return=${JSON.stringify(cut(typeof r === 'string' ? r : JSON.stringify(r) ?? 'undefined', 140))}`;
     return `id=${String(d['id'])} fun=${String(d['fun'])} retcode=${String(d['retcode'])} ${what}${fwd}`;
   }
@@ -65,7 +67,7 @@ function describeLog(l: Rec): string | undefined {
   }
   const ev = isRec(l['event']) ? l['event'] : undefined;
   if (ev) extra.push(`event=${cut(JSON.stringify({ generation: ev['generation'], ipv4: ev['ipv4'], ipv6: ev['ipv6'], reason: ev['reason'], minions: ev['minions'] }), 160)}`);
-  if (isRec(l['err'])) extra.push(`err=${cut(String(l['err']['message'] ?? ''), 120)}`);
+  if (isRec(l['err'])) extra.push(`err=${cut(text(l['err']['message']), 120)}`);
   return `${cut(msg, 120)}${extra.length ? ` ${extra.join(' ')}` : ''}`;
 }
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { loadConfig, type Config, type Env } from '../../src/config/index.ts';
-import { issuesOf } from '../fakes/config.ts';
+import { issuesOf, type ConfigDoc } from '../fakes/config.ts';
 import { testKeys } from '../harness/keys.ts';
 
 const KEYS = testKeys('credentials unit tests');
@@ -39,9 +39,8 @@ put(creds, 'kubeconfig-prod', stringify({
   users: [{ name: 'prod', user: { token: 'kube-token-never-shown' } }],
 }));
 
-type Doc = Record<string, any>;
 const C = '${CREDENTIALS_DIRECTORY}';
-const doc = (): Doc => ({
+const doc = (): ConfigDoc => ({
   salt: { url: 'https://salt.example:8000', username: 'kube-salt-bridge', eauth: 'file', passwordFile: `${C}/salt-api-password`, caFile: `${C}/salt-api-ca.crt` },
   signing: { keyFile: `${C}/signing-key` },
   clusters: [{ name: 'prod', kubeconfig: `${C}/kubeconfig-prod` }],
@@ -49,7 +48,7 @@ const doc = (): Doc => ({
 });
 
 let n = 0;
-function load(d: Doc, env: Env): Config {
+function load(d: ConfigDoc, env: Env): Config {
   const p = join(root, `config-${n++}.yaml`);
   writeFileSync(p, stringify(d));
   return loadConfig(p, env, { hostname: 'host-1' });

@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { loadConfig, type Config, type Env } from '../../src/config/index.ts';
 import { ConfigError, KsbError } from '../../src/errors.ts';
-import { issuesOf } from '../fakes/config.ts';
+import { issuesOf, type ConfigDoc, type ConfigFields } from '../fakes/config.ts';
 import { testKeys } from '../harness/keys.ts';
 
 const KEYS = testKeys('config unit tests');
@@ -50,22 +50,14 @@ writeFileSync(join(dir, 'utf16-key'), Buffer.from(`\ufeff${KEYS.privateText}\n`,
 file('ca.pem', '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
 file('not-pem', 'hello');
 
-/** A config file's document before validation: the cases set fields to values of any type, valid or not. */
-type Fields = Record<string, unknown>;
-interface Doc {
-  salt: Fields;
-  signing: Fields;
-  clusters: [Fields, ...Fields[]];
-  [section: string]: unknown;
-}
-const base = (): Doc => ({
+const base = (): ConfigDoc => ({
   salt: { url: 'https://salt.example:8000', username: 'ksb', passwordFile: 'password' },
   signing: { keyFile: 'signing-key' },
   clusters: [{ name: 'prod', kubeconfig: 'kubeconfig.yaml' }],
 });
 
 let n = 0;
-function load(doc: Doc, env: Env = {}): Config {
+function load(doc: ConfigDoc, env: Env = {}): Config {
   const p = file(`config-${n++}.yaml`, stringify(doc));
   return loadConfig(p, env, { hostname: 'host-1' });
 }
@@ -189,7 +181,7 @@ describe('loadConfig: secrets stay secret', () => {
   it('secrets from the environment win over files; the key may be hex or base64 there', () => {
     const doc = base();
     delete doc.salt.passwordFile;
-    delete (doc as Fields).signing;
+    delete (doc as ConfigFields).signing;
     const c = load(doc, { KSB_SALT_API_PASSWORD: 'from-env', KSB_SIGNING_KEY: OTHER.privateHex });
     assert.equal(c.salt.password.reveal(), 'from-env');
     assert.equal(c.signing.signer.keyId, OTHER.keyId);
@@ -236,7 +228,7 @@ describe('loadConfig: environment overrides', () => {
   });
 });
 
-type Mutation = (d: Doc) => void;
+type Mutation = (d: ConfigDoc) => void;
 const ERRORS: Array<[string, Mutation, string, RegExp, Env?]> = [
   ['http url to a non-loopback host', (d) => { d.salt.url = 'http://salt.example:8000'; }, 'salt.url', /loopback/],
   ['http url to 10/8', (d) => { d.salt.url = 'http://10.0.0.1:8000'; }, 'salt.url', /loopback/],
@@ -249,7 +241,7 @@ const ERRORS: Array<[string, Mutation, string, RegExp, Env?]> = [
   ['password file is a directory', (d) => { d.salt.passwordFile = '.'; }, 'salt.passwordFile', /not a regular file/],
   ['password file empty', (d) => { d.salt.passwordFile = 'empty'; }, 'salt.passwordFile', /empty secret file/],
   ['no password at all', (d) => { delete d.salt.passwordFile; }, 'salt.passwordFile', /required.*KSB_SALT_API_PASSWORD/],
-  ['no signing key at all', (d) => { delete (d as Fields).signing; }, 'signing.keyFile', /required.*Ed25519 private key.*keygen --out FILE.*KSB_SIGNING_KEY/],
+  ['no signing key at all', (d) => { delete (d as ConfigFields).signing; }, 'signing.keyFile', /required.*Ed25519 private key.*keygen --out FILE.*KSB_SIGNING_KEY/],
   ['signing key file missing', (d) => { d.signing.keyFile = 'no-such-key'; }, 'signing.keyFile', /file not found: .*no-such-key/],
   ['signing key file empty', (d) => { d.signing.keyFile = 'empty'; }, 'signing.keyFile', /empty does not hold an Ed25519 private key: empty;/],
   ['signing key of 31 bytes', (d) => { d.signing.keyFile = 'short-key'; }, 'signing.keyFile', /short-key does not hold an Ed25519 private key: base64 of 31 bytes, not 32/],
@@ -266,8 +258,8 @@ const ERRORS: Array<[string, Mutation, string, RegExp, Env?]> = [
   ['caFile not PEM', (d) => { d.salt.caFile = 'not-pem'; }, 'salt.caFile', /no PEM certificate/],
   ['unknown field', (d) => { d.salt.urll = 'x'; }, 'salt.urll', /unknown field/],
   ['typo in a nested field', (d) => { d.clusters[0].safety = { maxShrinkFracton: 0.2 }; }, 'clusters[0].safety.maxShrinkFracton', /unknown field/],
-  ['no clusters', (d) => { (d as Fields).clusters = []; }, 'clusters', /at least 1/],
-  ['clusters missing', (d) => { delete (d as Fields).clusters; }, 'clusters', /required/],
+  ['no clusters', (d) => { (d as ConfigFields).clusters = []; }, 'clusters', /at least 1/],
+  ['clusters missing', (d) => { delete (d as ConfigFields).clusters; }, 'clusters', /required/],
   ['cluster name not a DNS label', (d) => { d.clusters[0].name = 'Prod_1'; }, 'clusters[0].name', /DNS label/],
   ['duplicate cluster names', (d) => { d.clusters.push({ name: 'prod', kubeconfig: 'kubeconfig.yaml' }); }, 'clusters[1].name', /duplicate cluster name "prod"/],
   ['missing kubeconfig file', (d) => { d.clusters.push({ name: 'b', kubeconfig: 'missing.yaml' }); }, 'clusters[1].kubeconfig', /file not found: .*missing\.yaml/],
