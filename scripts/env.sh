@@ -3,7 +3,9 @@
 # the Salt virtualenv (.tools/salt-<series>), the cached kube-apiserver/etcd binaries.
 KSB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export KSB_ROOT
-export KSB_NODE_VERSION=22.23.3
+# The one Node.js pin is .nvmrc (nvm and fnm read it; setup and the image build take it from here).
+KSB_NODE_VERSION="$(tr -d ' \n' < "$KSB_ROOT/.nvmrc")"
+export KSB_NODE_VERSION
 export KSB_K8S_VERSION=v1.35.4
 export KSB_ETCD_VERSION=v3.6.5
 export KSB_CACHE="${KSB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kube-salt-bridge}"
