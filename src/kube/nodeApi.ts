@@ -1,11 +1,33 @@
 // The small API the reflector is written against: one real implementation on client-node
 // (clientNodeApi.ts), one fake for unit tests. Errors are KubeErrors (errors.ts).
 
-/** The parts of a v1 Node we read. V1Node from client-node satisfies this shape. */
+/** The parts of a v1 Node we read. A v1 Node as JSON (and client-node's V1Node) satisfies this shape. */
 export interface KubeNode {
   metadata?: { name?: string; resourceVersion?: string };
   spec?: { podCIDR?: string; podCIDRs?: string[] };
   status?: { addresses?: Array<{ type?: string; address?: string }> };
+}
+
+/**
+ * Only the parts of a Node that KubeNode names, in new objects: nothing of the original object
+ * (images, conditions, managedFields, labels, annotations) stays reachable from the result. The
+ * label selector is applied by the apiserver, so labels are not needed. Values keep their types as
+ * sent (toNodeInfo checks them); a part that is not an object or array is left out.
+ */
+export function slimNode(node: unknown): KubeNode {
+  const n = (isObject(node) ? node : {}) as KubeNode;
+  const m = isObject(n.metadata) ? n.metadata : undefined;
+  const spec = isObject(n.spec) ? n.spec : undefined;
+  const addresses = isObject(n.status) && Array.isArray(n.status.addresses) ? n.status.addresses : undefined;
+  const out: KubeNode = {};
+  if (m) out.metadata = { name: m.name, resourceVersion: m.resourceVersion };
+  if (spec) out.spec = { podCIDR: spec.podCIDR, podCIDRs: Array.isArray(spec.podCIDRs) ? [...spec.podCIDRs] : spec.podCIDRs };
+  if (addresses) out.status = { addresses: addresses.map((a) => (isObject(a) ? { type: a.type, address: a.address } : a)) };
+  return out;
+}
+
+function isObject(v: unknown): v is Record<string, any> {
+  return v !== null && typeof v === 'object';
 }
 
 export interface ListOptions {

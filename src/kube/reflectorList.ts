@@ -1,11 +1,13 @@
 // The Reflector's list step: a paginated list (limit + continue, one consistent snapshot), each
 // page under a request deadline. A 410 on a continue token surfaces as the translated error of the
-// page request (the caller restarts the list from scratch).
+// page request (the caller restarts the list from scratch). Each page is cut down to what the
+// bridge reads of a Node (slimNode) as it arrives, so that the full objects of a page are garbage
+// before the next page is requested, not held until the list ends.
 
 import type { Clock } from '../seams.ts';
 import { withDeadline } from '../util/deadline.ts';
 import { KubeUnreachableError, errorForStatus } from './errors.ts';
-import type { KubeNode, NodeApi } from './nodeApi.ts';
+import { slimNode, type KubeNode, type NodeApi } from './nodeApi.ts';
 
 export interface ListAllRequest {
   api: NodeApi;
@@ -45,7 +47,7 @@ export async function listAll(r: ListAllRequest): Promise<ListResult> {
     );
     if (!r.isCurrent()) throw new KubeUnreachableError('list superseded');
     r.onPage();
-    items.push(...page.items);
+    for (const item of page.items) items.push(slimNode(item));
     rv = page.resourceVersion;
     cont = page.continue || undefined;
   } while (cont);

@@ -5,7 +5,7 @@
 
 import type { Clock } from '../seams.ts';
 import { KubeGoneError, KubeUnreachableError, errorForStatus, isGoneStatus, translateKubeError, type KubeError, type KubeStatus } from './errors.ts';
-import type { KubeNode, NodeApi, WatchEvent, WatchHandle } from './nodeApi.ts';
+import { slimNode, type KubeNode, type NodeApi, type WatchEvent, type WatchHandle } from './nodeApi.ts';
 
 /** A watch that ends normally this soon without events counts as an error ("very short watch"). */
 const SHORT_WATCH_MS = 1000;
@@ -104,8 +104,9 @@ export class WatchSession {
       if (isGoneStatus(status)) return this.l.gone(new KubeGoneError(`watch nodes: ${status.reason ?? 'Expired'}: ${status.message ?? ''}`));
       return this.l.failed(errorForStatus('watch nodes: ERROR event', typeof status.code === 'number' ? status.code : 500, status));
     }
-    const node = ev.object as KubeNode;
-    const rv = node?.metadata?.resourceVersion;
+    // Only what the bridge reads of the Node goes on (as for list pages, reflectorList.ts).
+    const node = slimNode(ev.object);
+    const rv = node.metadata?.resourceVersion;
     if (ev.type === 'BOOKMARK') return this.l.bookmark(rv);
     this.events++;
     this.l.event(ev.type, node, rv);

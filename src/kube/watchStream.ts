@@ -15,7 +15,25 @@ export const MAX_WATCH_LINE_BYTES = 4 * 1024 * 1024;
 type UndiciFetch = typeof import('undici').fetch;
 // The undici client-node resolves, so that the dispatcher client-node builds (TLS, proxy) is one
 // this fetch understands.
-const undiciFetch: UndiciFetch = (createRequire(import.meta.resolve('@kubernetes/client-node'))('undici') as { fetch: UndiciFetch }).fetch;
+export const undiciFetch: UndiciFetch = (createRequire(import.meta.resolve('@kubernetes/client-node'))('undici') as { fetch: UndiciFetch }).fetch;
+
+/** A GET request as client-node would send it: the KubeConfig's auth headers, TLS and proxy dispatcher. */
+export interface AuthenticatedGet {
+  readonly url: URL;
+  readonly headers: Record<string, string>;
+  readonly dispatcher: ReturnType<RequestContext['getDispatcher']>;
+}
+
+/** Builds `GET <server><path>?<query>` (undefined query values left out) with the KubeConfig's auth applied. */
+export async function authenticatedGet(kc: KubeConfig, path: string, query: Record<string, string | number | boolean | undefined>): Promise<AuthenticatedGet> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('No currently active cluster');
+  const url = new URL(cluster.server + path);
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
+  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
+  await kc.applySecurityAuthentication(ctx);
+  return { url, headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher() };
+}
 
 /** Splits a byte stream into lines (without the newline), refusing any line over `max` bytes. */
 export class LineSplitter {
@@ -93,13 +111,7 @@ export async function openWatchStream(
   onDone: (err: unknown) => void,
   options: WatchStreamOptions,
 ): Promise<{ abort(): void }> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('No currently active cluster');
-  const url = new URL(cluster.server + path);
-  url.searchParams.set('watch', 'true');
-  for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
-  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
-  await kc.applySecurityAuthentication(ctx);
+  const req = await authenticatedGet(kc, path, { watch: true, ...query });
 
   const controller = new AbortController();
   let timedOut = false;
@@ -117,10 +129,10 @@ export async function openWatchStream(
   arm();
   let res: Awaited<ReturnType<UndiciFetch>>;
   try {
-    res = await undiciFetch(url, {
+    res = await undiciFetch(req.url, {
       method: 'GET',
-      headers: { ...ctx.getHeaders(), 'accept-encoding': 'identity' },
-      dispatcher: ctx.getDispatcher(),
+      headers: { ...req.headers, 'accept-encoding': 'identity' },
+      dispatcher: req.dispatcher,
       signal: controller.signal,
     });
   } catch (err) {
