@@ -266,7 +266,7 @@ describe('status and release against an HTTP endpoint', () => {
       assert.match(table.out, /^alpha\s+yes\s+2\s+0\s+2\s+0\s+42\s/m);
       const json = await cli('status', '--url', b.url, '--json');
       assert.equal(json.code, 0, json.err);
-      assert.deepEqual(JSON.parse(json.out).clusters[0].generation, 42);
+      assert.deepEqual((JSON.parse(json.out) as { clusters: Array<{ generation: number }> }).clusters[0]?.generation, 42);
       assert.deepEqual(b.seen, ['GET /status', 'GET /status']);
     } finally {
       await b.close();

@@ -28,12 +28,12 @@ test('the dry-run line carries the full payload with a marker instead of a signa
     state: { dir: join(dir, 'state') },
   }));
 
-  const lines: Array<Record<string, any>> = [];
+  const lines: Array<Record<string, unknown>> = [];
   let raw = '';
   const out = new Writable({
     write(chunk, _enc, cb) {
       raw += String(chunk);
-      for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, any>);
+      for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
       cb();
     },
   });
@@ -54,7 +54,7 @@ test('the dry-run line carries the full payload with a marker instead of a signa
   assert.equal(sink.fired.length, 0, 'nothing fired');
   const line = lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('dry run: would fire kube-salt-bridge/cluster/prod/nodes'));
   assert.ok(line, `a dry-run line among:\n${raw}`);
-  const p = line.event.data as AllowListPayload;
+  const p = (line.event as { data: AllowListPayload }).data;
   assert.equal(p.signature, DRY_RUN_SIGNATURE);
   assert.deepEqual(p.ipv4, ['10.0.0.1']);
   assert.equal(p.key_id, KEYS.keyId);

@@ -124,7 +124,7 @@ describe('HTTP server guards', () => {
     const reply = await new Promise<string>((resolve, reject) => {
       const s = connect(port, '127.0.0.1', () => s.write('GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n'));
       let text = '';
-      s.on('data', (d) => (text += d));
+      s.on('data', (d: Buffer) => (text += d.toString('utf8')));
       s.on('end', () => resolve(text));
       s.on('error', reject);
     });

@@ -1,14 +1,11 @@
 // LeaderElector loop with an in-memory Lease store (optimistic concurrency) and a fake clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Clock } from '../../src/seams.ts';
 import { LeaderElector } from '../../src/leader/elector.ts';
 import type { LeaseLock } from '../../src/leader/leaseLock.ts';
 import type { LeaseRecord, ObservedLease } from '../../src/leader/decide.ts';
 import { KubeUnreachableError, LeaseConflictError } from '../../src/kube/errors.ts';
 import { FakeClock } from '../fakes/clock.ts';
-
-const flush = () => new Promise<void>((r) => setImmediate(r));
 
 
 class Store {
@@ -108,7 +105,7 @@ test('stop releases: onStoppedLeading first, holder cleared, the peer takes over
 });
 
 test('a crashed leader (no release) is replaced after leaseDuration of local observation', async () => {
-  const { clock, store, a, b } = await twoCandidates();
+  const { clock, a, b } = await twoCandidates();
   await clock.advance(4_000);
   a.lock.hang = true; // a's requests never return: as good as dead for the store
   const crashedAt = clock.now();

@@ -99,6 +99,7 @@ describe('Signer and Verifier', () => {
   });
 
   it('JSON, inspect and template strings show the key id and public key, never the seed', () => {
+    // eslint-disable-next-line @typescript-eslint/restrict-template-expressions, @typescript-eslint/no-base-to-string -- what a careless template or String() shows is the point
     for (const text of [JSON.stringify(s), JSON.stringify({ signing: { signer: s } }), inspect(s, { depth: 5, showHidden: true }), `${s}`, String(s)]) {
       assert.ok(!text.includes(hex) && !text.includes(b64) && !text.includes(b64.slice(0, 20)), text);
     }

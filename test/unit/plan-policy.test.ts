@@ -15,7 +15,8 @@ interface Case {
   name: string;
   input: PolicyInput;
   safety?: Partial<SafetyOptions>;
-  override?: 'held-digest' | string;
+  /** The digest the operator releases; 'held-digest' stands for the desired list's own. */
+  override?: string;
   expected: 'publish' | 'noop' | 'hold';
   reasons?: string[];
 }

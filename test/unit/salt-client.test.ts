@@ -34,7 +34,7 @@ function client(url: string, extra: Partial<SaltApiClientOptions> = {}): SaltApi
     timeoutMs: 2000,
     logger: silent,
     backoff: { initialMs: 10, maxMs: 40 },
-    sleep: async () => undefined,
+    sleep: () => Promise.resolve(),
     random: () => 0.5,
     ...extra,
   });
@@ -149,7 +149,7 @@ test('5xx is retried with backoff + jitter, bounded by maxAttempts', async () =>
   let fails = 2;
   const s = await serve(saltApi((_q, res) => (fails-- > 0 ? sendCherryPyError(res, 503, 'busy') : sendJson(res, 200, { return: [true] }))));
   const delays: number[] = [];
-  const c = client(s.url, { sleep: async (ms) => void delays.push(ms), backoff: { initialMs: 100, maxMs: 1000 }, random: () => 1 });
+  const c = client(s.url, { sleep: (ms) => { delays.push(ms); return Promise.resolve(); }, backoff: { initialMs: 100, maxMs: 1000 }, random: () => 1 });
   await c.fireEvent(TAG, payload);
   assert.deepEqual(delays, [100, 200]);
   assert.equal(runs(s).length, 3);

@@ -20,7 +20,7 @@ after(async () => {
 });
 
 function client(url: string, logger = silent): SaltApiClient {
-  return new SaltApiClient({ url, username: 'ksb', password: () => PASSWORD, eauth: 'sharedsecret', timeoutMs: 2000, logger, sleep: async () => undefined });
+  return new SaltApiClient({ url, username: 'ksb', password: () => PASSWORD, eauth: 'sharedsecret', timeoutMs: 2000, logger, sleep: () => Promise.resolve() });
 }
 
 function stream(o: Omit<SaltEventStreamOptions, 'logger' | 'backoff'> & { logger?: SaltEventStreamOptions['logger'] }): SaltEventStream {
@@ -179,8 +179,9 @@ async function tornadoLike(opts: { ws: boolean }): Promise<{ server: FakeServer;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('message', (msg) => {
-        ready.push(msg.toString());
-        if (msg.toString() === 'websocket client ready') {
+        const text = (Array.isArray(msg) ? Buffer.concat(msg) : msg instanceof ArrayBuffer ? Buffer.from(msg) : msg).toString('utf8');
+        ready.push(text);
+        if (text === 'websocket client ready') {
           ws.send(JSON.stringify({ data: f.applyNewFromReactor.data, tag: f.applyNewFromReactor.tag }));
           ws.send(JSON.stringify({ data: f.applyRetOk.data, tag: f.applyRetOk.tag }));
         }
