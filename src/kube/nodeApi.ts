@@ -26,7 +26,7 @@ export function slimNode(node: unknown): KubeNode {
   return out;
 }
 
-function isObject(v: unknown): v is Record<string, any> {
+function isObject(v: unknown): v is object {
   return v !== null && typeof v === 'object';
 }
 

@@ -71,7 +71,7 @@ describe('parseNodeList', () => {
 
   // Whatever the text, the result is the whole JSON.parse's, cut down.
   const wholeParse = (text: string) => {
-    const l = JSON.parse(text);
+    const l = JSON.parse(text) as { items: unknown[]; metadata?: { resourceVersion?: string; continue?: string } };
     return { items: l.items.map(slimNode), resourceVersion: l.metadata?.resourceVersion ?? '', continue: l.metadata?.continue || undefined };
   };
   /** The same parse with the body cut into chunks of `size` bytes. */
@@ -142,12 +142,12 @@ describe('listAll', () => {
   it('cuts each page down as it arrives and follows the continue tokens', async () => {
     const calls: ListOptions[] = [];
     const pages: ListPage[] = [
-      { items: [fullNode('a', '10.0.0.1', 1) as KubeNode], resourceVersion: '10', continue: 'p2' },
-      { items: [fullNode('b', '10.0.0.2', 2) as KubeNode], resourceVersion: '10', continue: 'p3' },
-      { items: [fullNode('c', '10.0.0.3', 3) as KubeNode], resourceVersion: '10' },
+      { items: [fullNode('a', '10.0.0.1', 1)], resourceVersion: '10', continue: 'p2' },
+      { items: [fullNode('b', '10.0.0.2', 2)], resourceVersion: '10', continue: 'p3' },
+      { items: [fullNode('c', '10.0.0.3', 3)], resourceVersion: '10' },
     ];
     const api: NodeApi = {
-      list: async (o) => (calls.push(o), pages[calls.length - 1]!),
+      list: (o) => (calls.push(o), Promise.resolve(pages[calls.length - 1]!)),
       watch: () => Promise.reject(new Error('not used')),
     };
     let pagesSeen = 0;
@@ -162,8 +162,8 @@ describe('Reflector', () => {
   it('hands on only the slim parts of listed and watched Nodes', async () => {
     let emit: ((e: { type: 'ADDED' | 'MODIFIED'; object: unknown }) => void) | undefined;
     const api: NodeApi = {
-      list: async () => ({ items: [fullNode('a', '10.0.0.1', 1) as KubeNode], resourceVersion: '5' }),
-      watch: async (_o, onEvent) => ((emit = onEvent), { abort: () => {} }),
+      list: () => Promise.resolve({ items: [fullNode('a', '10.0.0.1', 1)], resourceVersion: '5' }),
+      watch: (_o, onEvent) => ((emit = onEvent), Promise.resolve({ abort: () => {} })),
     };
     const replaced: KubeNode[][] = [];
     const applied: KubeNode[] = [];
@@ -260,8 +260,8 @@ describe('createClientNodeApi().list', () => {
       const api = createClientNodeApi(kubeConfig(), { label: 'local' });
       await assert.rejects(api.list({ limit: 500, continue: 'old' }), (err: unknown) => {
         assert.ok(err instanceof type, String(err));
-        assert.match((err as Error).message, re);
-        assert.doesNotMatch((err as Error).message, /local-list-token/);
+        assert.match(err.message, re);
+        assert.doesNotMatch(err.message, /local-list-token/);
         return true;
       });
     });
