@@ -45,7 +45,9 @@ export function nodeInfos(count: number): Map<string, NodeInfo> {
   return m;
 }
 
-const IMAGES = Array.from({ length: 25 }, (_, k) => ({
+/** Images a kubelet reports (it reports at most 50); kubeNode takes the first `images` of these. */
+export const MAX_IMAGES = 50;
+const IMAGES = Array.from({ length: MAX_IMAGES }, (_, k) => ({
   names: [
     `registry.example.com/team-${k}/service-${k}@sha256:${k.toString(16).padStart(2, '0').repeat(32)}`,
     `registry.example.com/team-${k}/service-${k}:v1.${k}.0`,
@@ -58,9 +60,10 @@ const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 /**
  * A v1 Node as the apiserver returns it (about 8 KB of JSON). `rv` is its resourceVersion,
  * `beat` the heartbeat time; fresh objects each call (nothing shared with other calls) unless
- * `share` is given, whose heavy parts (images, managedFields) are reused.
+ * `share` is given, whose heavy parts (images, managedFields) are reused. `images` is how many
+ * images its status lists (25 by default; a kubelet lists up to 50).
  */
-export function kubeNode(i: number, rv: number, beat: number, share?: Record<string, unknown>): KubeNode & Record<string, unknown> {
+export function kubeNode(i: number, rv: number, beat: number, share?: Record<string, unknown>, images = 25): KubeNode & Record<string, unknown> {
   const name = nodeName(i);
   const zone = `eu-west-1${'abc'[i % 3]}`;
   const conditions = ['MemoryPressure', 'DiskPressure', 'PIDPressure', 'NetworkUnavailable', 'Ready'].map((type) => ({
@@ -120,7 +123,7 @@ export function kubeNode(i: number, rv: number, beat: number, share?: Record<str
         osImage: 'Amazon Linux 2023.5.20240819', containerRuntimeVersion: 'containerd://1.7.20',
         kubeletVersion: 'v1.35.4-eks-a737599', kubeProxyVersion: 'v1.35.4-eks-a737599', operatingSystem: 'linux', architecture: 'amd64',
       },
-      images: (share?.images as unknown[]) ?? IMAGES.map((x) => ({ names: [...x.names], sizeBytes: x.sizeBytes })),
+      images: (share?.images as unknown[]) ?? IMAGES.slice(0, images).map((x) => ({ names: [...x.names], sizeBytes: x.sizeBytes })),
     },
   };
   return node as KubeNode & Record<string, unknown>;

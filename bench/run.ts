@@ -11,8 +11,9 @@
 //   --max-delay-ms N         the bridge's publish.maxDelayMs (default: the product default, 2000)
 //   --burst-nodes N          Nodes created, then deleted, as fast as the apiserver takes them (default 1000; 0 skips)
 //   --no-write               print only; do not write results.json / RESULTS.md
+// `npm run bench -- scale [...]` runs bench/scale.ts instead (section 5 of RESULTS.md, kept here).
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -191,7 +192,11 @@ async function main(): Promise<void> {
   if (!args['no-write']) {
     const dir = import.meta.dirname;
     writeFileSync(join(dir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
-    writeFileSync(join(dir, 'RESULTS.md'), markdown(results, plan, source, minion, e2e));
+    // Section 5 (scale) is written by `npm run bench -- scale` (bench/scale.ts); keep the last one.
+    const resultsMd = join(dir, 'RESULTS.md');
+    const previous = existsSync(resultsMd) ? readFileSync(resultsMd, 'utf8') : '';
+    const scaleAt = previous.indexOf('\n## 5. Scale');
+    writeFileSync(resultsMd, markdown(results, plan, source, minion, e2e) + (scaleAt >= 0 ? `\n${previous.slice(scaleAt + 1)}` : ''));
     log(`\nwrote bench/results.json and bench/RESULTS.md`);
   }
 }
