@@ -6,6 +6,7 @@ import type { BridgeBusEvent } from '../salt/index.ts';
 import { initialSchedule, type ClusterPlan, type Hold, type ScheduleState } from '../plan/index.ts';
 import type { Backoff } from '../util/backoff.ts';
 import type { PublishedState } from './stateStore.ts';
+import type { JobWait } from './minions.ts';
 
 /** What the controller hears from the bus: src/salt/interpret.ts's shapes, nothing verified yet. */
 export type BusSignal = BridgeBusEvent;
@@ -47,7 +48,7 @@ export interface ClusterRuntime {
    * The last publish went out on an open stream and its job (salt/job/<jid>/new, verified) has not
    * been seen yet: fired again when `due` passes, at most MAX_JOB_REFIRES times per generation.
    */
-  jobWait: { generation: number; due: number; refires: number } | undefined;
+  jobWait: JobWait | undefined;
 }
 
 export interface ClusterStatus {

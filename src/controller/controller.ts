@@ -21,7 +21,8 @@ import type { Metrics } from '../http/metrics.ts';
 import type { StateStore } from './stateStore.ts';
 import { reportRejections } from './rejections.ts';
 import {
-  JobBook, MinionTracker, REFUSAL_REASONS, judgeFloor, judgeJob, judgeOutcome, judgeReturn, refusalHint, resendEvents,
+  JobBook, MAX_JOB_REFIRES, MinionTracker, REFUSAL_REASONS, awaitJob, jobEndsWait, judgeFloor, judgeJob, judgeJobWait, judgeOutcome, judgeReturn,
+  refusalHint, resendEvents,
 } from './minions.ts';
 import { START_LIMITS, StartRounds, type StartOptions } from './starts.ts';
 import {
@@ -29,6 +30,7 @@ import {
 } from './cluster.ts';
 
 export type { BusSignal, ClusterStatus, RunReason } from './cluster.ts';
+export { MAX_JOB_REFIRES } from './minions.ts';
 
 /** Why a targeted re-send goes out: no answer or a failure, a minion start, an operator's release. */
 type ResendReason = 'retry' | 'minion-start' | 'release';
@@ -59,11 +61,6 @@ export interface ControllerDeps {
 }
 /** How long publishes wait at start-up for the bus stream to open before going out unseen. */
 export const STREAM_WAIT_MS = 5_000;
-/**
- * How many times a publish whose job never showed on the open stream is fired again (each after the
- * ack timeout plus backoff) before the bridge leaves it to the periodic resync.
- */
-export const MAX_JOB_REFIRES = 3;
 /** An ignored bus event is logged at most once per this interval and reason. */
 const DROP_LOG_EVERY_MS = 60_000;
 /** Why a bus event was ignored, and how loudly to say so: unknown jobs are ordinary (other bridges, missed `new`). */
@@ -320,8 +317,7 @@ export class Controller {
     else if (this.d.busStream === true && !this.d.dryRun && this.streamOpen && this.streamLossy) {
       // Seen from the start, yet the stream may still lose the job (rest_tornado's websocket drops
       // back-to-back events): without it no return is credited and no minion is owed a re-send.
-      const refires = c.jobWait?.generation === payload.generation ? c.jobWait.refires : 0;
-      c.jobWait = { generation: payload.generation, due: this.d.clock.now() + this.ackTimeoutMs + (refires ? c.retry.next() : 0), refires };
+      c.jobWait = awaitJob(c.jobWait, payload.generation, this.d.clock.now(), this.ackTimeoutMs);
       this.armRetry();
     }
     c.override = undefined;
@@ -455,7 +451,7 @@ export class Controller {
     // Verified: the payload's cluster, generation and digest are the bridge's own words.
     this.jobs.remember({ jid: s.jid, cluster: s.cluster, generation: s.generation, digest: s.digest ?? '', minions: new Set(s.minions) });
     if (s.generation > c!.floor) this.raiseFloor(c!, s.generation, 'job');
-    if (c!.jobWait && s.generation >= c!.jobWait.generation) c!.jobWait = undefined;
+    if (jobEndsWait(c!.jobWait, s.generation)) c!.jobWait = undefined;
     if (s.invalidIds || s.overCap) {
       this.ignored('job-minions', { tag: `salt/job/${s.jid}/new`, detail: `${s.invalidIds ?? 0} invalid minion id(s) and ${s.overCap ?? 0} beyond the ${s.minions.length} kept were left out` });
     }
@@ -579,14 +575,16 @@ export class Controller {
    */
   private jobUnseen(name: string, c: ClusterRuntime): void {
     const w = c.jobWait;
-    if (!w || w.due > this.d.clock.now()) return;
-    if (!this.streamOpen || !this.streamLossy || !this.active || c.payload?.generation !== w.generation) {
-      c.jobWait = undefined; // a closed stream re-fires on reopening; a newer publish waits for its own job
+    if (!w) return;
+    const verdict = judgeJobWait(w, this.d.clock.now(), { lossyStreamOpen: this.streamOpen && this.streamLossy, active: this.active, lastGeneration: c.payload?.generation });
+    if (verdict === 'wait') return;
+    if (verdict === 'drop') {
+      c.jobWait = undefined;
       return;
     }
     this.d.metrics.jobsUnseen.inc({ cluster: name });
     const where = { cluster: name, generation: w.generation, refires: w.refires };
-    if (w.refires >= MAX_JOB_REFIRES) {
+    if (verdict === 'give-up') {
       c.jobWait = undefined;
       this.d.log.warn(where, `no job of this publish was seen on the websocket stream after ${MAX_JOB_REFIRES} re-fires: no minion targeted, no reactor (check with salt-run state.event), or the stream lost them all (prefer eventStream sse); the periodic resync fires it again`);
       return;

@@ -465,3 +465,45 @@ export class MinionTracker {
     return out.sort((a, b) => a.cluster.localeCompare(b.cluster) || a.minion.localeCompare(b.minion));
   }
 }
+
+// ---- a publish's job on a lossy stream ---------------------------------------------------------
+
+/**
+ * How many times a publish whose job never showed on a lossy stream is fired again before the
+ * bridge leaves it to the periodic resync.
+ */
+export const MAX_JOB_REFIRES = 3;
+
+/** Waiting for the verified job (salt/job/<jid>/new) of the publish of `generation`. */
+export interface JobWait {
+  readonly generation: number;
+  /** When the job is overdue (Infinity while a re-fire is on its way). */
+  readonly due: number;
+  /** Re-fires of this generation so far. */
+  readonly refires: number;
+}
+
+/**
+ * The wait after the publish of `generation` went out at `now`: a re-fire of the same generation
+ * keeps its count, and each wait is one ack timeout longer than the one before (30 s, 60 s, 90 s).
+ */
+export function awaitJob(prev: JobWait | undefined, generation: number, now: number, ackTimeoutMs: number): JobWait {
+  const refires = prev?.generation === generation ? prev.refires : 0;
+  return { generation, due: now + ackTimeoutMs * (refires + 1), refires };
+}
+
+/** Whether a verified job of `generation` ends the wait. */
+export function jobEndsWait(w: JobWait | undefined, generation: number): boolean {
+  return w !== undefined && generation >= w.generation;
+}
+
+/**
+ * What an overdue wait means: `wait` (not due yet), `drop` (nothing to do: the stream is closed or
+ * not lossy, so its reopening re-fires; or a newer publish waits for its own job), `refire`, or
+ * `give-up` after MAX_JOB_REFIRES re-fires (no target, no reactor, or a stream that loses them all).
+ */
+export function judgeJobWait(w: JobWait, now: number, o: { lossyStreamOpen: boolean; active: boolean; lastGeneration: number | undefined }): 'wait' | 'drop' | 'refire' | 'give-up' {
+  if (w.due > now) return 'wait';
+  if (!o.lossyStreamOpen || !o.active || o.lastGeneration !== w.generation) return 'drop';
+  return w.refires >= MAX_JOB_REFIRES ? 'give-up' : 'refire';
+}

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import {
   JobBook, MinionTracker, MAX_HINT_IDS, MAX_JOBS, REQUEST_OVERHEAD_BYTES, REFUSAL_REASONS,
   judgeFloor, judgeJob, judgeOutcome, judgeReturn, refusalHint, refusalReason, resendEvents, type Credit, type Job, type Outcome,
+  MAX_JOB_REFIRES, awaitJob, jobEndsWait, judgeJobWait,
 } from '../../src/controller/minions.ts';
 import { StartRounds, START_LIMITS } from '../../src/controller/starts.ts';
 import { noteDrop } from '../../src/controller/cluster.ts';
@@ -438,5 +439,35 @@ describe('noteDrop (rate limit of ignored-event lines)', () => {
     assert.deepEqual([s.log, s.suppressed], [true, 5]);
     s = noteDrop(s.next, 60_001, 60_000);
     assert.equal(s.log, false);
+  });
+});
+
+describe('a publish\'s job on a lossy stream (awaitJob, jobEndsWait, judgeJobWait)', () => {
+  const open = { lossyStreamOpen: true, active: true, lastGeneration: 7 };
+  it('waits one ack timeout more for each re-fire of the same generation, from 0 for a new one', () => {
+    const first = awaitJob(undefined, 7, 1000, 30_000);
+    assert.deepEqual(first, { generation: 7, due: 31_000, refires: 0 });
+    assert.deepEqual(awaitJob({ ...first, refires: 2 }, 7, 50_000, 30_000), { generation: 7, due: 140_000, refires: 2 });
+    assert.deepEqual(awaitJob({ ...first, refires: 2 }, 8, 50_000, 30_000), { generation: 8, due: 80_000, refires: 0 });
+  });
+  it('a verified job of that generation or a newer one ends the wait; an older one does not', () => {
+    const w = awaitJob(undefined, 7, 0, 30_000);
+    assert.equal(jobEndsWait(w, 7), true);
+    assert.equal(jobEndsWait(w, 9), true);
+    assert.equal(jobEndsWait(w, 6), false);
+    assert.equal(jobEndsWait(undefined, 7), false);
+  });
+  it('overdue on an open lossy stream: re-fire, MAX_JOB_REFIRES times, then give up', () => {
+    const w = awaitJob(undefined, 7, 0, 30_000);
+    assert.equal(judgeJobWait(w, 29_999, open), 'wait');
+    assert.equal(judgeJobWait(w, 30_000, open), 'refire');
+    assert.equal(judgeJobWait({ ...w, refires: MAX_JOB_REFIRES - 1 }, 30_000, open), 'refire');
+    assert.equal(judgeJobWait({ ...w, refires: MAX_JOB_REFIRES }, 30_000, open), 'give-up');
+  });
+  it('nothing to do when the stream is closed or not lossy, the bridge is not publishing, or a newer publish went out', () => {
+    const w = awaitJob(undefined, 7, 0, 30_000);
+    assert.equal(judgeJobWait(w, 40_000, { ...open, lossyStreamOpen: false }), 'drop');
+    assert.equal(judgeJobWait(w, 40_000, { ...open, active: false }), 'drop');
+    assert.equal(judgeJobWait(w, 40_000, { ...open, lastGeneration: 8 }), 'drop');
   });
 });
