@@ -175,6 +175,12 @@ test('failover: with one bridge per master, master A stops, its minion fails ove
   const start = await masterB.waitForEvent(`${FAILOVER}'s start on B`, (e) => e.tag === `salt/minion/${FAILOVER}/start`, 60_000);
   assert.equal(start.data.id, FAILOVER);
   t.diagnostic(`${FAILOVER} on B: ${applyReturns(masterB, FAILOVER, undefined, masterB.events.indexOf(start)).length} apply return(s) since its start`);
+  // B's master targets I@ by its own pillar cache, which has no entry for a minion that never
+  // compiled its pillar there: the job reaches the minion anyway (a pillar target is broadcast and
+  // matched on the minion), but B's job does not list it, so bridge B would not credit its return.
+  // The README's procedure: refresh the pillar of failed-over minions on their new master.
+  const refreshed = await masterB.cli('salt', [FAILOVER, 'saltutil.refresh_pillar', '--out=json']);
+  assert.equal(refreshed.code, 0, `refresh_pillar through B: ${refreshed.stderr || refreshed.stdout}`);
 
   const since = masterB.events.length;
   await kube.createNode('t4', [{ type: 'InternalIP', address: ip(4) }]);
@@ -187,4 +193,14 @@ test('failover: with one bridge per master, master A stops, its minion fails ove
   }
   await ipsetHas(FAILOVER, ip(4));
   await ipsetHas(HOT, ip(4));
+  // Bridge B saw the job (listing both) and the returns on its master's bus: its status shows both current.
+  let seen = '';
+  await waitFor(`bridge B's status: ${FAILOVER} and ${HOT} at generation ${g}`, async () => {
+    const st = await bridgeB!.status();
+    seen = JSON.stringify(st.minions);
+    return [FAILOVER, HOT].every((m) => st.minions.some((r) => r.minion === m && r.appliedGeneration === g));
+  }, 30_000, 200).catch((err: unknown) => {
+    const jobs = masterB.events.slice(since).filter((e) => /^salt\/job\/\d+\/new$/.test(e.tag) && e.data.fun === 'kube_allowlist.apply').map((e) => e.data.minions);
+    throw new Error(`${(err as Error).message}; bridge B's minions: ${seen}; minions of B's jobs: ${JSON.stringify(jobs)}`);
+  });
 });
