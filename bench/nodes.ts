@@ -126,7 +126,7 @@ export function kubeNode(i: number, rv: number, beat: number, share?: Record<str
       images: (share?.images as unknown[]) ?? IMAGES.slice(0, images).map((x) => ({ names: [...x.names], sizeBytes: x.sizeBytes })),
     },
   };
-  return node as KubeNode & Record<string, unknown>;
+  return node;
 }
 
 /**
@@ -143,16 +143,16 @@ export class FakeNodeApi implements NodeApi {
     this.rv = rv;
   }
 
-  async list(o: ListOptions): Promise<ListPage> {
+  list(o: ListOptions): Promise<ListPage> {
     const start = o.continue ? Number(o.continue) : 0;
     const end = Math.min(this.count, start + (o.limit ?? this.count));
     const items: KubeNode[] = [];
     for (let i = start; i < end; i++) items.push(kubeNode(i, this.rv, Date.UTC(2026, 0, 1)));
-    return { items, resourceVersion: String(this.rv), ...(end < this.count ? { continue: String(end) } : {}) };
+    return Promise.resolve({ items, resourceVersion: String(this.rv), ...(end < this.count ? { continue: String(end) } : {}) });
   }
 
-  async watch(_o: unknown, onEvent: (e: WatchEvent) => void): Promise<WatchHandle> {
+  watch(_o: unknown, onEvent: (e: WatchEvent) => void): Promise<WatchHandle> {
     this.emit = onEvent;
-    return { abort: () => { this.emit = null; } };
+    return Promise.resolve({ abort: () => { this.emit = null; } });
   }
 }

@@ -181,7 +181,7 @@ export function createBridge(config: Config, log: Logger, o: BridgeOptions): Bri
       };
       if (o.http) {
         await probe();
-        const t = setInterval(probe, 15_000);
+        const t = setInterval(() => void probe(), 15_000);
         t.unref();
         stopProbe = () => clearInterval(t);
       }

@@ -300,7 +300,7 @@ export class MinionTracker {
   /** The entry of a minion the bus just mentioned: created or moved to the most recently seen end. */
   private touch(cluster: string, minion: string): Entry {
     let byMinion = this.clusters.get(cluster);
-    if (!byMinion) this.clusters.set(cluster, (byMinion = new Map()));
+    if (!byMinion) this.clusters.set(cluster, (byMinion = new Map<string, Entry>()));
     let e = byMinion.get(minion);
     if (e) {
       byMinion.delete(minion);

@@ -123,7 +123,7 @@ export function isGoneStatus(obj: unknown): boolean {
  * operation and cluster, e.g. `cluster "prod": list nodes`.
  */
 export function translateKubeError(what: string, err: unknown): KubeError {
-  if (err instanceof KsbError) return err as KubeError;
+  if (err instanceof KsbError) return err;
   if (err !== null && typeof err === 'object') {
     const e = err as Record<string, unknown>;
     // ApiException (generated API): { code: number, body }

@@ -71,12 +71,14 @@ export class KubeNodeSource implements NodeSource {
   }
 
   /** Starts list+watch; resolves at once (use whenSynced() to wait for the first list). */
-  async start(): Promise<void> {
+  start(): Promise<void> {
     this.reflector.start();
+    return Promise.resolve();
   }
 
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
     this.reflector.stop();
+    return Promise.resolve();
   }
 
   /** Resolves once the first full list (or the next one after an outage) has been applied. */

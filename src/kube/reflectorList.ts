@@ -32,7 +32,7 @@ export interface ListResult {
 export async function listAll(r: ListAllRequest): Promise<ListResult> {
   const items: KubeNode[] = [];
   let cont: string | undefined;
-  let rv = '';
+  let rv: string;
   do {
     const ac = new AbortController();
     r.onRequest(ac);

@@ -166,10 +166,14 @@ function eauthFileBlock(usersFile: string, users: Array<{ user: SaltUser; acl: u
   const options: Record<string, unknown> = shipped?.backend === 'file'
     ? { ...shipped.options }
     : { '^filetype': 'text', '^hashtype': 'plaintext' };
-  const filetype = String(options['^filetype'] ?? 'text');
+  const opt = (key: string, fallback: string): string => {
+    const v = options[key];
+    return typeof v === 'string' || typeof v === 'number' ? String(v) : fallback;
+  };
+  const filetype = opt('^filetype', 'text');
   if (filetype !== 'text') throw new Error(`harness: eauth file type ${filetype} is not supported (only text)`);
-  const hashtype = String(options['^hashtype'] ?? 'plaintext');
-  const sep = String(options['^field_separator'] ?? ':');
+  const hashtype = opt('^hashtype', 'plaintext');
+  const sep = opt('^field_separator', ':');
   const userField = Number(options['^username_field'] ?? 1);
   const passField = Number(options['^password_field'] ?? 2);
   const stored = (p: string) => (hashtype === 'plaintext' ? p : createHash(hashtype).update(p).digest('hex'));
@@ -216,7 +220,7 @@ let stacks = 0;
 
 export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack> {
   const bins = requireTools(['salt-master', 'salt-minion', 'salt-api', 'salt', 'salt-run', 'salt-key', 'openssl']);
-  const version = await saltVersion(bins['salt']!);
+  const version = await saltVersion(bins['salt']);
   // A second stack in the same process (a second master) gets a directory of its own.
   const dir = workDir(stacks++ === 0 ? 'salt' : `salt-${stacks}`);
   const configDir = join(dir, 'master-conf');
@@ -301,7 +305,7 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
       stdio: ['ignore', 'pipe', 'ignore'], detached: true, env: { ...process.env, PYTHONUNBUFFERED: '1' },
     });
     let buf = '';
-    p.stdout!.on('data', (d: Buffer) => {
+    p.stdout.on('data', (d: Buffer) => {
       buf += d.toString('utf8');
       let i: number;
       while ((i = buf.indexOf('\n')) >= 0) {
@@ -437,7 +441,7 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
     async saltRun(fun, args = []) {
       const r = await cli('salt-run', [fun, ...args, '--out=json']);
       if (r.code !== 0) throw new Error(`salt-run ${fun} exited ${r.code}: ${r.stderr || r.stdout}`);
-      return JSON.parse(r.stdout || 'null');
+      return JSON.parse(r.stdout || 'null') as unknown;
     },
     cli,
     events,

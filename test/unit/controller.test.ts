@@ -129,7 +129,7 @@ test('a shrink beyond the limit is held until released with the held digest', as
   const st = c.status().clusters[0]!;
   assert.deepEqual(st.held?.reasons, ['shrink']);
   assert.equal(c.release('prod', 'sha256:not-it').released, false);
-  assert.equal(c.release('prod', st.held!.digest).released, true);
+  assert.equal(c.release('prod', st.held.digest).released, true);
   await clock.advance(100);
   assert.equal(sink.fired.length, 2);
   assert.deepEqual(sink.fired[1]!.data.ipv4, ['10.0.0.4']);
@@ -722,13 +722,12 @@ test('status (table and --json) shows who refuses which list and why', async () 
 });
 
 test('its own event seen on the bus before salt-api answered is not taken for another bridge\'s', async () => {
-  let c: Controller | undefined;
   const fire = sink.fire.bind(sink);
   sink.fire = async (tag, data) => {
-    bus(c!, published(data)); // the SSE stream delivers the event before the HTTP answer
+    bus(c, published(data)); // the SSE stream delivers the event before the HTTP answer
     await fire(tag, data);
   };
-  c = makeController();
+  const c = makeController();
   c.setActive(true);
   source.put('a', '10.0.0.1');
   source.setSynced(true);
@@ -790,15 +789,14 @@ test('a stream that never opens holds the first publish for at most STREAM_WAIT_
 });
 
 test('a stream that reopens while a publish is in flight: that publish is fired again too', async () => {
-  let c: Controller | undefined;
   const fire = sink.fire.bind(sink);
   let reopen = false;
   sink.fire = async (tag, data) => {
-    if (reopen) c!.streamState(true); // reopened during the salt-api call
+    if (reopen) c.streamState(true); // reopened during the salt-api call
     reopen = false;
     await fire(tag, data);
   };
-  c = makeController({ busStream: true });
+  const c = makeController({ busStream: true });
   c.streamState(true);
   c.setActive(true);
   source.put('a', '10.0.0.1');

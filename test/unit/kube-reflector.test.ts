@@ -1,13 +1,11 @@
 // Reflector + KubeNodeSource against a fake NodeApi and a fake clock: nothing sleeps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Clock } from '../../src/seams.ts';
 import { KubeNodeSource, toNodeInfo } from '../../src/kube/nodeSource.ts';
 import { KubeForbiddenError, KubeGoneError, KubeUnreachableError } from '../../src/kube/errors.ts';
 import type { KubeNode, ListOptions, ListPage, NodeApi, WatchEvent, WatchHandle, WatchOptions } from '../../src/kube/nodeApi.ts';
 import { FakeClock } from '../fakes/clock.ts';
 
-const flush = () => new Promise<void>((r) => setImmediate(r));
 
 
 class FakeWatch implements WatchHandle {
@@ -41,24 +39,26 @@ class FakeApi implements NodeApi {
   failAllLists: unknown = null;
   failAllWatches: unknown = null;
 
-  async list(o: ListOptions): Promise<ListPage> {
+  list(o: ListOptions): Promise<ListPage> {
     this.lists.push(o);
     const f = this.failAllLists ?? this.listFailures.shift();
-    if (f) throw f;
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- fails with what the test queued, as client-node does (not always an Error)
+    if (f) return Promise.reject(f);
     const all = [...this.nodes.values()].sort((a, b) => a.metadata!.name!.localeCompare(b.metadata!.name!));
     const start = o.continue ? Number(o.continue) : 0;
     const end = o.limit ? start + o.limit : all.length;
-    return {
+    return Promise.resolve({
       items: structuredClone(all.slice(start, end)),
       resourceVersion: String(this.rv),
       continue: end < all.length ? String(end) : undefined,
-    };
+    });
   }
 
   watch(o: WatchOptions, onEvent: (e: WatchEvent) => void, onDone: (err: unknown) => void): Promise<WatchHandle> {
     const w = new FakeWatch(o, onEvent, onDone);
     this.watches.push(w);
     const f = this.failAllWatches ?? this.watchFailures.shift();
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- fails with what the test queued, as client-node does (not always an Error)
     if (f) return Promise.reject(f);
     return Promise.resolve(w);
   }
@@ -93,7 +93,7 @@ function node(name: string, ips: string[], extra: Record<string, unknown> = {}):
       addresses: [...ips.map((address) => ({ type: 'InternalIP', address })), { type: 'Hostname', address: name }],
       ...(extra.status as object),
     },
-  } as KubeNode;
+  };
 }
 
 const bookmark = (rv: string) => ({ kind: 'Node', metadata: { resourceVersion: rv } });

@@ -109,7 +109,7 @@ describe('createClientNodeApi().watch with an oversized line', () => {
     const api = createClientNodeApi(kubeConfig(), { label: 'local', watchInactivityMs: 60_000, maxWatchLineBytes: 1024 * 1024 });
     const events: string[] = [];
     const done = new Promise<unknown>((resolve) => {
-      void api.watch({ resourceVersion: '10', allowWatchBookmarks: true, timeoutSeconds: 60 }, (e) => events.push(`${e.type} ${(e.object as any).metadata.name}`), resolve);
+      void api.watch({ resourceVersion: '10', allowWatchBookmarks: true, timeoutSeconds: 60 }, (e) => events.push(`${e.type} ${(e.object as { metadata: { name: string } }).metadata.name}`), resolve);
     });
     const err = (await done) as { code?: string; message?: string; retryable?: boolean };
     assert.equal(err.code, 'KSB_KUBE_WATCH_LINE_TOO_LONG');
@@ -124,11 +124,11 @@ describe('createClientNodeApi().watch with an oversized line', () => {
 describe('createClientNodeApi().watch, other endings', () => {
   it('a silent stream ends with a timeout (KSB_KUBE_UNREACHABLE) after watchInactivityMs', async () => {
     const api = createClientNodeApi(kubeConfig(), { label: 'local', watchInactivityMs: 300 });
-    const err = await new Promise<any>((resolve) => {
-      void api.watch({ resourceVersion: '10', allowWatchBookmarks: true, timeoutSeconds: 60 }, () => {}, resolve);
+    const err = await new Promise<{ code?: string; message?: string } | undefined>((resolve) => {
+      void api.watch({ resourceVersion: '10', allowWatchBookmarks: true, timeoutSeconds: 60 }, () => {}, (e) => resolve(e as { code?: string; message?: string } | undefined));
     });
     assert.equal(err?.code, 'KSB_KUBE_UNREACHABLE');
-    assert.match(err.message, /watch nodes: timed out/);
+    assert.match(err?.message ?? '', /watch nodes: timed out/);
   });
 
   it('the server ending the stream normally → onDone(null); a line that is not JSON → an error', async () => {
