@@ -21,6 +21,9 @@ echo "== lint: ruff (Python), salt-lint (SLS and Jinja)"
 mapfile -t sls < <(find salt/file_roots -name '*.sls' -o -name '*.jinja' | LC_ALL=C sort)
 "$KSB_ROOT/.tools/lint/bin/salt-lint" -c salt/.salt-lint "${sls[@]}"
 
+echo "== lint: eslint (TypeScript)"
+eslint .
+
 echo "== salt content (pytest)"
 pytest -q -p no:cacheprovider test/salt
 
