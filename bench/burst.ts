@@ -48,9 +48,11 @@ const now = () => performance.now();
 /** Runs `fn` over `items` with at most `concurrency` in flight. */
 async function pool<T>(items: T[], concurrency: number, fn: (t: T) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 /** The address of burst node i: 10.60.x.y, outside the lab (the list only has to hold it). */
@@ -65,24 +67,37 @@ async function phase(
   const from = salt.events.length;
   const load = round(loadavg());
   const t0 = now();
-  const firstEvent = salt.waitForEvent('the first event of the burst', (e) => salt.events.indexOf(e) >= from && e.tag === o.tag, o.timeoutMs).then((e) => ({ e, at: now() }));
-  const finalEvent = salt.waitForEvent('the final list', (e) => salt.events.indexOf(e) >= from && e.tag === o.tag && e.data.minions === undefined
-    && Array.isArray(e.data.ipv4) && isFinal(e.data.ipv4 as string[]), o.timeoutMs);
+  const firstEvent = salt
+    .waitForEvent('the first event of the burst', (e) => salt.events.indexOf(e) >= from && e.tag === o.tag, o.timeoutMs)
+    .then((e) => ({ e, at: now() }));
+  const finalEvent = salt.waitForEvent(
+    'the final list',
+    (e) => salt.events.indexOf(e) >= from && e.tag === o.tag && e.data.minions === undefined && Array.isArray(e.data.ipv4) && isFinal(e.data.ipv4 as string[]),
+    o.timeoutMs,
+  );
   firstEvent.catch(() => undefined);
   finalEvent.catch(() => undefined);
   let firstCallEnd = Number.NaN;
-  await pool(Array.from({ length: o.nodes }, (_, i) => i), o.concurrency, async (i) => {
-    await call(i);
-    if (i === 0) firstCallEnd = now();
-  });
+  await pool(
+    Array.from({ length: o.nodes }, (_, i) => i),
+    o.concurrency,
+    async (i) => {
+      await call(i);
+      if (i === 0) firstCallEnd = now();
+    },
+  );
   const tLast = now();
   const { e: firstE, at: first } = await firstEvent;
   const final = await finalEvent;
   const finalAt = now();
   const finalSeen = final.at - performance.timeOrigin;
   const gen = final.data.generation;
-  const applied = (m: string) => (e: BusEvent) => salt.events.indexOf(e) >= from && e.tag.endsWith(`/ret/${m}`) && e.data.fun === 'kube_allowlist.apply'
-    && (e.data.return as { generation?: unknown; applied?: unknown } | undefined)?.generation === gen && (e.data.return as { applied?: unknown }).applied === true;
+  const applied = (m: string) => (e: BusEvent) =>
+    salt.events.indexOf(e) >= from &&
+    e.tag.endsWith(`/ret/${m}`) &&
+    e.data.fun === 'kube_allowlist.apply' &&
+    (e.data.return as { generation?: unknown; applied?: unknown } | undefined)?.generation === gen &&
+    (e.data.return as { applied?: unknown }).applied === true;
   const rets = await Promise.all(o.minions.map((m) => salt.waitForEvent(`${m} applied generation ${String(gen)}`, applied(m), o.timeoutMs)));
   const lastRet = Math.max(...rets.map((e) => e.at - performance.timeOrigin));
   const upTo = salt.events.indexOf(final);
@@ -109,23 +124,41 @@ async function phase(
  * (clusters[].safety.maxShrinkFraction: 1) and so must the minions (pillar max_shrink: 1).
  */
 export async function benchBurst(o: {
-  kube: KubeCluster; salt: SaltStack; cluster: string; minions: string[]; nodes: number; concurrency?: number; log: (s: string) => void;
+  kube: KubeCluster;
+  salt: SaltStack;
+  cluster: string;
+  minions: string[];
+  nodes: number;
+  concurrency?: number;
+  log: (s: string) => void;
 }): Promise<BurstResult> {
   const tag = `kube-salt-bridge/cluster/${o.cluster}/nodes`;
   const concurrency = o.concurrency ?? 8;
   const base = { kube: o.kube, salt: o.salt, tag, minions: o.minions, nodes: o.nodes, concurrency, timeoutMs: 300_000 };
   const ips = Array.from({ length: o.nodes }, (_, i) => burstIp(i));
   o.log(`burst: creating ${o.nodes} Nodes (${concurrency} calls in flight)`);
-  const create = await phase(base, (i) => o.kube.createNode(`burst-${i}`, [{ type: 'InternalIP', address: burstIp(i) }]), (l) => {
-    const have = new Set(l);
-    return ips.every((ip) => have.has(ip));
-  });
-  o.log(`  created in ${Math.round(create.apiMs)} ms; first event +${Math.round(create.firstEventMs)} ms; ${create.events} publishes, ${create.resends} re-sends; every minion applied ${Math.round(create.allAppliedAfterLastMs)} ms after the last create`);
+  const create = await phase(
+    base,
+    (i) => o.kube.createNode(`burst-${i}`, [{ type: 'InternalIP', address: burstIp(i) }]),
+    (l) => {
+      const have = new Set(l);
+      return ips.every((ip) => have.has(ip));
+    },
+  );
+  o.log(
+    `  created in ${Math.round(create.apiMs)} ms; first event +${Math.round(create.firstEventMs)} ms; ${create.events} publishes, ${create.resends} re-sends; every minion applied ${Math.round(create.allAppliedAfterLastMs)} ms after the last create`,
+  );
   o.log(`burst: deleting them`);
-  const del = await phase(base, (i) => o.kube.deleteNode(`burst-${i}`), (l) => {
-    const have = new Set(l);
-    return ips.every((ip) => !have.has(ip));
-  });
-  o.log(`  deleted in ${Math.round(del.apiMs)} ms; first event +${Math.round(del.firstEventMs)} ms; ${del.events} publishes, ${del.resends} re-sends; every minion applied ${Math.round(del.allAppliedAfterLastMs)} ms after the last delete`);
+  const del = await phase(
+    base,
+    (i) => o.kube.deleteNode(`burst-${i}`),
+    (l) => {
+      const have = new Set(l);
+      return ips.every((ip) => !have.has(ip));
+    },
+  );
+  o.log(
+    `  deleted in ${Math.round(del.apiMs)} ms; first event +${Math.round(del.firstEventMs)} ms; ${del.events} publishes, ${del.resends} re-sends; every minion applied ${Math.round(del.allAppliedAfterLastMs)} ms after the last delete`,
+  );
   return { nodes: o.nodes, concurrency, minions: o.minions.length, create, delete: del };
 }

@@ -1,7 +1,13 @@
 // Parts 1 and 2 of the benchmark, in-process: the plan core (projection → digest → diff → signed
 // payload → request body) and the KubeNodeSource (memory per node, heartbeat throughput).
 import {
-  allowListDigest, buildPayload, diffLists, eventTag, projectNodes, DIFF_CAP, SALT_API_MAX_BODY_BYTES,
+  allowListDigest,
+  buildPayload,
+  diffLists,
+  eventTag,
+  projectNodes,
+  DIFF_CAP,
+  SALT_API_MAX_BODY_BYTES,
   type ProjectionOptions,
 } from '../src/plan/index.ts';
 import type { AllowListPayload } from '../src/seams.ts';
@@ -54,7 +60,14 @@ export function buildFirstPublish(count: number, generation = 1_800_000_000_000)
 
 export function benchPlan(count: number, iterations: number): PlanResult {
   const view = nodeInfos(count);
-  const t = { project: [] as number[], digest: [] as number[], diff: [] as number[], buildSign: [] as number[], serialize: [] as number[], total: [] as number[] };
+  const t = {
+    project: [] as number[],
+    digest: [] as number[],
+    diff: [] as number[],
+    buildSign: [] as number[],
+    serialize: [] as number[],
+    total: [] as number[],
+  };
   let last: AllowListPayload | undefined;
   let body = '';
   const warmup = Math.max(3, Math.floor(iterations / 10));
@@ -89,8 +102,12 @@ export function benchPlan(count: number, iterations: number): PlanResult {
     entries: { ipv4: payload.ipv4.length, ipv6: payload.ipv6.length },
     iterations,
     stagesMs: {
-      project: summarize(t.project), digest: summarize(t.digest), diff: summarize(t.diff),
-      buildSign: summarize(t.buildSign), serialize: summarize(t.serialize), total: summarize(t.total),
+      project: summarize(t.project),
+      digest: summarize(t.digest),
+      diff: summarize(t.diff),
+      buildSign: summarize(t.buildSign),
+      serialize: summarize(t.serialize),
+      total: summarize(t.total),
     },
     added: payload.added.length,
     addedTruncated: payload.added_truncated === true,
@@ -145,7 +162,12 @@ export async function benchSource(count: number, heartbeats: number): Promise<So
   gc();
   h0 = heap();
   const source = new KubeNodeSource({
-    cluster: CLUSTER, api, watchdogMs: 3_600_000, relistIntervalMs: 0, unreachableAfterMs: 3_600_000, requestTimeoutMs: 600_000,
+    cluster: CLUSTER,
+    api,
+    watchdogMs: 3_600_000,
+    relistIntervalMs: 0,
+    unreachableAfterMs: 3_600_000,
+    requestTimeoutMs: 600_000,
   });
   let changes = 0;
   source.onChange(() => changes++);
@@ -176,7 +198,8 @@ export async function benchSource(count: number, heartbeats: number): Promise<So
 
   // The same through JSON.parse of watch lines (a pool of distinct lines, parsed afresh each time).
   const lines = Array.from({ length: Math.min(500, heartbeats) }, (_, k) =>
-    JSON.stringify({ type: 'MODIFIED', object: kubeNode(k % count, 20_000 + k, Date.UTC(2026, 0, 2) + k * 1000) }));
+    JSON.stringify({ type: 'MODIFIED', object: kubeNode(k % count, 20_000 + k, Date.UTC(2026, 0, 2) + k * 1000) }),
+  );
   const t1 = performance.now();
   for (let k = 0; k < heartbeats; k++) emit(JSON.parse(lines[k % lines.length]!) as { type: 'MODIFIED'; object: unknown });
   const withParseMs = performance.now() - t1;

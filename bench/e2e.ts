@@ -97,21 +97,44 @@ const wallAt = (t: number) => performance.timeOrigin + t;
 const stampToPerf = (stamp: unknown): number => (typeof stamp === 'string' ? Date.parse(`${stamp.slice(0, 23)}Z`) - performance.timeOrigin : Number.NaN);
 
 function dual(lab: Lab, n: number): NodeAddress[] {
-  return [{ type: 'InternalIP', address: lab.nodeIp4(n) }, { type: 'InternalIP', address: lab.nodeIp6(n) }];
+  return [
+    { type: 'InternalIP', address: lab.nodeIp4(n) },
+    { type: 'InternalIP', address: lab.nodeIp6(n) },
+  ];
 }
 
 /** Resolves with (time seen, event) for the first event after index `from` that matches. */
 function nextEvent(salt: SaltStack, from: number, what: string, match: (e: BusEvent) => boolean): Promise<{ at: number; e: BusEvent }> {
-  return salt
-    .waitForEvent(what, (e) => match(e) && salt.events.indexOf(e) >= from, STEP_TIMEOUT_MS)
-    .then((e) => ({ at: now(), e }));
+  return salt.waitForEvent(what, (e) => match(e) && salt.events.indexOf(e) >= from, STEP_TIMEOUT_MS).then((e) => ({ at: now(), e }));
 }
 
 const PROBER = join(import.meta.dirname, 'prober.py');
 
 /** Starts bench/prober.py in the node namespace; resolves once it runs, with the wait for WANT. */
-async function streamProbe(nodes: Host, src: string, dst: string, want: boolean): Promise<{ result: Promise<{ at: number; attempts: number }>; kill: () => void }> {
-  const c = spawn('ip', ['netns', 'exec', nodes.ns, 'python3', PROBER, src, dst, '6379', want ? 'accept' : 'drop', String(POLL_MS / 1000), String(PROBE_TIMEOUT_S), String(STEP_TIMEOUT_MS / 1000)], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function streamProbe(
+  nodes: Host,
+  src: string,
+  dst: string,
+  want: boolean,
+): Promise<{ result: Promise<{ at: number; attempts: number }>; kill: () => void }> {
+  const c = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      nodes.ns,
+      'python3',
+      PROBER,
+      src,
+      dst,
+      '6379',
+      want ? 'accept' : 'drop',
+      String(POLL_MS / 1000),
+      String(PROBE_TIMEOUT_S),
+      String(STEP_TIMEOUT_MS / 1000),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let buf = '';
   let err = '';
   let onReady: () => void = () => undefined;
@@ -125,31 +148,60 @@ async function streamProbe(nodes: Host, src: string, dst: string, want: boolean)
       while ((i = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
-        if (line === 'ready') { onReady(); continue; }
+        if (line === 'ready') {
+          onReady();
+          continue;
+        }
         const r = JSON.parse(line) as { ok: boolean | null; ago_ms?: number; attempts: number };
         if (r.ok === want) resolve({ at: t - (r.ago_ms ?? 0), attempts: r.attempts });
         else reject(new Error(`${src}: TCP connection still ${want ? 'dropped' : 'accepted'} after ${STEP_TIMEOUT_MS} ms (${r.attempts} attempts)`));
       }
     });
-    c.on('close', (code) => { onReady(); if (code !== 0) reject(new Error(`prober exited ${code}: ${err}`)); });
+    c.on('close', (code) => {
+      onReady();
+      if (code !== 0) reject(new Error(`prober exited ${code}: ${err}`));
+    });
   });
   result.catch(() => undefined);
   await ready;
-  return { result, kill: () => { try { c.kill('SIGKILL'); } catch { /* gone */ } } };
+  return {
+    result,
+    kill: () => {
+      try {
+        c.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
+    },
+  };
 }
 
 async function measure(
-  mode: ProbeMode, salt: SaltStack, m: Minion, nodes: Host, ip: string, wantOk: boolean, change: () => Promise<void>,
-  listHas: (e: BusEvent) => boolean, probeStats: { ok: number[]; dropped: number[] },
+  mode: ProbeMode,
+  salt: SaltStack,
+  m: Minion,
+  nodes: Host,
+  ip: string,
+  wantOk: boolean,
+  change: () => Promise<void>,
+  listHas: (e: BusEvent) => boolean,
+  probeStats: { ok: number[]; dropped: number[] },
 ): Promise<Sample> {
   const stream = mode === 'stream' ? await streamProbe(nodes, ip, m.host.ipv4, wantOk) : undefined;
   const from = salt.events.length;
   const t0 = now();
   const ev = nextEvent(salt, from, `event ${wantOk ? 'with' : 'without'} ${ip}`, (e) => e.tag === TAG && listHas(e));
   const ret = ev.then(({ e }) =>
-    nextEvent(salt, from, `job return of generation ${String(e.data.generation)}`, (r) =>
-      /^salt\/job\/\d+\/ret\//.test(r.tag) && r.data.id === m.id && r.data.fun === 'kube_allowlist.apply'
-        && (r.data.return as { generation?: unknown } | undefined)?.generation === e.data.generation),
+    nextEvent(
+      salt,
+      from,
+      `job return of generation ${String(e.data.generation)}`,
+      (r) =>
+        /^salt\/job\/\d+\/ret\//.test(r.tag) &&
+        r.data.id === m.id &&
+        r.data.fun === 'kube_allowlist.apply' &&
+        (r.data.return as { generation?: unknown } | undefined)?.generation === e.data.generation,
+    ),
   );
   ev.catch(() => undefined);
   ret.catch(() => undefined);
@@ -257,7 +309,12 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
     });
     await bridge.waitReady();
     const reach = async (n: number) => (await probe(nodes, lab!.nodeIp4(n), m.host.ipv4, 0.3)).ok;
-    await waitFor('first list applied (outsider dropped, base node accepted)', async () => !(await reach(OUTSIDER)) && (await reach(BASE_NODES[0]!)), 60_000, 200);
+    await waitFor(
+      'first list applied (outsider dropped, base node accepted)',
+      async () => !(await reach(OUTSIDER)) && (await reach(BASE_NODES[0]!)),
+      60_000,
+      200,
+    );
     const stackStartMs = now() - s0;
     o.log(`stack up in ${(stackStartMs / 1000).toFixed(1)} s; ${o.iterations} joins + leaves`);
 
@@ -271,10 +328,24 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
       await sleep(1000); // quiet period: each change is measured on its own
       joins.push(await measure(o.probe, salt, m, nodes, ip, true, () => kube!.createNode(name, dual(lab!, i)).then(() => undefined), has, probeStats));
       await sleep(1000);
-      leaves.push(await measure(o.probe, salt, m, nodes, ip, false, () => kube!.deleteNode(name), (e) => !has(e), probeStats));
+      leaves.push(
+        await measure(
+          o.probe,
+          salt,
+          m,
+          nodes,
+          ip,
+          false,
+          () => kube!.deleteNode(name),
+          (e) => !has(e),
+          probeStats,
+        ),
+      );
       const j = joins.at(-1)!;
       const l = leaves.at(-1)!;
-      o.log(`  #${String(i).padStart(2)}  join: bus ${Math.round(j.busSeen)} ms, return ${Math.round(j.jobReturn)} ms, tcp ${Math.round(j.tcp)} ms   leave: bus ${Math.round(l.busSeen)} ms, return ${Math.round(l.jobReturn)} ms, tcp ${Math.round(l.tcp)} ms`);
+      o.log(
+        `  #${String(i).padStart(2)}  join: bus ${Math.round(j.busSeen)} ms, return ${Math.round(j.jobReturn)} ms, tcp ${Math.round(j.tcp)} ms   leave: bus ${Math.round(l.busSeen)} ms, return ${Math.round(l.jobReturn)} ms, tcp ${Math.round(l.tcp)} ms`,
+      );
     }
 
     let burst: BurstResult | null = null;
@@ -293,9 +364,18 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
     const apiPort = Number(new URL(kube.url).port);
     const hop = await freePort();
     rootRelay = await relay(lab.gw4, hop, '127.0.0.1', apiPort);
-    m.host.daemon('relay-apiserver', process.execPath, [join(import.meta.dirname, 'relay.ts'), '127.0.0.1', String(apiPort), lab.gw4, String(hop)], join(workDir('relay'), 'relay.log'));
-    await waitFor('apiserver reachable from the minion namespace', async () =>
-      (await m.host.exec('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${apiPort}`])).code === 0, 15_000, 100);
+    m.host.daemon(
+      'relay-apiserver',
+      process.execPath,
+      [join(import.meta.dirname, 'relay.ts'), '127.0.0.1', String(apiPort), lab.gw4, String(hop)],
+      join(workDir('relay'), 'relay.log'),
+    );
+    await waitFor(
+      'apiserver reachable from the minion namespace',
+      async () => (await m.host.exec('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${apiPort}`])).code === 0,
+      15_000,
+      100,
+    );
     const pingMs: number[] = [];
     for (let k = 0; k < Math.min(5, o.pulls); k++) {
       const t0 = now();

@@ -49,8 +49,9 @@ def main(argv):
     keys = payload_u.key_ring(config["public_keys"], "kube_allowlist:public_keys")
 
     def verify():
-        return payload_u.verify(json.loads(text), keys, config["max_prefix"], config["max_entries"],
-                                config["max_address_space"])
+        return payload_u.verify(
+            json.loads(text), keys, config["max_prefix"], config["max_entries"], config["max_address_space"]
+        )
 
     view = verify()
     lists = {"ipv4": view["ipv4"], "ipv6": view["ipv6"]}
@@ -94,20 +95,24 @@ def main(argv):
         return firewall.plan("ipset", desired, current)
 
     inc = incremental()
-    print(json.dumps({
-        "python": sys.version.split()[0],
-        "entries": {"ipv4": len(lists["ipv4"]), "ipv6": len(lists["ipv6"])},
-        "payloadBytes": len(text.encode()),
-        "jsonLoadsMs": timed(iterations, lambda: json.loads(text)),
-        "verifyMs": timed(iterations, verify),
-        "ipsetScriptMs": timed(iterations, lambda: ipset.ipset_script(changes, set(), desired["maxelem"])),
-        "ipsetScriptBytes": len(script.encode()),
-        "ipsetScriptLines": script.count("\n"),
-        "planFirstMs": timed(iterations, lambda: firewall.plan("ipset", desired, empty_kernel)),
-        "planFirstSteps": [s["desc"] for s in first],
-        "planOneJoinMs": timed(iterations, incremental),
-        "planOneJoinSteps": [s["desc"] for s in inc],
-    }))
+    print(
+        json.dumps(
+            {
+                "python": sys.version.split()[0],
+                "entries": {"ipv4": len(lists["ipv4"]), "ipv6": len(lists["ipv6"])},
+                "payloadBytes": len(text.encode()),
+                "jsonLoadsMs": timed(iterations, lambda: json.loads(text)),
+                "verifyMs": timed(iterations, verify),
+                "ipsetScriptMs": timed(iterations, lambda: ipset.ipset_script(changes, set(), desired["maxelem"])),
+                "ipsetScriptBytes": len(script.encode()),
+                "ipsetScriptLines": script.count("\n"),
+                "planFirstMs": timed(iterations, lambda: firewall.plan("ipset", desired, empty_kernel)),
+                "planFirstSteps": [s["desc"] for s in first],
+                "planOneJoinMs": timed(iterations, incremental),
+                "planOneJoinSteps": [s["desc"] for s in inc],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,10 @@ export function benchMinion(nodes: number, iterations: number): MinionResult {
     const file = join(dir, 'payload.json');
     writeFileSync(file, JSON.stringify(buildFirstPublish(nodes)));
     const python = process.env.KSB_VENV ? join(process.env.KSB_VENV, 'bin', 'python') : 'python3';
-    const r = spawnSync(python, [join(import.meta.dirname, 'minion.py'), file, BENCH_KEYS.publicText, String(iterations)], { encoding: 'utf8', maxBuffer: 16 << 20 });
+    const r = spawnSync(python, [join(import.meta.dirname, 'minion.py'), file, BENCH_KEYS.publicText, String(iterations)], {
+      encoding: 'utf8',
+      maxBuffer: 16 << 20,
+    });
     if (r.status !== 0) throw new Error(`bench/minion.py exited ${r.status}: ${r.stderr}`);
     return { nodes, ...(JSON.parse(r.stdout) as Omit<MinionResult, 'nodes'>) };
   } finally {

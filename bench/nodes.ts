@@ -75,11 +75,32 @@ export function kubeNode(i: number, rv: number, beat: number, share?: Record<str
     message: type === 'Ready' ? 'kubelet is posting ready status' : `kubelet has no ${type.toLowerCase()}`,
   }));
   const managedFields = (share?.managedFields as unknown[]) ?? [
-    { manager: 'kubelet', operation: 'Update', apiVersion: 'v1', time: iso(beat), fieldsType: 'FieldsV1',
-      fieldsV1: { 'f:metadata': { 'f:annotations': { '.': {}, 'f:node.alpha.kubernetes.io/ttl': {} }, 'f:labels': { '.': {}, 'f:kubernetes.io/hostname': {} } },
-        'f:spec': { 'f:providerID': {} } } },
-    { manager: 'kubelet', operation: 'Update', apiVersion: 'v1', time: iso(beat), fieldsType: 'FieldsV1', subresource: 'status',
-      fieldsV1: { 'f:status': { 'f:conditions': { 'k:{"type":"Ready"}': { 'f:lastHeartbeatTime': {}, 'f:status': {} } }, 'f:images': {}, 'f:nodeInfo': { 'f:bootID': {} } } } },
+    {
+      manager: 'kubelet',
+      operation: 'Update',
+      apiVersion: 'v1',
+      time: iso(beat),
+      fieldsType: 'FieldsV1',
+      fieldsV1: {
+        'f:metadata': { 'f:annotations': { '.': {}, 'f:node.alpha.kubernetes.io/ttl': {} }, 'f:labels': { '.': {}, 'f:kubernetes.io/hostname': {} } },
+        'f:spec': { 'f:providerID': {} },
+      },
+    },
+    {
+      manager: 'kubelet',
+      operation: 'Update',
+      apiVersion: 'v1',
+      time: iso(beat),
+      fieldsType: 'FieldsV1',
+      subresource: 'status',
+      fieldsV1: {
+        'f:status': {
+          'f:conditions': { 'k:{"type":"Ready"}': { 'f:lastHeartbeatTime': {}, 'f:status': {} } },
+          'f:images': {},
+          'f:nodeInfo': { 'f:bootID': {} },
+        },
+      },
+    },
   ];
   const node = {
     kind: 'Node',
@@ -90,10 +111,16 @@ export function kubeNode(i: number, rv: number, beat: number, share?: Record<str
       resourceVersion: String(rv),
       creationTimestamp: '2026-01-01T00:00:00Z',
       labels: {
-        'beta.kubernetes.io/arch': 'amd64', 'beta.kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64',
-        'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'node.kubernetes.io/instance-type': 'm6i.xlarge',
-        'topology.kubernetes.io/region': 'eu-west-1', 'topology.kubernetes.io/zone': zone,
-        'eks.amazonaws.com/nodegroup': `pool-${i % 7}`, 'eks.amazonaws.com/capacityType': 'ON_DEMAND',
+        'beta.kubernetes.io/arch': 'amd64',
+        'beta.kubernetes.io/os': 'linux',
+        'kubernetes.io/arch': 'amd64',
+        'kubernetes.io/hostname': name,
+        'kubernetes.io/os': 'linux',
+        'node.kubernetes.io/instance-type': 'm6i.xlarge',
+        'topology.kubernetes.io/region': 'eu-west-1',
+        'topology.kubernetes.io/zone': zone,
+        'eks.amazonaws.com/nodegroup': `pool-${i % 7}`,
+        'eks.amazonaws.com/capacityType': 'ON_DEMAND',
       },
       annotations: {
         'node.alpha.kubernetes.io/ttl': '0',
@@ -118,10 +145,16 @@ export function kubeNode(i: number, rv: number, beat: number, share?: Record<str
       ],
       daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
       nodeInfo: {
-        machineID: `ec2${i.toString(16).padStart(29, '0')}`, systemUUID: `ec2${i.toString(16).padStart(29, '0')}`,
-        bootID: `b00t${i.toString(16).padStart(28, '0')}`, kernelVersion: '6.1.102-111.182.amzn2023.x86_64',
-        osImage: 'Amazon Linux 2023.5.20240819', containerRuntimeVersion: 'containerd://1.7.20',
-        kubeletVersion: 'v1.35.4-eks-a737599', kubeProxyVersion: 'v1.35.4-eks-a737599', operatingSystem: 'linux', architecture: 'amd64',
+        machineID: `ec2${i.toString(16).padStart(29, '0')}`,
+        systemUUID: `ec2${i.toString(16).padStart(29, '0')}`,
+        bootID: `b00t${i.toString(16).padStart(28, '0')}`,
+        kernelVersion: '6.1.102-111.182.amzn2023.x86_64',
+        osImage: 'Amazon Linux 2023.5.20240819',
+        containerRuntimeVersion: 'containerd://1.7.20',
+        kubeletVersion: 'v1.35.4-eks-a737599',
+        kubeProxyVersion: 'v1.35.4-eks-a737599',
+        operatingSystem: 'linux',
+        architecture: 'amd64',
       },
       images: (share?.images as unknown[]) ?? IMAGES.slice(0, images).map((x) => ({ names: [...x.names], sizeBytes: x.sizeBytes })),
     },
@@ -153,6 +186,10 @@ export class FakeNodeApi implements NodeApi {
 
   watch(_o: unknown, onEvent: (e: WatchEvent) => void): Promise<WatchHandle> {
     this.emit = onEvent;
-    return Promise.resolve({ abort: () => { this.emit = null; } });
+    return Promise.resolve({
+      abort: () => {
+        this.emit = null;
+      },
+    });
   }
 }

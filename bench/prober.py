@@ -14,6 +14,7 @@ prober.py SRC DST PORT WANT INTERVAL_S TIMEOUT_S MAX_S
 A single long-lived process keeps the probe cheap (one python, ~50 connects/s), unlike one
 process per attempt, and gives INTERVAL_S resolution.
 """
+
 import json
 import selectors
 import socket
@@ -27,7 +28,7 @@ def main(argv):
     family = socket.AF_INET6 if ":" in dst else socket.AF_INET
     sel = selectors.DefaultSelector()
     attempts = {}  # seq -> dict(sock, start, state)
-    results = {}   # seq -> (ok, start, end)
+    results = {}  # seq -> (ok, start, end)
     seq = 0
     started = time.monotonic()
     next_at = started

@@ -9,7 +9,10 @@ export function relay(listenHost: string, listenPort: number, targetHost: string
   const server = createServer((client: Socket) => {
     const upstream = connect(targetPort, targetHost);
     client.pipe(upstream).pipe(client);
-    const close = () => { client.destroy(); upstream.destroy(); };
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
     client.on('error', close);
     upstream.on('error', close);
   });

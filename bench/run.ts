@@ -38,7 +38,11 @@ const { values: args } = parseArgs({
 });
 if (args.probe !== 'stream' && args.probe !== 'harness') throw new Error('--probe must be stream or harness');
 
-const PLAN_SIZES: Array<[number, number]> = [[100, 500], [1000, 200], [5000, 50]];
+const PLAN_SIZES: Array<[number, number]> = [
+  [100, 500],
+  [1000, 200],
+  [5000, 50],
+];
 const SOURCE_NODES = 5000;
 const HEARTBEATS = 10_000;
 const MINION_NODES = 5000;
@@ -56,12 +60,22 @@ function machine() {
   const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? 'unknown';
   return {
     date: new Date().toISOString(),
-    host: { nproc: availableParallelism(), cpu, memGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10, kernel: sh('uname', ['-r']), loadavgAtStart: loadavg().map((l) => Math.round(l * 100) / 100) },
+    host: {
+      nproc: availableParallelism(),
+      cpu,
+      memGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+      kernel: sh('uname', ['-r']),
+      loadavgAtStart: loadavg().map((l) => Math.round(l * 100) / 100),
+    },
     node: process.version,
     python: sh(join(process.env.KSB_VENV ?? '', 'bin', 'python'), ['--version']).replace('Python ', ''),
     salt: sh('salt', ['--version']),
     kubeApiserver: sh('kube-apiserver', ['--version']),
-    redis: sh('redis-server', ['--version']).split(' ').find((w) => w.startsWith('v='))?.slice(2) ?? 'unavailable',
+    redis:
+      sh('redis-server', ['--version'])
+        .split(' ')
+        .find((w) => w.startsWith('v='))
+        ?.slice(2) ?? 'unavailable',
   };
 }
 
@@ -79,10 +93,18 @@ function planTable(rows: PlanResult[], md: boolean): string {
   return table(
     ['nodes', 'entries v4+v6', 'project', 'digest', 'diff', 'build+sign', 'serialize', 'total p50', 'total p95', 'payload', 'request body', 'of 1 MiB'],
     rows.map((r) => [
-      int(r.nodes), `${int(r.entries.ipv4)}+${int(r.entries.ipv6)}`,
-      ms(r.stagesMs.project.median), ms(r.stagesMs.digest.median), ms(r.stagesMs.diff.median), ms(r.stagesMs.buildSign.median),
-      ms(r.stagesMs.serialize.median), ms(r.stagesMs.total.median), ms(r.stagesMs.total.p95),
-      bytes(r.payloadBytes), bytes(r.requestBodyBytes), `${(r.fractionOfLimit * 100).toFixed(1)}%${r.fits ? '' : ' OVER'}`,
+      int(r.nodes),
+      `${int(r.entries.ipv4)}+${int(r.entries.ipv6)}`,
+      ms(r.stagesMs.project.median),
+      ms(r.stagesMs.digest.median),
+      ms(r.stagesMs.diff.median),
+      ms(r.stagesMs.buildSign.median),
+      ms(r.stagesMs.serialize.median),
+      ms(r.stagesMs.total.median),
+      ms(r.stagesMs.total.p95),
+      bytes(r.payloadBytes),
+      bytes(r.requestBodyBytes),
+      `${(r.fractionOfLimit * 100).toFixed(1)}%${r.fits ? '' : ' OVER'}`,
     ]),
     md,
   );
@@ -91,26 +113,37 @@ function planTable(rows: PlanResult[], md: boolean): string {
 // ---- 2. source ----
 function sourceTable(s: SourceResult, md: boolean): string {
   const h = s.heartbeats;
-  return table(['KubeNodeSource, 5,000 dual-stack nodes', 'value'], [
-    ['heap held by the synced source (after gc)', `${bytes(s.sourceHeapBytes)} (${int(s.sourceBytesPerNode)} B/node)`],
-    ['  + the view() snapshot', bytes(s.withViewHeapBytes)],
-    ['for comparison: the full Node objects (informer cache)', `${bytes(s.rawObjectsHeapBytes)} (${int(s.rawBytesPerNode)} B/node; ${bytes(s.nodeJsonBytes)} JSON each)`],
-    [`${int(h.events)} heartbeat-only MODIFIED events`, `${ms(h.ms)} → ${int(h.eventsPerSecond)} events/s (${h.usPerEvent.toFixed(1)} µs/event)`],
-    ['  the same incl. JSON.parse of each watch line', `${ms(h.withParseMs)} → ${int(h.withParseEventsPerSecond)} events/s`],
-    ['  onChange notifications / ignored updates', `${h.changesNotified} / ${int(h.ignored)}`],
-  ], md);
+  return table(
+    ['KubeNodeSource, 5,000 dual-stack nodes', 'value'],
+    [
+      ['heap held by the synced source (after gc)', `${bytes(s.sourceHeapBytes)} (${int(s.sourceBytesPerNode)} B/node)`],
+      ['  + the view() snapshot', bytes(s.withViewHeapBytes)],
+      [
+        'for comparison: the full Node objects (informer cache)',
+        `${bytes(s.rawObjectsHeapBytes)} (${int(s.rawBytesPerNode)} B/node; ${bytes(s.nodeJsonBytes)} JSON each)`,
+      ],
+      [`${int(h.events)} heartbeat-only MODIFIED events`, `${ms(h.ms)} → ${int(h.eventsPerSecond)} events/s (${h.usPerEvent.toFixed(1)} µs/event)`],
+      ['  the same incl. JSON.parse of each watch line', `${ms(h.withParseMs)} → ${int(h.withParseEventsPerSecond)} events/s`],
+      ['  onChange notifications / ignored updates', `${h.changesNotified} / ${int(h.ignored)}`],
+    ],
+    md,
+  );
 }
 
 // ---- 3. minion ----
 function minionTable(m: MinionResult, md: boolean): string {
   const row = (name: string, s: Summary, extra = ''): string[] => [name, ms(s.median), ms(s.p95), extra];
-  return table(['minion side, 5,000 dual-stack nodes (python ' + m.python + ')', 'p50', 'p95', ''], [
-    row('json.loads of the payload', m.jsonLoadsMs, bytes(m.payloadBytes)),
-    row('payload.verify (json.loads + shape, Ed25519 signature, every entry, digest)', m.verifyMs, `${int(m.entries.ipv4)}+${int(m.entries.ipv6)} entries`),
-    row('firewall.ipset_script (render the ipset restore input)', m.ipsetScriptMs, `${int(m.ipsetScriptLines)} lines, ${bytes(m.ipsetScriptBytes)}`),
-    row('firewall.plan, empty kernel (first apply)', m.planFirstMs, `${m.planFirstSteps.length} steps`),
-    row('parse ipset save + firewall.plan, one node joined', m.planOneJoinMs, m.planOneJoinSteps.join('; ')),
-  ], md);
+  return table(
+    ['minion side, 5,000 dual-stack nodes (python ' + m.python + ')', 'p50', 'p95', ''],
+    [
+      row('json.loads of the payload', m.jsonLoadsMs, bytes(m.payloadBytes)),
+      row('payload.verify (json.loads + shape, Ed25519 signature, every entry, digest)', m.verifyMs, `${int(m.entries.ipv4)}+${int(m.entries.ipv6)} entries`),
+      row('firewall.ipset_script (render the ipset restore input)', m.ipsetScriptMs, `${int(m.ipsetScriptLines)} lines, ${bytes(m.ipsetScriptBytes)}`),
+      row('firewall.plan, empty kernel (first apply)', m.planFirstMs, `${m.planFirstSteps.length} steps`),
+      row('parse ipset save + firewall.plan, one node joined', m.planOneJoinMs, m.planOneJoinSteps.join('; ')),
+    ],
+    md,
+  );
 }
 
 // ---- 4. e2e ----
@@ -127,7 +160,13 @@ function e2eTable(e: E2EResult, md: boolean): string {
   };
   add('join', e.join, 'TCP connection from the new IP accepted');
   add('leave', e.leave, 'TCP connection from the IP dropped');
-  rows.push(['baseline', `salt ${'minion-1'} kube_allowlist.pull (wall, per call; picks up changes only when run)`, ms(e.pull.wallMs.median), ms(e.pull.wallMs.p95), ms(e.pull.wallMs.max)]);
+  rows.push([
+    'baseline',
+    `salt ${'minion-1'} kube_allowlist.pull (wall, per call; picks up changes only when run)`,
+    ms(e.pull.wallMs.median),
+    ms(e.pull.wallMs.p95),
+    ms(e.pull.wallMs.max),
+  ]);
   rows.push(['baseline', 'salt minion-1 test.ping (CLI round trip floor)', ms(e.pull.pingMs.median), ms(e.pull.pingMs.p95), ms(e.pull.pingMs.max)]);
   return table(['', `real stack, ${e.iterations} joins + ${e.iterations} leaves (ms from the Node create/delete call)`, 'p50', 'p95', 'max'], rows, md);
 }
@@ -135,19 +174,23 @@ function e2eTable(e: E2EResult, md: boolean): string {
 // ---- 4b. bursts ----
 function burstTable(b: BurstResult, md: boolean): string {
   const row = (name: string, f: (p: BurstPhase) => string) => [name, f(b.create), f(b.delete)];
-  return table([`burst of ${int(b.nodes)} Nodes (${b.concurrency} API calls in flight), ${b.minions} minion(s)`, 'creations', 'deletions'], [
-    row('all API calls (first start → last end)', (p) => ms(p.apiMs)),
-    row('first call returned (a creation: POST, then the status PATCH with the address)', (p) => ms(p.firstCallMs)),
-    row('first event signed by the bridge (issued_at), after the first call started', (p) => ms(p.firstSignedMs)),
-    row('first event fired on the master (_stamp; salt-api\'s runner event.send)', (p) => ms(p.firstFiredMs)),
-    row('first event on the bus after the first call', (p) => ms(p.firstEventMs)),
-    row('full publishes until the final list (events fired)', (p) => String(p.events)),
-    row('targeted re-sends meanwhile', (p) => String(p.resends)),
-    row('final list on the bus, after the last call', (p) => ms(p.finalEventAfterLastMs)),
-    row('every minion applied the final list, after the last call', (p) => ms(p.allAppliedAfterLastMs)),
-    row('entries in the final list', (p) => int(p.finalEntries)),
-    row('load average (1/5/15 min) when the phase started', (p) => p.loadavgAtStart.join(' / ')),
-  ], md);
+  return table(
+    [`burst of ${int(b.nodes)} Nodes (${b.concurrency} API calls in flight), ${b.minions} minion(s)`, 'creations', 'deletions'],
+    [
+      row('all API calls (first start → last end)', (p) => ms(p.apiMs)),
+      row('first call returned (a creation: POST, then the status PATCH with the address)', (p) => ms(p.firstCallMs)),
+      row('first event signed by the bridge (issued_at), after the first call started', (p) => ms(p.firstSignedMs)),
+      row("first event fired on the master (_stamp; salt-api's runner event.send)", (p) => ms(p.firstFiredMs)),
+      row('first event on the bus after the first call', (p) => ms(p.firstEventMs)),
+      row('full publishes until the final list (events fired)', (p) => String(p.events)),
+      row('targeted re-sends meanwhile', (p) => String(p.resends)),
+      row('final list on the bus, after the last call', (p) => ms(p.finalEventAfterLastMs)),
+      row('every minion applied the final list, after the last call', (p) => ms(p.allAppliedAfterLastMs)),
+      row('entries in the final list', (p) => int(p.finalEntries)),
+      row('load average (1/5/15 min) when the phase started', (p) => p.loadavgAtStart.join(' / ')),
+    ],
+    md,
+  );
 }
 
 async function main(): Promise<void> {
@@ -183,7 +226,9 @@ async function main(): Promise<void> {
       log: (s) => log(`   ${s}`),
     });
     log(e2eTable(e2e, false));
-    log(`   bridge publish.minIntervalMs=${e2e.publish.minIntervalMs} maxDelayMs=${e2e.publish.maxDelayMs}; backend ${e2e.backend}; probe mode ${e2e.probe.mode}`);
+    log(
+      `   bridge publish.minIntervalMs=${e2e.publish.minIntervalMs} maxDelayMs=${e2e.publish.maxDelayMs}; backend ${e2e.backend}; probe mode ${e2e.probe.mode}`,
+    );
     if (e2e.burst) log(burstTable(e2e.burst, false));
   }
 
@@ -201,7 +246,13 @@ async function main(): Promise<void> {
   }
 }
 
-function markdown(info: ReturnType<typeof machine> & { command: typeof command }, plan: PlanResult[], source: SourceResult, minion: MinionResult, e2e: E2EResult | undefined): string {
+function markdown(
+  info: ReturnType<typeof machine> & { command: typeof command },
+  plan: PlanResult[],
+  source: SourceResult,
+  minion: MinionResult,
+  e2e: E2EResult | undefined,
+): string {
   const p5 = plan.at(-1)!;
   const out = [
     '# kube-salt-bridge benchmark results',
@@ -240,9 +291,11 @@ function markdown(info: ReturnType<typeof machine> & { command: typeof command }
       '',
       `Bridge publish.minIntervalMs=${e2e.publish.minIntervalMs}, maxDelayMs=${e2e.publish.maxDelayMs} (the product defaults unless the command says otherwise),`,
       `backend ${e2e.backend}. Times are ms from the start of the Kubernetes API call that creates (POST + status PATCH with the`,
-      `addresses) or deletes the Node. TCP: probe mode \`${e2e.probe.mode}\` — ${e2e.probe.mode === 'stream'
-        ? `a long-lived prober in the node namespace starts a connection (+ Redis PING) every ${e2e.probe.pollMs} ms; join = the first accepted connection completed, leave = the first of 3 consecutive attempts whose SYN got no answer within ${e2e.probe.timeoutS * 1000} ms was started; each then confirmed with one harness probe()`
-        : `harness probe() (a new python per attempt, timeout ${e2e.probe.timeoutS * 1000} ms) polled every ${e2e.probe.pollMs} ms; the time is when the probe that saw the new state returned (probe() itself takes p50 ${ms(e2e.probe.acceptedMs.median)} accepted / ${ms(e2e.probe.droppedMs.median)} dropped)`}.`,
+      `addresses) or deletes the Node. TCP: probe mode \`${e2e.probe.mode}\` — ${
+        e2e.probe.mode === 'stream'
+          ? `a long-lived prober in the node namespace starts a connection (+ Redis PING) every ${e2e.probe.pollMs} ms; join = the first accepted connection completed, leave = the first of 3 consecutive attempts whose SYN got no answer within ${e2e.probe.timeoutS * 1000} ms was started; each then confirmed with one harness probe()`
+          : `harness probe() (a new python per attempt, timeout ${e2e.probe.timeoutS * 1000} ms) polled every ${e2e.probe.pollMs} ms; the time is when the probe that saw the new state returned (probe() itself takes p50 ${ms(e2e.probe.acceptedMs.median)} accepted / ${ms(e2e.probe.droppedMs.median)} dropped)`
+      }.`,
       '',
       e2eTable(e2e, true),
       '',
@@ -264,9 +317,9 @@ function markdown(info: ReturnType<typeof machine> & { command: typeof command }
         '',
         `Where the first event's time goes: the bridge signed it ${ms(e2e.burst.create.firstSignedMs - e2e.burst.create.firstCallMs)} after the first creation returned`,
         `(${ms(e2e.burst.delete.firstSignedMs - e2e.burst.delete.firstCallMs)} after the first deletion); the rest, until the master fires it, is salt-api's \`runner\` client running`,
-        '`event.send`: a runner job the master starts in a process of its own, the `salt/run/<jid>/ret` the reactor\'s trust rests on',
+        "`event.send`: a runner job the master starts in a process of its own, the `salt/run/<jid>/ret` the reactor's trust rests on",
         '(docs/event-contract.md). It costs about 400 ms even with nothing else going on (the join rows above: signed → fired on the master),',
-        'more while the kube-apiserver is taking a burst on the same 2 cores. No bridge setting shortens it; the floor is Salt\'s.',
+        "more while the kube-apiserver is taking a burst on the same 2 cores. No bridge setting shortens it; the floor is Salt's.",
         '',
       );
     }

@@ -82,9 +82,11 @@ function nodeBody(i: number): Record<string, unknown> {
 
 async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 function procStatus(pid: number): { rss: number; hwm: number } | undefined {
@@ -99,7 +101,11 @@ function procStatus(pid: number): { rss: number; hwm: number } | undefined {
 
 /** RSS of `node -e <code>` once the code ran (median of 3). */
 function nodeRss(code: string): number {
-  const v = Array.from({ length: 3 }, () => Number(execFileSync(process.execPath, ['--input-type=module', '-e', `${code}; console.log(process.memoryUsage().rss)`], { cwd: ROOT, encoding: 'utf8' }).trim()));
+  const v = Array.from({ length: 3 }, () =>
+    Number(
+      execFileSync(process.execPath, ['--input-type=module', '-e', `${code}; console.log(process.memoryUsage().rss)`], { cwd: ROOT, encoding: 'utf8' }).trim(),
+    ),
+  );
   return summarize(v).median;
 }
 
@@ -178,15 +184,21 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleResult> {
     plainNodeRssBytes: nodeRss('0'),
     clientNodeRssBytes: nodeRss("await import('@kubernetes/client-node')"),
   };
-  o.log(`node RSS: plain ${(imports.plainNodeRssBytes / MiB).toFixed(1)} MiB, after importing @kubernetes/client-node ${(imports.clientNodeRssBytes / MiB).toFixed(1)} MiB`);
+  o.log(
+    `node RSS: plain ${(imports.plainNodeRssBytes / MiB).toFixed(1)} MiB, after importing @kubernetes/client-node ${(imports.clientNodeRssBytes / MiB).toFixed(1)} MiB`,
+  );
   let kube: KubeCluster | undefined;
   try {
     kube = await startKube(CLUSTER);
     const k = kube;
     const t = performance.now();
-    await pool(Array.from({ length: o.nodes }, (_, i) => i), 8, async (i) => {
-      await k.admin.req('POST', '/api/v1/nodes', nodeBody(i));
-    });
+    await pool(
+      Array.from({ length: o.nodes }, (_, i) => i),
+      8,
+      async (i) => {
+        await k.admin.req('POST', '/api/v1/nodes', nodeBody(i));
+      },
+    );
     o.log(`created ${o.nodes} Nodes in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const one = await k.admin.req<{ items: Array<{ status?: { addresses?: unknown[]; images?: unknown[] } }> }>('GET', `/api/v1/nodes?limit=1`);
     const sample = one.items[0];
@@ -196,31 +208,47 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleResult> {
     const nodeJsonBytes = Buffer.byteLength(JSON.stringify(sample));
     const listJsonBytes = Buffer.byteLength(JSON.stringify(await k.admin.req('GET', '/api/v1/nodes')));
 
-    const salt = { apiUrl: 'https://127.0.0.1:9', apiCaFile: k.caFile, bridge: { username: 'unused', password: 'unused-in-a-dry-run' } } as unknown as SaltStack;
+    const salt = {
+      apiUrl: 'https://127.0.0.1:9',
+      apiCaFile: k.caFile,
+      bridge: { username: 'unused', password: 'unused-in-a-dry-run' },
+    } as unknown as SaltStack;
     const { file } = await writeBridgeConfig({
       clusters: [{ name: CLUSTER, kube: k, safety: { maxShrinkFraction: 1, minNodes: 1 } }],
       salt,
       privateKey: testKeys('scale benchmark').privateText,
       extra: { log: { level: 'info' } },
     });
-    const bridges = [...(o.baseline ? [{ ...o.baseline, baseline: true }] : []), { ...o.bridge, baseline: false }]
-      .map((b) => ({ root: b.root, commit: b.commit ?? commitOf(b.root), baseline: b.baseline, runs: [] as ScaleRun[] }));
+    const bridges = [...(o.baseline ? [{ ...o.baseline, baseline: true }] : []), { ...o.bridge, baseline: false }].map((b) => ({
+      root: b.root,
+      commit: b.commit ?? commitOf(b.root),
+      baseline: b.baseline,
+      runs: [] as ScaleRun[],
+    }));
     for (let r = 0; r < o.runs; r++) {
       for (const b of bridges) {
         const run = await oneRun(k, file, b.root, o.nodes, o.idleMs);
-        o.log(`${b.baseline ? 'baseline' : 'bridge'} ${b.commit} run ${r + 1}: started ${run.startedMs.toFixed(0)} ms (RSS ${(run.startedRssBytes / MiB).toFixed(1)} MiB), synced ${run.syncedMs.toFixed(0)} ms (RSS ${(run.syncedRssBytes / MiB).toFixed(1)} MiB), first full output ${run.firstOutputMs.toFixed(0)} ms; RSS peak ${(run.peakRssBytes / MiB).toFixed(1)} MiB, idle ${(run.idleRssBytes / MiB).toFixed(1)} MiB; load ${round(loadavg()).join(' / ')}`);
+        o.log(
+          `${b.baseline ? 'baseline' : 'bridge'} ${b.commit} run ${r + 1}: started ${run.startedMs.toFixed(0)} ms (RSS ${(run.startedRssBytes / MiB).toFixed(1)} MiB), synced ${run.syncedMs.toFixed(0)} ms (RSS ${(run.syncedRssBytes / MiB).toFixed(1)} MiB), first full output ${run.firstOutputMs.toFixed(0)} ms; RSS peak ${(run.peakRssBytes / MiB).toFixed(1)} MiB, idle ${(run.idleRssBytes / MiB).toFixed(1)} MiB; load ${round(loadavg()).join(' / ')}`,
+        );
         b.runs.push(run);
       }
     }
     return {
-      nodes: o.nodes, nodeJsonBytes, listJsonBytes, images: MAX_IMAGES, idleMs: o.idleMs,
+      nodes: o.nodes,
+      nodeJsonBytes,
+      listJsonBytes,
+      images: MAX_IMAGES,
+      idleMs: o.idleMs,
       bridges: bridges.map((b) => ({
         ...b,
         firstOutputMs: summarize(b.runs.map((r) => r.firstOutputMs)),
         peakRssBytes: summarize(b.runs.map((r) => r.peakRssBytes)),
         idleRssBytes: summarize(b.runs.map((r) => r.idleRssBytes)),
       })),
-      imports, loadavgAtStart, loadavgAtEnd: round(loadavg()),
+      imports,
+      loadavgAtStart,
+      loadavgAtEnd: round(loadavg()),
     };
   } finally {
     await stopInOrder(kube);
@@ -232,11 +260,14 @@ const mib = (b: number) => `${(b / MiB).toFixed(1)} MiB`;
 export function scaleMarkdown(s: ScaleResult, command: string): string {
   const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const tables = s.bridges.flatMap((b) => [
-    `${b.baseline ? 'Baseline: the bridge at' : 'The bridge at'} ${b.commit}${b.baseline ? '' : s.bridges.length > 1 ? ' (runs alternating with the baseline\'s)' : ''}:`,
+    `${b.baseline ? 'Baseline: the bridge at' : 'The bridge at'} ${b.commit}${b.baseline ? '' : s.bridges.length > 1 ? " (runs alternating with the baseline's)" : ''}:`,
     '',
     '| run | started (RSS) | synced (RSS) | start → first full output | RSS peak (VmHWM) | RSS idle |',
     '|-----|---------------|--------------|---------------------------|------------------|----------|',
-    ...b.runs.map((r, i) => `| ${i + 1} | ${sec(r.startedMs)} (${mib(r.startedRssBytes)}) | ${sec(r.syncedMs)} (${mib(r.syncedRssBytes)}) | ${sec(r.firstOutputMs)} | ${mib(r.peakRssBytes)} | ${mib(r.idleRssBytes)} |`),
+    ...b.runs.map(
+      (r, i) =>
+        `| ${i + 1} | ${sec(r.startedMs)} (${mib(r.startedRssBytes)}) | ${sec(r.syncedMs)} (${mib(r.syncedRssBytes)}) | ${sec(r.firstOutputMs)} | ${mib(r.peakRssBytes)} | ${mib(r.idleRssBytes)} |`,
+    ),
     `| median | | | ${sec(b.firstOutputMs.median)} | ${mib(b.peakRssBytes.median)} | ${mib(b.idleRssBytes.median)} |`,
     '',
   ]);
@@ -284,7 +315,9 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const command = `npm run bench -- scale${argv.length ? ` ${argv.join(' ')}` : ''}`;
   const r = await benchScale({
-    nodes: Number(a.nodes), runs: Number(a.runs), idleMs: Number(a['idle-ms']),
+    nodes: Number(a.nodes),
+    runs: Number(a.runs),
+    idleMs: Number(a['idle-ms']),
     bridge: { root: a['bridge-root'], commit: a['bridge-commit'] },
     baseline: a['baseline-root'] ? { root: a['baseline-root'], commit: a['baseline-commit'] } : undefined,
     log: console.log,

@@ -61,7 +61,9 @@ async function main(): Promise<void> {
   });
   for (const m of salt.minions) await startRedis(m.host);
   const applied = await salt.salt(db.id, 'state.apply', ['kube_allowlist'], { timeoutS: 120 });
-  console.log(`   highstate of the formula on ${db.id}: ${Object.values((applied[db.id] ?? {}) as Record<string, { result: boolean }>).every((s) => s.result) ? 'ok' : JSON.stringify(applied)}`);
+  console.log(
+    `   highstate of the formula on ${db.id}: ${Object.values((applied[db.id] ?? {}) as Record<string, { result: boolean }>).every((s) => s.result) ? 'ok' : JSON.stringify(applied)}`,
+  );
 
   const nodes = await lab.addHost('nodes');
   const ip = (n: number) => lab.nodeIp4(n);
@@ -70,15 +72,30 @@ async function main(): Promise<void> {
   step('creating two Node objects, then starting kube-salt-bridge');
   await kube.createNode('demo-node-1', [{ type: 'InternalIP', address: ip(1) }]);
   await kube.createNode('demo-node-2', [{ type: 'InternalIP', address: ip(2) }]);
-  const bridge = await startBridge({ clusters: [{ name: 'demo', kube, families: ['ipv4'] }], salt, privateKey: KEYS.privateText, extra: { log: { level: 'info' } } });
+  const bridge = await startBridge({
+    clusters: [{ name: 'demo', kube, families: ['ipv4'] }],
+    salt,
+    privateKey: KEYS.privateText,
+    extra: { log: { level: 'info' } },
+  });
   await bridge.waitReady();
   // Redis is open to everyone until the first list is applied: wait until outsiders are dropped.
   await timeUntil('first list applied', async () => !(await probe(nodes, ip(50), db.host.ipv4, 0.3)).ok, 30_000);
   console.log('   real TCP connections (redis PING) from the node hosts:');
-  await matrix(nodes, [['demo-node-1', ip(1)], ['demo-node-2', ip(2)], ['not a node', ip(50)]], salt);
+  await matrix(
+    nodes,
+    [
+      ['demo-node-1', ip(1)],
+      ['demo-node-2', ip(2)],
+      ['not a node', ip(50)],
+    ],
+    salt,
+  );
 
   step('a node joins: creating Node demo-node-3 (the bus, as `salt-run state.event pretty=True` shows it)');
-  const bus = spawn('salt-run', ['-c', salt.configDir, 'state.event', 'pretty=True', 'tagmatch=kube-salt-bridge/*'], { env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+  const bus = spawn('salt-run', ['-c', salt.configDir, 'state.event', 'pretty=True', 'tagmatch=kube-salt-bridge/*'], {
+    env: { ...process.env, PYTHONUNBUFFERED: '1' },
+  });
   let busText = '';
   bus.stdout.on('data', (d: Buffer) => (busText += d.toString()));
   await sleep(1500);
@@ -87,30 +104,74 @@ async function main(): Promise<void> {
   console.log(`   demo-node-3 could connect ${joinMs} ms after its Node object was created`);
   await sleep(500);
   bus.kill();
-  console.log(busText.split('\n').slice(0, 40).map((l) => `   ${l}`).join('\n'));
+  console.log(
+    busText
+      .split('\n')
+      .slice(0, 40)
+      .map((l) => `   ${l}`)
+      .join('\n'),
+  );
 
   step('a node leaves: deleting Node demo-node-1');
   await kube.deleteNode('demo-node-1');
   const leaveMs = await timeUntil('node-1 dropped', async () => !(await probe(nodes, ip(1), db.host.ipv4, 0.2)).ok);
   console.log(`   demo-node-1 was dropped ${leaveMs} ms after its Node object was deleted`);
-  await matrix(nodes, [['demo-node-1 (deleted)', ip(1)], ['demo-node-2', ip(2)], ['demo-node-3', ip(3)], ['not a node', ip(50)]], salt);
+  await matrix(
+    nodes,
+    [
+      ['demo-node-1 (deleted)', ip(1)],
+      ['demo-node-2', ip(2)],
+      ['demo-node-3', ip(3)],
+      ['not a node', ip(50)],
+    ],
+    salt,
+  );
 
   step('the cluster becomes unreachable: stopping kube-apiserver — the last good list stays');
   await kube.stopApiserver();
   await sleep(2000);
-  await matrix(nodes, [['demo-node-2', ip(2)], ['demo-node-3', ip(3)]], salt);
+  await matrix(
+    nodes,
+    [
+      ['demo-node-2', ip(2)],
+      ['demo-node-3', ip(3)],
+    ],
+    salt,
+  );
   await kube.startApiserver();
 
   step('kube-salt-bridge status');
   await sleep(1500);
   const st = await runBridgeCli(['status', '--url', bridge.url]);
-  console.log(st.stdout.split('\n').map((l) => `   ${l}`).join('\n'));
+  console.log(
+    st.stdout
+      .split('\n')
+      .map((l) => `   ${l}`)
+      .join('\n'),
+  );
 
   step(`what ${db.id}'s firewall holds (ipset + its own iptables chain), and the status runner`);
-  console.log((await db.host.exec('ipset', ['list', '-o', 'save'])).stdout.split('\n').filter((l) => l.includes('ksb')).map((l) => `   ${l}`).join('\n'));
-  console.log((await db.host.exec('iptables-save', [])).stdout.split('\n').filter((l) => /KSB/.test(l)).map((l) => `   ${l}`).join('\n'));
+  console.log(
+    (await db.host.exec('ipset', ['list', '-o', 'save'])).stdout
+      .split('\n')
+      .filter((l) => l.includes('ksb'))
+      .map((l) => `   ${l}`)
+      .join('\n'),
+  );
+  console.log(
+    (await db.host.exec('iptables-save', [])).stdout
+      .split('\n')
+      .filter((l) => /KSB/.test(l))
+      .map((l) => `   ${l}`)
+      .join('\n'),
+  );
   const runner = await salt.cli('salt-run', ['kube_allowlist.status']);
-  console.log(runner.stdout.split('\n').map((l) => `   ${l}`).join('\n'));
+  console.log(
+    runner.stdout
+      .split('\n')
+      .map((l) => `   ${l}`)
+      .join('\n'),
+  );
   const untouched = await other.firewall();
   console.log(`   ${other.id}: ${/KSB|ksb/.test(untouched.iptables + untouched.ipset) ? 'HAS our rules (unexpected!)' : 'no rules of ours (not targeted)'}`);
 

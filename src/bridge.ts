@@ -55,22 +55,27 @@ export function createSaltClient(config: Config, log: Logger, url = config.salt.
 
 /** The one KubeConfig of a configured cluster (never a default fallback). */
 export function kubeConfigFor(c: ClusterConfig): KubeConfig {
-  return loadKubeConfig(c.source.kind === 'inCluster' ? { inCluster: true, label: c.name } : { kubeconfig: c.source.kubeconfig, context: c.source.context, label: c.name });
+  return loadKubeConfig(
+    c.source.kind === 'inCluster' ? { inCluster: true, label: c.name } : { kubeconfig: c.source.kubeconfig, context: c.source.context, label: c.name },
+  );
 }
 
 export function createSources(config: Config, log: Logger): Map<string, KubeNodeSource> {
   const sources = new Map<string, KubeNodeSource>();
   for (const c of config.clusters) {
     const kubeConfig = kubeConfigFor(c);
-    sources.set(c.name, createKubeNodeSource({
-      cluster: c.name,
-      kubeConfig,
-      labelSelector: c.labelSelector,
-      watchTimeoutSeconds: c.watch.timeoutSeconds,
-      relistIntervalMs: c.watch.relistIntervalSeconds * 1000,
-      watchdogMs: c.watch.watchdogSeconds * 1000,
-      logger: log,
-    }));
+    sources.set(
+      c.name,
+      createKubeNodeSource({
+        cluster: c.name,
+        kubeConfig,
+        labelSelector: c.labelSelector,
+        watchTimeoutSeconds: c.watch.timeoutSeconds,
+        relistIntervalMs: c.watch.relistIntervalSeconds * 1000,
+        watchdogMs: c.watch.watchdogSeconds * 1000,
+        logger: log,
+      }),
+    );
   }
   return sources;
 }
@@ -153,7 +158,11 @@ export function createBridge(config: Config, log: Logger, o: BridgeOptions): Bri
         elector = new LeaderElector({
           lock: createLeaseLock(kc, { namespace: le.namespace, name: le.name }),
           identity: le.identity,
-          timing: { leaseDurationMs: le.leaseDurationSeconds * 1000, renewDeadlineMs: le.renewDeadlineSeconds * 1000, retryPeriodMs: le.retryPeriodSeconds * 1000 },
+          timing: {
+            leaseDurationMs: le.leaseDurationSeconds * 1000,
+            renewDeadlineMs: le.renewDeadlineSeconds * 1000,
+            retryPeriodMs: le.retryPeriodSeconds * 1000,
+          },
           onStartedLeading: () => controller.setActive(true),
           onStoppedLeading: () => controller.setActive(false),
           onNewLeader: (id) => log.info({ leader: { holder: id } }, `leader is ${id}`),

@@ -64,7 +64,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showHelpAfterError('(run with --help for usage)');
 
-  program.command('run')
+  program
+    .command('run')
     .description('watch the clusters and publish until stopped (SIGTERM/SIGINT)')
     .addOption(configOption(io))
     .option('--dry-run', 'log exactly what would be fired; fire nothing', false)
@@ -84,7 +85,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       log.flush?.();
     });
 
-  program.command('once')
+  program
+    .command('once')
     .description('one full sync then exit: 0 only if every cluster was synced and published')
     .addOption(configOption(io))
     .option('--dry-run', 'log exactly what would be fired; fire nothing', false)
@@ -101,14 +103,19 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         } catch (err) {
           log.error({ err }, 'not every cluster could be synced');
         }
-        const results = await Promise.all(config.clusters.map(async (c) => {
-          let ok = await bridge.controller.runCluster(c.name, 'once');
-          if (!ok && o.force && bridge.controller.release(c.name, undefined, { schedule: false }).released) ok = await bridge.controller.runCluster(c.name, 'override');
-          return [c.name, ok] as const;
-        }));
+        const results = await Promise.all(
+          config.clusters.map(async (c) => {
+            let ok = await bridge.controller.runCluster(c.name, 'once');
+            if (!ok && o.force && bridge.controller.release(c.name, undefined, { schedule: false }).released)
+              ok = await bridge.controller.runCluster(c.name, 'override');
+            return [c.name, ok] as const;
+          }),
+        );
         const failed = results.filter(([, ok]) => !ok).map(([n]) => n);
         for (const s of bridge.controller.status().clusters) {
-          io.err(`${s.cluster}: ${failed.includes(s.cluster) ? 'NOT published' : o.dryRun ? 'would publish (dry run)' : 'published'}; synced=${s.synced} nodes=${s.nodes} ipv4=${s.ipv4} ipv6=${s.ipv6} generation=${s.generation ?? '-'}${s.held ? ` held: ${s.held.messages.join('; ')}` : ''}${s.lastError ? ` error: ${s.lastError.message}` : ''}\n`);
+          io.err(
+            `${s.cluster}: ${failed.includes(s.cluster) ? 'NOT published' : o.dryRun ? 'would publish (dry run)' : 'published'}; synced=${s.synced} nodes=${s.nodes} ipv4=${s.ipv4} ipv6=${s.ipv6} generation=${s.generation ?? '-'}${s.held ? ` held: ${s.held.messages.join('; ')}` : ''}${s.lastError ? ` error: ${s.lastError.message}` : ''}\n`,
+          );
         }
         code = failed.length === 0 ? 0 : 1;
       } finally {
@@ -116,7 +123,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       }
     });
 
-  program.command('check')
+  program
+    .command('check')
     .description('validate the config and test connectivity: Kubernetes list/watch (RBAC), salt-api login, event firing, event stream')
     .addOption(configOption(io))
     .option('--timeout <seconds>', 'per check', seconds, 10)
@@ -126,8 +134,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       code = ok ? 0 : 1;
     });
 
-  program.command('keygen')
-    .description("write a new Ed25519 private key for signing.keyFile (mode 0600, never overwriting) and print its public key and key id")
+  program
+    .command('keygen')
+    .description('write a new Ed25519 private key for signing.keyFile (mode 0600, never overwriting) and print its public key and key id')
     .requiredOption('--out <file>', 'where to write the private key (must not exist)')
     .action((o: { out: string }) => {
       try {
@@ -139,7 +148,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       }
     });
 
-  program.command('status')
+  program
+    .command('status')
     .description("show a running bridge's per-cluster and per-minion state")
     .addOption(configOption(io))
     .option('--url <url>', "the bridge's HTTP address (default: from the config's http.listen)")
@@ -150,7 +160,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       io.out(o.json ? JSON.stringify(status, null, 2) + '\n' : formatStatus(status));
     });
 
-  program.command('release')
+  program
+    .command('release')
     .description('publish a list the safety policy is holding (operator override)')
     .argument('<cluster>', 'cluster name')
     .option('--digest <digest>', 'only if the held list still has this digest (from `status`)')

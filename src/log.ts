@@ -6,10 +6,27 @@ import { pino, type Logger, type LoggerOptions } from 'pino';
 // The signing key lives in a Signer (src/plan/keys.ts) whose JSON is only its key id and public
 // key; these paths are the second line: a private key logged under any of its usual names.
 export const REDACT_PATHS = [
-  'password', '*.password', 'token', '*.token', 'signingKey', '*.signingKey', 'key', '*.key',
-  'seed', '*.seed', 'privateKey', '*.privateKey', 'private_key', '*.private_key',
-  'headers["x-auth-token"]', '*.headers["x-auth-token"]', 'headers.authorization', '*.headers.authorization',
-  'err.config', 'err.request', 'err.response',
+  'password',
+  '*.password',
+  'token',
+  '*.token',
+  'signingKey',
+  '*.signingKey',
+  'key',
+  '*.key',
+  'seed',
+  '*.seed',
+  'privateKey',
+  '*.privateKey',
+  'private_key',
+  '*.private_key',
+  'headers["x-auth-token"]',
+  '*.headers["x-auth-token"]',
+  'headers.authorization',
+  '*.headers.authorization',
+  'err.config',
+  'err.request',
+  'err.response',
 ];
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {

@@ -57,7 +57,15 @@ export async function runCheck(config: Config, log: Logger, o: { out: (t: string
     });
     if (!listed) continue;
     await step(lines, label, async () => {
-      const h = await withTimeout(api.watch({ labelSelector: c.labelSelector, resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: 5 }, () => {}, () => {}), o.timeoutMs, 'watch nodes');
+      const h = await withTimeout(
+        api.watch(
+          { labelSelector: c.labelSelector, resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: 5 },
+          () => {},
+          () => {},
+        ),
+        o.timeoutMs,
+        'watch nodes',
+      );
       h.abort();
       return 'watch nodes: stream opened';
     });
@@ -76,7 +84,11 @@ export async function runCheck(config: Config, log: Logger, o: { out: (t: string
     await step(lines, 'salt events', async () => {
       const stream = createStream(config, salt, log);
       try {
-        const opened = new Promise<void>((resolve) => stream.onState((s) => { if (s === 'open') resolve(); }));
+        const opened = new Promise<void>((resolve) =>
+          stream.onState((s) => {
+            if (s === 'open') resolve();
+          }),
+        );
         await stream.start();
         await withTimeout(opened, o.timeoutMs, 'event stream');
         return `event stream open (${config.salt.websocketUrl ? `websocket ${config.salt.websocketUrl}, ` : ''}mode ${config.salt.eventStream})`;
@@ -87,7 +99,12 @@ export async function runCheck(config: Config, log: Logger, o: { out: (t: string
   }
 
   const ok = lines.every((l) => l.ok);
-  o.out(table(['CHECK', 'RESULT', 'DETAIL'], lines.map((l) => [l.what, l.ok ? 'OK' : 'FAIL', l.detail])));
+  o.out(
+    table(
+      ['CHECK', 'RESULT', 'DETAIL'],
+      lines.map((l) => [l.what, l.ok ? 'OK' : 'FAIL', l.detail]),
+    ),
+  );
   o.out(ok ? '\nall checks passed\n' : '\nsome checks FAILED\n');
   return ok;
 }

@@ -17,7 +17,9 @@ export interface StatusDoc {
 export function unreachable(url: string, err: unknown): Error {
   const e = err instanceof Error ? err : new Error(String(err));
   const why = e.cause instanceof Error ? String(e.cause) : e.message;
-  return new Error(`cannot reach the bridge at ${new URL(url).origin} (${why}); is \`kube-salt-bridge run\` running with this config's http.listen?`, { cause: err });
+  return new Error(`cannot reach the bridge at ${new URL(url).origin} (${why}); is \`kube-salt-bridge run\` running with this config's http.listen?`, {
+    cause: err,
+  });
 }
 
 async function call<T>(url: string, init?: RequestInit): Promise<{ status: number; body: T }> {
@@ -31,7 +33,9 @@ async function call<T>(url: string, init?: RequestInit): Promise<{ status: numbe
   try {
     return { status: res.status, body: JSON.parse(text) as T };
   } catch {
-    throw new Error(`${url} answered HTTP ${res.status} without JSON (${JSON.stringify(text.slice(0, 80))}); is this a kube-salt-bridge's http.listen address?`);
+    throw new Error(
+      `${url} answered HTTP ${res.status} without JSON (${JSON.stringify(text.slice(0, 80))}); is this a kube-salt-bridge's http.listen address?`,
+    );
   }
 }
 
@@ -44,7 +48,11 @@ export async function fetchStatus(base: string): Promise<StatusDoc> {
 /** Renders rows as an aligned text table. */
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
@@ -54,7 +62,12 @@ const ago = (iso: string | undefined, now: number) => (iso ? `${Math.max(0, Math
 function refusing(c: ClusterStatus): string {
   const r = c.minionsRefusing ?? [];
   if (r.length === 0) return '-';
-  return r.slice(0, 3).map((x) => `${x.minion} ${x.reason}`).join(', ') + (r.length > 3 ? `, +${r.length - 3}` : '');
+  return (
+    r
+      .slice(0, 3)
+      .map((x) => `${x.minion} ${x.reason}`)
+      .join(', ') + (r.length > 3 ? `, +${r.length - 3}` : '')
+  );
 }
 
 /** A minion's last result; a refusal it holds says which check and since when. */
@@ -72,22 +85,39 @@ export function formatStatus(s: StatusDoc, now = Date.now()): string {
   const clusters = table(
     ['CLUSTER', 'SYNCED', 'NODES', 'PENDING', 'IPV4', 'IPV6', 'GENERATION', 'LAST PUBLISH', 'HELD', 'BEHIND', 'REFUSED BY', 'ERROR'],
     s.clusters.map((c) => [
-      c.cluster, c.synced ? 'yes' : 'no', String(c.nodes), String(c.pending.length), String(c.ipv4), String(c.ipv6),
-      c.generation === undefined ? '-' : String(c.generation), ago(c.lastPublishAt, now),
-      c.held ? `${c.held.reasons.join(',')} ${c.held.digest.slice(0, 19)}` : '-', c.minionsBehind.join(',') || '-', refusing(c), c.lastError?.code ?? '-',
+      c.cluster,
+      c.synced ? 'yes' : 'no',
+      String(c.nodes),
+      String(c.pending.length),
+      String(c.ipv4),
+      String(c.ipv6),
+      c.generation === undefined ? '-' : String(c.generation),
+      ago(c.lastPublishAt, now),
+      c.held ? `${c.held.reasons.join(',')} ${c.held.digest.slice(0, 19)}` : '-',
+      c.minionsBehind.join(',') || '-',
+      refusing(c),
+      c.lastError?.code ?? '-',
     ]),
   );
   const current = new Map(s.clusters.map((c) => [c.cluster, c.generation]));
-  const minions = s.minions.length === 0 ? '(no minion has answered yet)\n' : table(
-    ['MINION', 'CLUSTER', 'APPLIED GENERATION', 'RESULT', 'LAG', 'LAST SEEN', 'REASON'],
-    s.minions.map((m) => {
-      const cur = current.get(m.cluster);
-      const behind = cur !== undefined && (m.appliedGeneration ?? 0) < cur;
-      return [
-        m.minion, m.cluster, m.appliedGeneration === undefined ? '-' : String(m.appliedGeneration), result(m, now),
-        behind ? `behind (current ${cur})` : 'current', m.lastSeenAt ? ago(new Date(m.lastSeenAt).toISOString(), now) : '-', m.reason || '-',
-      ];
-    }),
-  );
+  const minions =
+    s.minions.length === 0
+      ? '(no minion has answered yet)\n'
+      : table(
+          ['MINION', 'CLUSTER', 'APPLIED GENERATION', 'RESULT', 'LAG', 'LAST SEEN', 'REASON'],
+          s.minions.map((m) => {
+            const cur = current.get(m.cluster);
+            const behind = cur !== undefined && (m.appliedGeneration ?? 0) < cur;
+            return [
+              m.minion,
+              m.cluster,
+              m.appliedGeneration === undefined ? '-' : String(m.appliedGeneration),
+              result(m, now),
+              behind ? `behind (current ${cur})` : 'current',
+              m.lastSeenAt ? ago(new Date(m.lastSeenAt).toISOString(), now) : '-',
+              m.reason || '-',
+            ];
+          }),
+        );
   return head + clusters + '\n' + minions;
 }

@@ -85,15 +85,17 @@ export function assemble(p: ParsedConfig, ctx: AssembleContext): { config: Confi
     if (c.allowedNetworks !== undefined) {
       const have = new Set(c.allowedNetworks.map((n) => n.family));
       for (const f of c.families) {
-        if (!have.has(f)) add(`${at}.allowedNetworks`, `no ${f} network, but families includes ${f}: every ${f} address would be refused (add one, or drop ${f} from families)`);
+        if (!have.has(f))
+          add(
+            `${at}.allowedNetworks`,
+            `no ${f} network, but families includes ${f}: every ${f} address would be refused (add one, or drop ${f} from families)`,
+          );
       }
     }
 
     return {
       name: c.name,
-      source: c.kubeconfig !== undefined
-        ? { kind: 'kubeconfig', kubeconfig: c.kubeconfig, context: c.context }
-        : { kind: 'inCluster' },
+      source: c.kubeconfig !== undefined ? { kind: 'kubeconfig', kubeconfig: c.kubeconfig, context: c.context } : { kind: 'inCluster' },
       labelSelector: c.labelSelector === '' ? undefined : c.labelSelector,
       addressTypes: c.addressTypes,
       families: c.families,
@@ -166,12 +168,7 @@ export function assemble(p: ParsedConfig, ctx: AssembleContext): { config: Confi
  * The bridge's Ed25519 private key (its 32-byte seed as text): KSB_SIGNING_KEY wins over
  * signing.keyFile; one of them is required. Problems name the field and the reason, never the text.
  */
-function signingKey(
-  env: Env,
-  file: string | undefined,
-  add: (path: string, message: string) => void,
-  warnings: string[],
-): Signer | undefined {
+function signingKey(env: Env, file: string | undefined, add: (path: string, message: string) => void, warnings: string[]): Signer | undefined {
   const direct = envValue(env, ENV_SIGNING_KEY);
   let text: string | Buffer;
   let from: string;

@@ -45,7 +45,11 @@ export function expandCredentialPaths(raw: Record<string, unknown>, env: Env): I
   const issues: Issue[] = [];
   const dir = envValue(env, CREDENTIALS_VARIABLE);
   // A field an environment variable replaces (KSB_SALT_API_PASSWORD_FILE, ...) is not read from the YAML.
-  const overridden = new Set(Object.entries(ENV_OVERRIDES).filter(([name]) => envValue(env, name) !== undefined).map(([, o]) => o.path.join('.')));
+  const overridden = new Set(
+    Object.entries(ENV_OVERRIDES)
+      .filter(([name]) => envValue(env, name) !== undefined)
+      .map(([, o]) => o.path.join('.')),
+  );
   for (const { path, owner, key } of credentialFields(raw)) {
     if (overridden.has(path)) continue;
     const value = owner[key] as string;
@@ -62,7 +66,8 @@ export function expandCredentialPaths(raw: Record<string, unknown>, env: Env): I
     if (dir === undefined) {
       issues.push({
         path,
-        message: `names the systemd credential "${name}" but $${CREDENTIALS_VARIABLE} is not set: run the bridge from a unit ` +
+        message:
+          `names the systemd credential "${name}" but $${CREDENTIALS_VARIABLE} is not set: run the bridge from a unit ` +
           `with LoadCredential=${name}:<file> (deploy/systemd/kube-salt-bridge.service), or set ${CREDENTIALS_VARIABLE} to the ` +
           'directory holding the credential files',
       });

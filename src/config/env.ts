@@ -9,22 +9,21 @@ export type Env = Readonly<Record<string, string | undefined>>;
 type Kind = 'string' | 'path' | 'bool';
 
 /** Variable → field. Documented in examples/config.yaml and README. */
-export const ENV_OVERRIDES: Readonly<Record<string, { readonly path: readonly string[]; readonly kind: Kind }>> =
-  Object.freeze({
-    KSB_SALT_API_URL: { path: ['salt', 'url'], kind: 'string' },
-    KSB_SALT_API_USERNAME: { path: ['salt', 'username'], kind: 'string' },
-    KSB_SALT_API_PASSWORD_FILE: { path: ['salt', 'passwordFile'], kind: 'path' },
-    KSB_SALT_API_EAUTH: { path: ['salt', 'eauth'], kind: 'string' },
-    KSB_SALT_API_CA_FILE: { path: ['salt', 'caFile'], kind: 'path' },
-    KSB_SIGNING_KEY_FILE: { path: ['signing', 'keyFile'], kind: 'path' },
-    KSB_STATE_DIR: { path: ['state', 'dir'], kind: 'path' },
-    KSB_HTTP_LISTEN: { path: ['http', 'listen'], kind: 'string' },
-    KSB_HTTP_TOKEN_FILE: { path: ['http', 'tokenFile'], kind: 'path' },
-    KSB_LOG_LEVEL: { path: ['log', 'level'], kind: 'string' },
-    KSB_LEADER_ELECTION_ENABLED: { path: ['leaderElection', 'enabled'], kind: 'bool' },
-    KSB_LEADER_ELECTION_IDENTITY: { path: ['leaderElection', 'identity'], kind: 'string' },
-    KSB_LEADER_ELECTION_NAMESPACE: { path: ['leaderElection', 'namespace'], kind: 'string' },
-  });
+export const ENV_OVERRIDES: Readonly<Record<string, { readonly path: readonly string[]; readonly kind: Kind }>> = Object.freeze({
+  KSB_SALT_API_URL: { path: ['salt', 'url'], kind: 'string' },
+  KSB_SALT_API_USERNAME: { path: ['salt', 'username'], kind: 'string' },
+  KSB_SALT_API_PASSWORD_FILE: { path: ['salt', 'passwordFile'], kind: 'path' },
+  KSB_SALT_API_EAUTH: { path: ['salt', 'eauth'], kind: 'string' },
+  KSB_SALT_API_CA_FILE: { path: ['salt', 'caFile'], kind: 'path' },
+  KSB_SIGNING_KEY_FILE: { path: ['signing', 'keyFile'], kind: 'path' },
+  KSB_STATE_DIR: { path: ['state', 'dir'], kind: 'path' },
+  KSB_HTTP_LISTEN: { path: ['http', 'listen'], kind: 'string' },
+  KSB_HTTP_TOKEN_FILE: { path: ['http', 'tokenFile'], kind: 'path' },
+  KSB_LOG_LEVEL: { path: ['log', 'level'], kind: 'string' },
+  KSB_LEADER_ELECTION_ENABLED: { path: ['leaderElection', 'enabled'], kind: 'bool' },
+  KSB_LEADER_ELECTION_IDENTITY: { path: ['leaderElection', 'identity'], kind: 'string' },
+  KSB_LEADER_ELECTION_NAMESPACE: { path: ['leaderElection', 'namespace'], kind: 'string' },
+});
 
 /** Secret values given directly in the environment (they win over the corresponding *_FILE). */
 export const ENV_SALT_PASSWORD = 'KSB_SALT_API_PASSWORD';

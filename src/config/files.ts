@@ -70,19 +70,13 @@ export function kubeconfigProblem(path: string, context: string | undefined): { 
   }
   if (doc === null || typeof doc !== 'object') return { field: 'kubeconfig', reason: `not a kubeconfig mapping: ${path}` };
   const kc = doc as { contexts?: unknown; 'current-context'?: unknown };
-  const names = Array.isArray(kc.contexts)
-    ? kc.contexts.map((c) => (c !== null && typeof c === 'object' ? (c as { name?: unknown }).name : undefined))
-    : [];
+  const names = Array.isArray(kc.contexts) ? kc.contexts.map((c) => (c !== null && typeof c === 'object' ? (c as { name?: unknown }).name : undefined)) : [];
   if (context !== undefined) {
-    return names.includes(context)
-      ? undefined
-      : { field: 'context', reason: `context "${context}" not found in ${path}` };
+    return names.includes(context) ? undefined : { field: 'context', reason: `context "${context}" not found in ${path}` };
   }
   const current = kc['current-context'];
   if (typeof current !== 'string' || current === '') {
     return { field: 'context', reason: `${path} has no current-context; set context` };
   }
-  return names.includes(current)
-    ? undefined
-    : { field: 'kubeconfig', reason: `current-context "${current}" not found in ${path}` };
+  return names.includes(current) ? undefined : { field: 'kubeconfig', reason: `current-context "${current}" not found in ${path}` };
 }

@@ -62,7 +62,9 @@ function describe(issue: z.core.$ZodIssue): string {
       return issue.origin === 'array'
         ? `must have at least ${String(issue.minimum)} item(s)`
         : issue.origin === 'string'
-          ? issue.minimum === 1 ? 'must not be empty' : `must be at least ${String(issue.minimum)} characters`
+          ? issue.minimum === 1
+            ? 'must not be empty'
+            : `must be at least ${String(issue.minimum)} characters`
           : `must be ${issue.inclusive ? '>=' : '>'} ${String(issue.minimum)}`;
     case 'too_big':
       return issue.origin === 'array'

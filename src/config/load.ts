@@ -48,10 +48,7 @@ export function loadConfig(path: string, env: Env = process.env, options: LoadOp
 }
 
 /** Validates an already parsed document (exported for tests and `check`). */
-export function validate(
-  raw: Record<string, unknown>,
-  ctx: { readonly source: string; readonly env: Env; readonly hostname: string },
-): Config {
+export function validate(raw: Record<string, unknown>, ctx: { readonly source: string; readonly env: Env; readonly hostname: string }): Config {
   raw = structuredClone(raw);
   const credentials = expandCredentialPaths(raw, ctx.env);
   // A credential that could not be resolved is reported once, not again as a missing file.
@@ -87,7 +84,8 @@ function refuseRemovedFields(raw: Record<string, unknown>): Issue[] {
     const example = typeof name === 'string' && name !== '' ? name : '<name>';
     issues.push({
       path: `clusters[${i}].target`,
-      message: `no longer supported: the reactor always targets I@kube_allowlist:clusters:${example} (the minions whose pillar ` +
+      message:
+        `no longer supported: the reactor always targets I@kube_allowlist:clusters:${example} (the minions whose pillar ` +
         `names the cluster) and never takes a target from the event; remove the field and list the cluster in the pillar ` +
         `kube_allowlist:clusters of exactly the minions that should apply it`,
     });

@@ -112,8 +112,12 @@ export function configSchema(baseDir: string) {
         return text.trim();
       })
       .optional(),
-    addressTypes: uniqueList(z.enum(['InternalIP', 'ExternalIP'])).min(1).default(['InternalIP']),
-    families: uniqueList(z.enum(['ipv4', 'ipv6'])).min(1).default(['ipv4', 'ipv6']),
+    addressTypes: uniqueList(z.enum(['InternalIP', 'ExternalIP']))
+      .min(1)
+      .default(['InternalIP']),
+    families: uniqueList(z.enum(['ipv4', 'ipv6']))
+      .min(1)
+      .default(['ipv4', 'ipv6']),
     podCIDRs: z.boolean().default(false),
     extraEntries: z.array(entry).max(10_000).default([]),
     maxAddressesPerNode: int(1, 1000).default(DEFAULT_MAX_ADDRESSES_PER_NODE),

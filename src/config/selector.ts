@@ -22,9 +22,7 @@ export interface Requirement {
   readonly values: readonly string[];
 }
 
-export type SelectorResult =
-  | { readonly ok: true; readonly requirements: readonly Requirement[] }
-  | { readonly ok: false; readonly reason: string };
+export type SelectorResult = { readonly ok: true; readonly requirements: readonly Requirement[] } | { readonly ok: false; readonly reason: string };
 
 type Tok = 'end' | 'id' | '(' | ')' | ',' | '!' | '=' | '==' | '!=' | '>' | '<' | 'in' | 'notin' | 'error';
 
@@ -36,7 +34,15 @@ interface Item {
 const SPECIAL = new Set(['=', '!', '(', ')', ',', '>', '<']);
 const WHITESPACE = new Set([' ', '\t', '\r', '\n']);
 const SYMBOLS: ReadonlyMap<string, Tok> = new Map<string, Tok>([
-  ['(', '('], [')', ')'], [',', ','], ['!', '!'], ['=', '='], ['==', '=='], ['!=', '!='], ['>', '>'], ['<', '<'],
+  ['(', '('],
+  [')', ')'],
+  [',', ','],
+  ['!', '!'],
+  ['=', '='],
+  ['==', '=='],
+  ['!=', '!='],
+  ['>', '>'],
+  ['<', '<'],
 ]);
 
 function lex(s: string): Item[] {

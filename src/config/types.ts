@@ -31,9 +31,7 @@ export interface SigningConfig {
   readonly signer: Signer;
 }
 
-export type ClusterSource =
-  | { readonly kind: 'kubeconfig'; readonly kubeconfig: string; readonly context: string | undefined }
-  | { readonly kind: 'inCluster' };
+export type ClusterSource = { readonly kind: 'kubeconfig'; readonly kubeconfig: string; readonly context: string | undefined } | { readonly kind: 'inCluster' };
 
 export interface SafetyConfig {
   readonly allowEmpty: boolean;

@@ -99,7 +99,10 @@ export function newRuntime(cfg: ClusterConfig, published: PublishedState | undef
 }
 
 export function clusterStatus(
-  c: ClusterRuntime, synced: boolean, minionsBehind: string[], refusing: ReadonlyArray<{ minion: string; reason: string; generation: number; since: number }> = [],
+  c: ClusterRuntime,
+  synced: boolean,
+  minionsBehind: string[],
+  refusing: ReadonlyArray<{ minion: string; reason: string; generation: number; since: number }> = [],
 ): ClusterStatus {
   return {
     cluster: c.cfg.name,
@@ -112,7 +115,10 @@ export function clusterStatus(
     digest: c.published?.digest,
     lastPublishAt: iso(c.lastPublishAt),
     held: c.hold && {
-      reasons: c.hold.holds.map((h) => h.reason), messages: c.hold.holds.map((h) => h.message), digest: c.hold.digest, since: iso(c.hold.since)!,
+      reasons: c.hold.holds.map((h) => h.reason),
+      messages: c.hold.holds.map((h) => h.message),
+      digest: c.hold.digest,
+      since: iso(c.hold.since)!,
     },
     lastError: c.lastError && { ...c.lastError, at: iso(c.lastError.at)! },
     minionsBehind,

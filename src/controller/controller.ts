@@ -12,7 +12,18 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import type { AllowListPayload, Clock, EventSink, NodeSource } from '../seams.ts';
 import {
-  buildPayload, dueIn, eventTag, nextGeneration, planCluster, raiseFloor, runFinished, runStarted, scheduleRun, unsignedForLog, verifyPayload, type ClusterPlan,
+  buildPayload,
+  dueIn,
+  eventTag,
+  nextGeneration,
+  planCluster,
+  raiseFloor,
+  runFinished,
+  runStarted,
+  scheduleRun,
+  unsignedForLog,
+  verifyPayload,
+  type ClusterPlan,
 } from '../plan/index.ts';
 import { Backoff } from '../util/backoff.ts';
 import { shorten } from '../util/text.ts';
@@ -21,13 +32,22 @@ import type { Metrics } from '../http/metrics.ts';
 import type { StateStore } from './stateStore.ts';
 import { reportRejections } from './rejections.ts';
 import {
-  JobBook, MAX_JOB_REFIRES, MinionTracker, REFUSAL_REASONS, awaitJob, jobEndsWait, judgeFloor, judgeJob, judgeJobWait, judgeOutcome, judgeReturn,
-  refusalHint, resendEvents,
+  JobBook,
+  MAX_JOB_REFIRES,
+  MinionTracker,
+  REFUSAL_REASONS,
+  awaitJob,
+  jobEndsWait,
+  judgeFloor,
+  judgeJob,
+  judgeJobWait,
+  judgeOutcome,
+  judgeReturn,
+  refusalHint,
+  resendEvents,
 } from './minions.ts';
 import { START_LIMITS, StartRounds, type StartOptions } from './starts.ts';
-import {
-  clusterStatus, newRuntime, noteDrop, type BusSignal, type ClusterRuntime, type ClusterStatus, type DropLogState, type RunReason,
-} from './cluster.ts';
+import { clusterStatus, newRuntime, noteDrop, type BusSignal, type ClusterRuntime, type ClusterStatus, type DropLogState, type RunReason } from './cluster.ts';
 
 export type { BusSignal, ClusterStatus, RunReason } from './cluster.ts';
 export { MAX_JOB_REFIRES } from './minions.ts';
@@ -101,10 +121,7 @@ export class Controller {
     this.verify = deps.verify ?? ((payload) => verifyPayload(payload, signer));
     const retry = deps.config.publish.retry;
     this.ackTimeoutMs = deps.ackTimeoutMs ?? 30_000;
-    this.minions = new MinionTracker(
-      { ackTimeoutMs: this.ackTimeoutMs, initialMs: retry.initialMs, maxMs: retry.maxMs },
-      () => deps.clock.now(),
-    );
+    this.minions = new MinionTracker({ ackTimeoutMs: this.ackTimeoutMs, initialMs: retry.initialMs, maxMs: retry.maxMs }, () => deps.clock.now());
     this.starts = new StartRounds(deps.startLimits ?? START_LIMITS, () => deps.clock.now());
     this.streamOpen = deps.busStream !== true;
     this.streamWaitOver = this.streamOpen;
@@ -254,7 +271,9 @@ export class Controller {
         const text = v.holds.map((h) => h.message).join('; ');
         const release = v.holds.every((h) => h.overridable) ? ` (release with: kube-salt-bridge release ${name})` : '';
         log[v.holds.some((h) => h.reason !== 'unsynced') ? 'warn' : 'info'](
-          { hold: { digest: v.digest, reasons: v.holds.map((h) => h.reason) } }, `publish held: ${text}${release}`);
+          { hold: { digest: v.digest, reasons: v.holds.map((h) => h.reason) } },
+          `publish held: ${text}${release}`,
+        );
         c.hold = { digest: v.digest, holds: v.holds, since: this.d.clock.now() };
         this.refreshHeldGauge();
       }
@@ -281,8 +300,13 @@ export class Controller {
     } else {
       const generation = nextGeneration(c.published?.generation ?? 0, this.d.clock.now(), c.floor);
       payload = this.sign(c, generation, plan);
-      if (v.kind === 'publish' && v.overridden.length) log.warn({ overridden: v.overridden.map((h) => h.reason) }, 'publishing a held list: released by operator override');
-      if (v.kind === 'noop') log.info({ generation: { ours: c.published!.generation, floor: c.floor } }, 'another bridge published a newer generation; publishing the unchanged list above it');
+      if (v.kind === 'publish' && v.overridden.length)
+        log.warn({ overridden: v.overridden.map((h) => h.reason) }, 'publishing a held list: released by operator override');
+      if (v.kind === 'noop')
+        log.info(
+          { generation: { ours: c.published!.generation, floor: c.floor } },
+          'another bridge published a newer generation; publishing the unchanged list above it',
+        );
     }
 
     if (!this.streamWaitOver && !this.d.dryRun) {
@@ -340,21 +364,31 @@ export class Controller {
 
   private sign(c: ClusterRuntime, generation: number, plan: ClusterPlan): AllowListPayload {
     const isCurrent = c.published !== undefined && c.published.generation === generation;
-    return buildPayload({
-      cluster: c.cfg.name,
-      generation,
-      list: { ipv4: plan.projection.ipv4, ipv6: plan.projection.ipv6 },
-      diff: isCurrent ? { added: [], removed: [], added_truncated: false, removed_truncated: false, addedCount: 0, removedCount: 0 } : plan.diff,
-      nodes: plan.projection.nodes,
-      issuedAtMs: this.d.clock.now(),
-    }, this.d.config.signing.signer);
+    return buildPayload(
+      {
+        cluster: c.cfg.name,
+        generation,
+        list: { ipv4: plan.projection.ipv4, ipv6: plan.projection.ipv6 },
+        diff: isCurrent ? { added: [], removed: [], added_truncated: false, removed_truncated: false, addedCount: 0, removedCount: 0 } : plan.diff,
+        nodes: plan.projection.nodes,
+        issuedAtMs: this.d.clock.now(),
+      },
+      this.d.config.signing.signer,
+    );
   }
 
   private async emit(payload: AllowListPayload, log: Logger, reason: RunReason | ResendReason, kind: 'publish' | 'republish' | 'resend'): Promise<void> {
     const tag = eventTag(payload.cluster);
     const summary = {
-      tag, generation: payload.generation, digest: payload.digest, nodes: payload.nodes, ipv4: payload.ipv4.length, ipv6: payload.ipv6.length,
-      added: payload.added, removed: payload.removed, reason,
+      tag,
+      generation: payload.generation,
+      digest: payload.digest,
+      nodes: payload.nodes,
+      ipv4: payload.ipv4.length,
+      ipv6: payload.ipv6.length,
+      added: payload.added,
+      removed: payload.removed,
+      reason,
       ...(payload.minions ? { minions: { count: payload.minions.length, ids: payload.minions.slice(0, 20) } } : {}),
     };
     if (this.d.dryRun) {
@@ -428,9 +462,15 @@ export class Controller {
         break;
       case 'published': {
         const c = this.clusters.get(s.cluster);
-        const f = judgeFloor({ ours: c !== undefined, floor: c?.floor ?? 0, generation: s.generation, verify: () => this.verify(s.payload) && s.payload['cluster'] === s.cluster });
+        const f = judgeFloor({
+          ours: c !== undefined,
+          floor: c?.floor ?? 0,
+          generation: s.generation,
+          verify: () => this.verify(s.payload) && s.payload['cluster'] === s.cluster,
+        });
         if (f.raise) this.raiseFloor(c!, f.to, 'cluster event');
-        else if (f.reason === 'unverified') this.ignored('unverified', { tag: `kube-salt-bridge/cluster/${s.cluster}/nodes`, detail: 'payload not signed by this bridge\'s key' });
+        else if (f.reason === 'unverified')
+          this.ignored('unverified', { tag: `kube-salt-bridge/cluster/${s.cluster}/nodes`, detail: "payload not signed by this bridge's key" });
         return;
       }
       case 'minion-start':
@@ -453,7 +493,10 @@ export class Controller {
     if (s.generation > c!.floor) this.raiseFloor(c!, s.generation, 'job');
     if (jobEndsWait(c!.jobWait, s.generation)) c!.jobWait = undefined;
     if (s.invalidIds || s.overCap) {
-      this.ignored('job-minions', { tag: `salt/job/${s.jid}/new`, detail: `${s.invalidIds ?? 0} invalid minion id(s) and ${s.overCap ?? 0} beyond the ${s.minions.length} kept were left out` });
+      this.ignored('job-minions', {
+        tag: `salt/job/${s.jid}/new`,
+        detail: `${s.invalidIds ?? 0} invalid minion id(s) and ${s.overCap ?? 0} beyond the ${s.minions.length} kept were left out`,
+      });
     }
     this.minions.started(s.cluster, s.generation, s.minions);
   }
@@ -461,7 +504,10 @@ export class Controller {
   private onReturn(s: Extract<BusSignal, { kind: 'apply-result' }>): void {
     const r = judgeReturn(this.jobs.get(s.jid), s.minion);
     if (!r.credit) {
-      this.ignored(r.reason, { tag: `salt/job/${s.jid}/ret/${s.minion}`, detail: r.reason === 'not-targeted' ? 'a return from a minion the job did not target' : 'a return of a job not seen (or not verified)' });
+      this.ignored(r.reason, {
+        tag: `salt/job/${s.jid}/ret/${s.minion}`,
+        detail: r.reason === 'not-targeted' ? 'a return from a minion the job did not target' : 'a return of a job not seen (or not verified)',
+      });
       return;
     }
     const c = this.clusters.get(r.cluster)!;
@@ -475,8 +521,10 @@ export class Controller {
     const where = { cluster: r.cluster, minion: s.minion, jid: s.jid, generation: r.generation };
     if (effect === 'failed') this.d.log.warn({ ...where, reason: s.reason }, 'minion failed to apply; re-sending with backoff');
     if (effect === 'held' && (outcome.kind === 'refused' || outcome.kind === 'stale')) {
-      this.d.log.warn({ ...where, refusal: { reason: outcome.reason, message: s.reason } },
-        `minion ${outcome.kind === 'stale' ? 'found generation stale' : `refused the list (${outcome.reason})`}; not re-sending this generation to it: ${refusalHint(outcome.reason, r.cluster, s.minion)}`);
+      this.d.log.warn(
+        { ...where, refusal: { reason: outcome.reason, message: s.reason } },
+        `minion ${outcome.kind === 'stale' ? 'found generation stale' : `refused the list (${outcome.reason})`}; not re-sending this generation to it: ${refusalHint(outcome.reason, r.cluster, s.minion)}`,
+      );
     }
   }
 
@@ -487,8 +535,10 @@ export class Controller {
     if (c.floor === before || c.floor <= Math.max(c.published?.generation ?? 0, c.firing ?? 0)) return;
     // Higher than anything this bridge published: another bridge holding the same key.
     const ahead = c.floor - this.d.clock.now();
-    this.d.log[ahead > 300_000 ? 'warn' : 'info']({ cluster: c.cfg.name, generation: { floor: c.floor, ours: c.published?.generation, aheadOfClockMs: ahead }, from },
-      `a verified ${from} carries a newer generation than this bridge published; the next publish goes above it`);
+    this.d.log[ahead > 300_000 ? 'warn' : 'info'](
+      { cluster: c.cfg.name, generation: { floor: c.floor, ours: c.published?.generation, aheadOfClockMs: ahead }, from },
+      `a verified ${from} carries a newer generation than this bridge published; the next publish goes above it`,
+    );
   }
 
   /**
@@ -517,14 +567,21 @@ export class Controller {
   private armStarts(): void {
     const at = this.starts.dueAt;
     if (this.startTimer !== undefined || this.stopped || at === undefined) return;
-    this.startTimer = this.d.clock.setTimeout(() => {
-      this.startTimer = undefined;
-      const started = this.starts.take();
-      if (started.length <= 10) for (const m of started) this.d.log.info({ minion: m }, 'minion started; re-sending current lists');
-      else this.d.log.info({ minions: { count: started.length, ids: started.slice(0, 10), waiting: this.starts.waiting } }, 'minions started; re-sending current lists');
-      for (const name of this.clusters.keys()) this.track(this.resend(name, started, 'minion-start'));
-      this.armStarts();
-    }, Math.max(0, at - this.d.clock.now()));
+    this.startTimer = this.d.clock.setTimeout(
+      () => {
+        this.startTimer = undefined;
+        const started = this.starts.take();
+        if (started.length <= 10) for (const m of started) this.d.log.info({ minion: m }, 'minion started; re-sending current lists');
+        else
+          this.d.log.info(
+            { minions: { count: started.length, ids: started.slice(0, 10), waiting: this.starts.waiting } },
+            'minions started; re-sending current lists',
+          );
+        for (const name of this.clusters.keys()) this.track(this.resend(name, started, 'minion-start'));
+        this.armStarts();
+      },
+      Math.max(0, at - this.d.clock.now()),
+    );
   }
 
   /** Logs an ignored bus event: once per reason, then at most once a minute with a count. */
@@ -534,7 +591,8 @@ export class Controller {
     if (!n.log) return;
     this.d.log[QUIET_DROPS.has(reason) ? 'debug' : 'warn'](
       { bus: { reason, tag: shorten(what.tag, 120), detail: shorten(what.detail, 200), ...(n.suppressed ? { suppressed: n.suppressed } : {}) } },
-      `ignored bus event (${reason})`);
+      `ignored bus event (${reason})`,
+    );
   }
 
   private track(p: Promise<unknown>): void {
@@ -556,15 +614,18 @@ export class Controller {
     let at = this.minions.nextDue();
     for (const c of this.clusters.values()) if (c.jobWait && Number.isFinite(c.jobWait.due) && (at === undefined || c.jobWait.due < at)) at = c.jobWait.due;
     if (at === undefined || this.stopped) return;
-    this.retryTimer = this.d.clock.setTimeout(() => {
-      for (const [name, c] of this.clusters) {
-        this.jobUnseen(name, c);
-        const due = this.minions.due(name);
-        if (due.length) this.track(this.resend(name, due, 'retry'));
-      }
-      this.updateBehind();
-      this.armRetry();
-    }, Math.max(0, at - this.d.clock.now()));
+    this.retryTimer = this.d.clock.setTimeout(
+      () => {
+        for (const [name, c] of this.clusters) {
+          this.jobUnseen(name, c);
+          const due = this.minions.due(name);
+          if (due.length) this.track(this.resend(name, due, 'retry'));
+        }
+        this.updateBehind();
+        this.armRetry();
+      },
+      Math.max(0, at - this.d.clock.now()),
+    );
   }
 
   /**
@@ -576,7 +637,11 @@ export class Controller {
   private jobUnseen(name: string, c: ClusterRuntime): void {
     const w = c.jobWait;
     if (!w) return;
-    const verdict = judgeJobWait(w, this.d.clock.now(), { lossyStreamOpen: this.streamOpen && this.streamLossy, active: this.active, lastGeneration: c.payload?.generation });
+    const verdict = judgeJobWait(w, this.d.clock.now(), {
+      lossyStreamOpen: this.streamOpen && this.streamLossy,
+      active: this.active,
+      lastGeneration: c.payload?.generation,
+    });
     if (verdict === 'wait') return;
     if (verdict === 'drop') {
       c.jobWait = undefined;
@@ -586,7 +651,10 @@ export class Controller {
     const where = { cluster: name, generation: w.generation, refires: w.refires };
     if (verdict === 'give-up') {
       c.jobWait = undefined;
-      this.d.log.warn(where, `no job of this publish was seen on the websocket stream after ${MAX_JOB_REFIRES} re-fires: no minion targeted, no reactor (check with salt-run state.event), or the stream lost them all (prefer eventStream sse); the periodic resync fires it again`);
+      this.d.log.warn(
+        where,
+        `no job of this publish was seen on the websocket stream after ${MAX_JOB_REFIRES} re-fires: no minion targeted, no reactor (check with salt-run state.event), or the stream lost them all (prefer eventStream sse); the periodic resync fires it again`,
+      );
       return;
     }
     c.jobWait = { ...w, due: Number.POSITIVE_INFINITY, refires: w.refires + 1 }; // re-armed when the re-fire goes out
@@ -614,8 +682,10 @@ export class Controller {
     const c = this.clusters.get(name);
     if (!c) return { released: false, message: `no cluster named ${name}` };
     if (!c.hold) return this.releaseRefusals(c, digest, o.schedule !== false);
-    if (digest && digest !== c.hold.digest) return { released: false, message: `${name}: held digest is ${c.hold.digest}, not ${digest} (the list changed; check status again)` };
-    if (!c.hold.holds.every((h) => h.overridable)) return { released: false, message: `${name}: ${c.hold.holds.map((h) => h.message).join('; ')} — cannot be overridden` };
+    if (digest && digest !== c.hold.digest)
+      return { released: false, message: `${name}: held digest is ${c.hold.digest}, not ${digest} (the list changed; check status again)` };
+    if (!c.hold.holds.every((h) => h.overridable))
+      return { released: false, message: `${name}: ${c.hold.holds.map((h) => h.message).join('; ')} — cannot be overridden` };
     c.override = c.hold.digest;
     if (o.schedule !== false) this.schedule(name, 'override', 0);
     return { released: true, message: `${name}: releasing held list ${c.hold.digest}` };
@@ -626,13 +696,27 @@ export class Controller {
     const payload = c.payload;
     const refusing = this.minions.refusals(name);
     if (payload === undefined || refusing.length === 0) return { released: false, message: `${name} has no held publish and no minion refusing its list` };
-    if (digest && digest !== payload.digest) return { released: false, message: `${name}: the published digest is ${payload.digest}, not ${digest} (check status again)` };
+    if (digest && digest !== payload.digest)
+      return { released: false, message: `${name}: the published digest is ${payload.digest}, not ${digest} (check status again)` };
     if (!this.active) return { released: false, message: `${name}: this bridge is not publishing (not leader)` };
     const freed = this.minions.release(name, payload.generation);
-    const shown = freed.slice(0, 10).map((f) => `${f.minion}: ${f.refusal.reason}`).join(', ') + (freed.length > 10 ? `, +${freed.length - 10}` : '');
-    this.d.log.warn({ cluster: name, generation: payload.generation, minions: { count: freed.length, ids: freed.slice(0, 20).map((f) => f.minion) } },
-      'operator release: re-sending the published list once to the minions that refused it');
-    if (resend) this.track(this.resend(name, freed.map((f) => f.minion), 'release'));
+    const shown =
+      freed
+        .slice(0, 10)
+        .map((f) => `${f.minion}: ${f.refusal.reason}`)
+        .join(', ') + (freed.length > 10 ? `, +${freed.length - 10}` : '');
+    this.d.log.warn(
+      { cluster: name, generation: payload.generation, minions: { count: freed.length, ids: freed.slice(0, 20).map((f) => f.minion) } },
+      'operator release: re-sending the published list once to the minions that refused it',
+    );
+    if (resend)
+      this.track(
+        this.resend(
+          name,
+          freed.map((f) => f.minion),
+          'release',
+        ),
+      );
     this.updateBehind();
     this.armRetry();
     return {
@@ -643,7 +727,13 @@ export class Controller {
 
   status(): { clusters: ClusterStatus[]; minions: ReturnType<MinionTracker['snapshot']>; active: boolean; dryRun: boolean } {
     const clusters = [...this.clusters.values()].map((c) =>
-      clusterStatus(c, this.d.sources.get(c.cfg.name)!.view().synced, this.minions.behind(c.cfg.name, c.published?.generation), this.minions.refusals(c.cfg.name)));
+      clusterStatus(
+        c,
+        this.d.sources.get(c.cfg.name)!.view().synced,
+        this.minions.behind(c.cfg.name, c.published?.generation),
+        this.minions.refusals(c.cfg.name),
+      ),
+    );
     return { clusters, minions: this.minions.snapshot(), active: this.active, dryRun: this.d.dryRun };
   }
 

@@ -60,9 +60,7 @@ export class JobBook {
   }
 }
 
-export type JobVerdict =
-  | { readonly accept: true }
-  | { readonly accept: false; readonly reason: 'other-cluster' | 'known-job' | 'unverified' };
+export type JobVerdict = { readonly accept: true } | { readonly accept: false; readonly reason: 'other-cluster' | 'known-job' | 'unverified' };
 
 /**
  * Whether a salt/job/<jid>/new of kube_allowlist.apply is remembered: a cluster of this bridge, a
@@ -90,8 +88,7 @@ export function judgeReturn(job: Job | undefined, minion: string): ReturnVerdict
 }
 
 export type FloorVerdict =
-  | { readonly raise: true; readonly to: number }
-  | { readonly raise: false; readonly reason: 'other-cluster' | 'not-higher' | 'unverified' };
+  { readonly raise: true; readonly to: number } | { readonly raise: false; readonly reason: 'other-cluster' | 'not-higher' | 'unverified' };
 
 /**
  * Whether a cluster event or job seen on the bus raises the cluster's generation floor: ours,
@@ -407,7 +404,8 @@ export class MinionTracker {
   /** The minions of `cluster` holding a refusal, by id. */
   refusals(cluster: string): Array<{ minion: string; reason: RefusalReason; generation: number; since: number }> {
     const out: Array<{ minion: string; reason: RefusalReason; generation: number; since: number }> = [];
-    for (const [m, e] of this.clusters.get(cluster) ?? []) if (e.refusal) out.push({ minion: m, reason: e.refusal.reason, generation: e.refusal.generation, since: e.refusal.since });
+    for (const [m, e] of this.clusters.get(cluster) ?? [])
+      if (e.refusal) out.push({ minion: m, reason: e.refusal.reason, generation: e.refusal.generation, since: e.refusal.since });
     return out.sort((a, b) => a.minion.localeCompare(b.minion));
   }
 
@@ -502,7 +500,11 @@ export function jobEndsWait(w: JobWait | undefined, generation: number): boolean
  * not lossy, so its reopening re-fires; or a newer publish waits for its own job), `refire`, or
  * `give-up` after MAX_JOB_REFIRES re-fires (no target, no reactor, or a stream that loses them all).
  */
-export function judgeJobWait(w: JobWait, now: number, o: { lossyStreamOpen: boolean; active: boolean; lastGeneration: number | undefined }): 'wait' | 'drop' | 'refire' | 'give-up' {
+export function judgeJobWait(
+  w: JobWait,
+  now: number,
+  o: { lossyStreamOpen: boolean; active: boolean; lastGeneration: number | undefined },
+): 'wait' | 'drop' | 'refire' | 'give-up' {
   if (w.due > now) return 'wait';
   if (!o.lossyStreamOpen || !o.active || o.lastGeneration !== w.generation) return 'drop';
   return w.refires >= MAX_JOB_REFIRES ? 'give-up' : 'refire';

@@ -40,7 +40,9 @@ export function reportRejections(
     metrics.addressesRejected.inc({ cluster, reason: r.reason });
     const node = r.node === undefined ? 'extraEntries' : `node ${truncate(r.node)}`;
     log.warn(
-      { rejected: { node: r.node === undefined ? undefined : truncate(r.node), source: r.source, value: truncate(r.value), reason: r.reason, detail: r.detail } },
+      {
+        rejected: { node: r.node === undefined ? undefined : truncate(r.node), source: r.source, value: truncate(r.value), reason: r.reason, detail: r.detail },
+      },
       `${r.source === 'podCIDR' ? 'pod CIDR' : 'address'} left out: ${node}: ${JSON.stringify(truncate(r.value))} (${r.reason}: ${r.detail})`,
     );
   });
@@ -50,11 +52,7 @@ export function reportRejections(
  * Pure bookkeeping behind reportRejections: calls `report` for each rejection not reported
  * before, then remembers exactly the current ones (forgetting nodes and values that are gone).
  */
-export function noteRejections(
-  memory: RejectionMemory,
-  rejected: readonly RejectedEntry[],
-  report: (r: RejectedEntry) => void,
-): RejectedEntry[] {
+export function noteRejections(memory: RejectionMemory, rejected: readonly RejectedEntry[], report: (r: RejectedEntry) => void): RejectedEntry[] {
   const current: RejectionMemory = new Map();
   const fresh: RejectedEntry[] = [];
   for (const r of rejected) {

@@ -44,6 +44,10 @@ export class StateStore {
     }
     renameSync(tmp, target);
     const dirFd = openSync(this.dir, 'r');
-    try { fsyncSync(dirFd); } finally { closeSync(dirFd); }
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
   }
 }

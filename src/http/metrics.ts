@@ -17,12 +17,37 @@ export function createMetrics(defaults = true, watchStats: () => WatchStats[] = 
   const m = {
     registry,
     nodes: new Gauge({ name: 'ksb_cluster_nodes', help: 'Nodes contributing addresses, per cluster', labelNames: ['cluster'], registers: [registry] }),
-    addresses: new Gauge({ name: 'ksb_cluster_addresses', help: 'Entries in the desired allow-list, per cluster and family', labelNames: ['cluster', 'family'], registers: [registry] }),
-    synced: new Gauge({ name: 'ksb_cluster_synced', help: '1 when the cluster is listed and watched, 0 when unknown', labelNames: ['cluster'], registers: [registry] }),
+    addresses: new Gauge({
+      name: 'ksb_cluster_addresses',
+      help: 'Entries in the desired allow-list, per cluster and family',
+      labelNames: ['cluster', 'family'],
+      registers: [registry],
+    }),
+    synced: new Gauge({
+      name: 'ksb_cluster_synced',
+      help: '1 when the cluster is listed and watched, 0 when unknown',
+      labelNames: ['cluster'],
+      registers: [registry],
+    }),
     generation: new Gauge({ name: 'ksb_cluster_generation', help: 'Last published generation, per cluster', labelNames: ['cluster'], registers: [registry] }),
-    publishes: new Counter({ name: 'ksb_publishes_total', help: 'Events fired, per cluster and reason', labelNames: ['cluster', 'reason'], registers: [registry] }),
-    publishErrors: new Counter({ name: 'ksb_publish_errors_total', help: 'Failed publishes, per cluster and error code', labelNames: ['cluster', 'code'], registers: [registry] }),
-    held: new Gauge({ name: 'ksb_held_publishes', help: '1 while a publish is held by the safety policy, per cluster', labelNames: ['cluster', 'reason'], registers: [registry] }),
+    publishes: new Counter({
+      name: 'ksb_publishes_total',
+      help: 'Events fired, per cluster and reason',
+      labelNames: ['cluster', 'reason'],
+      registers: [registry],
+    }),
+    publishErrors: new Counter({
+      name: 'ksb_publish_errors_total',
+      help: 'Failed publishes, per cluster and error code',
+      labelNames: ['cluster', 'code'],
+      registers: [registry],
+    }),
+    held: new Gauge({
+      name: 'ksb_held_publishes',
+      help: '1 while a publish is held by the safety policy, per cluster',
+      labelNames: ['cluster', 'reason'],
+      registers: [registry],
+    }),
     holds: new Counter({ name: 'ksb_holds_total', help: 'Publishes held by the safety policy', labelNames: ['cluster', 'reason'], registers: [registry] }),
     addressesRejected: new Counter({
       name: 'ksb_addresses_rejected_total',
@@ -56,7 +81,12 @@ export function createMetrics(defaults = true, watchStats: () => WatchStats[] = 
         for (const s of watchStats()) this.inc({ cluster: s.cluster }, s.lists);
       },
     }),
-    minionsOutOfDate: new Gauge({ name: 'ksb_minions_out_of_date', help: 'Targeted minions whose applied generation is behind, per cluster', labelNames: ['cluster'], registers: [registry] }),
+    minionsOutOfDate: new Gauge({
+      name: 'ksb_minions_out_of_date',
+      help: 'Targeted minions whose applied generation is behind, per cluster',
+      labelNames: ['cluster'],
+      registers: [registry],
+    }),
     applyResults: new Counter({
       name: 'ksb_minion_apply_results_total',
       help: 'Minion apply results seen on the bus, per cluster and result (applied, current, refused, stale, failed)',

@@ -9,9 +9,7 @@
 // bounded (HTTP_LIMITS).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
-import {
-  checkBearer, checkContentLength, checkHost, checkJsonContentType, checkOrigin, MAX_BODY_BYTES, type Verdict,
-} from './guards.ts';
+import { checkBearer, checkContentLength, checkHost, checkJsonContentType, checkOrigin, MAX_BODY_BYTES, type Verdict } from './guards.ts';
 
 export interface HttpDeps {
   registry: Registry;
@@ -80,7 +78,13 @@ export function startHttp(options: string | HttpOptions, deps: HttpDeps): Promis
 }
 
 function send(res: ServerResponse, code: number, type: string, body: string, close = false, extra: Record<string, string> = {}): void {
-  res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...(close ? { connection: 'close' } : {}), ...extra });
+  res.writeHead(code, {
+    'content-type': type,
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    ...(close ? { connection: 'close' } : {}),
+    ...extra,
+  });
   res.end(body);
 }
 
@@ -89,11 +93,7 @@ function refused(res: ServerResponse, v: Verdict & { ok: false }, extra: Record<
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, o: HttpOptions, allowedHosts: ReadonlySet<string>, deps: HttpDeps): Promise<void> {
-  for (const v of [
-    checkHost(req.headers.host, allowedHosts),
-    checkContentLength(req.headers['content-length']),
-    checkOrigin(req.method, req.headers.origin),
-  ]) {
+  for (const v of [checkHost(req.headers.host, allowedHosts), checkContentLength(req.headers['content-length']), checkOrigin(req.method, req.headers.origin)]) {
     if (!v.ok) return refused(res, v);
   }
   const url = new URL(req.url ?? '/', 'http://bridge');
@@ -121,7 +121,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: HttpOptions,
       return send(res, 200, 'text/plain', 'ok\n');
     case '/readyz': {
       const reasons = deps.notReady();
-      return reasons.length === 0 ? send(res, 200, 'text/plain', 'ready\n') : send(res, 503, 'text/plain', reasons.map((r) => `not ready: ${r}`).join('\n') + '\n');
+      return reasons.length === 0
+        ? send(res, 200, 'text/plain', 'ready\n')
+        : send(res, 503, 'text/plain', reasons.map((r) => `not ready: ${r}`).join('\n') + '\n');
     }
     case '/metrics':
       try {

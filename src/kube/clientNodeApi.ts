@@ -37,7 +37,11 @@ export function createClientNodeApi(kc: KubeConfig, options: ClientNodeApiOption
   return {
     async list(o: ListOptions): Promise<ListPage> {
       try {
-        const req = await authenticatedGet(kc, '/api/v1/nodes', { labelSelector: o.labelSelector || undefined, limit: o.limit, continue: o.continue || undefined });
+        const req = await authenticatedGet(kc, '/api/v1/nodes', {
+          labelSelector: o.labelSelector || undefined,
+          limit: o.limit,
+          continue: o.continue || undefined,
+        });
         const res = await undiciFetch(req.url, {
           method: 'GET',
           headers: { ...req.headers, accept: 'application/json' },

@@ -66,13 +66,7 @@ export class LeaseConflictError extends KsbError {
 }
 
 export type KubeError =
-  | KubeConfigError
-  | KubeUnreachableError
-  | KubeForbiddenError
-  | KubeGoneError
-  | KubeApiError
-  | KubeWatchLineTooLongError
-  | LeaseConflictError;
+  KubeConfigError | KubeUnreachableError | KubeForbiddenError | KubeGoneError | KubeApiError | KubeWatchLineTooLongError | LeaseConflictError;
 
 /** A Kubernetes `Status` object as found in error bodies and watch ERROR events. */
 export interface KubeStatus {
@@ -138,8 +132,7 @@ export function translateKubeError(what: string, err: unknown): KubeError {
     }
     // undici: TypeError('fetch failed') with cause { code: 'ECONNREFUSED' | 'ENOTFOUND' | ... }
     const cause = e.cause as Record<string, unknown> | undefined;
-    const code =
-      (cause && typeof cause.code === 'string' && cause.code) || (typeof e.code === 'string' && e.code) || '';
+    const code = (cause && typeof cause.code === 'string' && cause.code) || (typeof e.code === 'string' && e.code) || '';
     if (code) return new KubeUnreachableError(`${what}: ${code}`);
     if (name === 'TypeError' && e.message === 'fetch failed') {
       return new KubeUnreachableError(`${what}: fetch failed`);

@@ -74,7 +74,11 @@ export function loadKubeConfig(options: LoadKubeConfigOptions): KubeConfig {
     }
     if (options.context !== undefined) {
       if (!kc.getContextObject(options.context)) {
-        const known = kc.getContexts().map((c) => c.name).join(', ') || 'none';
+        const known =
+          kc
+            .getContexts()
+            .map((c) => c.name)
+            .join(', ') || 'none';
         throw new KubeConfigError(`${label}kubeconfig ${file}: context "${options.context}" not found (contexts: ${known})`);
       }
       kc.setCurrentContext(options.context);
@@ -113,4 +117,3 @@ function restoreEnv(key: string, value: string | undefined): void {
   if (value === undefined) delete process.env[key];
   else process.env[key] = value;
 }
-

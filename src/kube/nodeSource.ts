@@ -11,8 +11,7 @@ import type { KubeError } from './errors.ts';
 import type { KubeNode, NodeApi } from './nodeApi.ts';
 import { Reflector, type ReflectorOptions, type ReflectorPhase, type ReflectorStats } from './reflector.ts';
 
-export interface KubeNodeSourceOptions
-  extends Omit<ReflectorOptions, 'api' | 'handler' | 'clock' | 'logger'> {
+export interface KubeNodeSourceOptions extends Omit<ReflectorOptions, 'api' | 'handler' | 'clock' | 'logger'> {
   cluster: string;
   api: NodeApi;
   clock?: Clock;

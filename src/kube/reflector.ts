@@ -20,7 +20,15 @@ import { KubeGoneError, translateKubeError, type KubeError } from './errors.ts';
 import type { NodeApi } from './nodeApi.ts';
 import { ReflectorHealth } from './reflectorHealth.ts';
 import { listAll } from './reflectorList.ts';
-import { emptyReflectorStats, resolveReflectorOptions, type ReflectorHandler, type ReflectorOptions, type ReflectorPhase, type ReflectorStats, type ResolvedReflectorOptions } from './reflectorTypes.ts';
+import {
+  emptyReflectorStats,
+  resolveReflectorOptions,
+  type ReflectorHandler,
+  type ReflectorOptions,
+  type ReflectorPhase,
+  type ReflectorStats,
+  type ResolvedReflectorOptions,
+} from './reflectorTypes.ts';
 import { WatchSession, type WatchListener } from './reflectorWatch.ts';
 
 export type { ReflectorHandler, ReflectorOptions, ReflectorPhase, ReflectorStats } from './reflectorTypes.ts';

@@ -178,7 +178,11 @@ export async function openWatchStream(
       finish(null);
     } catch (err) {
       if (err instanceof LineTooLong) {
-        finish(new KubeWatchLineTooLongError(`${options.what}: an event line longer than ${err.max} bytes; the watch is restarted (the nodes' last good addresses stay)`));
+        finish(
+          new KubeWatchLineTooLongError(
+            `${options.what}: an event line longer than ${err.max} bytes; the watch is restarted (the nodes' last good addresses stay)`,
+          ),
+        );
       } else {
         finish(timedOut ? timeoutError() : err);
       }

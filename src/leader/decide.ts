@@ -190,7 +190,13 @@ export class LeaderDecider {
     return {
       action: 'update',
       resourceVersion: o.resourceVersion,
-      record: { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: microIso(now), renewTime: microIso(now), leaseTransitions: o.record.leaseTransitions },
+      record: {
+        holderIdentity: '',
+        leaseDurationSeconds: 1,
+        acquireTime: microIso(now),
+        renewTime: microIso(now),
+        leaseTransitions: o.record.leaseTransitions,
+      },
     };
   }
 }

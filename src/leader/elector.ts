@@ -153,10 +153,13 @@ export class LeaderElector {
     this.deadlineTimer?.cancel();
     const at = this.d.stepDownAt;
     if (at === null) return;
-    this.deadlineTimer = this.clock.setTimeout(() => {
-      this.deadlineTimer = null;
-      this.emit(this.d.tick(this.clock.now()));
-    }, Math.max(0, at - this.clock.now()));
+    this.deadlineTimer = this.clock.setTimeout(
+      () => {
+        this.deadlineTimer = null;
+        this.emit(this.d.tick(this.clock.now()));
+      },
+      Math.max(0, at - this.clock.now()),
+    );
   }
 
   /** Requests get renewDeadline at most; a late answer is ignored by the caller's state checks. */

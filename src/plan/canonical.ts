@@ -5,10 +5,7 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 /** Key-sorted, whitespace-free, ASCII-only JSON; byte-identical to the Python call above. */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value as Json)).replace(
-    /[\u007f-\uffff]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  return JSON.stringify(sortKeys(value as Json)).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function sortKeys(value: Json): Json {

@@ -21,11 +21,7 @@ export interface EntryLists {
 }
 
 /** `previous` undefined means nothing was ever published: everything is added. */
-export function diffLists(
-  previous: EntryLists | undefined,
-  desired: EntryLists,
-  cap: number = DIFF_CAP,
-): Diff {
+export function diffLists(previous: EntryLists | undefined, desired: EntryLists, cap: number = DIFF_CAP): Diff {
   const before = new Set([...(previous?.ipv4 ?? []), ...(previous?.ipv6 ?? [])]);
   const after = new Set([...desired.ipv4, ...desired.ipv6]);
   const added = sortedCodePoint([...after].filter((e) => !before.has(e)));

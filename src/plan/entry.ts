@@ -4,9 +4,7 @@
 import type { Family } from '../seams.ts';
 import { familyBits, formatIp, hostBitsZero, parseIp } from './ip.ts';
 
-export type EntryResult =
-  | { readonly ok: true; readonly family: Family; readonly value: string }
-  | { readonly ok: false; readonly reason: string };
+export type EntryResult = { readonly ok: true; readonly family: Family; readonly value: string } | { readonly ok: false; readonly reason: string };
 
 /**
  * Shortest prefix accepted per family. A firewall allow-list built from node addresses never needs

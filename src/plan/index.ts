@@ -62,13 +62,5 @@ export {
   type SafetyPolicy,
   type Verdict,
 } from './policy.ts';
-export {
-  dueIn,
-  initialSchedule,
-  runFinished,
-  runStarted,
-  scheduleRun,
-  type ScheduleOptions,
-  type ScheduleState,
-} from './schedule.ts';
+export { dueIn, initialSchedule, runFinished, runStarted, scheduleRun, type ScheduleOptions, type ScheduleState } from './schedule.ts';
 export { planCluster, type ClusterPlan, type ClusterPlanInput } from './cluster.ts';

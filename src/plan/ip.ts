@@ -6,9 +6,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 
 /** An IPv4 address as 4 octets or an IPv6 address as 8 16-bit groups. */
-export type IpBytes =
-  | { readonly family: 'ipv4'; readonly parts: readonly number[] }
-  | { readonly family: 'ipv6'; readonly parts: readonly number[] };
+export type IpBytes = { readonly family: 'ipv4'; readonly parts: readonly number[] } | { readonly family: 'ipv6'; readonly parts: readonly number[] };
 
 /** Parses a bare address (no prefix, no zone). Returns undefined when it is not one. */
 export function parseIp(text: string): IpBytes | undefined {

@@ -68,8 +68,19 @@ export function buildPayload(input: PayloadInput, signer: Pick<Signer, 'keyId' |
 
 /** The keys that are signed (docs/event-contract.md); anything else on an event (Salt's `_stamp`, `minions`) is not. */
 export const SIGNED_KEYS = [
-  'version', 'cluster', 'generation', 'digest', 'ipv4', 'ipv6', 'added', 'removed', 'nodes', 'issued_at', 'key_id',
-  'added_truncated', 'removed_truncated',
+  'version',
+  'cluster',
+  'generation',
+  'digest',
+  'ipv4',
+  'ipv6',
+  'added',
+  'removed',
+  'nodes',
+  'issued_at',
+  'key_id',
+  'added_truncated',
+  'removed_truncated',
 ] as const;
 
 /** The exact text that is signed: the contract's keys that are present, sorted, no whitespace, ASCII. */
@@ -104,13 +115,22 @@ const isFlag = (v: unknown): boolean => v === undefined || typeof v === 'boolean
 export function verifyPayload(payload: unknown, verifier: Pick<Verifier, 'keyId' | 'verify'>): boolean {
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return false;
   const p = payload as Record<string, unknown>;
-  const wellFormed = p.version === PAYLOAD_VERSION
-    && typeof p.cluster === 'string' && DNS_LABEL.test(p.cluster)
-    && isCount(p.generation) && isCount(p.nodes)
-    && typeof p.digest === 'string' && typeof p.issued_at === 'string'
-    && isStrings(p.ipv4) && isStrings(p.ipv6) && isStrings(p.added) && isStrings(p.removed)
-    && isFlag(p.added_truncated) && isFlag(p.removed_truncated)
-    && typeof p.key_id === 'string' && typeof p.signature === 'string';
+  const wellFormed =
+    p.version === PAYLOAD_VERSION &&
+    typeof p.cluster === 'string' &&
+    DNS_LABEL.test(p.cluster) &&
+    isCount(p.generation) &&
+    isCount(p.nodes) &&
+    typeof p.digest === 'string' &&
+    typeof p.issued_at === 'string' &&
+    isStrings(p.ipv4) &&
+    isStrings(p.ipv6) &&
+    isStrings(p.added) &&
+    isStrings(p.removed) &&
+    isFlag(p.added_truncated) &&
+    isFlag(p.removed_truncated) &&
+    typeof p.key_id === 'string' &&
+    typeof p.signature === 'string';
   if (!wellFormed || p.key_id !== verifier.keyId) return false;
   const lists = { ipv4: p.ipv4 as string[], ipv6: p.ipv6 as string[] };
   try {

@@ -35,8 +35,7 @@ const size = (l: EntryLists): number => l.ipv4.length + l.ipv6.length;
 export function syncedPolicy(): SafetyPolicy {
   return {
     name: 'synced',
-    check: (i) =>
-      i.synced ? undefined : { reason: 'unsynced', message: 'cluster state unknown (not synced)', overridable: false },
+    check: (i) => (i.synced ? undefined : { reason: 'unsynced', message: 'cluster state unknown (not synced)', overridable: false }),
   };
 }
 
@@ -44,9 +43,7 @@ export function emptyPolicy(allowEmpty: boolean): SafetyPolicy {
   return {
     name: 'empty',
     check: (i) =>
-      allowEmpty || size(i.desired) > 0
-        ? undefined
-        : { reason: 'empty', message: 'allow-list would be empty (safety.allowEmpty is false)', overridable: true },
+      allowEmpty || size(i.desired) > 0 ? undefined : { reason: 'empty', message: 'allow-list would be empty (safety.allowEmpty is false)', overridable: true },
   };
 }
 
@@ -127,11 +124,7 @@ export function safetyPolicies(o: SafetyOptions): SafetyPolicy[] {
  * published → noop; otherwise every policy is asked. An override releases the holds only when it
  * equals the digest being held, so it cannot release a later, different shrink.
  */
-export function evaluate(
-  input: PolicyInput,
-  policies: readonly SafetyPolicy[],
-  override?: string,
-): Verdict {
+export function evaluate(input: PolicyInput, policies: readonly SafetyPolicy[], override?: string): Verdict {
   const digest = input.desired.digest;
   const unsynced = syncedPolicy().check(input);
   if (unsynced !== undefined) return { kind: 'hold', digest, holds: [unsynced] };

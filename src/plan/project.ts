@@ -66,10 +66,7 @@ export interface Projection {
   readonly rejected: RejectedEntry[];
 }
 
-export function projectNodes(
-  nodes: Iterable<NodeInfo>,
-  options: ProjectionOptions,
-): Projection {
+export function projectNodes(nodes: Iterable<NodeInfo>, options: ProjectionOptions): Projection {
   const families = new Set<Family>(options.families);
   const types = new Set(options.addressTypes);
   const cap = options.maxAddressesPerNode ?? DEFAULT_MAX_ADDRESSES_PER_NODE;
@@ -152,14 +149,20 @@ function tooMany(node: string, source: 'address' | 'podCIDR', hosts: NodeHosts, 
     const n = hosts.byFamily[family].length;
     if (n > cap) {
       out.push({
-        node, source, value: `${n} ${family} ${source === 'address' ? 'addresses' : 'pod CIDRs'}`, reason: 'too-many',
+        node,
+        source,
+        value: `${n} ${family} ${source === 'address' ? 'addresses' : 'pod CIDRs'}`,
+        reason: 'too-many',
         detail: `more than maxAddressesPerNode (${cap}) per family: the node's ${source === 'address' ? 'addresses are' : 'pod CIDRs are'} left out`,
       });
     }
   }
   if (hosts.bad.length > cap) {
     out.push({
-      node, source, value: `${hosts.bad.length} unusable values`, reason: 'too-many',
+      node,
+      source,
+      value: `${hosts.bad.length} unusable values`,
+      reason: 'too-many',
       detail: `more than maxAddressesPerNode (${cap}) values that are no usable ${source === 'address' ? 'host address' : 'pod CIDR'}: the node is left out`,
     });
   }

@@ -13,13 +13,7 @@ import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import type { Logger } from 'pino';
 import type { AllowListPayload, EventSink } from '../seams.ts';
 import { Backoff, type BackoffOptions } from '../util/backoff.ts';
-import {
-  SaltAuthError,
-  SaltDeniedError,
-  SaltPayloadTooLargeError,
-  SaltProtocolError,
-  SaltRunnerError,
-} from './errors.ts';
+import { SaltAuthError, SaltDeniedError, SaltPayloadTooLargeError, SaltProtocolError, SaltRunnerError } from './errors.ts';
 import { withRetries } from './retry.ts';
 import { safeUrl, serverText } from './scrub.ts';
 import { DEFAULT_SESSION_MAX_MS, needsRenewal, parseLoginResponse, type SaltSession } from './session.ts';
@@ -206,9 +200,7 @@ export class SaltApiClient implements EventSink {
     this.session = undefined;
     if (s === undefined) return;
     try {
-      await this.request('POST /logout', (deadline) =>
-        this.http.post('/logout', '', { headers: { 'X-Auth-Token': s.token }, signal: deadline }),
-      );
+      await this.request('POST /logout', (deadline) => this.http.post('/logout', '', { headers: { 'X-Auth-Token': s.token }, signal: deadline }));
     } catch (err) {
       this.log.debug({ err }, 'salt-api logout failed (ignored)');
     }
@@ -262,10 +254,7 @@ export class SaltApiClient implements EventSink {
    * Sends one request with a hard deadline (until the response — for a stream, until its headers).
    * Every thrown error is translated here; nothing from axios escapes.
    */
-  private async request<T>(
-    label: string,
-    send: (deadline: AbortSignal) => Promise<AxiosResponse<T>>,
-  ): Promise<AxiosResponse<T>> {
+  private async request<T>(label: string, send: (deadline: AbortSignal) => Promise<AxiosResponse<T>>): Promise<AxiosResponse<T>> {
     const deadline = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -292,18 +281,15 @@ export class SaltApiClient implements EventSink {
         this.http.post('/login', body, { headers: { 'Content-Type': 'application/json' }, signal: deadline }),
       );
       if (res.status === 401 || res.status === 403) {
-        throw new SaltAuthError(
-          `salt-api POST /login: credentials refused for user "${this.o.username}" with eauth "${this.o.eauth}" (HTTP ${res.status})`,
-          { request: 'POST /login', status: res.status },
-        );
+        throw new SaltAuthError(`salt-api POST /login: credentials refused for user "${this.o.username}" with eauth "${this.o.eauth}" (HTTP ${res.status})`, {
+          request: 'POST /login',
+          status: res.status,
+        });
       }
       if (res.status !== 200) throw statusError(res.status, res.data, this.ctx('POST /login'));
       const s = parseLoginResponse(res.data, this.now(), this.o.sessionMaxMs ?? DEFAULT_SESSION_MAX_MS);
       this.session = s;
-      this.log.info(
-        { salt: { user: s.user, eauth: s.eauth, expiresInS: Math.round((s.expiresAt - s.obtainedAt) / 1000) } },
-        'salt-api login ok',
-      );
+      this.log.info({ salt: { user: s.user, eauth: s.eauth, expiresInS: Math.round((s.expiresAt - s.obtainedAt) / 1000) } }, 'salt-api login ok');
       return s;
     })();
     this.loggingIn = p;
@@ -374,4 +360,3 @@ async function readSome(stream: Readable): Promise<string> {
   }
   return Buffer.concat(chunks).toString('utf8');
 }
-

@@ -89,4 +89,3 @@ export class SaltProtocolError extends SaltError {
     super('KSB_SALT_PROTOCOL', message, info, { retryable: false });
   }
 }
-

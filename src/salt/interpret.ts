@@ -118,7 +118,11 @@ export function payloadFromArgs(args: unknown): Record<string, unknown> | undefi
 }
 
 function firstLine(s: string, max = 200): string {
-  const line = s.trim().split('\n').find((l) => l.trim() !== '') ?? '';
+  const line =
+    s
+      .trim()
+      .split('\n')
+      .find((l) => l.trim() !== '') ?? '';
   return shorten(line, max);
 }
 
@@ -163,7 +167,7 @@ export function interpretBusEvent(e: BusEvent): BridgeBusEvent | undefined {
     if (forwarded) return dropped('forwarded', tag, `forwarded by minion ${shorten(String(d['id']), 60)}`);
     if (d['fun'] !== APPLY_FUN) return undefined;
     const jid = m[1] ?? '';
-    if (!JID.test(jid) || (d['jid'] !== undefined && d['jid'] !== jid)) return dropped('bad-jid', tag, 'job id missing, malformed or not the tag\'s');
+    if (!JID.test(jid) || (d['jid'] !== undefined && d['jid'] !== jid)) return dropped('bad-jid', tag, "job id missing, malformed or not the tag's");
     const minion = checkedId(tag, m[2] ?? '', d['id']);
     if (typeof minion !== 'string') return minion;
     const ret = d['return'];
@@ -172,12 +176,22 @@ export function interpretBusEvent(e: BusEvent): BridgeBusEvent | undefined {
       const ok = retcode === 0 && d['success'] !== false && ret['applied'] !== false;
       const reason = str(ret['reason']);
       return {
-        kind: 'apply-result', minion, jid, ok, changed: ret['changed'] === true, retcode,
-        reason: reason !== undefined ? shorten(reason, 200) : (ok ? '' : `retcode ${retcode ?? 'missing'}`),
+        kind: 'apply-result',
+        minion,
+        jid,
+        ok,
+        changed: ret['changed'] === true,
+        retcode,
+        reason: reason !== undefined ? shorten(reason, 200) : ok ? '' : `retcode ${retcode ?? 'missing'}`,
       };
     }
     return {
-      kind: 'apply-result', minion, jid, ok: false, changed: false, retcode,
+      kind: 'apply-result',
+      minion,
+      jid,
+      ok: false,
+      changed: false,
+      retcode,
       reason: typeof ret === 'string' ? firstLine(ret) : `unexpected return (${ret === null ? 'null' : typeof ret})`,
     };
   }
@@ -187,7 +201,7 @@ export function interpretBusEvent(e: BusEvent): BridgeBusEvent | undefined {
     if (forwarded) return dropped('forwarded', tag, `forwarded by minion ${shorten(String(d['id']), 60)}`);
     if (d['fun'] !== APPLY_FUN) return undefined;
     const jid = m[1] ?? '';
-    if (!JID.test(jid) || (d['jid'] !== undefined && d['jid'] !== jid)) return dropped('bad-jid', tag, 'job id missing, malformed or not the tag\'s');
+    if (!JID.test(jid) || (d['jid'] !== undefined && d['jid'] !== jid)) return dropped('bad-jid', tag, "job id missing, malformed or not the tag's");
     const payload = payloadFromArgs(d['arg']);
     const cluster = str(payload?.['cluster']);
     const generation = int(payload?.['generation']);
@@ -195,7 +209,15 @@ export function interpretBusEvent(e: BusEvent): BridgeBusEvent | undefined {
     if (payload === undefined || cluster === undefined || generation === undefined) return undefined;
     const { ids, invalid, overCap } = targetedIds(d);
     return {
-      kind: 'apply-started', jid, minions: ids, invalidIds: invalid, overCap, payload, cluster, generation, digest: str(payload['digest']),
+      kind: 'apply-started',
+      jid,
+      minions: ids,
+      invalidIds: invalid,
+      overCap,
+      payload,
+      cluster,
+      generation,
+      digest: str(payload['digest']),
     };
   }
 

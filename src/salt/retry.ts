@@ -24,10 +24,7 @@ export async function withRetries<T>(op: (attempt: number) => Promise<T>, o: Ret
       const retryable = err instanceof KsbError && err.retryable;
       if (!retryable || attempt >= o.maxAttempts) throw err;
       const delayMs = o.backoff.next();
-      o.logger.warn(
-        { err, salt: { op: o.what, attempt, maxAttempts: o.maxAttempts, delayMs } },
-        'salt-api call failed, retrying',
-      );
+      o.logger.warn({ err, salt: { op: o.what, attempt, maxAttempts: o.maxAttempts, delayMs } }, 'salt-api call failed, retrying');
       await o.sleep(delayMs);
     }
   }

@@ -38,7 +38,12 @@ export function serverText(body: unknown, secrets: ReadonlyArray<string | undefi
     const r = o['return'] ?? o['status'] ?? o['message'];
     text = typeof r === 'string' ? r : '';
   }
-  text = text.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+  text = text
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;/g, '&')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>');
   text = text.replace(/\s+/g, ' ').trim();
   if (text.length > 300) text = `${text.slice(0, 300)}…`;
   return scrub(text, secrets);

@@ -2,15 +2,7 @@
 // X-Auth-Token header, the login body with the password): it is never wrapped, logged or kept as
 // a cause. Only its code, our own request label and a scrubbed message survive.
 
-import {
-  SaltError,
-  SaltHttpError,
-  SaltPayloadTooLargeError,
-  SaltTimeoutError,
-  SaltTlsError,
-  SaltUnreachableError,
-  type SaltFailureInfo,
-} from './errors.ts';
+import { SaltError, SaltHttpError, SaltPayloadTooLargeError, SaltTimeoutError, SaltTlsError, SaltUnreachableError, type SaltFailureInfo } from './errors.ts';
 import { scrub, serverText } from './scrub.ts';
 
 const TLS_CODES = new Set([

@@ -38,11 +38,19 @@ const waitForList = (tag: string, ipv4: string[], since = 0, timeoutMs = 20_000)
 
 /** Everything a command printed must be free of the salt-api password and the private signing key. */
 function assertNoSecrets(text: string, extra: string[] = []): void {
-  for (const s of [salt.bridge.password, KEYS.privateText, KEYS.privateHex, ...extra]) assert.ok(!text.includes(s), `output must not contain the secret ${s.slice(0, 6)}…`);
+  for (const s of [salt.bridge.password, KEYS.privateText, KEYS.privateHex, ...extra])
+    assert.ok(!text.includes(s), `output must not contain the secret ${s.slice(0, 6)}…`);
 }
 
 /** JSON log lines from a command's stdout. */
-const jsonLines = (out: string) => out.split('\n').flatMap((l) => { try { return [JSON.parse(l) as Record<string, unknown>]; } catch { return []; } });
+const jsonLines = (out: string) =>
+  out.split('\n').flatMap((l) => {
+    try {
+      return [JSON.parse(l) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
 /** The event a dry run's "would fire" log line carries. */
 const eventOf = (line: Record<string, unknown>) => line.event as { tag: string; data: AllowListPayload };
 /** What the state dir holds for a cluster (the fields these tests read). */
@@ -56,16 +64,19 @@ async function stopAll(): Promise<void> {
   for (const b of running.splice(0)) await b.stop();
 }
 
-before(async () => {
-  kube = await startKube('cli');
-  lab = await startLab();
-  salt = await startSalt(lab, { minions: 0 });
-  await kube.createNode('c1', [{ type: 'InternalIP', address: '10.30.0.1' }], { labels: { pool: 'main' } });
-  await kube.createNode('c2', [{ type: 'InternalIP', address: '10.30.0.2' }], { labels: { pool: 'main' } });
-  for (let i = 1; i <= 5; i++) await kube.createNode(`s${i}`, [{ type: 'InternalIP', address: `10.31.0.${i}` }], { labels: { pool: 'shrink' } });
-  alpha = { clusters: [{ name: 'alpha', kube, families: ['ipv4'], labelSelector: 'pool=main' }], salt, privateKey: KEYS.privateText };
-  alphaConfig = await config();
-}, { timeout: 300_000 });
+before(
+  async () => {
+    kube = await startKube('cli');
+    lab = await startLab();
+    salt = await startSalt(lab, { minions: 0 });
+    await kube.createNode('c1', [{ type: 'InternalIP', address: '10.30.0.1' }], { labels: { pool: 'main' } });
+    await kube.createNode('c2', [{ type: 'InternalIP', address: '10.30.0.2' }], { labels: { pool: 'main' } });
+    for (let i = 1; i <= 5; i++) await kube.createNode(`s${i}`, [{ type: 'InternalIP', address: `10.31.0.${i}` }], { labels: { pool: 'shrink' } });
+    alpha = { clusters: [{ name: 'alpha', kube, families: ['ipv4'], labelSelector: 'pool=main' }], salt, privateKey: KEYS.privateText };
+    alphaConfig = await config();
+  },
+  { timeout: 300_000 },
+);
 
 after(async () => {
   await stopAll();
@@ -189,7 +200,9 @@ test('check: a kubeconfig without RBAC fails and names the forbidden list; no se
   assert.match(r.stdout, /salt-api\s+OK\s+login/, 'the rest is still checked');
   assert.match(r.stdout, /some checks FAILED/);
   const key = readFileSync(kube.nobodyKubeconfig, 'utf8');
-  assertNoSecrets(r.stdout + r.stderr, [(JSON.parse(key) as { users: Array<{ user: Record<string, string> }> }).users[0]!.user['client-key-data']!.slice(0, 40)]);
+  assertNoSecrets(r.stdout + r.stderr, [
+    (JSON.parse(key) as { users: Array<{ user: Record<string, string> }> }).users[0]!.user['client-key-data']!.slice(0, 40),
+  ]);
 });
 
 test('check: a wrong salt-api password fails the login and never prints a password', async () => {
@@ -222,7 +235,10 @@ test('run --dry-run: logs "dry run: would fire" with the payload for the start a
   assert.equal(eventOf(first).data.signature, DRY_RUN_SIGNATURE);
   assert.equal(verifyPayload(eventOf(first).data, KEYS.signer), false, 'the logged payload carries no valid signature');
   await kube.createNode('c3', [{ type: 'InternalIP', address: '10.30.0.3' }], { labels: { pool: 'main' } });
-  const second = await b.waitLog('dry run for c3', (l) => String(l.msg).startsWith(`dry run: would fire ${ALPHA}`) && eventOf(l).data.ipv4.includes('10.30.0.3'));
+  const second = await b.waitLog(
+    'dry run for c3',
+    (l) => String(l.msg).startsWith(`dry run: would fire ${ALPHA}`) && eventOf(l).data.ipv4.includes('10.30.0.3'),
+  );
   assert.deepEqual(eventOf(second).data.added, ['10.30.0.3']);
   const st = await runBridgeCli(['status', '--url', b.url, '--json'], {}, { timeoutMs: 30_000 });
   assert.equal(st.code, 0, st.stderr);
@@ -231,7 +247,7 @@ test('run --dry-run: logs "dry run: would fire" with the payload for the start a
   await barrier();
   assert.equal(payloads(ALPHA, since).length, 0, 'a dry run fires nothing');
   assert.equal(b.logs.filter((l) => String(l.msg).startsWith('fired ')).length, 0);
-  assert.doesNotMatch(b.rawOutput(), /ed25519:/, 'no signature anywhere in the dry run\'s log');
+  assert.doesNotMatch(b.rawOutput(), /ed25519:/, "no signature anywhere in the dry run's log");
   assert.equal(await b.stop(), 0);
   running.splice(running.indexOf(b), 1);
 });
@@ -265,7 +281,10 @@ test('status: a running bridge shows its clusters as a table (nodes, generation)
   assert.equal(j.code, 0, j.stderr);
   const doc = JSON.parse(j.stdout) as { active: boolean; clusters: Array<{ cluster: string; nodes: number; generation: number }> };
   assert.equal(doc.active, true);
-  assert.deepEqual(doc.clusters.map((c) => [c.cluster, c.nodes, c.generation]), [['alpha', 3, liveGeneration]]);
+  assert.deepEqual(
+    doc.clusters.map((c) => [c.cluster, c.nodes, c.generation]),
+    [['alpha', 3, liveGeneration]],
+  );
 
   const viaConfig = await runBridgeCli(['status', '--config', live.configFile], {}, { timeoutMs: 30_000 });
   assert.equal(viaConfig.code, 0, `the address comes from http.listen: ${viaConfig.stderr}`);
@@ -281,13 +300,20 @@ test('SIGTERM: run stops cleanly with exit 0 within a few seconds', async (t) =>
   running.splice(running.indexOf(live), 1);
   assert.equal(code, 0, live.rawOutput().slice(-2000));
   assert.ok(ms < 10_000, `stopped in ${ms} ms`);
-  assert.ok(live.logs.some((l) => l.msg === 'stopped'), 'logs that it stopped');
+  assert.ok(
+    live.logs.some((l) => l.msg === 'stopped'),
+    'logs that it stopped',
+  );
   t.diagnostic(`SIGTERM to exit: ${ms} ms`);
 });
 
 test('release: a shrink beyond maxShrinkFraction is held (status says why), then published by `release`', async () => {
   const TAG = tagOf('shrinky');
-  const setup: BridgeSetup = { clusters: [{ name: 'shrinky', kube, families: ['ipv4'], labelSelector: 'pool=shrink', safety: { maxShrinkFraction: 0.1, minNodes: 1 } }], salt, privateKey: KEYS.privateText };
+  const setup: BridgeSetup = {
+    clusters: [{ name: 'shrinky', kube, families: ['ipv4'], labelSelector: 'pool=shrink', safety: { maxShrinkFraction: 0.1, minNodes: 1 } }],
+    salt,
+    privateKey: KEYS.privateText,
+  };
   // 0.1, not 0.2: the nodes are deleted one by one, and a run between the deletions must not find
   // 1 of 5 (20 %) acceptable and publish it (the held list must be measured against the full one).
   const since = salt.events.length;
@@ -298,10 +324,14 @@ test('release: a shrink beyond maxShrinkFraction is held (status says why), then
   const initial = (await waitForList(TAG, all, since)).data as unknown as AllowListPayload;
 
   for (const n of ['s1', 's2', 's3']) await kube.deleteNode(n);
-  const held = await waitFor('shrinky held', async () => {
-    const c = (await b.status()).clusters[0];
-    return c?.held && c.nodes === 2 ? { held: c.held, generation: c.generation } : undefined;
-  }, 20_000);
+  const held = await waitFor(
+    'shrinky held',
+    async () => {
+      const c = (await b.status()).clusters[0];
+      return c?.held && c.nodes === 2 ? { held: c.held, generation: c.generation } : undefined;
+    },
+    20_000,
+  );
   assert.deepEqual(held.held.reasons, ['shrink']);
   assert.equal(held.generation, initial.generation, 'the published generation is still the full list');
   const heldSince = salt.events.length;
@@ -309,7 +339,10 @@ test('release: a shrink beyond maxShrinkFraction is held (status says why), then
   const st = await runBridgeCli(['status', '--url', b.url], {}, { timeoutMs: 30_000 });
   assert.equal(st.code, 0, st.stderr);
   assert.match(st.stdout, new RegExp(`^shrinky .*shrink ${held.held.digest.slice(0, 19).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'));
-  assert.ok(b.logs.some((l) => /publish held: .*release with: kube-salt-bridge release shrinky/.test(String(l.msg))), 'the log says how to release');
+  assert.ok(
+    b.logs.some((l) => /publish held: .*release with: kube-salt-bridge release shrinky/.test(String(l.msg))),
+    'the log says how to release',
+  );
 
   await sleep(2000);
   await barrier();
@@ -343,7 +376,9 @@ test('once --force: publishes a list the safety policy holds; plain once on the 
   const all = ['10.32.0.1', '10.32.0.2', '10.32.0.3', '10.32.0.4', '10.32.0.5'];
   for (let i = 1; i <= 5; i++) await kube.createNode(`f${i}`, [{ type: 'InternalIP', address: `10.32.0.${i}` }], { labels: { pool: 'force' } });
   const { file, stateDir } = await writeBridgeConfig({
-    clusters: [{ name: 'forcy', kube, families: ['ipv4'], labelSelector: 'pool=force', safety: { maxShrinkFraction: 0.2, minNodes: 1 } }], salt, privateKey: KEYS.privateText,
+    clusters: [{ name: 'forcy', kube, families: ['ipv4'], labelSelector: 'pool=force', safety: { maxShrinkFraction: 0.2, minNodes: 1 } }],
+    salt,
+    privateKey: KEYS.privateText,
   });
   const stateFile = join(stateDir, 'forcy.json');
   const once = (...extra: string[]) => runBridgeCli(['once', '--config', file, '--timeout', '30', ...extra], {}, { timeoutMs: 60_000 });
@@ -361,9 +396,15 @@ test('once --force: publishes a list the safety policy holds; plain once on the 
   since = salt.events.length;
   const held = await once();
   assert.equal(held.code, 1, `a held list must fail once:\n${held.stderr}`);
-  assert.match(held.stderr, /^forcy: NOT published; synced=true nodes=1 ipv4=1 ipv6=0 generation=(\d+) held: would remove 4 of 5 entries \(80% > safety\.maxShrinkFraction 20%\)/m);
+  assert.match(
+    held.stderr,
+    /^forcy: NOT published; synced=true nodes=1 ipv4=1 ipv6=0 generation=(\d+) held: would remove 4 of 5 entries \(80% > safety\.maxShrinkFraction 20%\)/m,
+  );
   assert.equal(/generation=(\d+)/.exec(held.stderr)![1], String(full.generation), 'the published generation is still the full list');
-  assert.ok(jsonLines(held.stdout).some((l) => /publish held: would remove 4 of 5/.test(String(l.msg))), 'the log says it was held');
+  assert.ok(
+    jsonLines(held.stdout).some((l) => /publish held: would remove 4 of 5/.test(String(l.msg))),
+    'the log says it was held',
+  );
   await barrier();
   assert.equal(payloads(TAG, since).length, 0, 'a held once fires nothing');
   assert.equal(stateOf(stateFile).generation, full.generation, 'the state dir still holds the full list');
@@ -378,7 +419,10 @@ test('once --force: publishes a list the safety policy holds; plain once on the 
   assert.deepEqual(shrunk.removed, ['10.32.0.1', '10.32.0.2', '10.32.0.3', '10.32.0.4']);
   assert.ok(shrunk.generation > full.generation, 'a new generation');
   assert.equal(String(shrunk.generation), /generation=(\d+)/.exec(forced.stderr)![1], 'the reported generation is the one fired');
-  assert.ok(jsonLines(forced.stdout).some((l) => /publishing a held list: released by operator override/.test(String(l.msg))), 'the override is logged');
+  assert.ok(
+    jsonLines(forced.stdout).some((l) => /publishing a held list: released by operator override/.test(String(l.msg))),
+    'the override is logged',
+  );
   await barrier();
   assert.equal(payloads(TAG, since).length, 1, 'exactly one event for once --force');
   const saved = JSON.parse(readFileSync(stateFile, 'utf8')) as { generation: number; ipv4: string[] };

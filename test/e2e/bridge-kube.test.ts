@@ -24,15 +24,24 @@ let bridge: BridgeProc;
 const published = () => payloadsOf(salt, TAG);
 const waitForList = (what: string, ipv4: string[], timeoutMs = 15_000) => waitForAllowList(salt, TAG, ipv4, { what, timeoutMs });
 
-before(async () => {
-  kube = await startKube('alpha');
-  lab = await startLab();
-  salt = await startSalt(lab, { minions: 0 });
-  await kube.createNode('a1', [{ type: 'InternalIP', address: '10.20.0.1' }, { type: 'Hostname', address: 'a1' }]);
-  await kube.createNode('a2', [{ type: 'InternalIP', address: '10.20.0.2' }, { type: 'ExternalIP', address: '203.0.113.2' }]);
-  bridge = await startBridge({ clusters: [{ name: 'alpha', kube, families: ['ipv4'] }], salt, privateKey: KEYS.privateText });
-  await bridge.waitReady();
-}, { timeout: 300_000 });
+before(
+  async () => {
+    kube = await startKube('alpha');
+    lab = await startLab();
+    salt = await startSalt(lab, { minions: 0 });
+    await kube.createNode('a1', [
+      { type: 'InternalIP', address: '10.20.0.1' },
+      { type: 'Hostname', address: 'a1' },
+    ]);
+    await kube.createNode('a2', [
+      { type: 'InternalIP', address: '10.20.0.2' },
+      { type: 'ExternalIP', address: '203.0.113.2' },
+    ]);
+    bridge = await startBridge({ clusters: [{ name: 'alpha', kube, families: ['ipv4'] }], salt, privateKey: KEYS.privateText });
+    await bridge.waitReady();
+  },
+  { timeout: 300_000 },
+);
 
 after(() => stopInOrder(bridge, salt, lab, kube));
 
@@ -44,7 +53,7 @@ test('the initial list is published as a signed event with the documented tag', 
   assert.equal(p.version, 2);
   assert.equal('target' in p, false, 'the event names no target: the reactor derives it from the tag');
   assert.equal(p.key_id, KEYS.keyId);
-  assert.ok(verifyPayload(p, KEYS.signer), 'signature verifies with the bridge\'s public key');
+  assert.ok(verifyPayload(p, KEYS.signer), "signature verifies with the bridge's public key");
   assert.ok(!verifyPayload(p, testKeys('another key').signer), 'and not with another key');
 });
 
@@ -90,7 +99,13 @@ test('apiserver restart with a forced compaction: watch gets 410, relists, conve
   for (const p of published()) assert.ok(p.ipv4.length > 0, `no empty list was ever published (generation ${p.generation})`);
   const gone = (m: string) => Number(/ksb_watch_restarts_total\{cluster="alpha",reason="gone"\} (\d+)/.exec(m)?.[1] ?? 0);
   const metricsAfter = await bridge.metrics();
-  assert.ok(gone(metricsAfter) > gone(metricsBefore), `a 410 Gone was seen and handled by a relist:\n${metricsAfter.split('\n').filter((l) => l.startsWith('ksb_watch') || l.startsWith('ksb_relists')).join('\n')}`);
+  assert.ok(
+    gone(metricsAfter) > gone(metricsBefore),
+    `a 410 Gone was seen and handled by a relist:\n${metricsAfter
+      .split('\n')
+      .filter((l) => l.startsWith('ksb_watch') || l.startsWith('ksb_relists'))
+      .join('\n')}`,
+  );
 });
 
 test('only list/watch on nodes is needed: the bridge ran all of the above with the restricted kubeconfig', async () => {

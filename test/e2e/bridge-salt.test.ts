@@ -57,7 +57,12 @@ async function login(user: { username: string; password: string }): Promise<{ to
 
 const ours = () => salt.events.filter((e) => e.tag === TAG);
 const payloads = () => payloadsOf(salt, TAG);
-const latestGeneration = () => Math.max(...payloads().filter((p) => isFull(p as unknown as Record<string, unknown>)).map((p) => p.generation));
+const latestGeneration = () =>
+  Math.max(
+    ...payloads()
+      .filter((p) => isFull(p as unknown as Record<string, unknown>))
+      .map((p) => p.generation),
+  );
 const logsWith = (msg: string) => bridge.logs.filter((l) => l.msg === msg);
 const gauge = (metrics: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
 const counterSum = (metrics: string, name: string) =>
@@ -77,29 +82,43 @@ function waitSince(what: string, from: number, match: (e: BusEvent) => boolean, 
 /** A SaltApiClient (the bridge's own client code) with the bridge's credentials; its log lines are kept. */
 function bridgeClient(): { client: SaltApiClient; logs: Array<Record<string, unknown>> } {
   const logs: Array<Record<string, unknown>> = [];
-  const sink = new Writable({ write(chunk, _enc, cb) { for (const l of String(chunk).split('\n')) if (l) logs.push(JSON.parse(l) as Record<string, unknown>); cb(); } });
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split('\n')) if (l) logs.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
   const client = new SaltApiClient({
-    url: salt.apiUrl, username: salt.bridge.username, password: () => salt.bridge.password, eauth: 'file',
-    caPem: ca.toString('utf8'), timeoutMs: 10_000, logger: pino({ level: 'debug' }, sink), backoff: { initialMs: 200, maxMs: 1000 },
+    url: salt.apiUrl,
+    username: salt.bridge.username,
+    password: () => salt.bridge.password,
+    eauth: 'file',
+    caPem: ca.toString('utf8'),
+    timeoutMs: 10_000,
+    logger: pino({ level: 'debug' }, sink),
+    backoff: { initialMs: 200, maxMs: 1000 },
   });
   return { client, logs };
 }
 
 // ---- the stack -------------------------------------------------------------------------------
 
-before(async () => {
-  const kubeP = startKube(CLUSTER);
-  lab = await startLab();
-  salt = await startSalt(lab, { minions: 1 });
-  kube = await kubeP;
-  ca = readFileSync(salt.apiCaFile);
-  // minion-1 protects something for cluster beta: the reactor's target names it, and it holds the bridge's public key.
-  await salt.setPillar({ 'minion-1': { kube_allowlist: { public_keys: [KEYS.publicText], clusters: { [CLUSTER]: {} } } } });
-  await kube.createNode('b1', [{ type: 'InternalIP', address: '10.30.0.1' }]);
-  await kube.createNode('b2', [{ type: 'InternalIP', address: '10.30.0.2' }]);
-  bridge = await startBridge({ clusters: [{ name: CLUSTER, kube, families: ['ipv4'] }], salt, privateKey: KEYS.privateText });
-  await bridge.waitReady();
-}, { timeout: 240_000 });
+before(
+  async () => {
+    const kubeP = startKube(CLUSTER);
+    lab = await startLab();
+    salt = await startSalt(lab, { minions: 1 });
+    kube = await kubeP;
+    ca = readFileSync(salt.apiCaFile);
+    // minion-1 protects something for cluster beta: the reactor's target names it, and it holds the bridge's public key.
+    await salt.setPillar({ 'minion-1': { kube_allowlist: { public_keys: [KEYS.publicText], clusters: { [CLUSTER]: {} } } } });
+    await kube.createNode('b1', [{ type: 'InternalIP', address: '10.30.0.1' }]);
+    await kube.createNode('b2', [{ type: 'InternalIP', address: '10.30.0.2' }]);
+    bridge = await startBridge({ clusters: [{ name: CLUSTER, kube, families: ['ipv4'] }], salt, privateKey: KEYS.privateText });
+    await bridge.waitReady();
+  },
+  { timeout: 240_000 },
+);
 
 after(() => stopInOrder(bridge, salt, lab, kube));
 
@@ -111,7 +130,7 @@ test('login works and the published event reaches the master bus with the docume
   assert.equal(p.cluster, CLUSTER);
   assert.equal(p.version, 2);
   assert.equal(p.key_id, KEYS.keyId);
-  assert.ok(verifyPayload(p, KEYS.signer), 'signature verifies with the bridge\'s public key');
+  assert.ok(verifyPayload(p, KEYS.signer), "signature verifies with the bridge's public key");
 
   const logins = logsWith('salt-api login ok');
   assert.ok(logins.length >= 1, 'the bridge logged in');
@@ -120,15 +139,22 @@ test('login works and the published event reaches the master bus with the docume
   assert.equal(session.eauth, 'file');
 
   // It was fired by the bridge's restricted user through the runner client, not by anyone else.
-  const run = salt.events.find((e) => /^salt\/run\/\d+\/new$/.test(e.tag) && e.data.fun === 'runner.event.send'
-    && JSON.stringify(e.data).includes(p.signature));
+  const run = salt.events.find(
+    (e) => /^salt\/run\/\d+\/new$/.test(e.tag) && e.data.fun === 'runner.event.send' && JSON.stringify(e.data).includes(p.signature),
+  );
   assert.ok(run, 'a salt/run/<jid>/new event for runner.event.send carries the payload');
   assert.equal(run.data.user, salt.bridge.username);
 
   // The shipped reactor turned it into kube_allowlist.apply on minion-1 (pillar matches the target), and it applied.
-  const ret = await salt.waitForEvent('minion-1 applies the published generation', (e) =>
-    e.tag.startsWith('salt/job/') && e.tag.endsWith('/ret/minion-1') && e.data.fun === 'kube_allowlist.apply'
-    && (e.data.return as Record<string, unknown> | undefined)?.generation === p.generation, 30_000);
+  const ret = await salt.waitForEvent(
+    'minion-1 applies the published generation',
+    (e) =>
+      e.tag.startsWith('salt/job/') &&
+      e.tag.endsWith('/ret/minion-1') &&
+      e.data.fun === 'kube_allowlist.apply' &&
+      (e.data.return as Record<string, unknown> | undefined)?.generation === p.generation,
+    30_000,
+  );
   assert.equal(ret.data.retcode, 0, `apply return: ${JSON.stringify(ret.data.return)}`);
 });
 
@@ -157,8 +183,14 @@ test('least privilege: the bridge user can fire our cluster events and nothing e
     ['wheel key.list', { client: 'wheel', fun: 'key.list', match: 'all' }],
   ];
   // event.send with any other tag, in every form salt-api accepts: refused.
-  const evilTags = ['salt/minion/x/start', 'kube-salt-bridge-evil/x', 'kube-salt-bridge/cluster/x/nodes/extra',
-    'xkube-salt-bridge/cluster/x/nodes', 'kube-salt-bridge/cluster/X_/nodes', 'salt/auth'];
+  const evilTags = [
+    'salt/minion/x/start',
+    'kube-salt-bridge-evil/x',
+    'kube-salt-bridge/cluster/x/nodes/extra',
+    'xkube-salt-bridge/cluster/x/nodes',
+    'kube-salt-bridge/cluster/X_/nodes',
+    'salt/auth',
+  ];
   for (const tag of evilTags) {
     refused.push([`event.send ${tag}`, { client: 'runner', fun: 'event.send', tag, data: { target: 'L@no-such-minion', ksbProbe: 'evil' } }]);
     refused.push([`event.send ${tag} (async)`, { client: 'runner_async', fun: 'event.send', tag, data: { ksbProbe: 'evil' } }]);
@@ -169,11 +201,17 @@ test('least privilege: the bridge user can fire our cluster events and nothing e
     assert.ok(r.status === 401 || r.status === 403, `${what} must be refused, got ${r.status}: ${r.text.slice(0, 200)}`);
   }
   // Smuggling: an allowed positional tag plus another tag as keyword passes the ACL, but fires nothing.
-  const smuggle = await api('POST', '/', { token: b.token, body: { client: 'runner', fun: 'event.send', arg: ['kube-salt-bridge/cluster/x/nodes'], tag: 'salt/minion/x/start' } });
+  const smuggle = await api('POST', '/', {
+    token: b.token,
+    body: { client: 'runner', fun: 'event.send', arg: ['kube-salt-bridge/cluster/x/nodes'], tag: 'salt/minion/x/start' },
+  });
   assert.notDeepEqual(smuggle.json, { return: [true] }, `smuggled tag must not be fired: ${smuggle.status} ${smuggle.text.slice(0, 200)}`);
 
   // Allowed: a cluster event of ours (to a target that matches nobody).
-  const ok = await api('POST', '/', { token: b.token, body: { client: 'runner', fun: 'event.send', tag: 'kube-salt-bridge/cluster/x/nodes', data: { target: 'L@no-such-minion', probe: 'least-privilege' } } });
+  const ok = await api('POST', '/', {
+    token: b.token,
+    body: { client: 'runner', fun: 'event.send', tag: 'kube-salt-bridge/cluster/x/nodes', data: { target: 'L@no-such-minion', probe: 'least-privilege' } },
+  });
   assert.equal(ok.status, 200, ok.text.slice(0, 200));
   assert.deepEqual(ok.json, { return: [true] });
   await waitSince('the allowed probe event', from, (e) => e.tag === 'kube-salt-bridge/cluster/x/nodes' && e.data.probe === 'least-privilege');
@@ -185,19 +223,28 @@ test('least privilege: the bridge user can fire our cluster events and nothing e
   const adminWheel = await api('POST', '/', { token: admin.token, body: { client: 'wheel', fun: 'key.list_all' } });
   assert.equal(adminWheel.status, 200);
   assert.match(adminWheel.text, /minion-1/);
-  const adminEvil = await api('POST', '/', { token: admin.token, body: { client: 'runner', fun: 'event.send', tag: 'kube-salt-bridge-evil/x', data: { control: true } } });
+  const adminEvil = await api('POST', '/', {
+    token: admin.token,
+    body: { client: 'runner', fun: 'event.send', tag: 'kube-salt-bridge-evil/x', data: { control: true } },
+  });
   assert.deepEqual(adminEvil.json, { return: [true] });
   await waitSince('the admin control event', from, (e) => e.tag === 'kube-salt-bridge-evil/x' && e.data.control === true);
 
   await sleep(1000); // let anything the refused calls might have fired arrive
   assert.equal(existsSync(marker), false, 'cmd.run never ran');
   const leaked = since(from, (e) => e.data.ksbProbe === 'evil' || (evilTags.includes(e.tag) && e.tag !== 'salt/auth' && e.data.control !== true));
-  assert.deepEqual(leaked.map((e) => e.tag), [], 'no refused tag reached the bus');
+  assert.deepEqual(
+    leaked.map((e) => e.tag),
+    [],
+    'no refused tag reached the bus',
+  );
   const fromBridgeUser = since(from, (e) => /^salt\/(run|wheel)\/\d+\/new$/.test(e.tag) && e.data.user === salt.bridge.username);
   assert.deepEqual([...new Set(fromBridgeUser.map((e) => e.data.fun))].sort(), ['runner.event.send'], 'the bridge user only ever ran event.send');
   const errors = since(from, isDeniedProbeError);
   const leakedTokens = salt.tokens().filter(({ token }) => errors.some((e) => JSON.stringify(e.data).includes(token)));
-  t.diagnostic(`Salt fired ${errors.length} salt/job/[<jid>/]error event(s) for the refused cmd.run, carrying ${leakedTokens.length} eauth token(s) of this probe's own session`);
+  t.diagnostic(
+    `Salt fired ${errors.length} salt/job/[<jid>/]error event(s) for the refused cmd.run, carrying ${leakedTokens.length} eauth token(s) of this probe's own session`,
+  );
   await api('POST', '/logout', { token: b.token });
   await api('POST', '/logout', { token: admin.token });
 });
@@ -210,8 +257,11 @@ test('a restarted minion gets the current list again: same generation, target na
   const from = salt.events.length;
   await m.stop();
   await m.start();
-  await waitSince('minion-1 start event', from, (e) => e.tag === 'salt/minion/minion-1/start', 60_000)
-    .catch((e: Error) => { throw new Error(`${e.message}\nminion output:\n${tail(m.daemon.logFile, 20)}\nminion log:\n${tail(join(dirname(m.daemon.logFile), 'root', dirname(m.daemon.logFile), 'minion.log'), 40)}`); });
+  await waitSince('minion-1 start event', from, (e) => e.tag === 'salt/minion/minion-1/start', 60_000).catch((e: Error) => {
+    throw new Error(
+      `${e.message}\nminion output:\n${tail(m.daemon.logFile, 20)}\nminion log:\n${tail(join(dirname(m.daemon.logFile), 'root', dirname(m.daemon.logFile), 'minion.log'), 40)}`,
+    );
+  });
   const ev = await waitSince('the targeted re-send', from, (e) => e.tag === TAG && resendTo(e.data, 'minion-1'), 20_000);
   const p = ev.data as unknown as AllowListPayload;
   assert.equal(p.generation, generation, 'the re-send carries the generation already published');
@@ -219,8 +269,15 @@ test('a restarted minion gets the current list again: same generation, target na
   assert.ok(verifyPayload(p, KEYS.signer), 're-send is signed');
   assert.ok(logsWith('minion started; re-sending current lists').some((l) => l.minion === 'minion-1'));
   // The narrowed target reaches the restarted minion, which finds the list already current.
-  const ret = await waitSince('minion-1 answers the re-send', from, (e) => e.tag.endsWith('/ret/minion-1') && e.data.fun === 'kube_allowlist.apply'
-    && (e.data.return as Record<string, unknown> | undefined)?.generation === generation, 30_000);
+  const ret = await waitSince(
+    'minion-1 answers the re-send',
+    from,
+    (e) =>
+      e.tag.endsWith('/ret/minion-1') &&
+      e.data.fun === 'kube_allowlist.apply' &&
+      (e.data.return as Record<string, unknown> | undefined)?.generation === generation,
+    30_000,
+  );
   assert.equal(ret.data.retcode, 0, JSON.stringify(ret.data.return));
   // Nothing new was published for the cluster as a whole.
   assert.deepEqual(since(from, (e) => e.tag === TAG && isFull(e.data) && (e.data.generation as number) > generation).length, 0);
@@ -242,7 +299,11 @@ test('token loss after a salt-api restart: the bridge logs in again and the next
   // master's store (one file per token up to Salt 3007, salt.cache's `<token>.p` from 3008 on).
   const tokensAfter = new Set(salt.tokens().map(({ token }) => token));
   assert.ok(tokensBefore.length >= 2, `tokens before the restart: ${tokensBefore.length}`);
-  assert.deepEqual(tokensBefore.filter((tok) => !tokensAfter.has(tok)), [], `the master kept its eauth tokens (Salt ${salt.version.text})`);
+  assert.deepEqual(
+    tokensBefore.filter((tok) => !tokensAfter.has(tok)),
+    [],
+    `the master kept its eauth tokens (Salt ${salt.version.text})`,
+  );
 
   await kube.createNode('b3', [{ type: 'InternalIP', address: '10.30.0.3' }]);
   const ev = await waitForList('b3 after the salt-api restart', ['10.30.0.1', '10.30.0.2', '10.30.0.3'], 45_000);
@@ -252,8 +313,14 @@ test('token loss after a salt-api restart: the bridge logs in again and the next
   assert.ok(verifyPayload(p, KEYS.signer));
 
   assert.ok(logsWith('salt-api login ok').length > loginsBefore, 'the bridge logged in again after the restart');
-  const fired = await bridge.waitLog('fired after restart', (l) => bridge.logs.indexOf(l) >= restartedAt && typeof l.msg === 'string'
-    && l.msg.startsWith(`fired ${TAG}`) && (l.event as Record<string, unknown> | undefined)?.generation === p.generation);
+  const fired = await bridge.waitLog(
+    'fired after restart',
+    (l) =>
+      bridge.logs.indexOf(l) >= restartedAt &&
+      typeof l.msg === 'string' &&
+      l.msg.startsWith(`fired ${TAG}`) &&
+      (l.event as Record<string, unknown> | undefined)?.generation === p.generation,
+  );
   assert.ok(fired);
   assert.equal(counterSum(await bridge.metrics(), 'ksb_publish_errors_total'), errorsBefore, 'no publish failed');
   const refusedLog = bridge.logs.slice(restartedAt).some((l) => l.msg === 'salt-api refused the token, logging in again');
@@ -263,7 +330,10 @@ test('token loss after a salt-api restart: the bridge logs in again and the next
   const from = salt.events.length;
   await probe.client.fireEvent('kube-salt-bridge/cluster/probe/nodes', { target: 'L@no-such-minion', probe: 'token-loss' });
   await waitSince('probe event after token loss', from, (e) => e.tag === 'kube-salt-bridge/cluster/probe/nodes' && e.data.probe === 'token-loss');
-  assert.ok(probe.logs.some((l) => l.msg === 'salt-api refused the token, logging in again'), 'the stale token was refused');
+  assert.ok(
+    probe.logs.some((l) => l.msg === 'salt-api refused the token, logging in again'),
+    'the stale token was refused',
+  );
   assert.equal(probe.logs.filter((l) => l.msg === 'salt-api login ok').length, 2, 'one login before, one after the restart');
   await probe.client.logout();
 });
@@ -278,15 +348,22 @@ test('event stream: reconnects after a salt-api restart and still reacts to bus 
   let polling = true;
   const poller = (async () => {
     while (polling) {
-      const v = await bridge.metrics().then((m) => gauge(m, 'ksb_event_stream_connected'), () => NaN);
+      const v = await bridge.metrics().then(
+        (m) => gauge(m, 'ksb_event_stream_connected'),
+        () => NaN,
+      );
       if (seen.at(-1) !== v) seen.push(v);
       await sleep(100);
     }
   })();
   try {
     await salt.restartApi();
-    await waitFor('stream reconnected', async () => logsWith('salt event stream open').length > opensBefore
-      && gauge(await bridge.metrics(), 'ksb_event_stream_connected') === 1, 45_000, 200);
+    await waitFor(
+      'stream reconnected',
+      async () => logsWith('salt event stream open').length > opensBefore && gauge(await bridge.metrics(), 'ksb_event_stream_connected') === 1,
+      45_000,
+      200,
+    );
   } finally {
     polling = false;
     await poller;
@@ -331,7 +408,10 @@ test('no password, token or signing key on the bus or in the logs (after publish
   ];
   const excluded = salt.events.filter(isDeniedProbeError);
   t.diagnostic(`bus: ${salt.events.length} events scanned; set apart: ${excluded.length} salt/job/[<jid>/]error event(s) of the test's own refused cmd.run`);
-  const bus = salt.events.filter((e) => !isDeniedProbeError(e)).map((e) => `${e.tag}\t${JSON.stringify(e.data)}`).join('\n');
+  const bus = salt.events
+    .filter((e) => !isDeniedProbeError(e))
+    .map((e) => `${e.tag}\t${JSON.stringify(e.data)}`)
+    .join('\n');
   assert.ok(bus.length > 5_000 && salt.events.length > 50, `the scan sees a real bus (${salt.events.length} events)`);
   const outputs: Array<[string, string]> = [
     ['master bus', bus],

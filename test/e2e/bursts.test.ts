@@ -38,7 +38,9 @@ printTimelineOnFailure(() => ({
   bridgeLogs: bridge ? [bridge.logs] : [],
   origin: readyAt || undefined,
   // Salt puts log_file under root_dir: <root_dir>/<log_file>.
-  files: salt ? [join(salt.rootDir, dirname(salt.configDir), 'master.log'), join(dirname(salt.configDir), db.id, 'root', dirname(salt.configDir), db.id, 'minion.log')] : [],
+  files: salt
+    ? [join(salt.rootDir, dirname(salt.configDir), 'master.log'), join(dirname(salt.configDir), db.id, 'root', dirname(salt.configDir), db.id, 'minion.log')]
+    : [],
 }));
 
 const ip = (n: number) => lab.nodeIp4(n);
@@ -46,11 +48,17 @@ const reachable = async (n: number) => (await probe(nodes, ip(n), db.host.ipv4, 
 const isApplyJob = (e: BusEvent) => /^salt\/job\/[^/]+\/new$/.test(e.tag) && e.data.fun === 'kube_allowlist.apply' && !('cmd' in e.data);
 const applyRet = (e: BusEvent, jid: string, id: string) => e.tag === `salt/job/${jid}/ret/${id}` && e.data.cmd === '_return';
 const isResend = (e: BusEvent) => CLUSTERS.some((c) => e.tag === tagOf(c)) && e.data.minions !== undefined;
-const jobPayload = (e: BusEvent) => ((e.data.arg as Array<Record<string, unknown>> | undefined)?.find((a) => a.__kwarg__ === true)?.payload ?? {}) as Record<string, unknown>;
+const jobPayload = (e: BusEvent) =>
+  ((e.data.arg as Array<Record<string, unknown>> | undefined)?.find((a) => a.__kwarg__ === true)?.payload ?? {}) as Record<string, unknown>;
 
 /** The first event after index `from` that matches one of `cases`; resolves with the case's name. */
 function first<K extends string>(from: number, cases: Record<K, (e: BusEvent) => boolean>, timeoutMs = 120_000): Promise<{ which: K; e: BusEvent }> {
-  return salt.waitForEvent(`one of: ${Object.keys(cases).join(', ')}`, (e) => salt.events.indexOf(e) >= from && Object.values<(e: BusEvent) => boolean>(cases).some((f) => f(e)), timeoutMs)
+  return salt
+    .waitForEvent(
+      `one of: ${Object.keys(cases).join(', ')}`,
+      (e) => salt.events.indexOf(e) >= from && Object.values<(e: BusEvent) => boolean>(cases).some((f) => f(e)),
+      timeoutMs,
+    )
     .then((e) => ({ which: (Object.keys(cases) as K[]).find((k) => cases[k](e))!, e }));
 }
 
@@ -74,41 +82,56 @@ const MIN_INTERVAL_MS = 100; // the harness bridge's publish.minIntervalMs
 /** Full publishes (not re-sends) of cluster `c` since index `from`, one per generation. */
 const publishesOf = (c: string, from: number) => {
   const seen = new Set<unknown>();
-  return salt.events.slice(from).filter((e) => e.tag === tagOf(c) && e.data.minions === undefined && !seen.has(e.data.generation) && seen.add(e.data.generation));
+  return salt.events
+    .slice(from)
+    .filter((e) => e.tag === tagOf(c) && e.data.minions === undefined && !seen.has(e.data.generation) && seen.add(e.data.generation));
 };
 /** The return of minion `id` for the job that carried `ev` (a cluster event). */
 async function appliedBy(ev: BusEvent, id: string): Promise<BusEvent> {
-  const job = await salt.waitForEvent(`the apply job of generation ${String(ev.data.generation)}`, (e) => isApplyJob(e) && jobPayload(e).signature === ev.data.signature
-    && (ev.data.minions === undefined ? jobPayload(e).minions === undefined : JSON.stringify(jobPayload(e).minions) === JSON.stringify(ev.data.minions)), 60_000);
+  const job = await salt.waitForEvent(
+    `the apply job of generation ${String(ev.data.generation)}`,
+    (e) =>
+      isApplyJob(e) &&
+      jobPayload(e).signature === ev.data.signature &&
+      (ev.data.minions === undefined ? jobPayload(e).minions === undefined : JSON.stringify(jobPayload(e).minions) === JSON.stringify(ev.data.minions)),
+    60_000,
+  );
   return salt.waitForEvent(`${id}'s return of job ${String(job.data.jid)}`, (e) => applyRet(e, String(job.data.jid), id), 60_000);
 }
 
-before(async () => {
-  kube = await startKube('bursts');
-  lab = await startLab();
-  wsPort = await freePort();
-  salt = await startSalt(lab, { minions: 1, masterConfig: { rest_tornado: { port: wsPort, address: '127.0.0.1', disable_ssl: true, websockets: true } } });
-  db = salt.minions[0]!;
-  await salt.setPillar({ [db.id]: pillar() });
-  await startRedis(db.host);
-  nodes = await lab.addHost('nodes');
-  for (const n of [1, 2, 3, 9, ...BURST]) await nodes.addAddress(ip(n));
-  await kube.createNode('east-1', [{ type: 'InternalIP', address: ip(1) }], { labels: { pool: 'east' } });
-  await kube.createNode('west-1', [{ type: 'InternalIP', address: ip(2) }], { labels: { pool: 'west' } });
-  startFrom = salt.events.length;
-  bridge = await startBridge({
-    // west: the guard allows scaling down to nothing; east: the harness's 0.9.
-    clusters: CLUSTERS.map((name) => ({
-      name, kube, families: ['ipv4'], labelSelector: `pool=${name}`, ...(name === 'west' ? { safety: { maxShrinkFraction: 1, minNodes: 0 } } : {}),
-    })),
-    salt,
-    privateKey: KEYS.privateText,
-    // The websocket is configured, eventStream left at auto: the bridge must still read SSE.
-    saltExtra: { websocketUrl: `http://127.0.0.1:${wsPort}` },
-  });
-  await bridge.waitReady();
-  readyAt = Date.now();
-}, { timeout: 300_000 });
+before(
+  async () => {
+    kube = await startKube('bursts');
+    lab = await startLab();
+    wsPort = await freePort();
+    salt = await startSalt(lab, { minions: 1, masterConfig: { rest_tornado: { port: wsPort, address: '127.0.0.1', disable_ssl: true, websockets: true } } });
+    db = salt.minions[0]!;
+    await salt.setPillar({ [db.id]: pillar() });
+    await startRedis(db.host);
+    nodes = await lab.addHost('nodes');
+    for (const n of [1, 2, 3, 9, ...BURST]) await nodes.addAddress(ip(n));
+    await kube.createNode('east-1', [{ type: 'InternalIP', address: ip(1) }], { labels: { pool: 'east' } });
+    await kube.createNode('west-1', [{ type: 'InternalIP', address: ip(2) }], { labels: { pool: 'west' } });
+    startFrom = salt.events.length;
+    bridge = await startBridge({
+      // west: the guard allows scaling down to nothing; east: the harness's 0.9.
+      clusters: CLUSTERS.map((name) => ({
+        name,
+        kube,
+        families: ['ipv4'],
+        labelSelector: `pool=${name}`,
+        ...(name === 'west' ? { safety: { maxShrinkFraction: 1, minNodes: 0 } } : {}),
+      })),
+      salt,
+      privateKey: KEYS.privateText,
+      // The websocket is configured, eventStream left at auto: the bridge must still read SSE.
+      saltExtra: { websocketUrl: `http://127.0.0.1:${wsPort}` },
+    });
+    await bridge.waitReady();
+    readyAt = Date.now();
+  },
+  { timeout: 300_000 },
+);
 
 after(() => stopInOrder(bridge, salt, lab, kube));
 
@@ -118,7 +141,11 @@ test('two clusters, one rule naming both: enforced as soon as the first publish 
   for (const c of CLUSTERS) {
     const published = await salt.waitForEvent(`first ${c} publish`, (e) => salt.events.indexOf(e) >= startFrom && e.tag === tagOf(c), 60_000);
     assert.equal(published.data.minions, undefined, `the first ${c} event is a publish, not a re-send`);
-    const job = await salt.waitForEvent(`the apply job of the first ${c} publish`, (e) => isApplyJob(e) && jobPayload(e).signature === published.data.signature, 60_000);
+    const job = await salt.waitForEvent(
+      `the apply job of the first ${c} publish`,
+      (e) => isApplyJob(e) && jobPayload(e).signature === published.data.signature,
+      60_000,
+    );
     // Whatever comes first: that job's return, or a re-send (the bridge gave up waiting for it).
     const r = await first(salt.events.indexOf(job), { ret: (e) => applyRet(e, String(job.data.jid), db.id), resend: isResend });
     assert.equal(r.which, 'ret', `${c}: the first job's return came before any re-send`);
@@ -136,22 +163,44 @@ test('two clusters, one rule naming both: enforced as soon as the first publish 
   // before any re-send (a return lost on the way to the bridge shows as a 30 s ack-timeout re-send).
   const from = salt.events.indexOf(last);
   const seen = await Promise.race([
-    waitFor('the bridge to show the minion current for both clusters', async () => {
-      const st = await bridge.status();
-      return CLUSTERS.every((c) => st.minions.some((m) => m.cluster === c && m.minion === db.id && m.appliedGeneration === (applied.get(c)!.data.return as Record<string, unknown>).generation)) && 'status';
-    }, 60_000, 100),
+    waitFor(
+      'the bridge to show the minion current for both clusters',
+      async () => {
+        const st = await bridge.status();
+        return (
+          CLUSTERS.every((c) =>
+            st.minions.some(
+              (m) => m.cluster === c && m.minion === db.id && m.appliedGeneration === (applied.get(c)!.data.return as Record<string, unknown>).generation,
+            ),
+          ) && 'status'
+        );
+      },
+      60_000,
+      100,
+    ),
     salt.waitForEvent('a re-send', (e) => salt.events.indexOf(e) > from && isResend(e), 60_000).then(() => 'resend'),
   ]);
   assert.equal(seen, 'status', 'the bridge saw both returns (no re-send was needed)');
-  assert.equal(bridge.logs.find((l) => l.msg === 'salt event stream open')?.salt && (bridge.logs.find((l) => l.msg === 'salt event stream open')!.salt as Record<string, unknown>).transport, 'sse',
-    'with websocketUrl set and eventStream auto the bridge reads SSE');
+  assert.equal(
+    bridge.logs.find((l) => l.msg === 'salt event stream open')?.salt &&
+      (bridge.logs.find((l) => l.msg === 'salt event stream open')!.salt as Record<string, unknown>).transport,
+    'sse',
+    'with websocketUrl set and eventStream auto the bridge reads SSE',
+  );
 });
 
-test('why the bridge reads SSE: rest_tornado\'s websocket drops bus events that arrive back to back, SSE delivers them all', async () => {
+test("why the bridge reads SSE: rest_tornado's websocket drops bus events that arrive back to back, SSE delivers them all", async () => {
   const log = pino({ level: 'silent' });
-  const clientFor = (url: string, ca?: string) => new SaltApiClient({
-    url, username: salt.bridge.username, password: () => salt.bridge.password, eauth: 'file', caPem: ca, timeoutMs: 10_000, logger: log,
-  });
+  const clientFor = (url: string, ca?: string) =>
+    new SaltApiClient({
+      url,
+      username: salt.bridge.username,
+      password: () => salt.bridge.password,
+      eauth: 'file',
+      caPem: ca,
+      timeoutMs: 10_000,
+      logger: log,
+    });
   const cherry = clientFor(salt.apiUrl, readFileSync(salt.apiCaFile, 'utf8'));
   const tornado = clientFor(`http://127.0.0.1:${wsPort}`);
   const got = { sse: 0, ws: 0 };
@@ -171,14 +220,17 @@ test('why the bridge reads SSE: rest_tornado\'s websocket drops bus events that 
     }
     // 200 events fired on the master back to back (one Python process, the master's own event socket).
     const script = join(dirname(salt.configDir), 'burst-events.py');
-    writeFileSync(script, [
-      'import sys, salt.config, salt.utils.event',
-      "opts = salt.config.client_config(sys.argv[1] + '/master')",
-      "bus = salt.utils.event.get_master_event(opts, opts['sock_dir'], listen=False)",
-      'for i in range(200):',
-      "    bus.fire_event({'i': i}, 'ksb-test/burst/%03d' % i)",
-      'bus.destroy()',
-    ].join('\n') + '\n');
+    writeFileSync(
+      script,
+      [
+        'import sys, salt.config, salt.utils.event',
+        "opts = salt.config.client_config(sys.argv[1] + '/master')",
+        "bus = salt.utils.event.get_master_event(opts, opts['sock_dir'], listen=False)",
+        'for i in range(200):',
+        "    bus.fire_event({'i': i}, 'ksb-test/burst/%03d' % i)",
+        'bus.destroy()',
+      ].join('\n') + '\n',
+    );
     const fired = await run(join(process.env.KSB_VENV ?? '', 'bin', 'python'), [script, salt.configDir]);
     assert.equal(fired.code, 0, fired.stderr);
     await salt.waitForEvent('the 200th event on the harness bus', (e) => e.tag === 'ksb-test/burst/199', 30_000);
@@ -187,7 +239,10 @@ test('why the bridge reads SSE: rest_tornado\'s websocket drops bus events that 
     await waitFor('both streams to read the barrier', () => done.sse && done.ws, 30_000, 50);
     assert.equal(salt.events.filter((e) => e.tag.startsWith('ksb-test/burst/')).length, 200, 'the master fired 200');
     assert.equal(got.sse, 200, 'SSE delivered every event');
-    assert.ok(got.ws < 200, `the websocket delivered ${got.ws} of 200 (if this fails, rest_tornado no longer drops events and eventStream auto could prefer it again)`);
+    assert.ok(
+      got.ws < 200,
+      `the websocket delivered ${got.ws} of 200 (if this fails, rest_tornado no longer drops events and eventStream auto could prefer it again)`,
+    );
   } finally {
     for (const s of streams) await s.stop();
   }
@@ -197,25 +252,37 @@ test('a burst of 40 joins then 40 deletions (guard allowing them): publishes spa
   const from = salt.events.length;
   await Promise.all(BURST.map((n) => kube.createNode(`west-b${n}`, [{ type: 'InternalIP', address: ip(n) }], { labels: { pool: 'west' } })));
   const all = [ip(2), ...BURST.map(ip)].sort();
-  const full = await salt.waitForEvent('west with every burst node', (e) => salt.events.indexOf(e) >= from && e.tag === tagOf('west') && e.data.minions === undefined
-    && JSON.stringify([...(e.data.ipv4 as string[])].sort()) === JSON.stringify(all), 60_000);
+  const full = await salt.waitForEvent(
+    'west with every burst node',
+    (e) =>
+      salt.events.indexOf(e) >= from &&
+      e.tag === tagOf('west') &&
+      e.data.minions === undefined &&
+      JSON.stringify([...(e.data.ipv4 as string[])].sort()) === JSON.stringify(all),
+    60_000,
+  );
   const ret = await appliedBy(full, db.id);
   assert.equal(ret.data.retcode, 0, JSON.stringify(ret.data.return));
   for (const n of [BURST[0]!, BURST.at(-1)!, 2, 1]) assert.equal(await reachable(n), true, `node ${n} connects`);
   const issued = publishesOf('west', from).map((e) => Date.parse(String(e.data.issued_at)));
-  for (let i = 1; i < issued.length; i++) assert.ok(issued[i]! - issued[i - 1]! >= MIN_INTERVAL_MS, `publishes ${issued.join(', ')} are ${MIN_INTERVAL_MS} ms apart`);
+  for (let i = 1; i < issued.length; i++)
+    assert.ok(issued[i]! - issued[i - 1]! >= MIN_INTERVAL_MS, `publishes ${issued.join(', ')} are ${MIN_INTERVAL_MS} ms apart`);
 
   const gone = salt.events.length;
   await Promise.all(BURST.map((n) => kube.deleteNode(`west-b${n}`)));
-  const back = await salt.waitForEvent('west back to one node', (e) => salt.events.indexOf(e) >= gone && e.tag === tagOf('west') && e.data.minions === undefined
-    && JSON.stringify(e.data.ipv4) === JSON.stringify([ip(2)]), 60_000);
+  const back = await salt.waitForEvent(
+    'west back to one node',
+    (e) => salt.events.indexOf(e) >= gone && e.tag === tagOf('west') && e.data.minions === undefined && JSON.stringify(e.data.ipv4) === JSON.stringify([ip(2)]),
+    60_000,
+  );
   const ret2 = await appliedBy(back, db.id);
   assert.equal(ret2.data.retcode, 0, JSON.stringify(ret2.data.return));
   assert.equal(await reachable(BURST[0]!), false, 'a deleted node is dropped');
   assert.equal(await reachable(BURST.at(-1)!), false, 'the last deleted node is dropped');
   assert.equal(await reachable(2), true, 'the remaining west node still connects');
   const leaves = publishesOf('west', gone).map((e) => Date.parse(String(e.data.issued_at)));
-  for (let i = 1; i < leaves.length; i++) assert.ok(leaves[i]! - leaves[i - 1]! >= MIN_INTERVAL_MS, `publishes ${leaves.join(', ')} are ${MIN_INTERVAL_MS} ms apart`);
+  for (let i = 1; i < leaves.length; i++)
+    assert.ok(leaves[i]! - leaves[i - 1]! >= MIN_INTERVAL_MS, `publishes ${leaves.join(', ')} are ${MIN_INTERVAL_MS} ms apart`);
   assert.equal((await bridge.status()).clusters.find((c) => c.cluster === 'west')?.held ?? undefined, undefined, 'the bridge held nothing');
 });
 
@@ -224,31 +291,46 @@ test('a scale-down the minion refuses is held, shown and counted, never re-sent;
   // however coalescing splits the scale-down, every step is refused against the five it holds.
   const grow = salt.events.length;
   for (const n of [3, 4, 5, 6]) await kube.createNode(`east-${n}`, [{ type: 'InternalIP', address: ip(n) }], { labels: { pool: 'east' } });
-  const five = await salt.waitForEvent('east with five nodes', (e) => salt.events.indexOf(e) >= grow && e.tag === tagOf('east') && e.data.minions === undefined
-    && (e.data.ipv4 as string[]).length === 5, 60_000);
+  const five = await salt.waitForEvent(
+    'east with five nodes',
+    (e) => salt.events.indexOf(e) >= grow && e.tag === tagOf('east') && e.data.minions === undefined && (e.data.ipv4 as string[]).length === 5,
+    60_000,
+  );
   assert.equal((await appliedBy(five, db.id)).data.retcode, 0);
   await salt.setPillar({ [db.id]: pillar({ max_shrink: 0.1 }) });
 
   const shrink = salt.events.length;
   await Promise.all([3, 4, 5, 6].map((n) => kube.deleteNode(`east-${n}`)));
-  const one = await salt.waitForEvent('east back to one node', (e) => salt.events.indexOf(e) >= shrink && e.tag === tagOf('east') && e.data.minions === undefined
-    && JSON.stringify(e.data.ipv4) === JSON.stringify([ip(1)]), 60_000);
+  const one = await salt.waitForEvent(
+    'east back to one node',
+    (e) =>
+      salt.events.indexOf(e) >= shrink && e.tag === tagOf('east') && e.data.minions === undefined && JSON.stringify(e.data.ipv4) === JSON.stringify([ip(1)]),
+    60_000,
+  );
   const refusal = await appliedBy(one, db.id);
   assert.equal(refusal.data.retcode, 1, 'the minion refuses the scale-down');
   assert.match(String((refusal.data.return as Record<string, unknown>).reason), /^refused: 4 of 5 entries would be removed/);
   assert.equal(await reachable(3), true, 'it keeps its larger list');
 
   // The bridge holds it as a state: per minion, per cluster, in the metric and the CLI table.
-  const row = await waitFor('the refusal in /status', async () => {
-    const st = await bridge.status();
-    const m = st.minions.find((x) => x.minion === db.id && x.cluster === 'east');
-    return m?.lastResult === 'refused' && m.refusal?.generation === one.data.generation ? { st, m } : undefined;
-  }, 15_000, 100);
+  const row = await waitFor(
+    'the refusal in /status',
+    async () => {
+      const st = await bridge.status();
+      const m = st.minions.find((x) => x.minion === db.id && x.cluster === 'east');
+      return m?.lastResult === 'refused' && m.refusal?.generation === one.data.generation ? { st, m } : undefined;
+    },
+    15_000,
+    100,
+  );
   assert.equal(row.m.refusal?.reason, 'shrink');
   assert.equal(row.m.refusal.generation, one.data.generation);
   assert.equal(row.m.retryAt ?? undefined, undefined, 'no re-send is owed');
   const east = row.st.clusters.find((c) => c.cluster === 'east');
-  assert.deepEqual(east?.minionsRefusing?.map((r) => [r.minion, r.reason]), [[db.id, 'shrink']]);
+  assert.deepEqual(
+    east?.minionsRefusing?.map((r) => [r.minion, r.reason]),
+    [[db.id, 'shrink']],
+  );
   assert.match(await bridge.metrics(), /ksb_minion_refusals\{cluster="east",reason="shrink"\} 1/);
   const table = await runBridgeCli(['status', '--url', bridge.url], {}, { timeoutMs: 30_000 });
   assert.equal(table.code, 0, table.stderr);
@@ -263,9 +345,17 @@ test('a scale-down the minion refuses is held, shown and counted, never re-sent;
   await salt.waitForEvent(`${db.id}'s start`, (e) => salt.events.indexOf(e) >= starts && e.tag === `salt/minion/${db.id}/start`, 30_000);
   await salt.saltRun('event.send', ['salt/minion/ksb-control/start', 'data={"id": "ksb-control"}']);
   const hinted = (c: string, id: string) => (e: BusEvent) => e.tag === tagOf(c) && isResend(e) && (e.data.minions as string[]).includes(id);
-  const control = await salt.waitForEvent('east re-sent to the control id', (e) => salt.events.indexOf(e) >= starts && hinted('east', 'ksb-control')(e), 30_000);
+  const control = await salt.waitForEvent(
+    'east re-sent to the control id',
+    (e) => salt.events.indexOf(e) >= starts && hinted('east', 'ksb-control')(e),
+    30_000,
+  );
   const upToControl = salt.events.slice(starts, salt.events.indexOf(control) + 1);
-  assert.deepEqual(upToControl.filter(hinted('east', db.id)).map((e) => e.data.generation), [], `east is not re-sent to the refusing ${db.id}`);
+  assert.deepEqual(
+    upToControl.filter(hinted('east', db.id)).map((e) => e.data.generation),
+    [],
+    `east is not re-sent to the refusing ${db.id}`,
+  );
   assert.equal(upToControl.filter(hinted('west', db.id)).length, 1, `west, which ${db.id} does not refuse, is re-sent to it once`);
 
   // The operator allows the shrink on the minion and releases: one re-send, applied.
@@ -281,10 +371,15 @@ test('a scale-down the minion refuses is held, shown and counted, never re-sent;
   assert.equal(applied.data.retcode, 0, JSON.stringify(applied.data.return));
   assert.equal(await reachable(3), false, 'the deleted node is dropped now');
   assert.equal(await reachable(1), true, 'the remaining east node connects');
-  await waitFor('the refusal cleared in /status', async () => {
-    const st = await bridge.status();
-    const m = st.minions.find((x) => x.minion === db.id && x.cluster === 'east');
-    return m !== undefined && m.refusal === undefined && m.appliedGeneration === one.data.generation;
-  }, 15_000, 100);
+  await waitFor(
+    'the refusal cleared in /status',
+    async () => {
+      const st = await bridge.status();
+      const m = st.minions.find((x) => x.minion === db.id && x.cluster === 'east');
+      return m !== undefined && m.refusal === undefined && m.appliedGeneration === one.data.generation;
+    },
+    15_000,
+    100,
+  );
   assert.match(await bridge.metrics(), /ksb_minion_refusals\{cluster="east",reason="shrink"\} 0/);
 });

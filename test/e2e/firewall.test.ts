@@ -49,34 +49,43 @@ function pillar(backend: string) {
   };
 }
 
-before(async () => {
-  kube = await startKube('prod');
-  lab = await startLab();
-  const wsPort = await freePort();
-  salt = await startSalt(lab, {
-    minions: 4,
-    masterConfig: { rest_tornado: { port: wsPort, address: '127.0.0.1', disable_ssl: true, websockets: true } },
-  });
-  [db, nft, ipt, other] = salt.minions as [Minion, Minion, Minion, Minion];
-  protectedMinions = [db, nft, ipt];
-  await salt.setPillar({ [db.id]: pillar('ipset'), [nft.id]: pillar('nftables'), [ipt.id]: pillar('iptables'), [other.id]: {} });
-  for (const m of salt.minions) await startRedis(m.host);
-  nodes = await lab.addHost('nodes');
-  n = { v4: (i) => lab.nodeIp4(i), v6: (i) => lab.nodeIp6(i) };
-  for (const i of [1, 2, 3, 9]) {
-    await nodes.addAddress(n.v4(i));
-    await nodes.addAddress(n.v6(i));
-  }
-  await kube.createNode('p1', [{ type: 'InternalIP', address: n.v4(1) }, { type: 'InternalIP', address: n.v6(1) }]);
-  await kube.createNode('p2', [{ type: 'InternalIP', address: n.v4(2) }, { type: 'InternalIP', address: n.v6(2) }]);
-  bridge = await startBridge({
-    clusters: [{ name: 'prod', kube }],
-    salt,
-    privateKey: KEYS.privateText,
-    saltExtra: { websocketUrl: `http://127.0.0.1:${wsPort}`, eventStream: 'ws' },
-  });
-  await bridge.waitReady();
-}, { timeout: 300_000 });
+before(
+  async () => {
+    kube = await startKube('prod');
+    lab = await startLab();
+    const wsPort = await freePort();
+    salt = await startSalt(lab, {
+      minions: 4,
+      masterConfig: { rest_tornado: { port: wsPort, address: '127.0.0.1', disable_ssl: true, websockets: true } },
+    });
+    [db, nft, ipt, other] = salt.minions as [Minion, Minion, Minion, Minion];
+    protectedMinions = [db, nft, ipt];
+    await salt.setPillar({ [db.id]: pillar('ipset'), [nft.id]: pillar('nftables'), [ipt.id]: pillar('iptables'), [other.id]: {} });
+    for (const m of salt.minions) await startRedis(m.host);
+    nodes = await lab.addHost('nodes');
+    n = { v4: (i) => lab.nodeIp4(i), v6: (i) => lab.nodeIp6(i) };
+    for (const i of [1, 2, 3, 9]) {
+      await nodes.addAddress(n.v4(i));
+      await nodes.addAddress(n.v6(i));
+    }
+    await kube.createNode('p1', [
+      { type: 'InternalIP', address: n.v4(1) },
+      { type: 'InternalIP', address: n.v6(1) },
+    ]);
+    await kube.createNode('p2', [
+      { type: 'InternalIP', address: n.v4(2) },
+      { type: 'InternalIP', address: n.v6(2) },
+    ]);
+    bridge = await startBridge({
+      clusters: [{ name: 'prod', kube }],
+      salt,
+      privateKey: KEYS.privateText,
+      saltExtra: { websocketUrl: `http://127.0.0.1:${wsPort}`, eventStream: 'ws' },
+    });
+    await bridge.waitReady();
+  },
+  { timeout: 300_000 },
+);
 
 after(() => stopInOrder(bridge, salt, lab, kube));
 
@@ -93,15 +102,26 @@ test('the event reaches the targeted minions through the shipped reactor, and on
   assert.match(fw.ipt.iptables, new RegExp(`-A KSB-ALLOW -s ${n.v4(1).replace(/\./g, '\\.')}/32 .*-j ACCEPT`), 'iptables backend: one rule per address');
 
   const rets = salt.events.filter((e) => /^salt\/job\/\d+\/ret\//.test(e.tag) && e.data.fun === 'kube_allowlist.apply');
-  for (const m of protectedMinions) assert.ok(rets.some((e) => e.data.id === m.id && e.data.retcode === 0), `${m.id} applied it`);
+  for (const m of protectedMinions)
+    assert.ok(
+      rets.some((e) => e.data.id === m.id && e.data.retcode === 0),
+      `${m.id} applied it`,
+    );
   assert.ok(!rets.some((e) => e.data.id === other.id), 'the other minion was never targeted');
   const untouched = await other.firewall();
-  assert.doesNotMatch(untouched.iptables + untouched.ip6tables + untouched.ipset + untouched.nft, /KSB|ksb|kube_allowlist/, 'nothing of ours on the other minion');
+  assert.doesNotMatch(
+    untouched.iptables + untouched.ip6tables + untouched.ipset + untouched.nft,
+    /KSB|ksb|kube_allowlist/,
+    'nothing of ours on the other minion',
+  );
   assert.equal(await reachable(n.v4(9), other), true, 'the other minion is still open to everyone');
 });
 
 test('a node joins and leaves: admitted, then dropped (IPv4 and IPv6, all three backends)', async () => {
-  await kube.createNode('p3', [{ type: 'InternalIP', address: n.v4(3) }, { type: 'InternalIP', address: n.v6(3) }]);
+  await kube.createNode('p3', [
+    { type: 'InternalIP', address: n.v4(3) },
+    { type: 'InternalIP', address: n.v6(3) },
+  ]);
   await onEach((m) => waitFor(`p3 admitted by ${m.id}`, async () => (await reachable(n.v4(3), m)) && (await reachable(n.v6(3), m, 6)), 15_000, 100));
   await kube.deleteNode('p1');
   await onEach((m) => waitFor(`p1 dropped by ${m.id}`, async () => !(await reachable(n.v4(1), m)) && !(await reachable(n.v6(1), m, 6)), 15_000, 100));
@@ -109,19 +129,26 @@ test('a node joins and leaves: admitted, then dropped (IPv4 and IPv6, all three 
 });
 
 test('job returns reach the bridge over the websocket: status shows the minion current', async () => {
-  await waitFor('db minion current in bridge status', async () => {
-    const st = await bridge.status();
-    const gen = st.clusters[0]!.generation;
-    return protectedMinions.every((p) => st.minions.some((m) => m.minion === p.id && m.appliedGeneration === gen && m.lastResult !== 'failed'));
-    // rest_tornado's websocket can drop bus events that arrive back to back (docs/salt-api-notes.md):
-    // a lost job is made good by a re-fire after the 30 s ack timeout, a lost return by a targeted
-    // re-send 30 s later, so allow for both.
-  }, 120_000, 200);
+  await waitFor(
+    'db minion current in bridge status',
+    async () => {
+      const st = await bridge.status();
+      const gen = st.clusters[0]!.generation;
+      return protectedMinions.every((p) => st.minions.some((m) => m.minion === p.id && m.appliedGeneration === gen && m.lastResult !== 'failed'));
+      // rest_tornado's websocket can drop bus events that arrive back to back (docs/salt-api-notes.md):
+      // a lost job is made good by a re-fire after the 30 s ack timeout, a lost return by a targeted
+      // re-send 30 s later, so allow for both.
+    },
+    120_000,
+    200,
+  );
   const metrics = await bridge.metrics();
   assert.match(metrics, /ksb_event_stream_connected 1/);
   // The operator's view from the master: salt-run kube_allowlist.status.
   const gen = (await bridge.status()).clusters[0]!.generation;
-  const report = (await salt.saltRun('kube_allowlist.status')) as { clusters: Record<string, { newest: number; behind: string[]; minions: Record<string, { generation: number }> }> };
+  const report = (await salt.saltRun('kube_allowlist.status')) as {
+    clusters: Record<string, { newest: number; behind: string[]; minions: Record<string, { generation: number }> }>;
+  };
   for (const m of protectedMinions) assert.equal(report.clusters.prod?.minions[m.id]?.generation, gen, JSON.stringify(report));
   assert.deepEqual(report.clusters.prod?.behind, []);
   assert.equal(report.clusters.prod?.minions[other.id], undefined, 'the untargeted minion holds nothing');
@@ -131,17 +158,25 @@ test('job returns reach the bridge over the websocket: status shows the minion c
 test('a forged event on the bus changes nothing; the last good list stays', async () => {
   const ca = readFileSync(salt.apiCaFile);
   const login = await httpsJson<{ return: Array<{ token: string }> }>(`${salt.apiUrl}/login`, {
-    method: 'POST', ca, body: { username: salt.admin.username, password: salt.admin.password, eauth: 'file' },
+    method: 'POST',
+    ca,
+    body: { username: salt.admin.username, password: salt.admin.password, eauth: 'file' },
   });
   const good = salt.events.filter((e) => e.tag === TAG).at(-1)!.data;
   const forged = { ...good, generation: Number(good.generation) + 10, ipv4: [n.v4(9)], ipv6: [], signature: 'hmac-sha256:' + '0'.repeat(64) };
   delete (forged as Record<string, unknown>)._stamp;
   const before = salt.events.length;
   await httpsJson(`${salt.apiUrl}/`, {
-    method: 'POST', ca, headers: { 'X-Auth-Token': login.return[0]!.token },
+    method: 'POST',
+    ca,
+    headers: { 'X-Auth-Token': login.return[0]!.token },
     body: [{ client: 'runner', fun: 'event.send', tag: TAG, data: forged }],
   });
-  const ret = await salt.waitForEvent('the forged job return', (e) => salt.events.indexOf(e) >= before && /\/ret\//.test(e.tag) && e.data.fun === 'kube_allowlist.apply' && e.data.id === db.id, 20_000);
+  const ret = await salt.waitForEvent(
+    'the forged job return',
+    (e) => salt.events.indexOf(e) >= before && /\/ret\//.test(e.tag) && e.data.fun === 'kube_allowlist.apply' && e.data.id === db.id,
+    20_000,
+  );
   assert.notEqual(ret.data.retcode, 0, 'the minion refused it');
   assert.match(JSON.stringify(ret.data.return), /signature/i);
   await onEach(async (m) => {

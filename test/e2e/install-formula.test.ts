@@ -32,7 +32,12 @@ let dir: string;
 /** What the namespace script printed, by step. */
 let out: Record<string, string>;
 
-interface StateRet { result: boolean; changes: Record<string, unknown>; comment: string; name: string }
+interface StateRet {
+  result: boolean;
+  changes: Record<string, unknown>;
+  comment: string;
+  name: string;
+}
 
 /** The formula's states of one salt-call --out json run, by state id. */
 function states(json: string): Record<string, StateRet> {
@@ -40,52 +45,74 @@ function states(json: string): Record<string, StateRet> {
   return Object.fromEntries(Object.values(doc.local).map((s) => [s.__id__, s]));
 }
 
-before(async () => {
-  dir = workDir('formula');
-  const [tarball] = await Promise.all([
-    (async () => {
-      const r = await run('bash', ['-c', `cd ${JSON.stringify(ROOT)} && exec npm pack --pack-destination ${JSON.stringify(dir)} --json`], { env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` }, timeoutMs: 300_000 });
-      assert.equal(r.code, 0, `npm pack:\n${r.stderr.slice(-2000)}`);
-      return join(dir, basename((JSON.parse(r.stdout) as Array<{ filename: string }>)[0]!.filename));
-    })(),
-    (async () => { kube = await startKube('formula'); })(),
-    (async () => { lab = await startLab(); salt = await startSalt(lab, { minions: 0 }); })(),
-  ]);
-  await kube.createNode('f1', [{ type: 'InternalIP', address: '10.41.0.1' }]);
+before(
+  async () => {
+    dir = workDir('formula');
+    const [tarball] = await Promise.all([
+      (async () => {
+        const r = await run('bash', ['-c', `cd ${JSON.stringify(ROOT)} && exec npm pack --pack-destination ${JSON.stringify(dir)} --json`], {
+          env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+          timeoutMs: 300_000,
+        });
+        assert.equal(r.code, 0, `npm pack:\n${r.stderr.slice(-2000)}`);
+        return join(dir, basename((JSON.parse(r.stdout) as Array<{ filename: string }>)[0]!.filename));
+      })(),
+      (async () => {
+        kube = await startKube('formula');
+      })(),
+      (async () => {
+        lab = await startLab();
+        salt = await startSalt(lab, { minions: 0 });
+      })(),
+    ]);
+    await kube.createNode('f1', [{ type: 'InternalIP', address: '10.41.0.1' }]);
 
-  const pillar = {
-    kube_salt_bridge: {
-      package: tarball,
-      version: PKG.version,
-      node: { install: true, version: process.versions.node },
-      config: {
-        salt: { url: salt.apiUrl, username: BRIDGE_SALT_USER, eauth: 'file', passwordFile: '${CREDENTIALS_DIRECTORY}/salt-api-password', caFile: salt.apiCaFile },
-        signing: { keyFile: '${CREDENTIALS_DIRECTORY}/signing-key' },
-        clusters: [{ name: 'formula', kubeconfig: '${CREDENTIALS_DIRECTORY}/kubeconfig_formula.yaml' }],
-        state: { dir: join(dir, 'state') },
-        http: { listen: '127.0.0.1:0', tokenFile: '${CREDENTIALS_DIRECTORY}/http-token' },
+    const pillar = {
+      kube_salt_bridge: {
+        package: tarball,
+        version: PKG.version,
+        node: { install: true, version: process.versions.node },
+        config: {
+          salt: {
+            url: salt.apiUrl,
+            username: BRIDGE_SALT_USER,
+            eauth: 'file',
+            passwordFile: '${CREDENTIALS_DIRECTORY}/salt-api-password',
+            caFile: salt.apiCaFile,
+          },
+          signing: { keyFile: '${CREDENTIALS_DIRECTORY}/signing-key' },
+          clusters: [{ name: 'formula', kubeconfig: '${CREDENTIALS_DIRECTORY}/kubeconfig_formula.yaml' }],
+          state: { dir: join(dir, 'state') },
+          http: { listen: '127.0.0.1:0', tokenFile: '${CREDENTIALS_DIRECTORY}/http-token' },
+        },
+        credentials: {
+          'salt-api-password': salt.bridge.password,
+          'signing-key': KEYS.privateText,
+          'http-token': HTTP_TOKEN,
+          kubeconfigs: { formula: readFileSync(kube.bridgeKubeconfig, 'utf8') },
+        },
+        service: { enable: false }, // no systemd as PID 1 here
       },
-      credentials: {
-        'salt-api-password': salt.bridge.password,
-        'signing-key': KEYS.privateText,
-        'http-token': HTTP_TOKEN,
-        kubeconfigs: { formula: readFileSync(kube.bridgeKubeconfig, 'utf8') },
-      },
-      service: { enable: false }, // no systemd as PID 1 here
-    },
-  };
-  for (const d of ['conf', 'pillar', 'root', 'creds']) mkdirSync(join(dir, d), { recursive: true });
-  writeFileSync(join(dir, 'pillar', 'top.sls'), stringify({ base: { '*': ['ksb'] } }));
-  writeFileSync(join(dir, 'pillar', 'ksb.sls'), stringify(pillar), { mode: 0o600 });
-  writeFileSync(join(dir, 'conf', 'minion'), stringify({
-    id: 'formula-test', file_client: 'local', root_dir: join(dir, 'root'), log_file: join(dir, 'root', 'minion.log'),
-    file_roots: { base: [join(ROOT, 'salt', 'file_roots')] }, pillar_roots: { base: [join(dir, 'pillar')] },
-  }));
+    };
+    for (const d of ['conf', 'pillar', 'root', 'creds']) mkdirSync(join(dir, d), { recursive: true });
+    writeFileSync(join(dir, 'pillar', 'top.sls'), stringify({ base: { '*': ['ksb'] } }));
+    writeFileSync(join(dir, 'pillar', 'ksb.sls'), stringify(pillar), { mode: 0o600 });
+    writeFileSync(
+      join(dir, 'conf', 'minion'),
+      stringify({
+        id: 'formula-test',
+        file_client: 'local',
+        root_dir: join(dir, 'root'),
+        log_file: join(dir, 'root', 'minion.log'),
+        file_roots: { base: [join(ROOT, 'salt', 'file_roots')] },
+        pillar_roots: { base: [join(dir, 'pillar')] },
+      }),
+    );
 
-  // Everything below runs in one private mount namespace with /etc and /opt as overlays.
-  const apply = `salt-call --local -c ${dir}/conf --out json --retcode-passthrough state.apply kube_salt_bridge`;
-  const node = `${PREFIX}/node/node_modules/.bin/node`;
-  const script = `set -u
+    // Everything below runs in one private mount namespace with /etc and /opt as overlays.
+    const apply = `salt-call --local -c ${dir}/conf --out json --retcode-passthrough state.apply kube_salt_bridge`;
+    const node = `${PREFIX}/node/node_modules/.bin/node`;
+    const script = `set -u
 for d in etc opt; do mkdir -p ${dir}/up/$d ${dir}/work/$d; mount -t overlay overlay -o lowerdir=/$d,upperdir=${dir}/up/$d,workdir=${dir}/work/$d /$d; done
 step() { echo "=== $1"; }
 step apply1; ${apply} 2>${dir}/apply1.err; echo "rc=$?"
@@ -106,14 +133,16 @@ done
 exec_start=$(sed -n 's/^ExecStart=\\(.\\+\\)/\\1/p' ${UNIT}.d/10-salt-formula.conf)
 env -i PATH=$(dirname ${node}):/usr/bin:/bin HOME=/root CREDENTIALS_DIRECTORY=$creds \${exec_start/ run / check } 2>&1; echo "rc=$?"
 `;
-  const r = await run('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', script], { env: process.env, timeoutMs: 540_000 });
-  assert.equal(r.code, 0, `the namespace script failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
-  out = {};
-  for (const part of r.stdout.split(/^=== /m).slice(1)) {
-    const nl = part.indexOf('\n');
-    out[part.slice(0, nl)] = part.slice(nl + 1);
-  }
-}, { timeout: 900_000 });
+    const r = await run('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', script], { env: process.env, timeoutMs: 540_000 });
+    assert.equal(r.code, 0, `the namespace script failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+    out = {};
+    for (const part of r.stdout.split(/^=== /m).slice(1)) {
+      const nl = part.indexOf('\n');
+      out[part.slice(0, nl)] = part.slice(nl + 1);
+    }
+  },
+  { timeout: 900_000 },
+);
 
 after(() => stopInOrder(salt, lab, kube));
 
@@ -124,7 +153,14 @@ test('the formula applies cleanly: Node.js, the package, config, credentials, un
   assert.match(out.apply1!, /\nrc=0\n?$/, `first apply:\n${out.apply1}\n${readFileSync(join(dir, 'apply1.err'), 'utf8').slice(-2000)}`);
   const s = applied('apply1');
   for (const [id, st] of Object.entries(s)) assert.equal(st.result, true, `${id}: ${st.comment}`);
-  for (const id of ['kube_salt_bridge-node-installed', 'kube_salt_bridge-package-installed', 'kube_salt_bridge-config', 'kube_salt_bridge-unit', 'kube_salt_bridge-unit-dropin', 'kube_salt_bridge-eauth-users']) {
+  for (const id of [
+    'kube_salt_bridge-node-installed',
+    'kube_salt_bridge-package-installed',
+    'kube_salt_bridge-config',
+    'kube_salt_bridge-unit',
+    'kube_salt_bridge-unit-dropin',
+    'kube_salt_bridge-eauth-users',
+  ]) {
     assert.ok(s[id] && Object.keys(s[id].changes).length > 0, `${id} changed something on the first run`);
   }
   assert.equal(out.node!.trim(), `v${process.versions.node}`, 'Node.js from the npm registry in the prefix');
@@ -133,15 +169,23 @@ test('the formula applies cleanly: Node.js, the package, config, credentials, un
 
 test('a second apply changes nothing', () => {
   assert.match(out.apply2!, /\nrc=0\n?$/);
-  const changed = Object.entries(applied('apply2')).filter(([, st]) => Object.keys(st.changes).length > 0).map(([id]) => id);
+  const changed = Object.entries(applied('apply2'))
+    .filter(([, st]) => Object.keys(st.changes).length > 0)
+    .map(([id]) => id);
   assert.deepEqual(changed, []);
 });
 
 test('secrets: 0400 root files in a 0700 directory, never in the state output', () => {
   const modes = out.modes!.trim().split('\n');
-  const mode = (p: string) => modes.find((l) => l.endsWith(` ${p}`))?.split(' ').slice(0, 2).join(' ');
+  const mode = (p: string) =>
+    modes
+      .find((l) => l.endsWith(` ${p}`))
+      ?.split(' ')
+      .slice(0, 2)
+      .join(' ');
   assert.equal(mode('/etc/kube-salt-bridge/credentials'), '700 root:root');
-  for (const f of ['salt-api-password', 'signing-key', 'http-token', 'kubeconfigs/formula.yaml']) assert.equal(mode(`/etc/kube-salt-bridge/credentials/${f}`), '400 root:root', f);
+  for (const f of ['salt-api-password', 'signing-key', 'http-token', 'kubeconfigs/formula.yaml'])
+    assert.equal(mode(`/etc/kube-salt-bridge/credentials/${f}`), '400 root:root', f);
   assert.equal(mode('/etc/salt/kube-salt-bridge.users'), '600 root:root');
   assert.equal(mode('/etc/kube-salt-bridge/config.yaml'), '644 root:root');
   const written = readFileSync(join(dir, 'up', 'etc', 'kube-salt-bridge', 'credentials', 'salt-api-password'), 'utf8');
@@ -153,15 +197,24 @@ test('secrets: 0400 root files in a 0700 directory, never in the state output', 
   assert.ok(text.includes('kube_salt_bridge-credential-signing-key'), 'the secret states ran');
 });
 
-test('the eauth user: the package\'s eauth.conf and the SHA-256 of the password', () => {
+test("the eauth user: the package's eauth.conf and the SHA-256 of the password", () => {
   assert.equal(out.eauth!.trim(), 'identical');
   assert.equal(out.users!.trim(), `${BRIDGE_SALT_USER}:${createHash('sha256').update(salt.bridge.password).digest('hex')}`);
 });
 
-test('the unit: the package\'s own, verified by systemd-analyze, with a drop-in running this prefix on this Node.js', () => {
+test("the unit: the package's own, verified by systemd-analyze, with a drop-in running this prefix on this Node.js", () => {
   assert.deepEqual(out.verify!.trim(), 'rc=0');
-  assert.equal(readFileSync(join(dir, 'up', 'etc', 'systemd', 'system', 'kube-salt-bridge.service'), 'utf8'), readFileSync(join(ROOT, 'deploy', 'systemd', 'kube-salt-bridge.service'), 'utf8'));
-  assert.match(out.dropin!, new RegExp(`^ExecStart=${PREFIX}/node/node_modules/.bin/node ${PREFIX}/lib/node_modules/kube-salt-bridge/bin/kube-salt-bridge.js run --config /etc/kube-salt-bridge/config.yaml$`, 'm'));
+  assert.equal(
+    readFileSync(join(dir, 'up', 'etc', 'systemd', 'system', 'kube-salt-bridge.service'), 'utf8'),
+    readFileSync(join(ROOT, 'deploy', 'systemd', 'kube-salt-bridge.service'), 'utf8'),
+  );
+  assert.match(
+    out.dropin!,
+    new RegExp(
+      `^ExecStart=${PREFIX}/node/node_modules/.bin/node ${PREFIX}/lib/node_modules/kube-salt-bridge/bin/kube-salt-bridge.js run --config /etc/kube-salt-bridge/config.yaml$`,
+      'm',
+    ),
+  );
 });
 
 test('`check`, run as the unit runs the bridge, passes against the real kube-apiserver and salt-api', () => {

@@ -38,18 +38,31 @@ const started = new Set<string>();
 
 /** Containers of test runs that are gone (a crashed run), and ours at exit. */
 function removeContainers(all: boolean): void {
-  const r = spawnSync('podman', [...PODMAN_GLOBAL, 'ps', '-a', '--filter', `label=${LABEL}`, '--format', `{{.Names}} {{index .Labels "${LABEL}"}}`], { encoding: 'utf8' });
+  const r = spawnSync('podman', [...PODMAN_GLOBAL, 'ps', '-a', '--filter', `label=${LABEL}`, '--format', `{{.Names}} {{index .Labels "${LABEL}"}}`], {
+    encoding: 'utf8',
+  });
   for (const line of (r.stdout ?? '').split('\n').filter(Boolean)) {
     const [name, owner] = line.split(' ');
-    const alive = (() => { try { process.kill(Number(owner), 0); return true; } catch { return false; } })();
+    const alive = (() => {
+      try {
+        process.kill(Number(owner), 0);
+        return true;
+      } catch {
+        return false;
+      }
+    })();
     if (all ? Number(owner) === process.pid : !alive) spawnSync('podman', [...PODMAN_GLOBAL, 'rm', '-f', '-t', '0', name!], { stdio: 'ignore' });
   }
 }
-process.on('exit', () => { if (started.size > 0) removeContainers(true); });
+process.on('exit', () => {
+  if (started.size > 0) removeContainers(true);
+});
 
 /** 4096, or less when this sandbox's hard limit is lower (see the header). */
 function ulimit(name: string): number {
-  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith(name));
+  const line = readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(name));
   const hard = Number(line?.slice(26).trim().split(/\s+/)[1]);
   return Number.isFinite(hard) ? Math.min(4096, Math.floor(hard / 2)) : 4096;
 }
@@ -66,13 +79,29 @@ function podmanRunArgs(extra: string[], args: string[]): { name: string; argv: s
   return {
     name,
     argv: [
-      ...PODMAN_GLOBAL, 'run', '--rm', '--pull=never', '--name', name, '--label', `${LABEL}=${process.pid}`,
-      '--network=host', '--ulimit', `nofile=${nofile}:${nofile}`, '--ulimit', `nproc=${nproc}:${nproc}`,
+      ...PODMAN_GLOBAL,
+      'run',
+      '--rm',
+      '--pull=never',
+      '--name',
+      name,
+      '--label',
+      `${LABEL}=${process.pid}`,
+      '--network=host',
+      '--ulimit',
+      `nofile=${nofile}:${nofile}`,
+      '--ulimit',
+      `nproc=${nproc}:${nproc}`,
       // Strictly read-only, as Docker's --read-only (podman would add tmpfs on /tmp, /var/tmp, /run).
-      '--read-only', '--read-only-tmpfs=false',
-      '-v', `${etcDir}:/etc/kube-salt-bridge:ro`,
-      '-v', `${stateDir}:/var/lib/kube-salt-bridge`,
-      ...extra, image, ...args,
+      '--read-only',
+      '--read-only-tmpfs=false',
+      '-v',
+      `${etcDir}:/etc/kube-salt-bridge:ro`,
+      '-v',
+      `${stateDir}:/var/lib/kube-salt-bridge`,
+      ...extra,
+      image,
+      ...args,
     ],
   };
 }
@@ -126,31 +155,44 @@ async function writeContainerConfig(): Promise<void> {
   config.state.dir = '/var/lib/kube-salt-bridge';
   config.log.level = 'info';
   writeFileSync(join(etcDir, 'config.yaml'), JSON.stringify(config, null, 2));
-  for (const d of [etcDir, join(etcDir, 'secrets')]) { chownSync(d, 0, UID); chmodSync(d, 0o750); }
+  for (const d of [etcDir, join(etcDir, 'secrets')]) {
+    chownSync(d, 0, UID);
+    chmodSync(d, 0o750);
+  }
   chmodSync(join(etcDir, 'config.yaml'), 0o444);
   chownSync(stateDir, UID, UID);
   chmodSync(stateDir, 0o700);
 }
 
 function assertNoSecrets(text: string): void {
-  for (const s of [salt.bridge.password, KEYS.privateText, KEYS.privateHex]) assert.ok(!text.includes(s), `output must not contain the secret ${s.slice(0, 6)}…`);
+  for (const s of [salt.bridge.password, KEYS.privateText, KEYS.privateHex])
+    assert.ok(!text.includes(s), `output must not contain the secret ${s.slice(0, 6)}…`);
 }
 
-before(async () => {
-  requireTools(['podman', 'runc', 'buildah', 'debootstrap']);
-  removeContainers(false);
-  const t0 = Date.now();
-  const built = await run('bash', [join(ROOT, 'scripts', 'build-image.sh')], { timeoutMs: 900_000 });
-  assert.equal(built.code, 0, `scripts/build-image.sh failed:\n${built.stderr.slice(-6000)}`);
-  image = built.stdout.trim().split('\n').pop()!;
-  process.stderr.write(`# image ${image} built in ${Math.round((Date.now() - t0) / 1000)}s\n${built.stderr.split('\n').filter((l) => l.startsWith('[image]')).map((l) => `# ${l}`).join('\n')}\n`);
-  kube = await startKube('image');
-  lab = await startLab();
-  salt = await startSalt(lab, { minions: 0 });
-  await kube.createNode('i1', [{ type: 'InternalIP', address: '10.40.0.1' }]);
-  await kube.createNode('i2', [{ type: 'InternalIP', address: '10.40.0.2' }]);
-  await writeContainerConfig();
-}, { timeout: 1_200_000 });
+before(
+  async () => {
+    requireTools(['podman', 'runc', 'buildah', 'debootstrap']);
+    removeContainers(false);
+    const t0 = Date.now();
+    const built = await run('bash', [join(ROOT, 'scripts', 'build-image.sh')], { timeoutMs: 900_000 });
+    assert.equal(built.code, 0, `scripts/build-image.sh failed:\n${built.stderr.slice(-6000)}`);
+    image = built.stdout.trim().split('\n').pop()!;
+    process.stderr.write(
+      `# image ${image} built in ${Math.round((Date.now() - t0) / 1000)}s\n${built.stderr
+        .split('\n')
+        .filter((l) => l.startsWith('[image]'))
+        .map((l) => `# ${l}`)
+        .join('\n')}\n`,
+    );
+    kube = await startKube('image');
+    lab = await startLab();
+    salt = await startSalt(lab, { minions: 0 });
+    await kube.createNode('i1', [{ type: 'InternalIP', address: '10.40.0.1' }]);
+    await kube.createNode('i2', [{ type: 'InternalIP', address: '10.40.0.2' }]);
+    await writeContainerConfig();
+  },
+  { timeout: 1_200_000 },
+);
 
 after(async () => {
   removeContainers(true);
@@ -158,7 +200,10 @@ after(async () => {
 });
 
 test('the image: non-root, tini, healthcheck on loopback, a state volume, only the built bridge and its production dependencies', async () => {
-  const inspect = JSON.parse(await must('podman', [...PODMAN_GLOBAL, 'image', 'inspect', image])) as Array<{ Config: { User: string; Entrypoint: string[]; Cmd: string[]; Volumes?: Record<string, unknown>; Env: string[] }; Healthcheck?: { Test?: string[] } }>;
+  const inspect = JSON.parse(await must('podman', [...PODMAN_GLOBAL, 'image', 'inspect', image])) as Array<{
+    Config: { User: string; Entrypoint: string[]; Cmd: string[]; Volumes?: Record<string, unknown>; Env: string[] };
+    Healthcheck?: { Test?: string[] };
+  }>;
   const c = inspect[0]!.Config;
   const healthcheck = inspect[0]!.Healthcheck;
   assert.equal(c.User, `${UID}:${UID}`, 'a numeric non-root user (runAsNonRoot can check it)');
@@ -174,8 +219,13 @@ test('the image: non-root, tini, healthcheck on loopback, a state volume, only t
     assert.ok(!existsSync(join(mnt, 'app', 'src')), 'no TypeScript sources');
     for (const dev of ['typescript', '@types/ws']) assert.ok(!existsSync(join(mnt, 'app', 'node_modules', dev)), `no dev dependency ${dev}`);
     assert.ok(existsSync(join(mnt, 'app', 'node_modules', 'prom-client')), 'production dependencies are there');
-    assert.deepEqual(readdirSync(join(mnt, 'run')).filter((f) => f !== 'lock'), [], 'nothing under /run: the build CA bundle was a build secret');
-    for (const f of ['root/.npmrc', 'app/.npmrc', 'etc/kube-salt-bridge/config.yaml', 'etc/kube-salt-bridge/secrets']) assert.ok(!existsSync(join(mnt, f)), `no ${f} in the image`);
+    assert.deepEqual(
+      readdirSync(join(mnt, 'run')).filter((f) => f !== 'lock'),
+      [],
+      'nothing under /run: the build CA bundle was a build secret',
+    );
+    for (const f of ['root/.npmrc', 'app/.npmrc', 'etc/kube-salt-bridge/config.yaml', 'etc/kube-salt-bridge/secrets'])
+      assert.ok(!existsSync(join(mnt, f)), `no ${f} in the image`);
     const state = statSync(join(mnt, 'var', 'lib', 'kube-salt-bridge'));
     assert.equal(state.uid, UID, 'a new volume takes the state dir owner from the image');
     assert.equal(state.mode & 0o777, 0o700);
@@ -230,10 +280,15 @@ test('run from the image: read-only root, publishes, persists into the volume, h
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
-    await waitFor('the containerized bridge /readyz', async () => {
-      if (child.exitCode !== null) throw new Error(`podman run exited ${child.exitCode}:\n${out.slice(-4000)}`);
-      return (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok;
-    }, 90_000, 300);
+    await waitFor(
+      'the containerized bridge /readyz',
+      async () => {
+        if (child.exitCode !== null) throw new Error(`podman run exited ${child.exitCode}:\n${out.slice(-4000)}`);
+        return (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok;
+      },
+      90_000,
+      300,
+    );
 
     const ev = await salt.waitForEvent('the published node list', (e) => salt.events.indexOf(e) >= since && e.tag === TAG, 30_000);
     assert.deepEqual(ev.data.ipv4, ['10.40.0.1', '10.40.0.2']);

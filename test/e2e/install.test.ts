@@ -82,10 +82,12 @@ async function packAndInstall(): Promise<void> {
   tarball = join(dir, basename(info!.filename));
   localPrefix = join(dir, 'local');
   globalPrefix = join(dir, 'global');
-  await timed('npm install (local + global)', () => Promise.all([
-    npm(['install', '--prefix', localPrefix, '--no-audit', '--no-fund', tarball], dir),
-    npm(['install', '--global', '--prefix', globalPrefix, '--no-audit', '--no-fund', tarball], dir),
-  ]));
+  await timed('npm install (local + global)', () =>
+    Promise.all([
+      npm(['install', '--prefix', localPrefix, '--no-audit', '--no-fund', tarball], dir),
+      npm(['install', '--global', '--prefix', globalPrefix, '--no-audit', '--no-fund', tarball], dir),
+    ]),
+  );
 }
 
 function runInstalled(bin: string, args: string[], timeoutMs = 60_000) {
@@ -98,16 +100,26 @@ function assertNoSecrets(text: string, extra: string[] = []): void {
   }
 }
 
-before(async () => {
-  await timed('stack + package', () => Promise.all([
-    (async () => { kube = await startKube('install'); })(),
-    (async () => { lab = await startLab(); salt = await startSalt(lab, { minions: 0 }); })(),
-    packAndInstall(),
-  ]));
-  admin = Api.admin(kube);
-  await kube.createNode('n1', [{ type: 'InternalIP', address: '10.40.0.1' }]);
-  await kube.createNode('n2', [{ type: 'InternalIP', address: '10.40.0.2' }]);
-}, { timeout: 600_000 });
+before(
+  async () => {
+    await timed('stack + package', () =>
+      Promise.all([
+        (async () => {
+          kube = await startKube('install');
+        })(),
+        (async () => {
+          lab = await startLab();
+          salt = await startSalt(lab, { minions: 0 });
+        })(),
+        packAndInstall(),
+      ]),
+    );
+    admin = Api.admin(kube);
+    await kube.createNode('n1', [{ type: 'InternalIP', address: '10.40.0.1' }]);
+    await kube.createNode('n2', [{ type: 'InternalIP', address: '10.40.0.2' }]);
+  },
+  { timeout: 600_000 },
+);
 
 after(async () => {
   for (const p of pods.splice(0)) await p.stop();
@@ -117,12 +129,29 @@ after(async () => {
 
 test('npm package: the tarball holds what runs, not the sources or tests', async () => {
   const list = (await must('tar', ['-tzf', tarball])).split('\n').filter(Boolean);
-  for (const f of ['package.json', 'README.md', 'LICENSE', 'bin/kube-salt-bridge.js', 'dist/main.js', 'dist/cli.js', 'dist/main.d.ts', 'dist/config/index.js',
-    'examples/config.yaml', 'deploy/systemd/kube-salt-bridge.service', 'deploy/systemd/config.yaml', 'deploy/kubernetes/kustomization.yaml']) {
+  for (const f of [
+    'package.json',
+    'README.md',
+    'LICENSE',
+    'bin/kube-salt-bridge.js',
+    'dist/main.js',
+    'dist/cli.js',
+    'dist/main.d.ts',
+    'dist/config/index.js',
+    'examples/config.yaml',
+    'deploy/systemd/kube-salt-bridge.service',
+    'deploy/systemd/config.yaml',
+    'deploy/kubernetes/kustomization.yaml',
+  ]) {
     assert.ok(list.includes(`package/${f}`), `the tarball has ${f}`);
   }
   assert.ok(list.some((f) => /^package\/salt\/.*\.py$/.test(f)) && list.some((f) => /^package\/salt\/.*\.sls$/.test(f)), 'the Salt content');
-  const unwanted = list.filter((f) => /^package\/(src|test|scripts|bench|tools|node_modules|\.tools|deploy\/compose)\//.test(f) || /\.ts$/.test(f) && !/\.d\.ts$/.test(f) || f.includes('__pycache__'));
+  const unwanted = list.filter(
+    (f) =>
+      /^package\/(src|test|scripts|bench|tools|node_modules|\.tools|deploy\/compose)\//.test(f) ||
+      (/\.ts$/.test(f) && !/\.d\.ts$/.test(f)) ||
+      f.includes('__pycache__'),
+  );
   assert.deepEqual(unwanted, [], 'no sources, tests, tools or caches');
   const manifest = JSON.parse(readFileSync(join(localPrefix, 'node_modules', PKG.name, 'package.json'), 'utf8')) as Record<string, unknown>;
   assert.equal(manifest.private, undefined, 'publishable');
@@ -154,7 +183,7 @@ test('npm package: `check` from the installed command passes against the real ku
   assertNoSecrets(r.stdout + r.stderr);
 });
 
-test('systemd: the unit\'s ExecStart is where `npm install --global` puts the command', async () => {
+test("systemd: the unit's ExecStart is where `npm install --global` puts the command", async () => {
   const unit = readFileSync(join(ROOT, 'deploy', 'systemd', 'kube-salt-bridge.service'), 'utf8');
   const exec = /^ExecStart=(\S+) /m.exec(unit)?.[1];
   assert.equal(exec, '/usr/local/bin/kube-salt-bridge');
@@ -179,7 +208,18 @@ const deployment = () => byKind('Deployment')[0] as DeploymentObj;
 
 test('kubernetes: the manifests say what the deployment relies on', () => {
   objects = renderKustomization(join(ROOT, 'deploy', 'kubernetes')).map(siteOverlay);
-  assert.deepEqual(objects.map((o) => o.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Namespace', 'NetworkPolicy', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'ServiceAccount']);
+  assert.deepEqual(objects.map((o) => o.kind).sort(), [
+    'ClusterRole',
+    'ClusterRoleBinding',
+    'ConfigMap',
+    'Deployment',
+    'Namespace',
+    'NetworkPolicy',
+    'PodDisruptionBudget',
+    'Role',
+    'RoleBinding',
+    'ServiceAccount',
+  ]);
   for (const o of objects) if (o.kind !== 'Namespace' && !o.kind.startsWith('Cluster')) assert.equal(o.metadata.namespace, NS, `${o.kind} ${o.metadata.name}`);
   assert.deepEqual(byKind('ClusterRole')[0]!.rules, [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }]);
   assert.deepEqual(byKind('Role')[0]!.rules, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
@@ -191,10 +231,16 @@ test('kubernetes: the manifests say what the deployment relies on', () => {
   assert.equal(d.spec.replicas, 2);
   assert.equal(c.image, `kube-salt-bridge:${PKG.version}`, 'the image tag is the package version');
   const img = imageConfig(join(ROOT, 'Dockerfile'));
-  assert.equal(`${sc.runAsUser}:${sc.runAsGroup}`, img.user, 'the pod runs as the image\'s user');
-  assert.equal(c.command, undefined, 'the image\'s entrypoint runs');
+  assert.equal(`${sc.runAsUser}:${sc.runAsGroup}`, img.user, "the pod runs as the image's user");
+  assert.equal(c.command, undefined, "the image's entrypoint runs");
   assert.deepEqual({ nonRoot: sc.runAsNonRoot, seccomp: sc.seccompProfile }, { nonRoot: true, seccomp: { type: 'RuntimeDefault' } });
-  assert.deepEqual(c.securityContext, { runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
+  assert.deepEqual(c.securityContext, {
+    runAsNonRoot: true,
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  });
   assert.ok(c.resources?.requests?.cpu && c.resources.requests.memory && c.resources.limits?.memory, 'requests and limits');
   assert.deepEqual([c.livenessProbe?.httpGet?.path, c.readinessProbe?.httpGet?.path], ['/healthz', '/readyz']);
   const secretVolume = spec.volumes?.find((v) => v.secret);
@@ -230,15 +276,25 @@ test('kubernetes: the apiserver accepts every object with strict field validatio
   delete weak.spec.template.spec.containers[0]!.securityContext;
   const r = await admin.create(weak, '&dryRun=All');
   assert.equal(r.status, 201);
-  assert.ok(r.warnings.some((w) => /would violate PodSecurity \\?"restricted:/.test(w)), `a PodSecurity warning: ${r.warnings.join(' | ')}`);
-  const weakPod = await admin.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'weak', namespace: NS }, spec: weak.spec.template.spec }, '&dryRun=All');
+  assert.ok(
+    r.warnings.some((w) => /would violate PodSecurity \\?"restricted:/.test(w)),
+    `a PodSecurity warning: ${r.warnings.join(' | ')}`,
+  );
+  const weakPod = await admin.create(
+    { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'weak', namespace: NS }, spec: weak.spec.template.spec },
+    '&dryRun=All',
+  );
   assert.equal(weakPod.status, 403, 'the namespace enforces "restricted"');
 });
 
 /** A TokenRequest for the ServiceAccount of the manifests. */
 async function serviceAccountToken(): Promise<string> {
   const sa = byKind('ServiceAccount')[0]!.metadata.name;
-  const r = await admin.req<{ status: { token: string } }>('POST', `/api/v1/namespaces/${NS}/serviceaccounts/${sa}/token`, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } });
+  const r = await admin.req<{ status: { token: string } }>('POST', `/api/v1/namespaces/${NS}/serviceaccounts/${sa}/token`, {
+    apiVersion: 'authentication.k8s.io/v1',
+    kind: 'TokenRequest',
+    spec: { expirationSeconds: 3600 },
+  });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   return r.body.status.token;
 }
@@ -247,25 +303,41 @@ test('kubernetes: the ServiceAccount can read nodes and keep its Lease, and noth
   const token = await serviceAccountToken();
   const sa = admin.withToken(token);
   const can = async (a: Record<string, string | undefined>): Promise<boolean> => {
-    const r = await sa.req<{ status: { allowed: boolean } }>('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: a } });
+    const r = await sa.req<{ status: { allowed: boolean } }>('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SelfSubjectAccessReview',
+      spec: { resourceAttributes: a },
+    });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     return r.body.status.allowed;
   };
   const allowed = [
-    { verb: 'get', resource: 'nodes' }, { verb: 'list', resource: 'nodes' }, { verb: 'watch', resource: 'nodes' },
+    { verb: 'get', resource: 'nodes' },
+    { verb: 'list', resource: 'nodes' },
+    { verb: 'watch', resource: 'nodes' },
     { verb: 'get', group: 'coordination.k8s.io', resource: 'leases', namespace: NS },
     { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace: NS },
     { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace: NS },
   ];
   const denied = [
-    { verb: 'update', resource: 'nodes' }, { verb: 'patch', resource: 'nodes' }, { verb: 'delete', resource: 'nodes' }, { verb: 'update', resource: 'nodes', subresource: 'status' },
-    { verb: 'list', resource: 'pods' }, { verb: 'list', resource: 'pods', namespace: NS }, { verb: 'create', resource: 'pods', namespace: NS },
-    { verb: 'get', resource: 'secrets', namespace: NS, name: 'kube-salt-bridge' }, { verb: 'list', resource: 'secrets', namespace: NS }, { verb: 'list', resource: 'secrets' },
+    { verb: 'update', resource: 'nodes' },
+    { verb: 'patch', resource: 'nodes' },
+    { verb: 'delete', resource: 'nodes' },
+    { verb: 'update', resource: 'nodes', subresource: 'status' },
+    { verb: 'list', resource: 'pods' },
+    { verb: 'list', resource: 'pods', namespace: NS },
+    { verb: 'create', resource: 'pods', namespace: NS },
+    { verb: 'get', resource: 'secrets', namespace: NS, name: 'kube-salt-bridge' },
+    { verb: 'list', resource: 'secrets', namespace: NS },
+    { verb: 'list', resource: 'secrets' },
     { verb: 'get', resource: 'configmaps', namespace: NS },
-    { verb: 'list', group: 'coordination.k8s.io', resource: 'leases', namespace: NS }, { verb: 'delete', group: 'coordination.k8s.io', resource: 'leases', namespace: NS },
-    { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-system' }, { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-system' },
+    { verb: 'list', group: 'coordination.k8s.io', resource: 'leases', namespace: NS },
+    { verb: 'delete', group: 'coordination.k8s.io', resource: 'leases', namespace: NS },
+    { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-system' },
+    { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-system' },
     { verb: 'create', resource: 'serviceaccounts', subresource: 'token', namespace: NS, name: 'kube-salt-bridge' },
-    { verb: 'impersonate', resource: 'users' }, { verb: 'escalate', group: 'rbac.authorization.k8s.io', resource: 'clusterroles' },
+    { verb: 'impersonate', resource: 'users' },
+    { verb: 'escalate', group: 'rbac.authorization.k8s.io', resource: 'clusterroles' },
   ];
   for (const a of allowed) assert.equal(await can(a), true, `allowed: ${JSON.stringify(a)}`);
   for (const a of denied) assert.equal(await can(a), false, `denied: ${JSON.stringify(a)}`);
@@ -303,7 +375,13 @@ function image(): Image {
     assert.ok(p.startsWith(`${cfg.workdir}/`), `the Dockerfile copies ${p} into its WORKDIR ${cfg.workdir}`);
     assert.ok(existsSync(join(pkgDir, relative(cfg.workdir, p))), `the package provides ${p}`);
   }
-  return { ...cfg, files: [{ src: pkgDir, dest: cfg.workdir }, { src: process.execPath, dest: '/usr/local/bin/node' }] };
+  return {
+    ...cfg,
+    files: [
+      { src: pkgDir, dest: cfg.workdir },
+      { src: process.execPath, dest: '/usr/local/bin/node' },
+    ],
+  };
 }
 
 /** Admits a pod of the Deployment (dry run: PodSecurity, ServiceAccount admission) and runs it. */
@@ -351,32 +429,55 @@ test('kubernetes: two replicas in the cluster with the ServiceAccount token: one
     'http-token': `${HTTP_TOKEN}\n`,
     'salt-api-ca.crt': readFileSync(salt.apiCaFile, 'utf8'),
   };
-  const s = await admin.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'kube-salt-bridge', namespace: NS }, type: 'Opaque', data: Object.fromEntries(Object.entries(secret).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) });
+  const s = await admin.create({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'kube-salt-bridge', namespace: NS },
+    type: 'Opaque',
+    data: Object.fromEntries(Object.entries(secret).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+  });
   assert.equal(s.status, 201, JSON.stringify(s.body));
   // What kube-controller-manager publishes in every namespace (the projected token volume reads it).
-  const ca = await admin.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kube-root-ca.crt', namespace: NS }, data: { 'ca.crt': readFileSync(kube.caFile, 'utf8') } });
+  const ca = await admin.create({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'kube-root-ca.crt', namespace: NS },
+    data: { 'ca.crt': readFileSync(kube.caFile, 'utf8') },
+  });
   assert.equal(ca.status, 201);
 
   const since = salt.events.length;
   const a = await timed('pod a ready', async () => {
     const p = await startPod('kube-salt-bridge-7d9f-a', '127.0.0.11');
-    await waitFor('pod a /readyz', async () => {
-      if (p.daemon.exited()) throw new Error(`pod a exited:\n${p.output().slice(-3000)}`);
-      return (await probe(p, 'readinessProbe')) === 200;
-    }, 60_000, 250).catch((e: Error) => { throw new Error(`${e.message}\n${p.output().slice(-3000)}`); });
+    await waitFor(
+      'pod a /readyz',
+      async () => {
+        if (p.daemon.exited()) throw new Error(`pod a exited:\n${p.output().slice(-3000)}`);
+        return (await probe(p, 'readinessProbe')) === 200;
+      },
+      60_000,
+      250,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\n${p.output().slice(-3000)}`);
+    });
     return p;
   });
   assert.equal(await probe(a, 'livenessProbe'), 200);
   await waitFor('pod a holds the Lease', async () => (await holder()) === a.name, 30_000);
   const first = await waitForList(['10.40.0.1', '10.40.0.2'], since);
-  assert.ok(verifyPayload(first.data, KEYS.signer), 'signed with the Secret\'s key');
+  assert.ok(verifyPayload(first.data, KEYS.signer), "signed with the Secret's key");
   assert.equal(await metric(a, 'ksb_leader'), 1);
 
   const b = await startPod('kube-salt-bridge-7d9f-b', '127.0.0.12');
-  await waitFor('pod b /readyz', async () => {
-    if (b.daemon.exited()) throw new Error(`pod b exited:\n${b.output().slice(-3000)}`);
-    return (await probe(b, 'readinessProbe')) === 200;
-  }, 60_000, 250);
+  await waitFor(
+    'pod b /readyz',
+    async () => {
+      if (b.daemon.exited()) throw new Error(`pod b exited:\n${b.output().slice(-3000)}`);
+      return (await probe(b, 'readinessProbe')) === 200;
+    },
+    60_000,
+    250,
+  );
   assert.equal(await metric(b, 'ksb_leader'), 0, 'b is the standby');
   assert.equal(await holder(), a.name, 'a keeps the Lease');
 
@@ -396,5 +497,8 @@ test('kubernetes: two replicas in the cluster with the ServiceAccount token: one
   const warnings = logs.filter((l) => typeof l.msg === 'string' && /world-readable/.test(l.msg));
   assert.deepEqual(warnings, [], 'the Secret files are not world-readable');
   assert.equal(a.tokens.length + b.tokens.length, 2, 'each pod got its token');
-  assertNoSecrets(a.output() + b.output(), [...a.tokens, ...b.tokens].map((t) => t.split('.')[2]!));
+  assertNoSecrets(
+    a.output() + b.output(),
+    [...a.tokens, ...b.tokens].map((t) => t.split('.')[2]!),
+  );
 });

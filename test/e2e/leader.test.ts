@@ -47,35 +47,47 @@ async function active(p: BridgeProc): Promise<boolean> {
 function assertOncePerGeneration(): void {
   const gens = published().map((p) => p.generation);
   assert.equal(new Set(gens).size, gens.length, `each generation fired once: ${gens.join(', ')}`);
-  assert.deepEqual(gens, [...gens].sort((x, y) => x - y), 'generations increase');
+  assert.deepEqual(
+    gens,
+    [...gens].sort((x, y) => x - y),
+    'generations increase',
+  );
 }
 
-before(async () => {
-  kube = await startKube('leader');
-  lab = await startLab();
-  salt = await startSalt(lab, { minions: 0 });
-  await kube.createNode('l1', [{ type: 'InternalIP', address: '10.40.0.1' }]);
-  await kube.createNode('l2', [{ type: 'InternalIP', address: '10.40.0.2' }]);
-  for (const id of ['a', 'b'] as const) {
-    configs[id] = await writeBridgeConfig({
-      clusters: [{ name: 'alpha', kube, families: ['ipv4'] }],
-      salt,
-      privateKey: KEYS.privateText,
-      extra: {
-        leaderElection: {
-          enabled: true, identity: `bridge-${id}`, namespace: 'kube-system', name: 'kube-salt-bridge',
-          leaseDurationSeconds: LEASE_S, renewDeadlineSeconds: 3, retryPeriodSeconds: 1,
+before(
+  async () => {
+    kube = await startKube('leader');
+    lab = await startLab();
+    salt = await startSalt(lab, { minions: 0 });
+    await kube.createNode('l1', [{ type: 'InternalIP', address: '10.40.0.1' }]);
+    await kube.createNode('l2', [{ type: 'InternalIP', address: '10.40.0.2' }]);
+    for (const id of ['a', 'b'] as const) {
+      configs[id] = await writeBridgeConfig({
+        clusters: [{ name: 'alpha', kube, families: ['ipv4'] }],
+        salt,
+        privateKey: KEYS.privateText,
+        extra: {
+          leaderElection: {
+            enabled: true,
+            identity: `bridge-${id}`,
+            namespace: 'kube-system',
+            name: 'kube-salt-bridge',
+            leaseDurationSeconds: LEASE_S,
+            renewDeadlineSeconds: 3,
+            retryPeriodSeconds: 1,
+          },
         },
-      },
-    });
-  }
-  a = spawn('a');
-  await a.waitReady();
-  await a.waitLog('bridge-a leads', (l) => l.msg === 'started leading', 20_000);
-  b = spawn('b');
-  await b.waitReady();
-  await b.waitLog('bridge-b sees bridge-a as leader', (l) => typeof l.msg === 'string' && l.msg === 'leader is bridge-a', 20_000);
-}, { timeout: 300_000 });
+      });
+    }
+    a = spawn('a');
+    await a.waitReady();
+    await a.waitLog('bridge-a leads', (l) => l.msg === 'started leading', 20_000);
+    b = spawn('b');
+    await b.waitReady();
+    await b.waitLog('bridge-b sees bridge-a as leader', (l) => typeof l.msg === 'string' && l.msg === 'leader is bridge-a', 20_000);
+  },
+  { timeout: 300_000 },
+);
 
 after(async () => {
   for (const p of procs) await p.stop('SIGKILL');
@@ -86,7 +98,10 @@ test('only the lease holder publishes: one event per change, none from the stand
   await waitForList('initial list from the leader', ['10.40.0.1', '10.40.0.2'], 0);
   assert.equal(await active(a), true);
   assert.equal(await active(b), false);
-  const lease = await kube.admin.req<{ spec: { holderIdentity: string; leaseDurationSeconds: number } }>('GET', '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-salt-bridge');
+  const lease = await kube.admin.req<{ spec: { holderIdentity: string; leaseDurationSeconds: number } }>(
+    'GET',
+    '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-salt-bridge',
+  );
   assert.equal(lease.spec.holderIdentity, 'bridge-a');
   assert.equal(lease.spec.leaseDurationSeconds, LEASE_S);
 
@@ -113,7 +128,10 @@ test('SIGTERM on the leader: it releases the lease, the standby takes over promp
   const since = salt.events.length;
   const killedAt = Date.now();
   assert.equal(await a.stop('SIGTERM'), 0);
-  assert.ok(a.logs.some((l) => l.msg === 'released the lease'), 'the leaving leader released the lease');
+  assert.ok(
+    a.logs.some((l) => l.msg === 'released the lease'),
+    'the leaving leader released the lease',
+  );
   const took = await b.waitLog('bridge-b takes over', (l) => l.msg === 'started leading', 15_000);
   const takeoverMs = Number(took.time) - killedAt;
   t.diagnostic(`takeover after SIGTERM: ${takeoverMs} ms`);
@@ -161,7 +179,10 @@ test('SIGKILL on the leader: the standby waits for the lease to expire, then tak
   await sleep(1500);
   await barrier();
   assert.equal(published(since).length, 1, 'one event: the list without l1');
-  const lease = await kube.admin.req<{ spec: { holderIdentity: string; leaseTransitions: number } }>('GET', '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-salt-bridge');
+  const lease = await kube.admin.req<{ spec: { holderIdentity: string; leaseTransitions: number } }>(
+    'GET',
+    '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-salt-bridge',
+  );
   assert.equal(lease.spec.holderIdentity, 'bridge-a');
   assert.ok(lease.spec.leaseTransitions >= 2, `transitions counted: ${lease.spec.leaseTransitions}`);
   assertOncePerGeneration();
@@ -207,12 +228,16 @@ test('apiserver down: the leader cannot renew and stops leading within the renew
     }
   })();
   const downAt = Date.now();
-  const stoppingApiserver = kube.stopApiserver().finally(() => { stopping = false; });
+  const stoppingApiserver = kube.stopApiserver().finally(() => {
+    stopping = false;
+  });
   try {
     const stopped = await a.waitLog('bridge-a stops leading', (l) => l.msg === 'stopped leading' && Number(l.time) >= downAt, RENEW_DEADLINE_MS + 5000);
     const stoppedAt = Number(stopped.time);
     await waitFor('the apiserver no longer answers', () => firstFailAt !== undefined, 5000, 25);
-    t.diagnostic(`bridge-a stopped leading ${stoppedAt - lastRenew} ms after its last renewal, ${stoppedAt - firstFailAt!} ms after the apiserver stopped answering (renew deadline ${RENEW_DEADLINE_MS} ms)`);
+    t.diagnostic(
+      `bridge-a stopped leading ${stoppedAt - lastRenew} ms after its last renewal, ${stoppedAt - firstFailAt!} ms after the apiserver stopped answering (renew deadline ${RENEW_DEADLINE_MS} ms)`,
+    );
     assert.ok(lastRenew > 0, 'the probe read a renewal by bridge-a');
     // The safety property: it stopped leading before its lease could expire for the standby. (The
     // margin between renew deadline and lease duration absorbs timer slack on a busy machine.)
@@ -251,15 +276,22 @@ test('apiserver down: the leader cannot renew and stops leading within the renew
   const newStarts = startedLeading(a).length - startedBefore.a + startedLeading(b).length - startedBefore.b;
   assert.equal(newStarts, 1, 'one "started leading" across both bridges');
   assert.equal(follower.logs.filter((l) => l.msg === 'stopped leading').length - (follower === a ? stoppedBefore.a + 1 : stoppedBefore.b), 0, 'no flapping');
-  const lease = await kube.admin.req<{ spec: { holderIdentity: string } }>('GET', '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-salt-bridge');
+  const lease = await kube.admin.req<{ spec: { holderIdentity: string } }>(
+    'GET',
+    '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-salt-bridge',
+  );
   assert.equal(lease.spec.holderIdentity, leaderId);
 
   // Both node sources have re-listed; anything the takeover republished is on the bus before `since`.
   for (const p of [a, b]) {
-    await waitFor('cluster synced again', async () => {
-      const c = (await p.status()).clusters[0] as { synced: boolean; nodes: number };
-      return c.synced && c.nodes === 3;
-    }, 30_000);
+    await waitFor(
+      'cluster synced again',
+      async () => {
+        const c = (await p.status()).clusters[0] as { synced: boolean; nodes: number };
+        return c.synced && c.nodes === 3;
+      },
+      30_000,
+    );
   }
   await sleep(1000);
   await barrier();
@@ -275,7 +307,11 @@ test('apiserver down: the leader cannot renew and stops leading within the renew
   // A takeover without a change re-sends the last list under its generation (same digest, nothing
   // for a minion to do); a change gets a new generation, higher than any before, fired once.
   const gens = published().map((p) => p.generation);
-  assert.deepEqual(gens, [...gens].sort((x, y) => x - y), 'generations never go down');
+  assert.deepEqual(
+    gens,
+    [...gens].sort((x, y) => x - y),
+    'generations never go down',
+  );
   const g = (ev.data as unknown as AllowListPayload).generation;
   assert.equal(gens.filter((x) => x === g).length, 1, 'the change has a generation of its own');
   assert.equal(gens.at(-2)! < g, true, 'and a higher one than anything fired before');

@@ -24,7 +24,10 @@ let bridge: BridgeProc;
 let prometheus: Daemon;
 let promUrl: string;
 
-interface PromAlert { labels: Record<string, string>; state: string }
+interface PromAlert {
+  labels: Record<string, string>;
+  state: string;
+}
 
 async function api<T>(path: string): Promise<T> {
   const r = await fetch(`${promUrl}${path}`);
@@ -32,56 +35,81 @@ async function api<T>(path: string): Promise<T> {
   if (body.status !== 'success') throw new Error(`${path}: ${body.error ?? r.status}`);
   return body.data;
 }
-const query = (q: string) => api<{ resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> }>(`/api/v1/query?query=${encodeURIComponent(q)}`);
+const query = (q: string) =>
+  api<{ resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> }>(`/api/v1/query?query=${encodeURIComponent(q)}`);
 const alerts = async () => (await api<{ alerts: PromAlert[] }>('/api/v1/alerts')).alerts;
 
 /** The dashboard's PromQL with its template variables replaced the way Grafana would (All selected). */
 function dashboardQueries(): Array<{ panel: string; expr: string }> {
   const d = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: Array<{ title: string; type: string; targets?: Array<{ expr: string }> }> };
-  return d.panels.flatMap((p) => (p.targets ?? []).map((t) => ({
-    panel: p.title,
-    expr: t.expr.replaceAll('$__rate_interval', '1m').replaceAll('$job', JOB).replaceAll('$instance', '.*').replaceAll('$cluster', '.*'),
-  })));
+  return d.panels.flatMap((p) =>
+    (p.targets ?? []).map((t) => ({
+      panel: p.title,
+      expr: t.expr.replaceAll('$__rate_interval', '1m').replaceAll('$job', JOB).replaceAll('$instance', '.*').replaceAll('$cluster', '.*'),
+    })),
+  );
 }
 
-before(async () => {
-  requireTools(['prometheus']);
-  kube = await startKube('prom');
-  lab = await startLab();
-  salt = await startSalt(lab, { minions: 0 });
-  await kube.createNode('p1', [{ type: 'InternalIP', address: '10.42.0.1' }]);
-  await kube.createNode('p2', [{ type: 'InternalIP', address: '10.42.0.2' }]);
-  bridge = await startBridge({ clusters: [{ name: 'alpha', kube, families: ['ipv4'] }], salt, privateKey: testKeys().privateText });
-  await bridge.waitReady();
+before(
+  async () => {
+    requireTools(['prometheus']);
+    kube = await startKube('prom');
+    lab = await startLab();
+    salt = await startSalt(lab, { minions: 0 });
+    await kube.createNode('p1', [{ type: 'InternalIP', address: '10.42.0.1' }]);
+    await kube.createNode('p2', [{ type: 'InternalIP', address: '10.42.0.2' }]);
+    bridge = await startBridge({ clusters: [{ name: 'alpha', kube, families: ['ipv4'] }], salt, privateKey: testKeys().privateText });
+    await bridge.waitReady();
 
-  const dir = workDir('prometheus');
-  const port = await freePort();
-  promUrl = `http://127.0.0.1:${port}`;
-  const target = new URL(bridge.url).host; // 127.0.0.1:<port>: an IP literal, as the bridge requires in Host
-  writeFileSync(join(dir, 'prometheus.yml'), JSON.stringify({
-    global: { scrape_interval: '1s', evaluation_interval: '1s' },
-    rule_files: [RULES],
-    scrape_configs: [{ job_name: JOB, static_configs: [{ targets: [target] }] }],
-  }));
-  prometheus = startDaemon('prometheus', 'prometheus', [
-    `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn',
-  ], { logFile: join(dir, 'prometheus.log') });
-  await waitFor('prometheus /-/ready', async () => {
-    if (prometheus.exited()) throw new Error(`prometheus exited: ${readFileSync(join(dir, 'prometheus.log'), 'utf8').slice(-3000)}`);
-    return (await fetch(`${promUrl}/-/ready`).catch(() => undefined))?.ok;
-  }, 60_000);
-}, { timeout: 300_000 });
+    const dir = workDir('prometheus');
+    const port = await freePort();
+    promUrl = `http://127.0.0.1:${port}`;
+    const target = new URL(bridge.url).host; // 127.0.0.1:<port>: an IP literal, as the bridge requires in Host
+    writeFileSync(
+      join(dir, 'prometheus.yml'),
+      JSON.stringify({
+        global: { scrape_interval: '1s', evaluation_interval: '1s' },
+        rule_files: [RULES],
+        scrape_configs: [{ job_name: JOB, static_configs: [{ targets: [target] }] }],
+      }),
+    );
+    prometheus = startDaemon(
+      'prometheus',
+      'prometheus',
+      [
+        `--config.file=${join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--log.level=warn',
+      ],
+      { logFile: join(dir, 'prometheus.log') },
+    );
+    await waitFor(
+      'prometheus /-/ready',
+      async () => {
+        if (prometheus.exited()) throw new Error(`prometheus exited: ${readFileSync(join(dir, 'prometheus.log'), 'utf8').slice(-3000)}`);
+        return (await fetch(`${promUrl}/-/ready`).catch(() => undefined))?.ok;
+      },
+      60_000,
+    );
+  },
+  { timeout: 300_000 },
+);
 
 after(async () => {
   await stopInOrder(prometheus, bridge, salt, lab, kube);
 });
 
 test('Prometheus scrapes the bridge by IP on loopback: the target is up and ksb_ metrics arrive', async () => {
-  const synced = await waitFor('ksb_cluster_synced{cluster="alpha"} in Prometheus', async () => {
-    const r = await query(`ksb_cluster_synced{job="${JOB}", cluster="alpha"}`);
-    return r.result.length > 0 ? r.result : undefined;
-  }, 60_000, 500);
+  const synced = await waitFor(
+    'ksb_cluster_synced{cluster="alpha"} in Prometheus',
+    async () => {
+      const r = await query(`ksb_cluster_synced{job="${JOB}", cluster="alpha"}`);
+      return r.result.length > 0 ? r.result : undefined;
+    },
+    60_000,
+    500,
+  );
   assert.equal(synced[0]!.value[1], '1');
   assert.equal(synced[0]!.metric.instance, new URL(bridge.url).host);
   const nodes = await query(`ksb_cluster_nodes{job="${JOB}", cluster="alpha"}`);
@@ -93,22 +121,33 @@ test('Prometheus scrapes the bridge by IP on loopback: the target is up and ksb_
 });
 
 test('the alert rules load, evaluate cleanly on the scraped data, and a healthy bridge fires none', async () => {
-  const groups = await waitFor('every rule evaluated', async () => {
-    const g = (await api<{ groups: Array<{ name: string; rules: Array<{ name: string; health: string; lastError?: string }> }> }>('/api/v1/rules')).groups;
-    const rules = g.flatMap((x) => x.rules);
-    return rules.length > 0 && rules.every((r) => r.health !== 'unknown') ? g : undefined;
-  }, 30_000, 500);
+  const groups = await waitFor(
+    'every rule evaluated',
+    async () => {
+      const g = (await api<{ groups: Array<{ name: string; rules: Array<{ name: string; health: string; lastError?: string }> }> }>('/api/v1/rules')).groups;
+      const rules = g.flatMap((x) => x.rules);
+      return rules.length > 0 && rules.every((r) => r.health !== 'unknown') ? g : undefined;
+    },
+    30_000,
+    500,
+  );
   const rules = groups.find((g) => g.name === 'kube-salt-bridge')?.rules ?? [];
   assert.equal(rules.length, 10);
   for (const r of rules) assert.equal(r.health, 'ok', `${r.name}: ${r.lastError}`);
   // Two more evaluation rounds after the data is in, then nothing may be pending or firing.
   await new Promise((r) => setTimeout(r, 3000));
-  assert.deepEqual((await alerts()).filter((a) => a.labels.alertname?.startsWith('KubeSaltBridge')), []);
+  assert.deepEqual(
+    (await alerts()).filter((a) => a.labels.alertname?.startsWith('KubeSaltBridge')),
+    [],
+  );
 });
 
 test('every query of the Grafana dashboard runs in Prometheus, and every ksb_ metric it or the rules name is one the bridge exposes', async () => {
-  const exposed = new Set([...(await bridge.metrics()).matchAll(/^# TYPE (\S+) (\S+)/gm)].flatMap(([, name, type]) =>
-    type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name!]));
+  const exposed = new Set(
+    [...(await bridge.metrics()).matchAll(/^# TYPE (\S+) (\S+)/gm)].flatMap(([, name, type]) =>
+      type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name!],
+    ),
+  );
   const queries = dashboardQueries();
   assert.ok(queries.length >= 25, `${queries.length} queries`);
   const named = new Set<string>();
@@ -123,9 +162,16 @@ test('every query of the Grafana dashboard runs in Prometheus, and every ksb_ me
 });
 
 test('a node address the bridge refuses fires KubeSaltBridgeAddressesRejected from its first, only increment', async () => {
-  await kube.createNode('p3', [{ type: 'InternalIP', address: '10.42.0.3' }, { type: 'InternalIP', address: '10.42.0.0/24' }]);
-  const fired = await waitFor('KubeSaltBridgeAddressesRejected firing', async () =>
-    (await alerts()).find((a) => a.labels.alertname === 'KubeSaltBridgeAddressesRejected' && a.state === 'firing'), 60_000, 500);
+  await kube.createNode('p3', [
+    { type: 'InternalIP', address: '10.42.0.3' },
+    { type: 'InternalIP', address: '10.42.0.0/24' },
+  ]);
+  const fired = await waitFor(
+    'KubeSaltBridgeAddressesRejected firing',
+    async () => (await alerts()).find((a) => a.labels.alertname === 'KubeSaltBridgeAddressesRejected' && a.state === 'firing'),
+    60_000,
+    500,
+  );
   assert.equal(fired.labels.cluster, 'alpha');
   assert.equal(fired.labels.reason, 'not-host');
   const counter = await query(`ksb_addresses_rejected_total{job="${JOB}", cluster="alpha", reason="not-host"}`);
@@ -134,8 +180,12 @@ test('a node address the bridge refuses fires KubeSaltBridgeAddressesRejected fr
 
 test('the bridge stops: up drops to 0 and KubeSaltBridgeDown goes pending', async () => {
   assert.equal(await bridge.stop(), 0);
-  const pending = await waitFor('KubeSaltBridgeDown pending', async () =>
-    (await alerts()).find((a) => a.labels.alertname === 'KubeSaltBridgeDown'), 60_000, 500);
+  const pending = await waitFor(
+    'KubeSaltBridgeDown pending',
+    async () => (await alerts()).find((a) => a.labels.alertname === 'KubeSaltBridgeDown'),
+    60_000,
+    500,
+  );
   assert.equal(pending.state, 'pending', 'pending until its 5 minutes have passed');
   assert.equal(pending.labels.instance, new URL(bridge.url).host);
   assert.equal(pending.labels.severity, 'critical');

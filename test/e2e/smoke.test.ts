@@ -16,12 +16,15 @@ let lab: Lab;
 let salt: SaltStack;
 let nodes: Host;
 
-before(async () => {
-  kube = await startKube('smoke');
-  lab = await startLab();
-  salt = await startSalt(lab, { minions: 1, reactor: false });
-  nodes = await lab.addHost('nodes');
-}, { timeout: 300_000 });
+before(
+  async () => {
+    kube = await startKube('smoke');
+    lab = await startLab();
+    salt = await startSalt(lab, { minions: 1, reactor: false });
+    nodes = await lab.addHost('nodes');
+  },
+  { timeout: 300_000 },
+);
 
 let stopped = false;
 after(() => (stopped ? undefined : stopInOrder(salt, lab, kube)));
@@ -32,12 +35,19 @@ test('a Node created through the API is seen by a watch with the restricted kube
   const seen = new Promise<string[]>((resolve, reject) => {
     const w = new k8s.Watch(kc);
     const timer = setTimeout(() => reject(new Error('no ADDED event within 20 s')), 20_000);
-    w.watch('/api/v1/nodes', {}, (type, obj: k8s.V1Node) => {
-      if ((type === 'ADDED' || type === 'MODIFIED') && obj.metadata?.name === 'smoke-node-1' && obj.status?.addresses?.length) {
-        clearTimeout(timer);
-        resolve(obj.status.addresses.map((a) => a.address));
-      }
-    }, (err) => { if (err) reject(err instanceof Error ? err : new Error(String(err))); }).catch(reject);
+    w.watch(
+      '/api/v1/nodes',
+      {},
+      (type, obj: k8s.V1Node) => {
+        if ((type === 'ADDED' || type === 'MODIFIED') && obj.metadata?.name === 'smoke-node-1' && obj.status?.addresses?.length) {
+          clearTimeout(timer);
+          resolve(obj.status.addresses.map((a) => a.address));
+        }
+      },
+      (err) => {
+        if (err) reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    ).catch(reject);
   });
   await kube.createNode('smoke-node-1', [{ type: 'InternalIP', address: lab.nodeIp4(1) }]);
   assert.deepEqual(await seen, [lab.nodeIp4(1)]);
@@ -50,12 +60,16 @@ test('a Node created through the API is seen by a watch with the restricted kube
 test('an event fired through salt-api is seen on the master bus', async () => {
   const ca = readFileSync(salt.apiCaFile);
   const login = await httpsJson<{ return: Array<{ token: string }> }>(`${salt.apiUrl}/login`, {
-    method: 'POST', ca, body: { username: salt.bridge.username, password: salt.bridge.password, eauth: 'file' },
+    method: 'POST',
+    ca,
+    body: { username: salt.bridge.username, password: salt.bridge.password, eauth: 'file' },
   });
   const token = login.return[0]!.token;
   const tag = 'kube-salt-bridge/cluster/smoke/nodes';
   const res = await httpsJson<{ return: unknown[] }>(`${salt.apiUrl}/`, {
-    method: 'POST', ca, headers: { 'X-Auth-Token': token },
+    method: 'POST',
+    ca,
+    headers: { 'X-Auth-Token': token },
     body: [{ client: 'runner', fun: 'event.send', tag, data: { hello: 'bus' } }],
   });
   assert.deepEqual(res.return, [true]);

@@ -35,16 +35,26 @@ let bridgeA: BridgeProc | undefined;
 let bridgeB: BridgeProc | undefined;
 
 const isFull = (e: BusEvent) => e.data.minions === undefined;
-const applyReturns = (salt: SaltStack, minion: string, generation?: number, since = 0) => salt.events.slice(since).filter((e) =>
-  e.tag.startsWith('salt/job/') && e.tag.endsWith(`/ret/${minion}`) && e.data.fun === 'kube_allowlist.apply'
-  && (generation === undefined || (e.data.return as Record<string, unknown> | undefined)?.generation === generation));
-const waitApplied = (salt: SaltStack, minion: string, generation: number, since = 0, timeoutMs = 60_000) => salt.waitForEvent(
-  `${minion} returns kube_allowlist.apply of generation ${generation}`,
-  (e) => salt.events.indexOf(e) >= since && applyReturns(salt, minion, generation).includes(e), timeoutMs);
+const applyReturns = (salt: SaltStack, minion: string, generation?: number, since = 0) =>
+  salt.events
+    .slice(since)
+    .filter(
+      (e) =>
+        e.tag.startsWith('salt/job/') &&
+        e.tag.endsWith(`/ret/${minion}`) &&
+        e.data.fun === 'kube_allowlist.apply' &&
+        (generation === undefined || (e.data.return as Record<string, unknown> | undefined)?.generation === generation),
+    );
+const waitApplied = (salt: SaltStack, minion: string, generation: number, since = 0, timeoutMs = 60_000) =>
+  salt.waitForEvent(
+    `${minion} returns kube_allowlist.apply of generation ${generation}`,
+    (e) => salt.events.indexOf(e) >= since && applyReturns(salt, minion, generation).includes(e),
+    timeoutMs,
+  );
 const retOf = (e: BusEvent) => e.data.return as Record<string, unknown>;
 /** Anything of ours on a master's bus: the event, the runner job that fired it, or an apply job. */
-const ours = (salt: SaltStack, since = 0) => salt.events.slice(since).filter((e) =>
-  e.tag === TAG || JSON.stringify(e.data).includes(TAG) || e.data.fun === 'kube_allowlist.apply');
+const ours = (salt: SaltStack, since = 0) =>
+  salt.events.slice(since).filter((e) => e.tag === TAG || JSON.stringify(e.data).includes(TAG) || e.data.fun === 'kube_allowlist.apply');
 
 /** Whether `minion` answers test.ping through this master (a master that never saw it matches nothing). */
 async function answers(salt: SaltStack, minion: string): Promise<boolean> {
@@ -63,45 +73,47 @@ async function ipsetHas(minion: string, ...ips: string[]): Promise<void> {
   for (const a of ips) assert.ok(ipset.includes(a), `${minion}'s ipset holds ${a}:\n${ipset}`);
 }
 
-before(async () => {
-  const kubeP = startKube(CLUSTER);
-  lab = await startLab();
-  const addressB = lab.gw4.replace(/\.1$/, '.2');
-  masterB = await startSalt(lab, { minions: 0, address: addressB });
-  masterA = await startSalt(lab, {
-    minions: 2,
-    masterKeyFrom: masterB,
-    pillarDir: masterB.pillarDir,
-    minionMasters: [lab.gw4, addressB],
-    minionLabel: 'tm',
-    // Failover needs master_alive_interval (the check of the current master); short auth
-    // timeouts make the move to the next master quick.
-    minionConfig: (id) => (id === FAILOVER
-      ? { master_type: 'failover', master_alive_interval: 3, retry_dns: 0, master_failback: false, auth_timeout: 5, auth_tries: 2 }
-      : {}),
-  });
-  kube = await kubeP;
-  await waitFor(`${HOT} to answer on master B too`, () => answers(masterB, HOT), 90_000, 1000);
-  const pillar = {
-    kube_allowlist: {
-      public_keys: [KEYS.publicText],
-      backend: 'ipset',
-      clusters: { [CLUSTER]: {} },
-      rules: [{ name: 'redis', clusters: [CLUSTER], proto: 'tcp', ports: [6379], others: 'drop' }],
-    },
-  };
-  // One pillar directory; each master's connection of the hot minion has its own pillar, so both refresh.
-  await masterA.setPillar({ [HOT]: pillar, [FAILOVER]: pillar });
-  await masterB.setPillar({ [HOT]: pillar, [FAILOVER]: pillar });
-  await kube.createNode('t1', [{ type: 'InternalIP', address: ip(1) }]);
-  await kube.createNode('t2', [{ type: 'InternalIP', address: ip(2) }]);
-  bridgeA = await startBridge({ clusters: [{ name: CLUSTER, kube, families: ['ipv4'] }], salt: masterA, privateKey: KEYS.privateText });
-  await bridgeA.waitReady();
-}, { timeout: 300_000 });
+before(
+  async () => {
+    const kubeP = startKube(CLUSTER);
+    lab = await startLab();
+    const addressB = lab.gw4.replace(/\.1$/, '.2');
+    masterB = await startSalt(lab, { minions: 0, address: addressB });
+    masterA = await startSalt(lab, {
+      minions: 2,
+      masterKeyFrom: masterB,
+      pillarDir: masterB.pillarDir,
+      minionMasters: [lab.gw4, addressB],
+      minionLabel: 'tm',
+      // Failover needs master_alive_interval (the check of the current master); short auth
+      // timeouts make the move to the next master quick.
+      minionConfig: (id) =>
+        id === FAILOVER ? { master_type: 'failover', master_alive_interval: 3, retry_dns: 0, master_failback: false, auth_timeout: 5, auth_tries: 2 } : {},
+    });
+    kube = await kubeP;
+    await waitFor(`${HOT} to answer on master B too`, () => answers(masterB, HOT), 90_000, 1000);
+    const pillar = {
+      kube_allowlist: {
+        public_keys: [KEYS.publicText],
+        backend: 'ipset',
+        clusters: { [CLUSTER]: {} },
+        rules: [{ name: 'redis', clusters: [CLUSTER], proto: 'tcp', ports: [6379], others: 'drop' }],
+      },
+    };
+    // One pillar directory; each master's connection of the hot minion has its own pillar, so both refresh.
+    await masterA.setPillar({ [HOT]: pillar, [FAILOVER]: pillar });
+    await masterB.setPillar({ [HOT]: pillar, [FAILOVER]: pillar });
+    await kube.createNode('t1', [{ type: 'InternalIP', address: ip(1) }]);
+    await kube.createNode('t2', [{ type: 'InternalIP', address: ip(2) }]);
+    bridgeA = await startBridge({ clusters: [{ name: CLUSTER, kube, families: ['ipv4'] }], salt: masterA, privateKey: KEYS.privateText });
+    await bridgeA.waitReady();
+  },
+  { timeout: 300_000 },
+);
 
 after(() => stopInOrder(bridgeB, bridgeA, masterA, masterB, lab, kube));
 
-test('hot multi-master: a bridge firing on master A alone reaches every minion, each applies a change once, and B\'s bus has no part', async () => {
+test("hot multi-master: a bridge firing on master A alone reaches every minion, each applies a change once, and B's bus has no part", async () => {
   assert.equal(await answers(masterA, FAILOVER), true, 'the failover minion is on A, its first master');
   assert.equal(await answers(masterB, FAILOVER), false, 'and not on B');
 
@@ -133,11 +145,17 @@ test('hot multi-master: a bridge firing on master A alone reaches every minion, 
 
   // B's bus: nothing of ours, neither the event, nor a runner job that fired it, nor an apply job.
   await busBarrier(masterB);
-  assert.deepEqual(ours(masterB).map((e) => e.tag), [], 'master B never saw the publish or an apply job');
+  assert.deepEqual(
+    ours(masterB).map((e) => e.tag),
+    [],
+    'master B never saw the publish or an apply job',
+  );
 });
 
-test('hot multi-master: when both masters\' reactors fire the same publish, the hot minion applies it once; the failover minion on A never sees B\'s', async () => {
-  const last = payloadsOf(masterA, TAG).filter((p) => (p as unknown as Record<string, unknown>).minions === undefined).at(-1)!;
+test("hot multi-master: when both masters' reactors fire the same publish, the hot minion applies it once; the failover minion on A never sees B's", async () => {
+  const last = payloadsOf(masterA, TAG)
+    .filter((p) => (p as unknown as Record<string, unknown>).minions === undefined)
+    .at(-1)!;
   const data = Object.fromEntries(Object.entries(last).filter(([k]) => k !== '_stamp'));
   const sinceA = masterA.events.length;
   const sinceB = masterB.events.length;
@@ -152,9 +170,21 @@ test('hot multi-master: when both masters\' reactors fire the same publish, the 
 
   await busBarrier(masterB);
   await busBarrier(masterA);
-  assert.deepEqual(applyReturns(masterB, FAILOVER, undefined, sinceB).map((e) => e.tag), [], 'the failover minion (on A) got nothing from B');
-  assert.deepEqual(applyReturns(masterA, FAILOVER, undefined, sinceA).map((e) => e.tag), [], 'nor anything through A');
-  assert.deepEqual(applyReturns(masterA, HOT, undefined, sinceA).map((e) => e.tag), [], 'the hot minion returned B\'s job to B only');
+  assert.deepEqual(
+    applyReturns(masterB, FAILOVER, undefined, sinceB).map((e) => e.tag),
+    [],
+    'the failover minion (on A) got nothing from B',
+  );
+  assert.deepEqual(
+    applyReturns(masterA, FAILOVER, undefined, sinceA).map((e) => e.tag),
+    [],
+    'nor anything through A',
+  );
+  assert.deepEqual(
+    applyReturns(masterA, HOT, undefined, sinceA).map((e) => e.tag),
+    [],
+    "the hot minion returned B's job to B only",
+  );
 });
 
 test('failover: with one bridge per master, master A stops, its minion fails over to B, and the next change reaches it through B', async (t) => {
@@ -162,7 +192,7 @@ test('failover: with one bridge per master, master A stops, its minion fails ove
   bridgeB = await startBridge({ clusters: [{ name: CLUSTER, kube, families: ['ipv4'] }], salt: masterB, privateKey: KEYS.privateText });
   await bridgeB.waitReady();
   // Bridge B's first publish reaches the hot minion through B.
-  const onB = await waitForAllowList(masterB, TAG, [ip(1), ip(2), ip(3)], { what: 'bridge B\'s list on B', since: sinceB, match: isFull });
+  const onB = await waitForAllowList(masterB, TAG, [ip(1), ip(2), ip(3)], { what: "bridge B's list on B", since: sinceB, match: isFull });
   const gB = (onB.data as unknown as AllowListPayload).generation;
   assert.equal((await waitApplied(masterB, HOT, gB, sinceB)).data.retcode, 0);
 
@@ -195,12 +225,20 @@ test('failover: with one bridge per master, master A stops, its minion fails ove
   await ipsetHas(HOT, ip(4));
   // Bridge B saw the job (listing both) and the returns on its master's bus: its status shows both current.
   let seen = '';
-  await waitFor(`bridge B's status: ${FAILOVER} and ${HOT} at generation ${g}`, async () => {
-    const st = await bridgeB!.status();
-    seen = JSON.stringify(st.minions);
-    return [FAILOVER, HOT].every((m) => st.minions.some((r) => r.minion === m && r.appliedGeneration === g));
-  }, 30_000, 200).catch((err: unknown) => {
-    const jobs = masterB.events.slice(since).filter((e) => /^salt\/job\/\d+\/new$/.test(e.tag) && e.data.fun === 'kube_allowlist.apply').map((e) => e.data.minions);
+  await waitFor(
+    `bridge B's status: ${FAILOVER} and ${HOT} at generation ${g}`,
+    async () => {
+      const st = await bridgeB!.status();
+      seen = JSON.stringify(st.minions);
+      return [FAILOVER, HOT].every((m) => st.minions.some((r) => r.minion === m && r.appliedGeneration === g));
+    },
+    30_000,
+    200,
+  ).catch((err: unknown) => {
+    const jobs = masterB.events
+      .slice(since)
+      .filter((e) => /^salt\/job\/\d+\/new$/.test(e.tag) && e.data.fun === 'kube_allowlist.apply')
+      .map((e) => e.data.minions);
     throw new Error(`${(err as Error).message}; bridge B's minions: ${seen}; minions of B's jobs: ${JSON.stringify(jobs)}`);
   });
 });

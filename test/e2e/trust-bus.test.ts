@@ -117,8 +117,11 @@ async function control(from: number, id: string): Promise<BusEvent> {
   // follow its start by a few seconds.
   if (last !== undefined) await sleep(Math.max(0, last + START_LIMITS.perMinionMs + 1_000 - Date.now()));
   await saltRun(['event.send', `salt/minion/${id}/start`, JSON.stringify({ id })]);
-  const ev = await waitSince(`the bridge re-sends to ${id} (control)`, from, (e) => e.tag === TAG && !('cmd' in e.data)
-    && JSON.stringify(e.data.minions) === JSON.stringify([id]));
+  const ev = await waitSince(
+    `the bridge re-sends to ${id} (control)`,
+    from,
+    (e) => e.tag === TAG && !('cmd' in e.data) && JSON.stringify(e.data.minions) === JSON.stringify([id]),
+  );
   lastControl.set(id, Date.now());
   const job = await jobCarrying(ev, from);
   assert.deepEqual(job.data.minions, [id], 'the control reached its minion');
@@ -128,43 +131,54 @@ async function control(from: number, id: string): Promise<BusEvent> {
 
 /** Waits until the bridge has credited `id`'s answer to a job that started after `t0` (bridge clock = ours). */
 function creditedAfter(id: string, t0: number) {
-  return waitFor(`the bridge credits ${id}'s answer`, async () => {
-    const row = (await bridge.status()).minions.find((m) => m.minion === id);
-    return row && typeof row.lastSeenAt === 'number' && row.lastSeenAt >= t0 ? row : undefined;
-  }, 30_000, 200);
+  return waitFor(
+    `the bridge credits ${id}'s answer`,
+    async () => {
+      const row = (await bridge.status()).minions.find((m) => m.minion === id);
+      return row && typeof row.lastSeenAt === 'number' && row.lastSeenAt >= t0 ? row : undefined;
+    },
+    30_000,
+    200,
+  );
 }
 
 const logged = (msg: string) => bridge.logs.some((l) => l.msg === msg);
 
 // ---- the stack -------------------------------------------------------------------------------
 
-before(async () => {
-  const kubeP = startKube(CLUSTER);
-  lab = await startLab();
-  salt = await startSalt(lab, { minions: 3 });
-  kube = await kubeP;
-  ca = readFileSync(salt.apiCaFile);
-  await salt.setPillar({ 'minion-1': pillar([CLUSTER]), 'minion-2': pillar([CLUSTER]), [OUTSIDER]: pillar(['other']) });
-  const login = await api('/login', { username: salt.admin.username, password: salt.admin.password, eauth: 'file' });
-  assert.equal(login.status, 200, login.text.slice(0, 200));
-  adminToken = (login.json as { return: Array<{ token: string }> }).return[0]!.token;
-  for (const [i, ip] of FOUR.entries()) await kube.createNode(`g${i + 1}`, [{ type: 'InternalIP', address: ip }]);
-  bridge = await startBridge({
-    // Losing one node of four (25 %) is already held: the shrink of the held-shrink test is held at every step.
-    clusters: [{ name: CLUSTER, kube, families: ['ipv4'], safety: { maxShrinkFraction: 0.2, minNodes: 1 } }],
-    salt,
-    privateKey: KEYS.privateText,
-  });
-  await bridge.waitReady();
-}, { timeout: 300_000 });
+before(
+  async () => {
+    const kubeP = startKube(CLUSTER);
+    lab = await startLab();
+    salt = await startSalt(lab, { minions: 3 });
+    kube = await kubeP;
+    ca = readFileSync(salt.apiCaFile);
+    await salt.setPillar({ 'minion-1': pillar([CLUSTER]), 'minion-2': pillar([CLUSTER]), [OUTSIDER]: pillar(['other']) });
+    const login = await api('/login', { username: salt.admin.username, password: salt.admin.password, eauth: 'file' });
+    assert.equal(login.status, 200, login.text.slice(0, 200));
+    adminToken = (login.json as { return: Array<{ token: string }> }).return[0]!.token;
+    for (const [i, ip] of FOUR.entries()) await kube.createNode(`g${i + 1}`, [{ type: 'InternalIP', address: ip }]);
+    bridge = await startBridge({
+      // Losing one node of four (25 %) is already held: the shrink of the held-shrink test is held at every step.
+      clusters: [{ name: CLUSTER, kube, families: ['ipv4'], safety: { maxShrinkFraction: 0.2, minNodes: 1 } }],
+      salt,
+      privateKey: KEYS.privateText,
+    });
+    await bridge.waitReady();
+  },
+  { timeout: 300_000 },
+);
 
 after(() => stopInOrder(bridge, salt, lab, kube));
 
 // ---- tests -----------------------------------------------------------------------------------
 
 test('the published list reaches the protected minions and the bridge credits them', async () => {
-  const ev = await waitSince('the first publish', 0, (e) => e.tag === TAG && !('cmd' in e.data) && e.data.minions === undefined
-    && JSON.stringify(e.data.ipv4) === JSON.stringify(FOUR));
+  const ev = await waitSince(
+    'the first publish',
+    0,
+    (e) => e.tag === TAG && !('cmd' in e.data) && e.data.minions === undefined && JSON.stringify(e.data.ipv4) === JSON.stringify(FOUR),
+  );
   assert.ok(verifyPayload(ev.data, KEYS.signer));
   const job = await jobCarrying(ev, 0);
   assert.deepEqual([...(job.data.minions as string[])].sort(), PROTECTED);
@@ -174,10 +188,14 @@ test('the published list reaches the protected minions and the bridge credits th
   }
   published4 = ev.data;
   firstJid = String(job.data.jid);
-  await waitFor('both minions current in the bridge status', async () => {
-    const st = await bridge.status();
-    return PROTECTED.every((m) => st.minions.some((r) => r.minion === m && r.appliedGeneration === ev.data.generation));
-  }, 30_000);
+  await waitFor(
+    'both minions current in the bridge status',
+    async () => {
+      const st = await bridge.status();
+      return PROTECTED.every((m) => st.minions.some((r) => r.minion === m && r.appliedGeneration === ev.data.generation));
+    },
+    30_000,
+  );
 });
 
 test('forged starts ("x or *", "*", a minion naming another) start no apply job; only the control runs', async () => {
@@ -192,8 +210,15 @@ test('forged starts ("x or *", "*", a minion naming another) start no apply job;
   const ctl = await control(from, 'minion-1');
 
   const jobs = since(from, isApplyJob);
-  assert.ok(jobs.every((j) => (j.data.minions as string[]).every((m) => PROTECTED.includes(m))), `jobs only on protected minions: ${JSON.stringify(jobs.map((j) => j.data.minions))}`);
-  assert.deepEqual(hinted(from).map((e) => e.data.minions), [['minion-1']], 'the one re-send is the control\'s');
+  assert.ok(
+    jobs.every((j) => (j.data.minions as string[]).every((m) => PROTECTED.includes(m))),
+    `jobs only on protected minions: ${JSON.stringify(jobs.map((j) => j.data.minions))}`,
+  );
+  assert.deepEqual(
+    hinted(from).map((e) => e.data.minions),
+    [['minion-1']],
+    "the one re-send is the control's",
+  );
   assert.equal(since(from, (e) => applyRet(e, OUTSIDER)).length, 0);
   assert.deepEqual(signedPart(ctl.data), signedPart(published4), 'the re-send is the published payload');
   assert.ok(logged('ignored bus event (bad-id)'), 'the invalid ids were logged');
@@ -204,7 +229,11 @@ test('a start for an outsider ("minion-3", "evil") is re-sent with that hint onl
   const from = salt.events.length;
   for (const id of [OUTSIDER, 'evil']) {
     await saltRun(['event.send', `salt/minion/${id}/start`, JSON.stringify({ id })]);
-    const ev = await waitSince(`the re-send hinted to ${id}`, from, (e) => e.tag === TAG && !('cmd' in e.data) && JSON.stringify(e.data.minions) === JSON.stringify([id]));
+    const ev = await waitSince(
+      `the re-send hinted to ${id}`,
+      from,
+      (e) => e.tag === TAG && !('cmd' in e.data) && JSON.stringify(e.data.minions) === JSON.stringify([id]),
+    );
     assert.deepEqual(signedPart(ev.data), signedPart(published4));
   }
   await control(from, 'minion-2');
@@ -212,13 +241,22 @@ test('a start for an outsider ("minion-3", "evil") is re-sent with that hint onl
   assert.ok(!jobs.some((j) => (j.data.minions as string[]).includes(OUTSIDER)), 'no job targets minion-3');
   assert.ok(jobs.every((j) => (j.data.minions as string[]).every((m) => PROTECTED.includes(m))));
   assert.equal(since(from, (e) => applyRet(e, OUTSIDER)).length, 0, 'minion-3 never ran kube_allowlist.apply');
-  assert.deepEqual(hinted(from).map((e) => e.data.minions), [[OUTSIDER], ['evil'], ['minion-2']]);
+  assert.deepEqual(
+    hinted(from).map((e) => e.data.minions),
+    [[OUTSIDER], ['evil'], ['minion-2']],
+  );
 });
 
 test('forged job returns credit nothing: no minion the job did not target, no forged generation', async () => {
   const generation = Number(published4.generation);
   const forgedRet = (id: string, jid: string) => ({
-    cmd: '_return', id, jid, fun: 'kube_allowlist.apply', fun_args: [], retcode: 0, success: true,
+    cmd: '_return',
+    id,
+    jid,
+    fun: 'kube_allowlist.apply',
+    fun_args: [],
+    retcode: 0,
+    success: true,
     return: { cluster: CLUSTER, generation: 10 ** 15, digest: 'sha256:forged', applied: true, changed: true, reason: 'applied' },
   });
   const from = salt.events.length;
@@ -228,10 +266,19 @@ test('forged job returns credit nothing: no minion the job did not target, no fo
     ['event.send ret of minion-2', ['event.send', `salt/job/${firstJid}/ret/minion-2`, `data=${JSON.stringify(forgedRet('minion-2', firstJid))}`]],
     ['event.send ret of minion-3', ['event.send', `salt/job/${firstJid}/ret/${OUTSIDER}`, `data=${JSON.stringify(forgedRet(OUTSIDER, firstJid))}`]],
     // the unmarked batch form: indistinguishable from the master's own, judged by the job
-    ['batch ret of minion-3 and of an unknown job', ['event.send', 'ksb-test/ignored', `preload=${JSON.stringify({ events: [
-      { tag: `salt/job/${firstJid}/ret/${OUTSIDER}`, data: forgedRet(OUTSIDER, firstJid) },
-      { tag: 'salt/job/20991231235959000301/ret/evil-9', data: forgedRet('evil-9', '20991231235959000301') },
-    ] })}`]],
+    [
+      'batch ret of minion-3 and of an unknown job',
+      [
+        'event.send',
+        'ksb-test/ignored',
+        `preload=${JSON.stringify({
+          events: [
+            { tag: `salt/job/${firstJid}/ret/${OUTSIDER}`, data: forgedRet(OUTSIDER, firstJid) },
+            { tag: 'salt/job/20991231235959000301/ret/evil-9', data: forgedRet('evil-9', '20991231235959000301') },
+          ],
+        })}`,
+      ],
+    ],
   ];
   for (const [what, args] of attempts) {
     const r = await minionCall(attacker, args);
@@ -258,11 +305,21 @@ test('forged job returns credit nothing: no minion the job did not target, no fo
 
 test('held shrink: a restarted minion gets the published 4-address payload and finds it current', async () => {
   for (const n of ['g1', 'g2', 'g3']) await kube.deleteNode(n);
-  await waitFor('the shrink to one address is held', async () => {
-    const c = (await bridge.status()).clusters[0]!;
-    return c.ipv4 === 1 && (c.held as { reasons?: string[] } | undefined)?.reasons?.includes('shrink');
-  }, 30_000);
-  assert.equal(bridgeEvents().filter((e) => e.data.minions === undefined).at(-1)?.data.signature, published4.signature, 'nothing was published since the 4 addresses');
+  await waitFor(
+    'the shrink to one address is held',
+    async () => {
+      const c = (await bridge.status()).clusters[0]!;
+      return c.ipv4 === 1 && (c.held as { reasons?: string[] } | undefined)?.reasons?.includes('shrink');
+    },
+    30_000,
+  );
+  assert.equal(
+    bridgeEvents()
+      .filter((e) => e.data.minions === undefined)
+      .at(-1)?.data.signature,
+    published4.signature,
+    'nothing was published since the 4 addresses',
+  );
   const from = salt.events.length;
   const m1 = minion('minion-1');
   await m1.stop();
@@ -279,7 +336,9 @@ test('held shrink: a restarted minion gets the published 4-address payload and f
   const r = ret.data.return as Record<string, unknown>;
   assert.equal(r.applied, true);
   assert.equal(r.changed, false, `already current: ${String(r.reason)}`);
-  const shown = (await salt.salt('minion-1', 'kube_allowlist.show'))['minion-1'] as { clusters: Record<string, { digest: string; ipv4: number; generation: number }> };
+  const shown = (await salt.salt('minion-1', 'kube_allowlist.show'))['minion-1'] as {
+    clusters: Record<string, { digest: string; ipv4: number; generation: number }>;
+  };
   assert.equal(shown.clusters[CLUSTER]?.digest, published4.digest, JSON.stringify(shown));
   assert.equal(shown.clusters[CLUSTER]?.ipv4, 4);
   const fw = await m1.firewall();
@@ -290,23 +349,36 @@ test('held shrink: a restarted minion gets the published 4-address payload and f
 test('a forged new job naming 60,000 minions: nobody credited, at most 10,000 tracked, re-sends split at 1,000 ids', async () => {
   const ids = (p: string) => Array.from({ length: 60_000 }, (_, i) => `${p}${i}`);
   const jobData = (jid: string, payload: Record<string, unknown>, minions: string[]) => ({
-    jid, fun: 'kube_allowlist.apply', tgt: `I@kube_allowlist:clusters:${CLUSTER}`, tgt_type: 'compound', user: 'root',
-    arg: [{ __kwarg__: true, payload }], minions, missing: [],
+    jid,
+    fun: 'kube_allowlist.apply',
+    tgt: `I@kube_allowlist:clusters:${CLUSTER}`,
+    tgt_type: 'compound',
+    user: 'root',
+    arg: [{ __kwarg__: true, payload }],
+    minions,
+    missing: [],
   });
   const from = salt.events.length;
   // A payload that does not verify: ignored outright.
   await masterSend('salt/job/20991231235959000401/new', jobData('20991231235959000401', { ...published4, nodes: 99 }, ids('u')));
   // The genuine published payload, replayed: the job verifies, its 60,000 ids are capped at 10,000.
   await masterSend('salt/job/20991231235959000402/new', jobData('20991231235959000402', published4, ids('f')));
-  const st = await waitFor('the forged job is tracked', async () => {
-    const s = await bridge.status();
-    return s.minions.some((m) => m.minion === 'f0') ? s : undefined;
-  }, 60_000);
+  const st = await waitFor(
+    'the forged job is tracked',
+    async () => {
+      const s = await bridge.status();
+      return s.minions.some((m) => m.minion === 'f0') ? s : undefined;
+    },
+    60_000,
+  );
   const rows = st.minions.filter((m) => m.cluster === CLUSTER) as Array<{ minion: string; appliedGeneration?: number; lastResult: string }>;
   assert.ok(rows.length <= 10_000, `${rows.length} minions tracked`);
   assert.equal(rows.filter((m) => m.minion.startsWith('f')).length, 10_000);
   assert.ok(!rows.some((m) => m.minion.startsWith('u')), 'the unverified job added nobody');
-  assert.ok(rows.filter((m) => m.minion.startsWith('f')).every((m) => m.appliedGeneration === undefined && m.lastResult === 'pending'), 'nobody credited');
+  assert.ok(
+    rows.filter((m) => m.minion.startsWith('f')).every((m) => m.appliedGeneration === undefined && m.lastResult === 'pending'),
+    'nobody credited',
+  );
   assert.ok(!rows.some((m) => m.minion === 'f10000'), 'ids beyond the cap are not kept');
   assert.ok(logged('ignored bus event (unverified)'));
   assert.ok(logged('ignored bus event (job-minions)'));
@@ -314,10 +386,15 @@ test('a forged new job naming 60,000 minions: nobody credited, at most 10,000 tr
   // Nobody answers: after the ack timeout the bridge re-sends to them, in events of at most
   // 1,000 ids, each accepted by salt-api, each carrying exactly the published payload.
   const want = new Set(Array.from({ length: 10_000 }, (_, i) => `f${i}`));
-  await waitFor('re-sends cover the 10,000 tracked ids', () => {
-    const seen = new Set(hinted(from).flatMap((e) => e.data.minions as string[]));
-    return [...want].every((id) => seen.has(id));
-  }, 120_000, 500);
+  await waitFor(
+    're-sends cover the 10,000 tracked ids',
+    () => {
+      const seen = new Set(hinted(from).flatMap((e) => e.data.minions as string[]));
+      return [...want].every((id) => seen.has(id));
+    },
+    120_000,
+    500,
+  );
   const resends = hinted(from).filter((e) => (e.data.minions as string[]).some((id) => want.has(id)));
   assert.ok(resends.length >= 10, `${resends.length} events`);
   for (const e of resends) {

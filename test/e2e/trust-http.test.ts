@@ -21,7 +21,10 @@ let kube: KubeCluster;
 let bridge: BridgeProc;
 let port: number;
 
-interface Reply { status: number; body: string }
+interface Reply {
+  status: number;
+  body: string;
+}
 
 /** A raw request: Host and every other header exactly as given (fetch would not let us set Host). */
 function raw(method: string, path: string, headers: Record<string, string>, body?: string): Promise<Reply> {
@@ -38,22 +41,32 @@ function raw(method: string, path: string, headers: Record<string, string>, body
 }
 
 const heldCluster = async () => (await bridge.status()).clusters[0] as { held?: { digest: string; reasons: string[] }; nodes: number };
-const wouldFire = () => bridge.logs.filter((l) => (l as { dryRun?: boolean }).dryRun === true && (l as { event?: { tag: string } }).event?.tag === TAG) as Array<{ event: { data: { ipv4: string[] } }; msg: string }>;
+const wouldFire = () =>
+  bridge.logs.filter((l) => (l as { dryRun?: boolean }).dryRun === true && (l as { event?: { tag: string } }).event?.tag === TAG) as Array<{
+    event: { data: { ipv4: string[] } };
+    msg: string;
+  }>;
 
-before(async () => {
-  kube = await startKube('guarded');
-  for (let i = 1; i <= 3; i++) await kube.createNode(`g${i}`, [{ type: 'InternalIP', address: `10.50.0.${i}` }]);
-  // minNodes 5 with 3 nodes: the first publish is held until an operator releases it.
-  bridge = await startBridge({
-    clusters: [{ name: 'guarded', kube, families: ['ipv4'], safety: { minNodes: 5, maxShrinkFraction: 0.5 } }],
-    salt: NO_SALT,
-    privateKey: KEYS.privateText,
-    http: { allowedHosts: ['bridge.internal.test'] },
-  }, ['--dry-run']);
-  port = Number(new URL(bridge.url).port);
-  // Held as 'unsynced' until the first list, then for 'min-nodes'.
-  await waitFor('the publish is held for min-nodes', async () => (await heldCluster().catch(() => undefined))?.held?.reasons.includes('min-nodes'), 60_000);
-}, { timeout: 300_000 });
+before(
+  async () => {
+    kube = await startKube('guarded');
+    for (let i = 1; i <= 3; i++) await kube.createNode(`g${i}`, [{ type: 'InternalIP', address: `10.50.0.${i}` }]);
+    // minNodes 5 with 3 nodes: the first publish is held until an operator releases it.
+    bridge = await startBridge(
+      {
+        clusters: [{ name: 'guarded', kube, families: ['ipv4'], safety: { minNodes: 5, maxShrinkFraction: 0.5 } }],
+        salt: NO_SALT,
+        privateKey: KEYS.privateText,
+        http: { allowedHosts: ['bridge.internal.test'] },
+      },
+      ['--dry-run'],
+    );
+    port = Number(new URL(bridge.url).port);
+    // Held as 'unsynced' until the first list, then for 'min-nodes'.
+    await waitFor('the publish is held for min-nodes', async () => (await heldCluster().catch(() => undefined))?.held?.reasons.includes('min-nodes'), 60_000);
+  },
+  { timeout: 300_000 },
+);
 
 after(() => stopInOrder(bridge, kube));
 
@@ -84,7 +97,12 @@ test('a cross-site POST (Origin, text/plain, as a form or no-cors fetch sends it
   const simple = await raw('POST', '/release?cluster=guarded', { origin: 'https://evil.example', 'content-type': 'text/plain' }, 'cluster=guarded');
   assert.equal(simple.status, 403);
   assert.match(simple.body, /cross-origin/);
-  const withToken = await raw('POST', '/release?cluster=guarded', { origin: 'https://evil.example', 'content-type': 'application/json', authorization: `Bearer ${HTTP_TOKEN}` }, '{}');
+  const withToken = await raw(
+    'POST',
+    '/release?cluster=guarded',
+    { origin: 'https://evil.example', 'content-type': 'application/json', authorization: `Bearer ${HTTP_TOKEN}` },
+    '{}',
+  );
   assert.equal(withToken.status, 403, 'an Origin is refused even with the right token');
   const textPlain = await raw('POST', '/release?cluster=guarded', { 'content-type': 'text/plain', authorization: `Bearer ${HTTP_TOKEN}` }, '{}');
   assert.equal(textPlain.status, 415);
@@ -108,9 +126,19 @@ test('no token or a wrong one: 401, also through the CLI; the hold stays', async
 
 test('a body over 4 KiB → 413', async () => {
   const big = JSON.stringify({ cluster: 'guarded', pad: 'x'.repeat(5000) });
-  const r = await raw('POST', '/release', { 'content-type': 'application/json', authorization: `Bearer ${HTTP_TOKEN}`, 'content-length': String(big.length) }, big);
+  const r = await raw(
+    'POST',
+    '/release',
+    { 'content-type': 'application/json', authorization: `Bearer ${HTTP_TOKEN}`, 'content-length': String(big.length) },
+    big,
+  );
   assert.equal(r.status, 413);
-  const chunked = await raw('POST', '/release', { 'content-type': 'application/json', authorization: `Bearer ${HTTP_TOKEN}`, 'transfer-encoding': 'chunked' }, big);
+  const chunked = await raw(
+    'POST',
+    '/release',
+    { 'content-type': 'application/json', authorization: `Bearer ${HTTP_TOKEN}`, 'transfer-encoding': 'chunked' },
+    big,
+  );
   assert.equal(chunked.status, 413);
   assert.ok((await heldCluster()).held);
   assert.equal(wouldFire().length, 0);
@@ -124,7 +152,9 @@ test('the right token through `kube-salt-bridge release --config` releases the h
   assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
   assert.match(r.stdout, /guarded: releasing held list sha256:/);
   assert.ok(!(r.stdout + r.stderr).includes(HTTP_TOKEN), 'the CLI never prints the token');
-  const fired = await bridge.waitLog('the released list', (l) => l.dryRun === true && (l as { event?: { tag: string } }).event?.tag === TAG, 30_000) as { event: { data: { ipv4: string[] } } };
+  const fired = (await bridge.waitLog('the released list', (l) => l.dryRun === true && (l as { event?: { tag: string } }).event?.tag === TAG, 30_000)) as {
+    event: { data: { ipv4: string[] } };
+  };
   assert.deepEqual(fired.event.data.ipv4, ['10.50.0.1', '10.50.0.2', '10.50.0.3']);
   await waitFor('the hold is gone', async () => ((await heldCluster()).held ? undefined : true), 10_000);
   assert.ok(!bridge.rawOutput().includes(HTTP_TOKEN), 'the token never reaches the bridge log');

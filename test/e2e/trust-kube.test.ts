@@ -25,7 +25,8 @@ const HUGE = `10.${'9'.repeat(4997)}`;
 
 type DryRun = { event: { tag: string; data: { ipv4: string[]; nodes: number; generation: number } } };
 const wouldFire = () => bridge.logs.filter((l) => (l as { dryRun?: boolean }).dryRun === true && (l as DryRun).event?.tag === TAG) as unknown as DryRun[];
-const rejections = () => bridge.logs.filter((l) => l.rejected !== undefined) as Array<{ rejected: { node: string; value: string; reason: string; source: string }; msg: string }>;
+const rejections = () =>
+  bridge.logs.filter((l) => l.rejected !== undefined) as Array<{ rejected: { node: string; value: string; reason: string; source: string }; msg: string }>;
 
 async function waitForList(what: string, ipv4: string[]): Promise<DryRun> {
   const want = JSON.stringify(ipv4);
@@ -40,20 +41,26 @@ async function rejectedCounts(): Promise<Record<string, number>> {
   return out;
 }
 
-before(async () => {
-  kube = await startKube('trust');
-  await kube.createNode('good-1', internal('10.40.0.1'));
-  await kube.createNode('good-2', internal('10.40.0.2'));
-  await kube.createNode('net-as-ip', internal('198.51.0.0/16'));
-  await kube.createNode('flood', internal(...Array.from({ length: 300 }, (_, i) => `10.41.${i >> 8}.${i & 255}`)));
-  await kube.createNode('outsider', internal('203.0.113.7'));
-  await kube.createNode('long-value', internal(HUGE, '10.40.0.5'));
-  bridge = await startBridge({
-    clusters: [{ name: 'trust', kube, families: ['ipv4'], safety: { maxShrinkFraction: 0.9, minNodes: 1 }, more: { allowedNetworks: ['10.0.0.0/8'] } }],
-    salt: NO_SALT,
-    privateKey: KEYS.privateText,
-  }, ['--dry-run']);
-}, { timeout: 300_000 });
+before(
+  async () => {
+    kube = await startKube('trust');
+    await kube.createNode('good-1', internal('10.40.0.1'));
+    await kube.createNode('good-2', internal('10.40.0.2'));
+    await kube.createNode('net-as-ip', internal('198.51.0.0/16'));
+    await kube.createNode('flood', internal(...Array.from({ length: 300 }, (_, i) => `10.41.${i >> 8}.${i & 255}`)));
+    await kube.createNode('outsider', internal('203.0.113.7'));
+    await kube.createNode('long-value', internal(HUGE, '10.40.0.5'));
+    bridge = await startBridge(
+      {
+        clusters: [{ name: 'trust', kube, families: ['ipv4'], safety: { maxShrinkFraction: 0.9, minNodes: 1 }, more: { allowedNetworks: ['10.0.0.0/8'] } }],
+        salt: NO_SALT,
+        privateKey: KEYS.privateText,
+      },
+      ['--dry-run'],
+    );
+  },
+  { timeout: 300_000 },
+);
 
 after(() => stopInOrder(bridge, kube));
 
@@ -69,7 +76,10 @@ test('each bad node is left out on its own; the rest of the cluster is published
   const ev = await waitForList('the good nodes', ['10.40.0.1', '10.40.0.2', '10.40.0.5']);
   assert.equal(ev.event.data.nodes, 3, 'good-1, good-2 and the good address of long-value');
   for (const e of wouldFire()) {
-    assert.ok(!e.event.data.ipv4.some((a) => a.includes('/') || a.startsWith('10.41.') || a === '203.0.113.7'), `never published: ${e.event.data.ipv4.join(',')}`);
+    assert.ok(
+      !e.event.data.ipv4.some((a) => a.includes('/') || a.startsWith('10.41.') || a === '203.0.113.7'),
+      `never published: ${e.event.data.ipv4.join(',')}`,
+    );
   }
   const st = await bridge.status();
   const c = st.clusters[0] as { pending: string[]; synced: boolean };
@@ -79,7 +89,9 @@ test('each bad node is left out on its own; the rest of the cluster is published
 
 test('every rejection is logged once, with its reason, the value cut to 64 characters, and counted once', async () => {
   await bridge.waitLog('the flood rejection', (l) => (l.rejected as { node?: string } | undefined)?.node === 'flood');
-  const seen = rejections().map((r) => `${r.rejected.node} ${r.rejected.reason}`).sort();
+  const seen = rejections()
+    .map((r) => `${r.rejected.node} ${r.rejected.reason}`)
+    .sort();
   assert.deepEqual(seen, ['flood too-many', 'long-value invalid', 'net-as-ip not-host', 'outsider outside-allowed']);
   const long = rejections().find((r) => r.rejected.node === 'long-value')!;
   assert.equal(long.rejected.value, `${HUGE.slice(0, 64)}…`);
@@ -97,7 +109,13 @@ test('re-planning (nodes joining, leaving, heartbeats) neither logs nor counts t
   await kube.deleteNode('good-3');
   await waitForList('good-3 left', ['10.40.0.1', '10.40.0.2', '10.40.0.5']);
   await sleep(1000);
-  assert.equal(rejections().length, 4, rejections().map((r) => r.msg).join('\n'));
+  assert.equal(
+    rejections().length,
+    4,
+    rejections()
+      .map((r) => r.msg)
+      .join('\n'),
+  );
   assert.deepEqual(await rejectedCounts(), { invalid: 1, 'not-host': 1, 'too-many': 1, 'outside-allowed': 1 });
 });
 

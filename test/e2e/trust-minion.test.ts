@@ -29,8 +29,21 @@ import { testKeys } from '../harness/keys.ts';
 const KEYS = testKeys();
 const CLUSTER = 'prod';
 const TAG = `kube-salt-bridge/cluster/${CLUSTER}/nodes`;
-const SIGNED = ['version', 'cluster', 'generation', 'digest', 'ipv4', 'ipv6', 'added', 'removed', 'nodes', 'issued_at', 'key_id',
-  'added_truncated', 'removed_truncated'];
+const SIGNED = [
+  'version',
+  'cluster',
+  'generation',
+  'digest',
+  'ipv4',
+  'ipv6',
+  'added',
+  'removed',
+  'nodes',
+  'issued_at',
+  'key_id',
+  'added_truncated',
+  'removed_truncated',
+];
 /** One command-line argument is at most 128 KiB on Linux; larger bodies go through salt-api. */
 const ARG_LIMIT = 100_000;
 const SKEW_REASON = /^refused: generation: \d+ is \d+ s ahead of this minion's clock, more than max_generation_skew 300 s/;
@@ -48,7 +61,14 @@ let bridgeToken = '';
 
 type Payload = Record<string, unknown> & { signature: string; generation: number };
 
-const canonical = (o: Record<string, unknown>) => JSON.stringify(Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]])));
+const canonical = (o: Record<string, unknown>) =>
+  JSON.stringify(
+    Object.fromEntries(
+      Object.keys(o)
+        .sort()
+        .map((k) => [k, o[k]]),
+    ),
+  );
 const digestOf = (ipv4: string[], ipv6: string[] = []) => 'sha256:' + createHash('sha256').update(canonical({ ipv4, ipv6 })).digest('hex');
 const signedView = (body: Record<string, unknown>) => Object.fromEntries(SIGNED.filter((k) => k in body).map((k) => [k, body[k]]));
 
@@ -64,10 +84,19 @@ function body(ipv4: string[], generation?: number): Record<string, unknown> {
   const added = list.filter((e) => !held.includes(e));
   const removed = held.filter((e) => !list.includes(e));
   return {
-    version: 2, cluster: CLUSTER, generation: gen, digest: digestOf(list), ipv4: list, ipv6: [],
-    added: added.slice(0, 1000), removed: removed.slice(0, 1000),
-    ...(added.length > 1000 ? { added_truncated: true } : {}), ...(removed.length > 1000 ? { removed_truncated: true } : {}),
-    nodes: list.length, issued_at: new Date().toISOString(), key_id: KEYS.keyId,
+    version: 2,
+    cluster: CLUSTER,
+    generation: gen,
+    digest: digestOf(list),
+    ipv4: list,
+    ipv6: [],
+    added: added.slice(0, 1000),
+    removed: removed.slice(0, 1000),
+    ...(added.length > 1000 ? { added_truncated: true } : {}),
+    ...(removed.length > 1000 ? { removed_truncated: true } : {}),
+    nodes: list.length,
+    issued_at: new Date().toISOString(),
+    key_id: KEYS.keyId,
   };
 }
 
@@ -81,7 +110,10 @@ function genuine(ipv4: string[], generation?: number): Payload {
 
 async function sendAsBridge(data: Record<string, unknown>): Promise<void> {
   const r = await httpsJson<{ return: unknown[] }>(`${salt.apiUrl}/`, {
-    method: 'POST', ca: readFileSync(salt.apiCaFile), headers: { 'X-Auth-Token': bridgeToken }, timeoutMs: 120_000,
+    method: 'POST',
+    ca: readFileSync(salt.apiCaFile),
+    headers: { 'X-Auth-Token': bridgeToken },
+    timeoutMs: 120_000,
     body: { client: 'runner', fun: 'event.send', tag: TAG, data },
   });
   assert.deepEqual(r.return, [true], 'runner event.send through salt-api as the bridge user');
@@ -109,16 +141,28 @@ async function fire(data: Record<string, unknown> | string): Promise<number> {
 const isApplyJob = (e: BusEvent) => /^salt\/job\/\d+\/new$/.test(e.tag) && e.data.fun === 'kube_allowlist.apply';
 const since = (from: number, e: BusEvent) => salt.events.indexOf(e) >= from;
 
-interface Answer { minion: string; retcode: number; ret: Record<string, unknown>; raw: string }
+interface Answer {
+  minion: string;
+  retcode: number;
+  ret: Record<string, unknown>;
+  raw: string;
+}
 
 /**
  * Waits for the apply job started after bus index `from` whose payload carries `marker` (its
  * signature), checks that it targets exactly the protected minions, and returns each one's answer.
  */
 async function answers(what: string, from: number, marker: string): Promise<Answer[]> {
-  const job = await salt.waitForEvent(`${what}: its kube_allowlist.apply job starts`,
-    (e) => isApplyJob(e) && since(from, e) && JSON.stringify(e.data.arg ?? null).includes(marker), 120_000);
-  assert.deepEqual([...(job.data.minions as string[])].sort(), protectedMinions.map((m) => m.id), `${what}: targets the protected minions`);
+  const job = await salt.waitForEvent(
+    `${what}: its kube_allowlist.apply job starts`,
+    (e) => isApplyJob(e) && since(from, e) && JSON.stringify(e.data.arg ?? null).includes(marker),
+    120_000,
+  );
+  assert.deepEqual(
+    [...(job.data.minions as string[])].sort(),
+    protectedMinions.map((m) => m.id),
+    `${what}: targets the protected minions`,
+  );
   const jid = String(job.data.jid);
   const out: Answer[] = [];
   for (const m of protectedMinions) {
@@ -158,19 +202,25 @@ const connects = async (from: Host, m: Minion) => (await probe(from, from.ipv4, 
 
 async function generations(): Promise<Record<string, unknown>> {
   const r = await salt.salt(protectedMinions.map((m) => m.id).join(','), 'kube_allowlist.show', [], { tgtType: 'list', timeoutS: 60 });
-  return Object.fromEntries(protectedMinions.map((m) => [m.id, (r[m.id] as { clusters?: Record<string, { generation?: unknown }> } | undefined)
-    ?.clusters?.[CLUSTER]?.generation]));
+  return Object.fromEntries(
+    protectedMinions.map((m) => [m.id, (r[m.id] as { clusters?: Record<string, { generation?: unknown }> } | undefined)?.clusters?.[CLUSTER]?.generation]),
+  );
 }
 
 /** Real TCP from both hosts to every protected minion, and each minion's own view of its generation. */
 async function assertEnforced(what: string, generation: number, attackerAdmitted: boolean): Promise<void> {
-  await Promise.all(protectedMinions.map(async (m) => {
-    const [l, a] = await Promise.all([connects(listed, m), connects(attacker, m)]);
-    assert.equal(l, true, `${what}: the listed host connects to redis on ${m.id}`);
-    assert.equal(a, attackerAdmitted, `${what}: the attacker host is ${attackerAdmitted ? 'admitted' : 'dropped'} by ${m.id}`);
-  }));
-  assert.deepEqual(await generations(), Object.fromEntries(protectedMinions.map((m) => [m.id, generation])),
-    `${what}: kube_allowlist.show reports generation ${generation} on every protected minion`);
+  await Promise.all(
+    protectedMinions.map(async (m) => {
+      const [l, a] = await Promise.all([connects(listed, m), connects(attacker, m)]);
+      assert.equal(l, true, `${what}: the listed host connects to redis on ${m.id}`);
+      assert.equal(a, attackerAdmitted, `${what}: the attacker host is ${attackerAdmitted ? 'admitted' : 'dropped'} by ${m.id}`);
+    }),
+  );
+  assert.deepEqual(
+    await generations(),
+    Object.fromEntries(protectedMinions.map((m) => [m.id, generation])),
+    `${what}: kube_allowlist.show reports generation ${generation} on every protected minion`,
+  );
 }
 
 /** The generation the minions enforce, whose list admits the listed host and drops the attacker. */
@@ -183,7 +233,7 @@ const unchanged = (what: string) => assertEnforced(`${what} (firewall unchanged)
 async function applyGenuine(what: string, ipv4: string[]): Promise<Payload> {
   const p = genuine(ipv4);
   assertApplied(what, await answers(what, await fire(p), p.signature), p.generation);
-  held = [...p.ipv4 as string[]];
+  held = [...(p.ipv4 as string[])];
   return p;
 }
 
@@ -201,20 +251,25 @@ function pillar(backend: string) {
 /** The genuine payload that admitted the attacker, as an eavesdropper captured it from the bus. */
 let captured: Record<string, unknown> | undefined;
 
-before(async () => {
-  lab = await startLab();
-  salt = await startSalt(lab, { minions: 2 });
-  protectedMinions = salt.minions;
-  await salt.setPillar({ 'minion-1': pillar('ipset'), 'minion-2': pillar('nftables') });
-  for (const m of protectedMinions) await startRedis(m.host);
-  listed = await lab.addHost('listed');
-  attacker = await lab.addHost('attacker');
-  filler = lab.nodeIp4(50);
-  const login = await httpsJson<{ return: Array<{ token: string }> }>(`${salt.apiUrl}/login`, {
-    method: 'POST', ca: readFileSync(salt.apiCaFile), body: { username: salt.bridge.username, password: salt.bridge.password, eauth: 'file' },
-  });
-  bridgeToken = login.return[0]!.token;
-}, { timeout: 300_000 });
+before(
+  async () => {
+    lab = await startLab();
+    salt = await startSalt(lab, { minions: 2 });
+    protectedMinions = salt.minions;
+    await salt.setPillar({ 'minion-1': pillar('ipset'), 'minion-2': pillar('nftables') });
+    for (const m of protectedMinions) await startRedis(m.host);
+    listed = await lab.addHost('listed');
+    attacker = await lab.addHost('attacker');
+    filler = lab.nodeIp4(50);
+    const login = await httpsJson<{ return: Array<{ token: string }> }>(`${salt.apiUrl}/login`, {
+      method: 'POST',
+      ca: readFileSync(salt.apiCaFile),
+      body: { username: salt.bridge.username, password: salt.bridge.password, eauth: 'file' },
+    });
+    bridgeToken = login.return[0]!.token;
+  },
+  { timeout: 300_000 },
+);
 
 after(() => stopInOrder(salt, lab));
 
@@ -235,7 +290,7 @@ test('set-up: genuine signed lists fired master-side are applied by both protect
   await assertEnforced('the current genuine list', current, false);
 });
 
-test('forged signature: a protected minion\'s pillar holds only public keys; a list signed with a key the minion generated itself (unknown key_id), or with the genuine key_id and another key\'s signature, is refused by every protected minion and changes nothing', async () => {
+test("forged signature: a protected minion's pillar holds only public keys; a list signed with a key the minion generated itself (unknown key_id), or with the genuine key_id and another key's signature, is refused by every protected minion and changes nothing", async () => {
   assert.ok(current > 0, 'needs the set-up');
   // What the minion knows: its pillar, as the master renders it for it.
   // Salt 3008 masks pillar values in pillar.get's output unless asked (unmask=True, new in 3008).
@@ -244,14 +299,17 @@ test('forged signature: a protected minion\'s pillar holds only public keys; a l
   assert.deepEqual(Object.keys(own).sort(), ['backend', 'clusters', 'public_keys', 'rules'], JSON.stringify(own));
   assert.deepEqual(own.public_keys, [KEYS.publicText], 'only the public key');
   const text = JSON.stringify(own);
-  assert.doesNotMatch(text, /seed|private|signing_key|secret/i, 'no private key field in the minion\'s pillar');
+  assert.doesNotMatch(text, /seed|private|signing_key|secret/i, "no private key field in the minion's pillar");
   for (const secret of [KEYS.privateText, KEYS.privateHex, Buffer.from(KEYS.privateText, 'base64').toString('base64url')]) {
-    assert.ok(!text.includes(secret), 'the private key is nowhere in the minion\'s pillar');
+    assert.ok(!text.includes(secret), "the private key is nowhere in the minion's pillar");
   }
 
   // Root on minion-1 makes its own key with the minion's own Python and signs a list admitting the
   // attacker: once under its own key id, once under the genuine key id.
-  const python = readFileSync(requireTools(['salt-minion'])['salt-minion']!, 'utf8').split('\n')[0]!.replace(/^#!\s*/, '').trim();
+  const python = readFileSync(requireTools(['salt-minion'])['salt-minion']!, 'utf8')
+    .split('\n')[0]!
+    .replace(/^#!\s*/, '')
+    .trim();
   const script = [
     'import base64, hashlib, json, sys',
     'from cryptography.hazmat.primitives import serialization',
@@ -274,14 +332,22 @@ test('forged signature: a protected minion\'s pillar holds only public keys; a l
   assert.notEqual(made.key_id, KEYS.keyId);
 
   const ownKey = made.payloads.own;
-  assertRefused('a list signed with the minion\'s own key', await answers('own key', await fire(ownKey), ownKey.signature), 1,
-    new RegExp(`^refused: key_id: ${made.key_id} is not one of this minion's public keys \\(${KEYS.keyId};`));
+  assertRefused(
+    "a list signed with the minion's own key",
+    await answers('own key', await fire(ownKey), ownKey.signature),
+    1,
+    new RegExp(`^refused: key_id: ${made.key_id} is not one of this minion's public keys \\(${KEYS.keyId};`),
+  );
   await unchanged('own key');
 
   const borrowed = made.payloads.genuine;
   assert.equal(borrowed.key_id, KEYS.keyId);
-  assertRefused('the genuine key id with another key\'s signature', await answers('borrowed key id', await fire(borrowed), borrowed.signature), 1,
-    new RegExp(`^refused: signature: does not verify with key ${KEYS.keyId}`));
+  assertRefused(
+    "the genuine key id with another key's signature",
+    await answers('borrowed key id', await fire(borrowed), borrowed.signature),
+    1,
+    new RegExp(`^refused: signature: does not verify with key ${KEYS.keyId}`),
+  );
   await unchanged('borrowed key id');
 });
 
@@ -291,13 +357,26 @@ test('version 1: an HMAC-signed payload as the old bridge made it, admitting the
   const generation = Math.max(lastGeneration + 1, Date.now());
   lastGeneration = generation;
   const v1: Record<string, unknown> = {
-    version: 1, cluster: CLUSTER, generation, digest: digestOf(ipv4), ipv4, ipv6: [], added: [attacker.ipv4], removed: [],
-    nodes: 3, target: `I@kube_allowlist:clusters:${CLUSTER}`, issued_at: new Date(generation).toISOString(),
+    version: 1,
+    cluster: CLUSTER,
+    generation,
+    digest: digestOf(ipv4),
+    ipv4,
+    ipv6: [],
+    added: [attacker.ipv4],
+    removed: [],
+    nodes: 3,
+    target: `I@kube_allowlist:clusters:${CLUSTER}`,
+    issued_at: new Date(generation).toISOString(),
   };
   v1.signature = 'hmac-sha256:' + createHmac('sha256', Buffer.from('the shared key of contract version 1', 'utf8')).update(canonical(v1)).digest('hex');
   const sig = String(v1.signature);
-  assertRefused('a version 1 payload', await answers('version 1', await fire(v1), sig), 1,
-    /^refused: version: 1 \(HMAC-SHA256 with a shared key\) is no longer accepted/);
+  assertRefused(
+    'a version 1 payload',
+    await answers('version 1', await fire(v1), sig),
+    1,
+    /^refused: version: 1 \(HMAC-SHA256 with a shared key\) is no longer accepted/,
+  );
   await unchanged('version 1');
 });
 
@@ -321,13 +400,21 @@ test('address space: a genuine list of 20,000 /16 networks, or a single 0.0.0.0/
   for (let a = 1; nets.size < 20_000; a++) for (let b = 0; b < 256 && nets.size < 20_000; b++) nets.add(`${a}.${b}.0.0/16`);
   const wide = genuine([...nets]);
   assert.equal((wide.ipv4 as string[]).length, 20_000);
-  assertRefused('20,000 /16 networks', await answers('20,000 /16', await fire(wide), wide.signature), 1,
-    /^refused: ipv4: the entries cover 1310720000 addresses \(2\^30 or more\), more than 2\^24 \(pillar kube_allowlist:max_address_space:ipv4\)/);
+  assertRefused(
+    '20,000 /16 networks',
+    await answers('20,000 /16', await fire(wide), wide.signature),
+    1,
+    /^refused: ipv4: the entries cover 1310720000 addresses \(2\^30 or more\), more than 2\^24 \(pillar kube_allowlist:max_address_space:ipv4\)/,
+  );
   await unchanged('20,000 /16 networks');
 
   const half = genuine(['0.0.0.0/1']);
-  assertRefused('0.0.0.0/1', await answers('0.0.0.0/1', await fire(half), half.signature), 1,
-    /^refused: ipv4\[0\]: '0\.0\.0\.0\/1' is wider than \/16, the bound for ipv4/);
+  assertRefused(
+    '0.0.0.0/1',
+    await answers('0.0.0.0/1', await fire(half), half.signature),
+    1,
+    /^refused: ipv4\[0\]: '0\.0\.0\.0\/1' is wider than \/16, the bound for ipv4/,
+  );
   await unchanged('0.0.0.0/1');
 });
 
@@ -335,8 +422,12 @@ test('replay: an older genuine payload captured from the bus, fired again master
   assert.ok(captured, 'needs the payload captured in the set-up');
   assert.ok((captured.ipv4 as string[]).includes(attacker.ipv4), 'the replayed list admitted the attacker');
   const sig = String(captured.signature);
-  assertRefused('the replayed payload', await answers('replay', await fire(captured), sig), 0,
-    new RegExp(`^stale: generation ${String(captured.generation)} is older than the applied generation ${current}$`));
+  assertRefused(
+    'the replayed payload',
+    await answers('replay', await fire(captured), sig),
+    0,
+    new RegExp(`^stale: generation ${String(captured.generation)} is older than the applied generation ${current}$`),
+  );
   await unchanged('replay');
 });
 
@@ -347,13 +438,21 @@ test('hostile types: genuine payloads admitting the attacker with a field nested
   let nested: unknown = 'deep';
   for (let i = 0; i < 40; i++) nested = [nested];
   const deep = { ...genuine(list), extra: nested };
-  assertRefused('a field nested 40 levels deep', await answers('nested', await fire(deep), deep.signature), 1,
-    /^refused: payload\.extra(\[0\])+: nested more than 8 levels deep$/);
+  assertRefused(
+    'a field nested 40 levels deep',
+    await answers('nested', await fire(deep), deep.signature),
+    1,
+    /^refused: payload\.extra(\[0\])+: nested more than 8 levels deep$/,
+  );
   await unchanged('nested');
 
   const huge = { ...genuine(list), extra: 'A'.repeat(100_000) };
-  assertRefused('a 100,000-character string', await answers('huge string', await fire(huge), huge.signature), 1,
-    /^refused: payload\.extra: a string of 100000 characters \(at most 1024\)$/);
+  assertRefused(
+    'a 100,000-character string',
+    await answers('huge string', await fire(huge), huge.signature),
+    1,
+    /^refused: payload\.extra: a string of 100000 characters \(at most 1024\)$/,
+  );
   await unchanged('huge string');
 
   // Bytes exist in event data only through Salt's YAML command-line parsing (`!!binary`); JSON has
@@ -369,8 +468,15 @@ test('hostile types: genuine payloads admitting the attacker with a field nested
     assert.equal(a.retcode, 0, a.raw.slice(0, 400));
     assert.deepEqual([a.ret.applied, a.ret.changed, a.ret.reason], [true, false, `already current at generation ${current}`], a.raw.slice(0, 400));
   }
-  const started = salt.events.slice(from).filter(isApplyJob).filter((e) => !JSON.stringify(e.data.arg).includes(currentPayload!.signature));
-  assert.deepEqual(started.map((e) => e.data.jid), [], 'no job started for the event carrying bytes');
+  const started = salt.events
+    .slice(from)
+    .filter(isApplyJob)
+    .filter((e) => !JSON.stringify(e.data.arg).includes(currentPayload!.signature));
+  assert.deepEqual(
+    started.map((e) => e.data.jid),
+    [],
+    'no job started for the event carrying bytes',
+  );
   await unchanged('bytes in event data');
 });
 
@@ -391,8 +497,11 @@ test('positive control: a genuine newer list that adds the attacker is applied b
  * that are not UTF-8 may end `salt-run state.event`.
  */
 async function directJob(what: string, text: string): Promise<Answer[]> {
-  const r = await salt.cli('salt', ['-L', protectedMinions.map((m) => m.id).join(','), 'kube_allowlist.apply', `payload=${text}`,
-    '--show-jid', '--out=json', '--timeout=120'], { timeoutMs: 180_000 });
+  const r = await salt.cli(
+    'salt',
+    ['-L', protectedMinions.map((m) => m.id).join(','), 'kube_allowlist.apply', `payload=${text}`, '--show-jid', '--out=json', '--timeout=120'],
+    { timeoutMs: 180_000 },
+  );
   assert.doesNotMatch(r.stdout + r.stderr, /Traceback/, `${what}: the salt command printed no traceback`);
   const jid = /^jid: (\d+)$/m.exec(r.stdout)?.[1];
   assert.ok(jid, `${what}: salt --show-jid printed the job id: ${r.stdout.slice(0, 300)} ${r.stderr.slice(0, 300)}`);
@@ -409,19 +518,23 @@ test('bytes, by the one path that delivers them: a genuine payload admitting the
   const list = [listed.ipv4, attacker.ipv4, filler];
   // Salt turns bytes that decode as UTF-8 into text on the way to a minion: these do not.
   const withBytes = genuine(list);
-  assertRefused('a bytes field', await directJob('bytes', JSON.stringify(withBytes).replace(/}$/, ', "extra": !!binary /wABAgP+/f4=}')), 1,
-    /^refused: payload\.extra: a value of type bytes is not allowed \(only strings, integers, booleans, lists and mappings\)$/);
+  assertRefused(
+    'a bytes field',
+    await directJob('bytes', JSON.stringify(withBytes).replace(/}$/, ', "extra": !!binary /wABAgP+/f4=}')),
+    1,
+    /^refused: payload\.extra: a value of type bytes is not allowed \(only strings, integers, booleans, lists and mappings\)$/,
+  );
   await unchanged('bytes in a direct job');
 
   // The control on the same path: without the bytes the (newer) genuine list is applied...
   const plain = genuine(list);
   assertApplied('the same list without bytes, directly', await directJob('no bytes', JSON.stringify(plain)), plain.generation);
-  held = [...plain.ipv4 as string[]];
+  held = [...(plain.ipv4 as string[])];
   await assertEnforced('the direct genuine list admitting the attacker', plain.generation, true);
   // ...and a newer one without the attacker drops it again.
   const closed = genuine([listed.ipv4, filler]);
   assertApplied('a genuine list without the attacker, directly', await directJob('closing', JSON.stringify(closed)), closed.generation);
-  held = [...closed.ipv4 as string[]];
+  held = [...(closed.ipv4 as string[])];
   current = closed.generation;
   await unchanged('the direct genuine list without the attacker');
 });

@@ -36,10 +36,30 @@ const SEED = createHash('sha256').update('trust-salt e2e signing seed', 'utf8').
 const PRIVATE = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), SEED]), format: 'der', type: 'pkcs8' });
 const PUBLIC_RAW = Buffer.from(createPublicKey(PRIVATE).export({ format: 'jwk' }).x!, 'base64url');
 const KEY_ID = createHash('sha256').update(PUBLIC_RAW).digest('hex').slice(0, 16);
-const SIGNED = ['version', 'cluster', 'generation', 'digest', 'ipv4', 'ipv6', 'added', 'removed', 'nodes', 'issued_at', 'key_id',
-  'added_truncated', 'removed_truncated'];
+const SIGNED = [
+  'version',
+  'cluster',
+  'generation',
+  'digest',
+  'ipv4',
+  'ipv6',
+  'added',
+  'removed',
+  'nodes',
+  'issued_at',
+  'key_id',
+  'added_truncated',
+  'removed_truncated',
+];
 
-const canonical = (o: Record<string, unknown>) => JSON.stringify(Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]])));
+const canonical = (o: Record<string, unknown>) =>
+  JSON.stringify(
+    Object.fromEntries(
+      Object.keys(o)
+        .sort()
+        .map((k) => [k, o[k]]),
+    ),
+  );
 
 type Payload = Record<string, unknown> & { signature: string; generation: number };
 
@@ -49,10 +69,21 @@ function genuine(cluster = CLUSTER, ipv4 = ['10.40.0.1', '10.40.0.2']): Payload 
   const generation = Math.max(lastGeneration + 1, Date.now());
   lastGeneration = generation;
   const body: Record<string, unknown> = {
-    version: 2, cluster, generation,
-    digest: 'sha256:' + createHash('sha256').update(canonical({ ipv4, ipv6: [] })).digest('hex'),
-    ipv4, ipv6: [], added: ipv4, removed: [], nodes: ipv4.length,
-    issued_at: new Date(generation).toISOString(), key_id: KEY_ID,
+    version: 2,
+    cluster,
+    generation,
+    digest:
+      'sha256:' +
+      createHash('sha256')
+        .update(canonical({ ipv4, ipv6: [] }))
+        .digest('hex'),
+    ipv4,
+    ipv6: [],
+    added: ipv4,
+    removed: [],
+    nodes: ipv4.length,
+    issued_at: new Date(generation).toISOString(),
+    key_id: KEY_ID,
   };
   const signed = Object.fromEntries(SIGNED.filter((k) => k in body).map((k) => [k, body[k]]));
   const signature = 'ed25519:' + sign(null, Buffer.from(canonical(signed), 'ascii'), PRIVATE).toString('base64');
@@ -111,24 +142,27 @@ function minionCall(m: Minion, args: string[]) {
   return m.host.exec('salt-call', ['-c', join(dirname(salt.configDir), m.id), '--out=json', ...args], { timeoutMs: 120_000 });
 }
 
-before(async () => {
-  lab = await startLab();
-  salt = await startSalt(lab, { minions: 3 });
-  ca = readFileSync(salt.apiCaFile);
-  const publicKey = PUBLIC_RAW.toString('hex');
-  await salt.setPillar({
-    'minion-1': { kube_allowlist: { public_keys: [publicKey], clusters: { [CLUSTER]: {} } } },
-    'minion-2': { kube_allowlist: { public_keys: [publicKey], clusters: { [CLUSTER]: {} } } },
-    'minion-3': { kube_allowlist: { public_keys: [publicKey], clusters: { beta: {} } } },
-  });
-  // The shipped eauth (salt/conf/master.d/eauth.conf: a `file` user with a hashed password) lets the bridge in.
-  assert.match(salt.bridgeAclSource, /^salt\/conf\/master\.d\/eauth\.conf \(external_auth:file:kube-salt-bridge\)$/);
-  const login = await api('/login', { username: salt.bridge.username, password: salt.bridge.password, eauth: 'file' });
-  assert.equal(login.status, 200, `bridge login: ${login.text.slice(0, 200)}`);
-  const session = (login.json as { return: Array<{ token: string; perms: unknown }> }).return[0]!;
-  assert.deepEqual(session.perms, salt.bridgeAcl, 'the bridge user holds exactly the shipped ACL');
-  bridgeToken = session.token;
-}, { timeout: 300_000 });
+before(
+  async () => {
+    lab = await startLab();
+    salt = await startSalt(lab, { minions: 3 });
+    ca = readFileSync(salt.apiCaFile);
+    const publicKey = PUBLIC_RAW.toString('hex');
+    await salt.setPillar({
+      'minion-1': { kube_allowlist: { public_keys: [publicKey], clusters: { [CLUSTER]: {} } } },
+      'minion-2': { kube_allowlist: { public_keys: [publicKey], clusters: { [CLUSTER]: {} } } },
+      'minion-3': { kube_allowlist: { public_keys: [publicKey], clusters: { beta: {} } } },
+    });
+    // The shipped eauth (salt/conf/master.d/eauth.conf: a `file` user with a hashed password) lets the bridge in.
+    assert.match(salt.bridgeAclSource, /^salt\/conf\/master\.d\/eauth\.conf \(external_auth:file:kube-salt-bridge\)$/);
+    const login = await api('/login', { username: salt.bridge.username, password: salt.bridge.password, eauth: 'file' });
+    assert.equal(login.status, 200, `bridge login: ${login.text.slice(0, 200)}`);
+    const session = (login.json as { return: Array<{ token: string; perms: unknown }> }).return[0]!;
+    assert.deepEqual(session.perms, salt.bridgeAcl, 'the bridge user holds exactly the shipped ACL');
+    bridgeToken = session.token;
+  },
+  { timeout: 300_000 },
+);
 
 after(() => stopInOrder(salt, lab));
 
@@ -147,9 +181,16 @@ test('(b) a genuine event from the bridge user starts exactly one job, on exactl
   assert.deepEqual(sent, p, 'the payload is passed through as the event data');
 
   const started = await closeWindow(from, 'the genuine event');
-  assert.deepEqual(started.map((e) => e.data.jid), [job.data.jid], 'exactly one job for the event');
-  assert.equal(salt.events.slice(from).filter((e) => /^salt\/job\/\d+\/ret\/minion-3$/.test(e.tag) && e.data.fun === 'kube_allowlist.apply').length, 0,
-    'minion-3 never ran kube_allowlist.apply');
+  assert.deepEqual(
+    started.map((e) => e.data.jid),
+    [job.data.jid],
+    'exactly one job for the event',
+  );
+  assert.equal(
+    salt.events.slice(from).filter((e) => /^salt\/job\/\d+\/ret\/minion-3$/.test(e.tag) && e.data.fun === 'kube_allowlist.apply').length,
+    0,
+    'minion-3 never ran kube_allowlist.apply',
+  );
   genuineJid = String(job.data.jid);
   captured = salt.events.slice(from).find((e) => e.tag === TAG && e.data.signature === p.signature)?.data;
   assert.ok(captured, 'the event itself was on the bus with the documented tag');
@@ -171,22 +212,41 @@ test('(a) a minion cannot start a job: replays of the captured payload with salt
     ['event.send preload id', ['event.send', TAG, `data=${data}`, `preload=${JSON.stringify({ id: 'minion-1' })}`]],
     ['event.send preload events (unmarked batch form)', ['event.send', TAG, `preload=${JSON.stringify({ events: [{ tag: TAG, data: replay }] })}`]],
     ['event.send forged runner return', ['event.send', `salt/run/${fakeJid}/ret`, `preload=${JSON.stringify(runnerRet)}`]],
-    ['event.send forged runner return, batch form', ['event.send', 'ksb-test/ignored', `preload=${JSON.stringify({ events: [{ tag: `salt/run/${fakeJid}/ret`, data: runnerRet }] })}`]],
+    [
+      'event.send forged runner return, batch form',
+      ['event.send', 'ksb-test/ignored', `preload=${JSON.stringify({ events: [{ tag: `salt/run/${fakeJid}/ret`, data: runnerRet }] })}`],
+    ],
     ['event.fire_master', ['event.fire_master', data, TAG]],
     // Not about the reactor: what else the batch form forges, unmarked (docs/event-contract.md,
     // "What the bridge believes from the bus").
-    ['forged job return and minion start, batch form', ['event.send', 'ksb-test/ignored', `preload=${JSON.stringify({ events: [
-      { tag: `salt/job/${genuineJid}/ret/minion-2`, data: { cmd: '_return', id: 'minion-2', jid: genuineJid, fun: 'kube_allowlist.apply', retcode: 0, return: { applied: true } } },
-      { tag: 'salt/minion/minion-1/start', data: { id: 'minion-1', data: 'forged' } },
-      { tag: 'salt/job/20991231235959000002/new', data: { fun: 'kube_allowlist.apply', minions: ['minion-2'] } },
-    ] })}`]],
+    [
+      'forged job return and minion start, batch form',
+      [
+        'event.send',
+        'ksb-test/ignored',
+        `preload=${JSON.stringify({
+          events: [
+            {
+              tag: `salt/job/${genuineJid}/ret/minion-2`,
+              data: { cmd: '_return', id: 'minion-2', jid: genuineJid, fun: 'kube_allowlist.apply', retcode: 0, return: { applied: true } },
+            },
+            { tag: 'salt/minion/minion-1/start', data: { id: 'minion-1', data: 'forged' } },
+            { tag: 'salt/job/20991231235959000002/new', data: { fun: 'kube_allowlist.apply', minions: ['minion-2'] } },
+          ],
+        })}`,
+      ],
+    ],
   ];
   for (const [what, args] of attempts) {
     const r = await minionCall(attacker, args);
     assert.equal(r.code, 0, `${what}: salt-call failed: ${r.stderr.slice(0, 300)}`);
   }
   const started = await closeWindow(from, 'the minion replays');
-  assert.deepEqual(started.map((e) => e.data.tgt), [], 'no kube_allowlist.apply job started for any replay');
+  assert.deepEqual(
+    started.map((e) => e.data.tgt),
+    [],
+    'no kube_allowlist.apply job started for any replay',
+  );
   // They all reached the master bus (seen before the control's events, which came later).
   const busTags = salt.events.slice(from).filter((e) => e.tag === TAG);
   const marked = busTags.filter((e) => e.data.cmd === '_minion_event' && e.data.id === ATTACKER);
@@ -195,17 +255,25 @@ test('(a) a minion cannot start a job: replays of the captured payload with salt
   assert.equal(unmarked.length, 1, 'the batch form put the replay on the bus under our tag with no mark at all');
   const { _stamp: _u, ...unmarkedData } = unmarked[0]!.data;
   assert.deepEqual(unmarkedData, replay, 'byte for byte the genuine payload');
-  assert.ok(salt.events.slice(from).some((e) => e.tag === `salt/run/${fakeJid}/ret` && e.data.cmd === '_minion_event'),
-    'the single-form forged runner return is marked');
+  assert.ok(
+    salt.events.slice(from).some((e) => e.tag === `salt/run/${fakeJid}/ret` && e.data.cmd === '_minion_event'),
+    'the single-form forged runner return is marked',
+  );
 
-  assert.equal(salt.events.slice(from).filter((e) => e.tag === `salt/run/${fakeJid}/ret` && !('cmd' in e.data)).length, 0,
-    'the master dropped the batch-form salt/run/* event (MINION_EVENT_BLACKLIST)');
+  assert.equal(
+    salt.events.slice(from).filter((e) => e.tag === `salt/run/${fakeJid}/ret` && !('cmd' in e.data)).length,
+    0,
+    'the master dropped the batch-form salt/run/* event (MINION_EVENT_BLACKLIST)',
+  );
   assert.equal(applyJobs().filter((e) => carries(e, sig)).length, 1, 'the captured payload still has only its one genuine job');
-  const forgedRet = salt.events.slice(from).filter((e) => e.tag === `salt/job/${genuineJid}/ret/minion-2` && e.data.return !== undefined
-    && JSON.stringify(e.data.return) === '{"applied":true}');
+  const forgedRet = salt.events
+    .slice(from)
+    .filter((e) => e.tag === `salt/job/${genuineJid}/ret/minion-2` && e.data.return !== undefined && JSON.stringify(e.data.return) === '{"applied":true}');
   assert.equal(forgedRet.length, 1, 'a minion can fire an unmarked return in the name of another minion');
-  assert.ok(salt.events.slice(from).some((e) => e.tag === 'salt/minion/minion-1/start' && e.data.data === 'forged'),
-    'and a start event for another minion');
+  assert.ok(
+    salt.events.slice(from).some((e) => e.tag === 'salt/minion/minion-1/start' && e.data.data === 'forged'),
+    'and a start event for another minion',
+  );
   assert.ok(!salt.events.some((e) => e.tag === 'salt/job/20991231235959000002/new'), 'but not a job start (blacklisted)');
 });
 
@@ -225,21 +293,37 @@ test('(c) the minions hint only narrows the target; an invalid hint starts nothi
     await sendAsBridge(TAG, p);
   }
   const started = await closeWindow(from, 'the invalid hints');
-  assert.deepEqual(started.filter((e) => e.data.jid !== job.data.jid).map((e) => e.data.tgt), [], 'no job for any invalid hint');
-  assert.deepEqual(sigs.filter((s) => applyJobs().some((e) => carries(e, s))), []);
+  assert.deepEqual(
+    started.filter((e) => e.data.jid !== job.data.jid).map((e) => e.data.tgt),
+    [],
+    'no job for any invalid hint',
+  );
+  assert.deepEqual(
+    sigs.filter((s) => applyJobs().some((e) => carries(e, s))),
+    [],
+  );
 });
 
 test('(d) a master-side salt-run event.send whose tag names no valid cluster starts nothing', async () => {
   const from = salt.events.length;
-  const bad = ['kube-salt-bridge/cluster/x or */nodes', 'kube-salt-bridge/cluster/*/nodes', 'kube-salt-bridge/cluster/Alpha/nodes',
-    'kube-salt-bridge/cluster/alpha/nodes/x', 'kube-salt-bridge/cluster/-alpha/nodes', 'kube-salt-bridge/check'];
+  const bad = [
+    'kube-salt-bridge/cluster/x or */nodes',
+    'kube-salt-bridge/cluster/*/nodes',
+    'kube-salt-bridge/cluster/Alpha/nodes',
+    'kube-salt-bridge/cluster/alpha/nodes/x',
+    'kube-salt-bridge/cluster/-alpha/nodes',
+    'kube-salt-bridge/check',
+  ];
   const sigs: string[] = [];
   for (const tag of bad) {
     const p = genuine();
     sigs.push(p.signature);
     const r = await salt.cli('salt-run', ['event.send', tag, `data=${JSON.stringify(p)}`]);
     assert.equal(r.code, 0, `salt-run event.send ${tag}: ${r.stderr.slice(0, 300)}`);
-    assert.ok(salt.events.slice(from).some((e) => e.tag === tag), `${tag} reached the bus`);
+    assert.ok(
+      salt.events.slice(from).some((e) => e.tag === tag),
+      `${tag} reached the bus`,
+    );
   }
   // The operator's documented manual send (a valid tag, data as the `data` keyword) does start a job.
   const manual = genuine();
@@ -249,6 +333,13 @@ test('(d) a master-side salt-run event.send whose tag names no valid cluster sta
   assert.deepEqual([...(job.data.minions as string[])].sort(), PROTECTED);
 
   const started = await closeWindow(from, 'the invalid tags');
-  assert.deepEqual(started.filter((e) => e.data.jid !== job.data.jid).map((e) => e.data.tgt), [], 'no job for an invalid tag');
-  assert.deepEqual(sigs.filter((s) => applyJobs().some((e) => carries(e, s))), []);
+  assert.deepEqual(
+    started.filter((e) => e.data.jid !== job.data.jid).map((e) => e.data.tgt),
+    [],
+    'no job for an invalid tag',
+  );
+  assert.deepEqual(
+    sigs.filter((s) => applyJobs().some((e) => carries(e, s))),
+    [],
+  );
 });

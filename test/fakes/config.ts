@@ -11,12 +11,17 @@ import { ConfigIssuesError, validate, type Config } from '../../src/config/index
  */
 export function unitConfig(dir: string, signingKey: string, doc: (kubeconfig: string) => Record<string, unknown>): Config {
   const kc = join(dir, 'kc.yaml');
-  writeFileSync(kc, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'c',
-    clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
-    users: [{ name: 'u', user: { token: 'x' } }],
-    contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
-  }));
+  writeFileSync(
+    kc,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      'current-context': 'c',
+      clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
+      users: [{ name: 'u', user: { token: 'x' } }],
+      contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
+    }),
+  );
   return validate(doc(kc), { source: join(dir, 'config.yaml'), env: { KSB_SALT_API_PASSWORD: 'pw', KSB_SIGNING_KEY: signingKey }, hostname: 'h' });
 }
 

@@ -25,7 +25,16 @@ export interface BridgeProc {
 }
 
 export interface BridgeSetup {
-  clusters: Array<{ name: string; kube: KubeCluster; safety?: Record<string, unknown>; families?: string[]; extraEntries?: string[]; kubeconfig?: string; labelSelector?: string; more?: Record<string, unknown> }>;
+  clusters: Array<{
+    name: string;
+    kube: KubeCluster;
+    safety?: Record<string, unknown>;
+    families?: string[];
+    extraEntries?: string[];
+    kubeconfig?: string;
+    labelSelector?: string;
+    more?: Record<string, unknown>;
+  }>;
   salt: SaltStack;
   /** The bridge's Ed25519 private key as text (testKeys().privateText), written to signing.keyFile. */
   privateKey: string;
@@ -56,7 +65,15 @@ export async function writeBridgeConfig(s: BridgeSetup): Promise<{ file: string;
   const port = await freePort();
   const stateDir = s.stateDir ?? join(dir, 'state');
   const config = {
-    salt: { url: s.salt.apiUrl, username: s.saltUser ?? s.salt.bridge.username, eauth: 'file', passwordFile: join(secrets, 'salt-api-password'), caFile: s.salt.apiCaFile, timeoutMs: 10000, ...s.saltExtra },
+    salt: {
+      url: s.salt.apiUrl,
+      username: s.saltUser ?? s.salt.bridge.username,
+      eauth: 'file',
+      passwordFile: join(secrets, 'salt-api-password'),
+      caFile: s.salt.apiCaFile,
+      timeoutMs: 10000,
+      ...s.saltExtra,
+    },
     signing: { keyFile: join(secrets, 'signing-key') },
     clusters: s.clusters.map((c) => ({
       name: c.name,
@@ -122,14 +139,24 @@ export function spawnBridge(file: string, port: number, args: string[] = []): Br
     while ((i = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
-      try { logs.push(JSON.parse(line) as Record<string, unknown>); } catch { /* not JSON */ }
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        /* not JSON */
+      }
     }
     for (const w of waiters) w();
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  process.on('exit', () => { try { child.kill('SIGKILL'); } catch { /* gone */ } });
+  process.on('exit', () => {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  });
   const url = `http://127.0.0.1:${port}`;
   return {
     configFile: file,
@@ -138,11 +165,19 @@ export function spawnBridge(file: string, port: number, args: string[] = []): Br
     rawOutput: () => raw,
     child,
     async waitReady(timeoutMs = 60_000) {
-      await waitFor('bridge /readyz', async () => {
-        if (child.exitCode !== null) throw new Error(`bridge exited ${child.exitCode}: ${raw.slice(-3000)}`);
-        return (await fetch(`${url}/readyz`).catch(() => undefined))?.ok;
-      }, timeoutMs, 200).catch(async (e: Error) => {
-        const why = await fetch(`${url}/readyz`).then((r) => r.text(), () => 'unreachable');
+      await waitFor(
+        'bridge /readyz',
+        async () => {
+          if (child.exitCode !== null) throw new Error(`bridge exited ${child.exitCode}: ${raw.slice(-3000)}`);
+          return (await fetch(`${url}/readyz`).catch(() => undefined))?.ok;
+        },
+        timeoutMs,
+        200,
+      ).catch(async (e: Error) => {
+        const why = await fetch(`${url}/readyz`).then(
+          (r) => r.text(),
+          () => 'unreachable',
+        );
         throw new Error(`${e.message}; readyz: ${why}`);
       });
     },
@@ -152,9 +187,16 @@ export function spawnBridge(file: string, port: number, args: string[] = []): Br
       return new Promise((resolve, reject) => {
         const check = () => {
           const l = logs.find(match);
-          if (l) { clearTimeout(t); waiters.delete(check); resolve(l); }
+          if (l) {
+            clearTimeout(t);
+            waiters.delete(check);
+            resolve(l);
+          }
         };
-        const t = setTimeout(() => { waiters.delete(check); reject(new Error(`timed out waiting for bridge log: ${what}`)); }, timeoutMs);
+        const t = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`timed out waiting for bridge log: ${what}`));
+        }, timeoutMs);
         waiters.add(check);
       });
     },

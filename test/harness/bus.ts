@@ -6,7 +6,10 @@ import type { BusEvent, SaltStack } from './salt.ts';
 
 /** The payloads published under `tag`, from bus index `since` on. */
 export function payloadsOf(salt: SaltStack, tag: string, since = 0): AllowListPayload[] {
-  return salt.events.slice(since).filter((e) => e.tag === tag).map((e) => e.data as unknown as AllowListPayload);
+  return salt.events
+    .slice(since)
+    .filter((e) => e.tag === tag)
+    .map((e) => e.data as unknown as AllowListPayload);
 }
 
 /**
@@ -57,30 +60,42 @@ export function saltApi(
   const u = new URL(salt.apiUrl);
   const payload = o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body));
   return new Promise((resolve, reject) => {
-    const r = request({
-      hostname: u.hostname, port: u.port, path, method, ca, timeout: o.timeoutMs ?? 30_000,
-      headers: {
-        accept: o.headersOnly ? 'text/event-stream' : 'application/json',
-        ...(o.token ? { 'x-auth-token': o.token } : {}),
-        ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+    const r = request(
+      {
+        hostname: u.hostname,
+        port: u.port,
+        path,
+        method,
+        ca,
+        timeout: o.timeoutMs ?? 30_000,
+        headers: {
+          accept: o.headersOnly ? 'text/event-stream' : 'application/json',
+          ...(o.token ? { 'x-auth-token': o.token } : {}),
+          ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+        },
       },
-    }, (res) => {
-      const status = res.statusCode ?? 0;
-      const authToken = res.headers['x-auth-token'] as string | undefined;
-      if (o.headersOnly && status === 200) {
-        res.destroy();
-        resolve({ status, text: '', json: undefined, authToken });
-        return;
-      }
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try { json = JSON.parse(text); } catch { json = undefined; }
-        resolve({ status, text, json, authToken });
-      });
-    });
+      (res) => {
+        const status = res.statusCode ?? 0;
+        const authToken = res.headers['x-auth-token'] as string | undefined;
+        if (o.headersOnly && status === 200) {
+          res.destroy();
+          resolve({ status, text: '', json: undefined, authToken });
+          return;
+        }
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status, text, json, authToken });
+        });
+      },
+    );
     r.on('timeout', () => r.destroy(new Error(`${method} ${path}: timeout`)));
     r.on('error', reject);
     if (payload) r.write(payload);

@@ -84,26 +84,67 @@ export async function startKube(name = 'test'): Promise<KubeCluster> {
   const url = `https://127.0.0.1:${apiPort}`;
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
 
-  const etcd = startDaemon(`etcd-${name}`, bins.etcd!, [
-    '--name', 'default', '--data-dir', join(dir, 'etcd-data'),
-    '--listen-client-urls', etcdUrl, '--advertise-client-urls', etcdUrl,
-    '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-    '--initial-cluster', `default=http://127.0.0.1:${peerPort}`,
-    '--log-level', 'warn', '--quota-backend-bytes', String(1 << 30),
-  ], { logFile: join(dir, 'etcd.log') });
+  const etcd = startDaemon(
+    `etcd-${name}`,
+    bins.etcd!,
+    [
+      '--name',
+      'default',
+      '--data-dir',
+      join(dir, 'etcd-data'),
+      '--listen-client-urls',
+      etcdUrl,
+      '--advertise-client-urls',
+      etcdUrl,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${peerPort}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${peerPort}`,
+      '--initial-cluster',
+      `default=http://127.0.0.1:${peerPort}`,
+      '--log-level',
+      'warn',
+      '--quota-backend-bytes',
+      String(1 << 30),
+    ],
+    { logFile: join(dir, 'etcd.log') },
+  );
   await waitFor('etcd health', async () => (await fetch(`${etcdUrl}/health`)).ok, 30_000).catch((e: Error) => {
     throw new Error(`${e.message}\netcd log:\n${tail(etcd.logFile)}`);
   });
 
   const apiArgs = [
-    '--etcd-servers', etcdUrl,
-    '--bind-address', '127.0.0.1', '--advertise-address', '127.0.0.1', '--secure-port', String(apiPort),
-    '--tls-cert-file', serving.crt, '--tls-private-key-file', serving.key, '--client-ca-file', pki.caCrt,
-    '--authorization-mode', 'RBAC',
-    '--service-account-issuer', 'https://kubernetes.default.svc.cluster.local',
-    '--service-account-key-file', sa.pub, '--service-account-signing-key-file', sa.key,
-    '--service-cluster-ip-range', '10.0.0.0/24', '--endpoint-reconciler-type', 'none',
-    '--cert-dir', join(dir, 'apiserver-certs'), '--profiling=false', '--v', '1',
+    '--etcd-servers',
+    etcdUrl,
+    '--bind-address',
+    '127.0.0.1',
+    '--advertise-address',
+    '127.0.0.1',
+    '--secure-port',
+    String(apiPort),
+    '--tls-cert-file',
+    serving.crt,
+    '--tls-private-key-file',
+    serving.key,
+    '--client-ca-file',
+    pki.caCrt,
+    '--authorization-mode',
+    'RBAC',
+    '--service-account-issuer',
+    'https://kubernetes.default.svc.cluster.local',
+    '--service-account-key-file',
+    sa.pub,
+    '--service-account-signing-key-file',
+    sa.key,
+    '--service-cluster-ip-range',
+    '10.0.0.0/24',
+    '--endpoint-reconciler-type',
+    'none',
+    '--cert-dir',
+    join(dir, 'apiserver-certs'),
+    '--profiling=false',
+    '--v',
+    '1',
   ];
   const tlsAdmin = { ca: readFileSync(pki.caCrt), cert: readFileSync(admin.crt), key: readFileSync(admin.key) };
   const client = new KubeClient(url, tlsAdmin);
@@ -111,10 +152,18 @@ export async function startKube(name = 'test'): Promise<KubeCluster> {
   const startApiserver = async () => {
     api = startDaemon(`kube-apiserver-${name}`, bins['kube-apiserver']!, apiArgs, { logFile: join(dir, 'apiserver.log') });
     const started = api;
-    await waitFor('kube-apiserver /readyz', async () => {
-      if (started.exited()) throw new Error(`kube-apiserver exited\n${tail(started.logFile)}`);
-      return (await client.req<unknown>('GET', '/readyz').then(() => true, () => false));
-    }, 90_000, 300).catch((e: Error) => {
+    await waitFor(
+      'kube-apiserver /readyz',
+      async () => {
+        if (started.exited()) throw new Error(`kube-apiserver exited\n${tail(started.logFile)}`);
+        return await client.req<unknown>('GET', '/readyz').then(
+          () => true,
+          () => false,
+        );
+      },
+      90_000,
+      300,
+    ).catch((e: Error) => {
       throw new Error(`${e.message}\napiserver log:\n${tail(started.logFile)}`);
     });
   };
@@ -154,10 +203,16 @@ export async function startKube(name = 'test'): Promise<KubeCluster> {
 
   const nodePath = (n: string) => `/api/v1/nodes/${encodeURIComponent(n)}`;
   const mergePatch = 'application/merge-patch+json';
-  const conditions = () => [{
-    type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status',
-    lastHeartbeatTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), lastTransitionTime: '2026-01-01T00:00:00Z',
-  }];
+  const conditions = () => [
+    {
+      type: 'Ready',
+      status: 'True',
+      reason: 'KubeletReady',
+      message: 'kubelet is posting ready status',
+      lastHeartbeatTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      lastTransitionTime: '2026-01-01T00:00:00Z',
+    },
+  ];
 
   return {
     name,
@@ -196,7 +251,7 @@ export async function startKube(name = 'test'): Promise<KubeCluster> {
     stopApiserver,
     startApiserver,
     async compact() {
-      const status = await (await fetch(`${etcdUrl}/v3/maintenance/status`, { method: 'POST', body: '{}' })).json() as { header: { revision: string } };
+      const status = (await (await fetch(`${etcdUrl}/v3/maintenance/status`, { method: 'POST', body: '{}' })).json()) as { header: { revision: string } };
       const revision = Number(status.header.revision);
       const r = await fetch(`${etcdUrl}/v3/kv/compaction`, { method: 'POST', body: JSON.stringify({ revision, physical: true }) });
       if (!r.ok) throw new Error(`etcd compaction failed: ${r.status} ${await r.text()}`);

@@ -96,7 +96,13 @@ export async function startLab(): Promise<Lab> {
     async stop() {
       for (const ns of hosts) {
         const pids = (await run('ip', ['netns', 'pids', ns])).stdout.split(/\s+/).filter(Boolean);
-        for (const p of pids) { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } }
+        for (const p of pids) {
+          try {
+            process.kill(Number(p), 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }
         await run('ip', ['netns', 'del', ns]);
         untrackNetns(ns);
       }

@@ -19,7 +19,10 @@ import type { KubeCluster } from './kube.ts';
 import type { V1ConfigMap, V1EnvVar, V1PodSpec, V1Secret } from '@kubernetes/client-node';
 
 /** An object of the manifests: the kind's own fields stay unknown here (the apiserver validates them). */
-export type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } } & Record<string, unknown>;
+export type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } } & Record<
+  string,
+  unknown
+>;
 
 /** Where each kind this project deploys lives in the API. */
 const KINDS: Record<string, { apiVersion: string; collection: (ns?: string) => string }> = {
@@ -79,7 +82,11 @@ export class Api {
   static admin(kube: KubeCluster): Api {
     const kc = JSON.parse(readFileSync(kube.adminKubeconfig, 'utf8')) as { users: Array<{ user: Record<string, string> }> };
     const u = kc.users[0]!.user;
-    return new Api(kube.url, { ca: readFileSync(kube.caFile), cert: Buffer.from(u['client-certificate-data']!, 'base64'), key: Buffer.from(u['client-key-data']!, 'base64') });
+    return new Api(kube.url, {
+      ca: readFileSync(kube.caFile),
+      cert: Buffer.from(u['client-certificate-data']!, 'base64'),
+      key: Buffer.from(u['client-key-data']!, 'base64'),
+    });
   }
 
   withToken(token: string): Api {
@@ -90,25 +97,38 @@ export class Api {
     const u = new URL(this.url + path);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
-      const r = request({
-        hostname: u.hostname, port: u.port, path: u.pathname + u.search, method,
-        ca: this.tls.ca, cert: this.tls.cert, key: this.tls.key, timeout: 30_000,
-        headers: {
-          accept: 'application/json',
-          ...(this.tls.token ? { authorization: `Bearer ${this.tls.token}` } : {}),
-          ...(payload ? { 'content-type': contentType, 'content-length': String(payload.length) } : {}),
+      const r = request(
+        {
+          hostname: u.hostname,
+          port: u.port,
+          path: u.pathname + u.search,
+          method,
+          ca: this.tls.ca,
+          cert: this.tls.cert,
+          key: this.tls.key,
+          timeout: 30_000,
+          headers: {
+            accept: 'application/json',
+            ...(this.tls.token ? { authorization: `Bearer ${this.tls.token}` } : {}),
+            ...(payload ? { 'content-type': contentType, 'content-length': String(payload.length) } : {}),
+          },
         },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          try { parsed = text ? JSON.parse(text) : {}; } catch { /* not JSON */ }
-          const w = res.headers.warning;
-          resolve({ status: res.statusCode ?? 0, body: parsed as T, warnings: w === undefined ? [] : Array.isArray(w) ? w : [w] });
-        });
-      });
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = text;
+            try {
+              parsed = text ? JSON.parse(text) : {};
+            } catch {
+              /* not JSON */
+            }
+            const w = res.headers.warning;
+            resolve({ status: res.statusCode ?? 0, body: parsed as T, warnings: w === undefined ? [] : Array.isArray(w) ? w : [w] });
+          });
+        },
+      );
       r.on('timeout', () => r.destroy(new Error(`${method} ${u.pathname}: timeout`)));
       r.on('error', reject);
       if (payload) r.write(payload);
@@ -141,7 +161,7 @@ export function containerEnv(env: V1EnvVar[], pod: { name: string; namespace: st
 
 /** Kubernetes' $(VAR) expansion ($$ escapes; an unknown name stays as written). */
 export function expandVars(s: string, vars: Record<string, string>): string {
-  return s.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (m, name: string | undefined) => (m === '$$' ? '$' : vars[name!] ?? m));
+  return s.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (m, name: string | undefined) => (m === '$$' ? '$' : (vars[name!] ?? m)));
 }
 
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -156,8 +176,15 @@ function inImage(path: string): string {
   for (let i = 0, hops = 0; i < parts.length; i++) {
     const next = join(out, parts[i]!);
     let target: string | undefined;
-    try { target = lstatSync(next).isSymbolicLink() ? readlinkSync(next) : undefined; } catch { target = undefined; }
-    if (target === undefined) { out = next; continue; }
+    try {
+      target = lstatSync(next).isSymbolicLink() ? readlinkSync(next) : undefined;
+    } catch {
+      target = undefined;
+    }
+    if (target === undefined) {
+      out = next;
+      continue;
+    }
     if (++hops > 40) throw new Error(`${path}: too many symlinks`);
     parts.splice(0, i + 1, ...(target.startsWith('/') ? target : join(out, target)).split('/').filter(Boolean));
     out = '/';
@@ -191,28 +218,58 @@ export interface Image {
 /** ENTRYPOINT, CMD, WORKDIR, ENV and USER of a Dockerfile's last stage, and what its COPYs name. */
 export function imageConfig(dockerfile: string): Omit<Image, 'files'> & { copied: string[] } {
   const text = readFileSync(dockerfile, 'utf8').replace(/\\\n/g, ' ');
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
-  const last = lines.map((l, i) => (/^FROM\s/i.test(l) ? i : -1)).filter((i) => i >= 0).at(-1);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+  const last = lines
+    .map((l, i) => (/^FROM\s/i.test(l) ? i : -1))
+    .filter((i) => i >= 0)
+    .at(-1);
   if (last === undefined) throw new Error(`${dockerfile}: no FROM`);
-  const cfg = { entrypoint: [] as string[], cmd: [] as string[], workdir: '/', env: {} as Record<string, string>, user: undefined as string | undefined, copied: [] as string[] };
+  const cfg = {
+    entrypoint: [] as string[],
+    cmd: [] as string[],
+    workdir: '/',
+    env: {} as Record<string, string>,
+    user: undefined as string | undefined,
+    copied: [] as string[],
+  };
   const json = (v: string, what: string): string[] => {
-    try { return JSON.parse(v) as string[]; } catch { throw new Error(`${dockerfile}: ${what} must be in exec (JSON) form`); }
+    try {
+      return JSON.parse(v) as string[];
+    } catch {
+      throw new Error(`${dockerfile}: ${what} must be in exec (JSON) form`);
+    }
   };
   for (const l of lines.slice(last + 1)) {
     const [, op, rest] = /^(\w+)\s+(.*)$/.exec(l) ?? [];
     switch (op?.toUpperCase()) {
-      case 'ENTRYPOINT': cfg.entrypoint = json(rest!, 'ENTRYPOINT'); cfg.cmd = []; break;
-      case 'CMD': cfg.cmd = json(rest!, 'CMD'); break;
-      case 'WORKDIR': cfg.workdir = rest!; break;
-      case 'USER': cfg.user = rest!; break;
-      case 'ENV': for (const m of rest!.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\S+)/g)) cfg.env[m[1]!] = m[2]!.replace(/^"|"$/g, ''); break;
+      case 'ENTRYPOINT':
+        cfg.entrypoint = json(rest!, 'ENTRYPOINT');
+        cfg.cmd = [];
+        break;
+      case 'CMD':
+        cfg.cmd = json(rest!, 'CMD');
+        break;
+      case 'WORKDIR':
+        cfg.workdir = rest!;
+        break;
+      case 'USER':
+        cfg.user = rest!;
+        break;
+      case 'ENV':
+        for (const m of rest!.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\S+)/g)) cfg.env[m[1]!] = m[2]!.replace(/^"|"$/g, '');
+        break;
       case 'COPY': {
         const words = rest!.split(/\s+/).filter((w) => !w.startsWith('--'));
         const dest = words.pop()!;
-        for (const src of words) cfg.copied.push(join(dest.startsWith('/') ? dest : join(cfg.workdir, dest), dest.endsWith('/') || words.length > 1 ? src.split('/').pop()! : ''));
+        for (const src of words)
+          cfg.copied.push(join(dest.startsWith('/') ? dest : join(cfg.workdir, dest), dest.endsWith('/') || words.length > 1 ? src.split('/').pop()! : ''));
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
   return cfg;
@@ -266,15 +323,21 @@ export async function runPod(o: RunPodOptions): Promise<PodProc> {
     if (r.status !== 200) throw new Error(`GET ${path} → ${r.status}: ${JSON.stringify(r.body).slice(0, 300)}`);
     return r.body;
   };
-  const keyFiles = (data: Record<string, string> | undefined, items: Array<{ key: string; path: string }> | undefined, decode: boolean): Record<string, Buffer> => {
+  const keyFiles = (
+    data: Record<string, string> | undefined,
+    items: Array<{ key: string; path: string }> | undefined,
+    decode: boolean,
+  ): Record<string, Buffer> => {
     const all = Object.entries(data ?? {}).map(([k, v]) => [k, decode ? Buffer.from(v, 'base64') : Buffer.from(v)] as const);
     if (items === undefined) return Object.fromEntries(all);
     const m = new Map(all);
-    return Object.fromEntries(items.map((i) => {
-      const v = m.get(i.key);
-      if (v === undefined) throw new Error(`volume item ${i.key} is not in the object`);
-      return [i.path, v];
-    }));
+    return Object.fromEntries(
+      items.map((i) => {
+        const v = m.get(i.key);
+        if (v === undefined) throw new Error(`volume item ${i.key} is not in the object`);
+        return [i.path, v];
+      }),
+    );
   };
 
   const tokens: string[] = [];
@@ -296,14 +359,21 @@ export async function runPod(o: RunPodOptions): Promise<PodProc> {
       for (const src of v.projected.sources ?? []) {
         if (src.serviceAccountToken) {
           const tr = await api.req<{ status: { token: string } }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${spec.serviceAccountName}/token`, {
-            apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
-            spec: { expirationSeconds: src.serviceAccountToken.expirationSeconds ?? 3600, ...(src.serviceAccountToken.audience ? { audiences: [src.serviceAccountToken.audience] } : {}) },
+            apiVersion: 'authentication.k8s.io/v1',
+            kind: 'TokenRequest',
+            spec: {
+              expirationSeconds: src.serviceAccountToken.expirationSeconds ?? 3600,
+              ...(src.serviceAccountToken.audience ? { audiences: [src.serviceAccountToken.audience] } : {}),
+            },
           });
           if (tr.status !== 201 && tr.status !== 200) throw new Error(`TokenRequest → ${tr.status}: ${JSON.stringify(tr.body).slice(0, 300)}`);
           files[src.serviceAccountToken.path] = Buffer.from(tr.body.status.token);
           tokens.push(tr.body.status.token);
         } else if (src.configMap) {
-          Object.assign(files, keyFiles((await get<V1ConfigMap>(`/api/v1/namespaces/${ns}/configmaps/${src.configMap.name}`)).data, src.configMap.items, false));
+          Object.assign(
+            files,
+            keyFiles((await get<V1ConfigMap>(`/api/v1/namespaces/${ns}/configmaps/${src.configMap.name}`)).data, src.configMap.items, false),
+          );
         } else if (src.downwardAPI) {
           for (const it of src.downwardAPI.items ?? []) {
             const value = containerEnv([{ name: 'x', valueFrom: { fieldRef: it.fieldRef } }], { name, namespace: ns, podIP: o.podIP }).x!;
@@ -316,7 +386,11 @@ export async function runPod(o: RunPodOptions): Promise<PodProc> {
       writeFiles(vdir, files, v.projected.defaultMode ?? 0o644, true);
       volumes.set(v.name, { kind: 'files', path: vdir });
     } else {
-      throw new Error(`volume ${v.name}: ${Object.keys(v).filter((k) => k !== 'name').join(',')} is not emulated`);
+      throw new Error(
+        `volume ${v.name}: ${Object.keys(v)
+          .filter((k) => k !== 'name')
+          .join(',')} is not emulated`,
+      );
     }
   }
 
@@ -371,8 +445,11 @@ export async function runPod(o: RunPodOptions): Promise<PodProc> {
   const groups = [gid, ...(fsGroup === undefined ? [] : [fsGroup]), ...(spec.securityContext?.supplementalGroups ?? [])];
   const caps = sc.capabilities?.drop?.includes('ALL') ? ['--inh-caps=-all', '--bounding-set=-all'] : [];
   const nnp = sc.allowPrivilegeEscalation === false ? ['--no-new-privs'] : [];
-  const inner = `cd ${q(o.image.workdir)} && exec setpriv --reuid=${uid} --regid=${gid} --groups=${[...new Set(groups)].join(',')} ${[...caps, ...nnp].join(' ')} -- ` +
-    `/usr/bin/env -i ${Object.entries(fullEnv).map(([k, v]) => q(`${k}=${v}`)).join(' ')} ${argv.map(q).join(' ')}`;
+  const inner =
+    `cd ${q(o.image.workdir)} && exec setpriv --reuid=${uid} --regid=${gid} --groups=${[...new Set(groups)].join(',')} ${[...caps, ...nnp].join(' ')} -- ` +
+    `/usr/bin/env -i ${Object.entries(fullEnv)
+      .map(([k, v]) => q(`${k}=${v}`))
+      .join(' ')} ${argv.map(q).join(' ')}`;
   lines.push(`exec chroot ${R} /bin/sh -c ${q(inner)}`);
   const script = join(dir, 'start.sh');
   writeFileSync(script, lines.join('\n') + '\n');
@@ -380,14 +457,29 @@ export async function runPod(o: RunPodOptions): Promise<PodProc> {
   // A pid namespace too: the container's first process is its PID 1, and killing it (or the
   // test's process group) ends everything in the pod.
   const daemon = startDaemon(`pod-${name}`, 'unshare', ['--pid', '--fork', '--mount', '--uts', '--propagation', 'private', 'bash', script], { logFile });
-  const output = (): string => { try { return readFileSync(logFile, 'utf8'); } catch { return ''; } };
+  const output = (): string => {
+    try {
+      return readFileSync(logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  };
   return {
     name,
     ip: o.podIP,
     daemon,
     tokens,
     output,
-    logs: () => output().split('\n').flatMap((l) => { try { return [JSON.parse(l) as Record<string, unknown>]; } catch { return []; } }),
+    logs: () =>
+      output()
+        .split('\n')
+        .flatMap((l) => {
+          try {
+            return [JSON.parse(l) as Record<string, unknown>];
+          } catch {
+            return [];
+          }
+        }),
     stop: () => daemon.stop(15_000),
   };
 }

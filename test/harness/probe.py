@@ -8,6 +8,7 @@ probe.py loop SRC DST PORT SECONDS [INTERVAL]
     New connections back to back for SECONDS (or until SIGTERM); prints
     {"attempts": n, "failures": n, "errors": [...first few...]}.
 """
+
 import json
 import signal
 import socket

@@ -79,7 +79,11 @@ function runDirOwners(): Map<number, number[]> {
  */
 function killRunDirProcesses(owner: number, owners = runDirOwners()): void {
   for (const pid of owners.get(owner) ?? []) {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
 }
 
@@ -87,14 +91,26 @@ function destroy(s: RunState): void {
   killRunDirProcesses(s.pid);
   for (const pid of s.pids) {
     // Each daemon runs in its own process group (detached), so its children go with it.
-    try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
-    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
   for (const ns of s.netns) {
     // Kill anything still running inside the namespace, then delete it.
     const r = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' });
     for (const p of (r.stdout ?? '').split(/\s+/).filter(Boolean)) {
-      try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(Number(p), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
     spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
   }
@@ -104,7 +120,11 @@ function destroy(s: RunState): void {
 /** Synchronous teardown of everything this process started; safe to call more than once. */
 export function teardownAll(): void {
   for (const c of children) {
-    try { process.kill(-(c.pid ?? 0), 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(-(c.pid ?? 0), 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
   destroy(state);
   state.pids = [];
@@ -117,8 +137,10 @@ export function teardownAll(): void {
 export function leftovers(): { pids: number[]; netns: string[]; links: string[] } {
   const prefix = `ksb${RUN_ID}`;
   const names = (args: string[]): string[] =>
-    (spawnSync('ip', args, { encoding: 'utf8' }).stdout ?? '').split('\n')
-      .map((l) => /^(?:\d+:\s+)?([^\s:@]+)/.exec(l)?.[1] ?? '').filter((n) => n.startsWith(prefix) || n.startsWith(`k${RUN_ID}`));
+    (spawnSync('ip', args, { encoding: 'utf8' }).stdout ?? '')
+      .split('\n')
+      .map((l) => /^(?:\d+:\s+)?([^\s:@]+)/.exec(l)?.[1] ?? '')
+      .filter((n) => n.startsWith(prefix) || n.startsWith(`k${RUN_ID}`));
   return { pids: runDirOwners().get(process.pid) ?? [], netns: names(['netns', 'list']), links: names(['-o', 'link', 'show']) };
 }
 
@@ -135,7 +157,9 @@ export function cleanStale(): void {
     try {
       const s = JSON.parse(readFileSync(join(STATE_ROOT, dir, 'state.json'), 'utf8')) as RunState;
       destroy(s);
-    } catch { /* unreadable: just remove */ }
+    } catch {
+      /* unreadable: just remove */
+    }
     rmSync(join(STATE_ROOT, dir), { recursive: true, force: true });
   }
 }
@@ -173,7 +197,12 @@ export function startDaemon(name: string, cmd: string, args: string[], opts: Spa
   state.pids.push(child.pid);
   save();
   let done = false;
-  const exitP = new Promise<void>((resolve) => child.once('exit', () => { done = true; resolve(); }));
+  const exitP = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      done = true;
+      resolve();
+    }),
+  );
   return {
     name,
     child,
@@ -181,13 +210,27 @@ export function startDaemon(name: string, cmd: string, args: string[], opts: Spa
     exited: () => done,
     async stop(graceMs = 5000) {
       if (!done) {
-        try { process.kill(-child.pid!, 'SIGTERM'); } catch { /* gone */ }
-        const t = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, graceMs);
+        try {
+          process.kill(-child.pid!, 'SIGTERM');
+        } catch {
+          /* gone */
+        }
+        const t = setTimeout(() => {
+          try {
+            process.kill(-child.pid!, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }, graceMs);
         await exitP;
         clearTimeout(t);
       }
       // The leader is gone; whatever is left in its group is a straggler (Salt's workers can be).
-      try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* none left */ }
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* none left */
+      }
       children.delete(child);
       state.pids = state.pids.filter((p) => p !== child.pid);
       save();
@@ -212,7 +255,10 @@ export async function run(cmd: string, args: string[], opts: { env?: NodeJS.Proc
       c.stderr.on('data', (d) => (stderr += d));
       const t = setTimeout(() => c.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
       c.on('error', reject);
-      c.on('close', (code) => { clearTimeout(t); resolve({ stdout, stderr, code: code ?? -1 }); });
+      c.on('close', (code) => {
+        clearTimeout(t);
+        resolve({ stdout, stderr, code: code ?? -1 });
+      });
       c.stdin.end(opts.input);
     });
   }
@@ -238,7 +284,12 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls fn until it returns a truthy value or the deadline passes; the error names what was awaited. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false | null> | T | undefined | false | null, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false | null> | T | undefined | false | null,
+  timeoutMs = 30_000,
+  everyMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
   for (;;) {

@@ -9,9 +9,12 @@ export const REDIS_PORT = 6379;
 export async function startRedis(host: Host): Promise<Daemon> {
   const bins = requireTools(['redis-server']);
   const dir = workDir(`redis-${host.ns}`);
-  const d = host.daemon(`redis-${host.ns}`, bins['redis-server']!, [
-    '--port', String(REDIS_PORT), '--bind', '0.0.0.0 ::', '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--dir', dir,
-  ], join(dir, 'redis.log'));
+  const d = host.daemon(
+    `redis-${host.ns}`,
+    bins['redis-server']!,
+    ['--port', String(REDIS_PORT), '--bind', '0.0.0.0 ::', '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--dir', dir],
+    join(dir, 'redis.log'),
+  );
   await waitFor(`redis in ${host.ns}`, async () => (await probe(host, '127.0.0.1', '127.0.0.1')).ok, 15_000, 200);
   return d;
 }

@@ -163,9 +163,7 @@ export function shippedBridgeAcl(): { acl: unknown; source: string } {
  */
 function eauthFileBlock(usersFile: string, users: Array<{ user: SaltUser; acl: unknown }>): Record<string, unknown> {
   const shipped = shippedEauth();
-  const options: Record<string, unknown> = shipped?.backend === 'file'
-    ? { ...shipped.options }
-    : { '^filetype': 'text', '^hashtype': 'plaintext' };
+  const options: Record<string, unknown> = shipped?.backend === 'file' ? { ...shipped.options } : { '^filetype': 'text', '^hashtype': 'plaintext' };
   const opt = (key: string, fallback: string): string => {
     const v = options[key];
     return typeof v === 'string' || typeof v === 'number' ? String(v) : fallback;
@@ -254,7 +252,8 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
   const masterPkiDir = join(rootDir, 'etc', 'salt', 'pki', 'master');
   if (opts.masterKeyFrom) {
     mkdirSync(masterPkiDir, { recursive: true, mode: 0o700 });
-    for (const f of ['master.pem', 'master.pub']) writeFileSync(join(masterPkiDir, f), readFileSync(join(opts.masterKeyFrom.pkiDir, f)), { mode: f.endsWith('.pem') ? 0o400 : 0o644 });
+    for (const f of ['master.pem', 'master.pub'])
+      writeFileSync(join(masterPkiDir, f), readFileSync(join(opts.masterKeyFrom.pkiDir, f)), { mode: f.endsWith('.pem') ? 0o400 : 0o644 });
   }
   const master = {
     root_dir: rootDir,
@@ -284,15 +283,22 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
 
   const masterD = startDaemon('salt-master', bins['salt-master']!, ['-c', configDir, '-l', 'warning'], { logFile: join(dir, 'master.out') });
   const cli: SaltStack['cli'] = (bin, args, o = {}) => run(bins[bin] ?? bin, ['-c', configDir, ...args], { timeoutMs: o.timeoutMs ?? 120_000 });
-  await waitFor('salt-master to answer', async () => {
-    if (masterD.exited()) throw new Error(`salt-master exited\n${tail(masterD.logFile)}\n${tail(join(dir, 'master.log'))}`);
-    return (await cli('salt-run', ['manage.up', '--out=json'], { timeoutMs: 20_000 })).code === 0;
-  }, 60_000, 500);
+  await waitFor(
+    'salt-master to answer',
+    async () => {
+      if (masterD.exited()) throw new Error(`salt-master exited\n${tail(masterD.logFile)}\n${tail(join(dir, 'master.log'))}`);
+      return (await cli('salt-run', ['manage.up', '--out=json'], { timeoutMs: 20_000 })).code === 0;
+    },
+    60_000,
+    500,
+  );
 
   // The runner comes from the installed extension, as on an operator's master.
   const runnerDoc = await cli('salt-run', ['doc.runner', '--out=json']);
   if (runnerDoc.code !== 0 || !runnerDoc.stdout.includes('"kube_allowlist.status"')) {
-    throw new Error(`the master has no kube_allowlist runner (is saltext.kube_allowlist installed in ${process.env.KSB_VENV ?? 'the Salt venv'}?): ${runnerDoc.stderr || runnerDoc.stdout}`);
+    throw new Error(
+      `the master has no kube_allowlist runner (is saltext.kube_allowlist installed in ${process.env.KSB_VENV ?? 'the Salt venv'}?): ${runnerDoc.stderr || runnerDoc.stdout}`,
+    );
   }
 
   // The bus as an operator sees it: salt-run state.event (JSON lines: "tag\t{...}").
@@ -302,7 +308,9 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
   const startBus = () => {
     // Unbuffered: a pipe would otherwise make Python hold events back for seconds.
     const p = spawn(bins['salt-run']!, ['-c', configDir, 'state.event', 'count=-1'], {
-      stdio: ['ignore', 'pipe', 'ignore'], detached: true, env: { ...process.env, PYTHONUNBUFFERED: '1' },
+      stdio: ['ignore', 'pipe', 'ignore'],
+      detached: true,
+      env: { ...process.env, PYTHONUNBUFFERED: '1' },
     });
     let buf = '';
     p.stdout.on('data', (d: Buffer) => {
@@ -316,7 +324,9 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
         try {
           events.push({ tag: line.slice(0, tab), data: JSON.parse(line.slice(tab + 1)) as Record<string, unknown>, at: Date.now() });
           for (const w of waiters) w();
-        } catch { /* not an event line */ }
+        } catch {
+          /* not an event line */
+        }
       }
     });
     busProc = p;
@@ -329,21 +339,24 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
     const host = await lab.addHost(`${opts.minionLabel ?? 'm'}${i}`);
     const mdir = join(dir, id);
     mkdirSync(mdir, { recursive: true });
-    writeFileSync(join(mdir, 'minion'), yamlish({
-      id,
-      master: opts.minionMasters ?? address,
-      root_dir: join(mdir, 'root'),
-      user: 'root',
-      log_file: join(mdir, 'minion.log'),
-      log_level_logfile: 'info',
-      acceptance_wait_time: 1,
-      random_reauth_delay: 0,
-      recon_default: 200,
-      recon_max: 1000,
-      recon_randomize: false,
-      startup_states: '',
-      ...(typeof opts.minionConfig === 'function' ? opts.minionConfig(id) : opts.minionConfig),
-    }));
+    writeFileSync(
+      join(mdir, 'minion'),
+      yamlish({
+        id,
+        master: opts.minionMasters ?? address,
+        root_dir: join(mdir, 'root'),
+        user: 'root',
+        log_file: join(mdir, 'minion.log'),
+        log_level_logfile: 'info',
+        acceptance_wait_time: 1,
+        random_reauth_delay: 0,
+        recon_default: 200,
+        recon_max: 1000,
+        recon_randomize: false,
+        startup_states: '',
+        ...(typeof opts.minionConfig === 'function' ? opts.minionConfig(id) : opts.minionConfig),
+      }),
+    );
     const startMinion = () => host.daemon(`salt-minion-${id}`, bins['salt-minion']!, ['-c', mdir, '-l', 'warning'], join(mdir, 'minion.out'));
     const m: Minion = {
       id,
@@ -351,7 +364,10 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
       daemon: startMinion(),
       async firewall() {
         const [a, b, c, d] = await Promise.all([
-          host.exec('iptables-save', []), host.exec('ip6tables-save', []), host.exec('ipset', ['list']), host.exec('nft', ['list', 'ruleset']),
+          host.exec('iptables-save', []),
+          host.exec('ip6tables-save', []),
+          host.exec('ipset', ['list']),
+          host.exec('nft', ['list', 'ruleset']),
         ]);
         return { iptables: a.stdout, ip6tables: b.stdout, ipset: c.stdout, nft: d.stdout };
       },
@@ -376,14 +392,22 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
   };
 
   if (minions.length > 0) {
-    await waitFor(`${minions.length} minions to answer test.ping`, async () => {
-      for (const m of minions) if (m.daemon.exited()) throw new Error(`${m.id} exited\n${tail(m.daemon.logFile)}`);
-      const r = await salt('*', 'test.ping', [], { timeoutS: 5 });
-      return minions.every((m) => r[m.id] === true);
-    }, 90_000, 1000);
+    await waitFor(
+      `${minions.length} minions to answer test.ping`,
+      async () => {
+        for (const m of minions) if (m.daemon.exited()) throw new Error(`${m.id} exited\n${tail(m.daemon.logFile)}`);
+        const r = await salt('*', 'test.ping', [], { timeoutS: 5 });
+        return minions.every((m) => r[m.id] === true);
+      },
+      90_000,
+      1000,
+    );
     const fns = await salt('*', 'sys.list_functions', ['kube_allowlist'], { timeoutS: 60 });
     const without = minions.filter((m) => !(Array.isArray(fns[m.id]) && (fns[m.id] as string[]).includes('kube_allowlist.apply')));
-    if (without.length) throw new Error(`kube_allowlist is not loaded on ${without.map((m) => m.id).join(', ')} (is saltext.kube_allowlist installed in the Salt venv?): ${JSON.stringify(fns)}`);
+    if (without.length)
+      throw new Error(
+        `kube_allowlist is not loaded on ${without.map((m) => m.id).join(', ')} (is saltext.kube_allowlist installed in the Salt venv?): ${JSON.stringify(fns)}`,
+      );
   }
 
   let api: Daemon | undefined;
@@ -392,13 +416,22 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
     const started = api;
     const ca = readFileSync(pki.caCrt);
     const { request } = await import('node:https');
-    await waitFor('salt-api to answer over TLS', () => new Promise<boolean>((resolve, reject) => {
-      if (started.exited()) return reject(new Error(`salt-api exited\n${tail(started.logFile)}`));
-      const r = request({ host: '127.0.0.1', port: apiPort, path: '/', ca, timeout: 2000 }, (res) => { res.resume(); resolve(res.statusCode === 200); });
-      r.on('error', () => resolve(false));
-      r.on('timeout', () => r.destroy());
-      r.end();
-    }), 60_000, 300);
+    await waitFor(
+      'salt-api to answer over TLS',
+      () =>
+        new Promise<boolean>((resolve, reject) => {
+          if (started.exited()) return reject(new Error(`salt-api exited\n${tail(started.logFile)}`));
+          const r = request({ host: '127.0.0.1', port: apiPort, path: '/', ca, timeout: 2000 }, (res) => {
+            res.resume();
+            resolve(res.statusCode === 200);
+          });
+          r.on('error', () => resolve(false));
+          r.on('timeout', () => r.destroy());
+          r.end();
+        }),
+      60_000,
+      300,
+    );
   };
   await startApi();
 
@@ -413,8 +446,9 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
   };
 
   // token_dir defaults to <cachedir>/tokens, cachedir to <root_dir>/var/cache/salt/master.
-  const tokenDir = (master as Record<string, unknown>)['token_dir'] as string | undefined
-    ?? join((master as Record<string, unknown>)['cachedir'] as string | undefined ?? join(rootDir, 'var', 'cache', 'salt', 'master'), 'tokens');
+  const tokenDir =
+    ((master as Record<string, unknown>)['token_dir'] as string | undefined) ??
+    join(((master as Record<string, unknown>)['cachedir'] as string | undefined) ?? join(rootDir, 'var', 'cache', 'salt', 'master'), 'tokens');
   const tokenSuffix = version.major >= 3008 ? '.p' : '';
   return {
     configDir,
@@ -451,10 +485,26 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
       return new Promise((resolve, reject) => {
         const check = () => {
           const e = events.find(match);
-          if (e) { done(); resolve(e); }
+          if (e) {
+            done();
+            resolve(e);
+          }
         };
-        const t = setTimeout(() => { done(); reject(new Error(`timed out after ${timeoutMs} ms waiting for event: ${what} (saw ${events.length} events; last tags: ${events.slice(-8).map((e) => e.tag).join(', ')})`)); }, timeoutMs);
-        const done = () => { clearTimeout(t); waiters.delete(check); };
+        const t = setTimeout(() => {
+          done();
+          reject(
+            new Error(
+              `timed out after ${timeoutMs} ms waiting for event: ${what} (saw ${events.length} events; last tags: ${events
+                .slice(-8)
+                .map((e) => e.tag)
+                .join(', ')})`,
+            ),
+          );
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(t);
+          waiters.delete(check);
+        };
         waiters.add(check);
       });
     },
@@ -469,12 +519,20 @@ export async function startSalt(lab: Lab, opts: SaltOptions): Promise<SaltStack>
       await startApi();
     },
     async stopMaster() {
-      try { process.kill(-(busProc?.pid ?? 0), 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(-(busProc?.pid ?? 0), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
       await api?.stop();
       await masterD.stop(10_000);
     },
     async stop() {
-      try { process.kill(-(busProc?.pid ?? 0), 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(-(busProc?.pid ?? 0), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
       await api?.stop();
       for (const m of minions) await m.stop();
       await masterD.stop(10_000);

@@ -11,7 +11,7 @@ type Rec = Record<string, unknown>;
 const isRec = (v: unknown): v is Rec => v !== null && typeof v === 'object' && !Array.isArray(v);
 const cut = (s: string, max: number) => (s.length > max ? `${s.slice(0, max)}…` : s);
 /** A field's value as text: a string as it is, anything else as JSON ('' when absent). */
-const text = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v) ?? '');
+const text = (v: unknown): string => (typeof v === 'string' ? v : (JSON.stringify(v) ?? ''));
 const ids = (v: unknown, max = 6): string => {
   if (!Array.isArray(v)) return '-';
   const shown = v.slice(0, max).map(String).join(',');
@@ -44,7 +44,7 @@ export function describeEvent(e: Pick<BusEvent, 'tag' | 'data'>): string {
     const r = d['return'];
     const what = isRec(r)
       ? `cluster=${String(r['cluster'])} gen=${String(r['generation'])} applied=${String(r['applied'])} changed=${String(r['changed'])} reason=${JSON.stringify(cut(text(r['reason']), 140))}`
-      : `return=${JSON.stringify(cut(typeof r === 'string' ? r : JSON.stringify(r) ?? 'undefined', 140))}`;
+      : `return=${JSON.stringify(cut(typeof r === 'string' ? r : (JSON.stringify(r) ?? 'undefined'), 140))}`;
     return `id=${String(d['id'])} fun=${String(d['fun'])} retcode=${String(d['retcode'])} ${what}${fwd}`;
   }
   if (/^salt\/run\/[^/]+\/(new|ret)$/.test(e.tag)) {
@@ -66,7 +66,10 @@ function describeLog(l: Rec): string | undefined {
     if (l[k] !== undefined) extra.push(`${k}=${cut(JSON.stringify(l[k]) ?? '', 120)}`);
   }
   const ev = isRec(l['event']) ? l['event'] : undefined;
-  if (ev) extra.push(`event=${cut(JSON.stringify({ generation: ev['generation'], ipv4: ev['ipv4'], ipv6: ev['ipv6'], reason: ev['reason'], minions: ev['minions'] }), 160)}`);
+  if (ev)
+    extra.push(
+      `event=${cut(JSON.stringify({ generation: ev['generation'], ipv4: ev['ipv4'], ipv6: ev['ipv6'], reason: ev['reason'], minions: ev['minions'] }), 160)}`,
+    );
   if (isRec(l['err'])) extra.push(`err=${cut(text(l['err']['message']), 120)}`);
   return `${cut(msg, 120)}${extra.length ? ` ${extra.join(' ')}` : ''}`;
 }
@@ -93,7 +96,8 @@ export function timeline(s: TimelineSources): string {
   (s.bridgeLogs ?? []).forEach((logs, i) => {
     for (const l of logs) {
       const line = describeLog(l);
-      if (line !== undefined && typeof l['time'] === 'number') rows.push({ at: l['time'], seq: seq++, line: `bridge${s.bridgeLogs!.length > 1 ? i : ' '}  ${line}` });
+      if (line !== undefined && typeof l['time'] === 'number')
+        rows.push({ at: l['time'], seq: seq++, line: `bridge${s.bridgeLogs!.length > 1 ? i : ' '}  ${line}` });
     }
   });
   const kept = rows.filter((r) => s.since === undefined || r.at >= s.since).sort((a, b) => a.at - b.at || a.seq - b.seq);
@@ -101,10 +105,13 @@ export function timeline(s: TimelineSources): string {
   const shown = kept.slice(-max);
   const origin = s.origin ?? shown[0]?.at ?? 0;
   const head = kept.length > shown.length ? [`(${kept.length - shown.length} earlier entries left out)`] : [];
-  return [...head, ...shown.map((r) => {
-    const rel = ((r.at - origin) / 1000).toFixed(3);
-    return `${rel.startsWith('-') ? rel : `+${rel}`}s  ${new Date(r.at).toISOString().slice(11, 23)}  ${r.line}`;
-  })].join('\n');
+  return [
+    ...head,
+    ...shown.map((r) => {
+      const rel = ((r.at - origin) / 1000).toFixed(3);
+      return `${rel.startsWith('-') ? rel : `+${rel}`}s  ${new Date(r.at).toISOString().slice(11, 23)}  ${r.line}`;
+    }),
+  ].join('\n');
 }
 
 /**
@@ -132,6 +139,8 @@ export function printTimelineOnFailure(sources: () => Omit<TimelineSources, 'sin
     } catch (err) {
       text = `(no timeline: ${(err as Error).message})`;
     }
-    process.stderr.write(`\n---- timeline of the ${t.passed === false ? 'failed ' : ''}test "${t.name}" (bus events and bridge log, receive times) ----\n${text}\n---- end of timeline ----\n`);
+    process.stderr.write(
+      `\n---- timeline of the ${t.passed === false ? 'failed ' : ''}test "${t.name}" (bus events and bridge log, receive times) ----\n${text}\n---- end of timeline ----\n`,
+    );
   });
 }

@@ -12,7 +12,9 @@ export function which(bin: string): string | undefined {
     try {
       accessSync(p, constants.X_OK);
       return p;
-    } catch { /* next */ }
+    } catch {
+      /* next */
+    }
   }
   return undefined;
 }

@@ -52,8 +52,16 @@ def base_pillar(tmp_path, **overrides):
     return pillar
 
 
-UTILS = {"payload": payload, "config": config, "policy": policy, "firewall": firewall, "kube": kube,
-         "ipset": ipset, "iptables": iptables, "nftables": nftables}
+UTILS = {
+    "payload": payload,
+    "config": config,
+    "policy": policy,
+    "firewall": firewall,
+    "kube": kube,
+    "ipset": ipset,
+    "iptables": iptables,
+    "nftables": nftables,
+}
 
 
 class LoadedModule:
@@ -66,11 +74,11 @@ class LoadedModule:
 
     def __init__(self, pillar, run_all, cachedir):
         opts = salt.config.minion_config(None)
-        opts.update(cachedir=str(cachedir), file_client="local",
-                    pillar={} if pillar is None else {"kube_allowlist": pillar})
+        opts.update(
+            cachedir=str(cachedir), file_client="local", pillar={} if pillar is None else {"kube_allowlist": pillar}
+        )
         self.__dict__["__context__"] = {}
-        self.__dict__["funcs"] = salt.loader.minion_mods(opts, context=self.__context__,
-                                                         whitelist=["kube_allowlist"])
+        self.__dict__["funcs"] = salt.loader.minion_mods(opts, context=self.__context__, whitelist=["kube_allowlist"])
         self.funcs["cmd.run_all"] = run_all
         assert "kube_allowlist.apply" in self.funcs, self.funcs.missing_fun_string("kube_allowlist.apply")
         self.__dict__["__pillar__"] = self.funcs.pack["__pillar__"]
@@ -81,8 +89,9 @@ class LoadedModule:
         """Call state function ``kube_allowlist.<name>`` as Salt's state loader loads it, over this
         execution module, with ``test`` as a state run sets it."""
         opts = dict(self.opts, test=test)
-        states = salt.loader.states(opts, self.funcs, salt.loader.utils(opts), salt.loader.serializers(opts),
-                                    context=self.__context__)
+        states = salt.loader.states(
+            opts, self.funcs, salt.loader.utils(opts), salt.loader.serializers(opts), context=self.__context__
+        )
         return states[f"kube_allowlist.{name}"](f"ksb-{name}")
 
     def __getattr__(self, name):

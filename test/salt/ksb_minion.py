@@ -79,8 +79,14 @@ class Minion:
     def call(self, fun, *args, **kwargs):
         """Run ``salt-call --local fun args key=json`` and return ``(exit code, return value)``."""
         argv = self._prefix() + [
-            *self.salt_call, "--local", "--retcode-passthrough", "--out=json", "--log-level=quiet",
-            f"--config-dir={self.cfg}", fun, *args,
+            *self.salt_call,
+            "--local",
+            "--retcode-passthrough",
+            "--out=json",
+            "--log-level=quiet",
+            f"--config-dir={self.cfg}",
+            fun,
+            *args,
         ]
         argv += [f"{k}={json.dumps(v)}" for k, v in kwargs.items()]
         res = subprocess.run(argv, capture_output=True, text=True, timeout=120)

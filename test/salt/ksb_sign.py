@@ -15,8 +15,21 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 SEED = bytes(range(32))
-SIGNED = ("version", "cluster", "generation", "digest", "ipv4", "ipv6", "added", "removed",
-          "nodes", "issued_at", "key_id", "added_truncated", "removed_truncated")
+SIGNED = (
+    "version",
+    "cluster",
+    "generation",
+    "digest",
+    "ipv4",
+    "ipv6",
+    "added",
+    "removed",
+    "nodes",
+    "issued_at",
+    "key_id",
+    "added_truncated",
+    "removed_truncated",
+)
 
 
 def _canon(obj):

@@ -144,13 +144,30 @@ class Lab:
         for ns in (self.minion, self.nodes):
             sh(["ip", "netns", "add", ns])
             sh(["ip", "-n", ns, "link", "set", "lo", "up"])
-        sh(["ip", "link", "add", "name", "ksbm", "netns", self.minion, "type", "veth",
-            "peer", "name", "ksbn", "netns", self.nodes])
+        sh(
+            [
+                "ip",
+                "link",
+                "add",
+                "name",
+                "ksbm",
+                "netns",
+                self.minion,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "ksbn",
+                "netns",
+                self.nodes,
+            ]
+        )
         self._addr(self.minion, "ksbm", [MINION_V4], [MINION_V6])
         self._addr(self.nodes, "ksbn", NODES_V4, NODES_V6)
         listener = subprocess.Popen(
             ["ip", "netns", "exec", self.minion, sys.executable, "-c", LISTENER, str(PORT), str(OTHER_PORT)],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         self.procs.append(listener)
         assert listener.stdout.readline().strip() == "ready"
@@ -204,8 +221,20 @@ class Lab:
         """Start a background connect loop from ``source``; it writes its counts on stop."""
         dst = MINION_V6 if ":" in source else MINION_V4
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.nodes, sys.executable, "-c", CONNECTOR,
-             source, dst, str(PORT), stop_file, out_file]
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.nodes,
+                sys.executable,
+                "-c",
+                CONNECTOR,
+                source,
+                dst,
+                str(PORT),
+                stop_file,
+                out_file,
+            ]
         )
         self.procs.append(proc)
         return proc

@@ -45,8 +45,7 @@ def no_trace(ruleset):
 def test_backend_converges_exactly(lab, extmods, tmp_path, backend):
     minion = Minion(tmp_path, extmods, lab.minion)
     minion.set_pillar(pillar(backend))
-    lab.run(lab.minion, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", str(OTHER_PORT),
-                         "-s", V4[4], "-j", "DROP"])
+    lab.run(lab.minion, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", str(OTHER_PORT), "-s", V4[4], "-j", "DROP"])
     lab.run(lab.minion, ["nft", "add", "table", "inet", "unrelated"])
     assert lab.reachable(V4 + V6) == set(V4 + V6), "baseline: everything connects"
 
@@ -125,8 +124,14 @@ def test_rule_options_and_families(lab, extmods, tmp_path, backend):
     """others=reject/none, extra_sources, an IPv4-only rule, port ranges, several clusters."""
     minion = Minion(tmp_path, extmods, lab.minion)
     rules = [
-        {"name": "pg", "clusters": ["prod", "stage"], "ports": ["5000:5500"], "others": "reject",
-         "extra_sources": [V4[3], "fd77::14"], "families": ["ipv4", "ipv6"]},
+        {
+            "name": "pg",
+            "clusters": ["prod", "stage"],
+            "ports": ["5000:5500"],
+            "others": "reject",
+            "extra_sources": [V4[3], "fd77::14"],
+            "families": ["ipv4", "ipv6"],
+        },
         {"name": "other", "clusters": ["prod"], "ports": [OTHER_PORT], "families": ["ipv4"]},
     ]
     minion.set_pillar(pillar(backend, rules=rules, clusters={"prod": {}, "stage": {}}))

@@ -28,8 +28,10 @@ def boot_pillar(tmp_path, **extra):
     return {
         "public_keys": [ksb_sign.public_hex()],
         "clusters": {"prod": {}, "other": {}},
-        "rules": [{"name": "pg", "clusters": ["prod"], "ports": [5432]},
-                  {"name": "ssh", "clusters": ["other"], "ports": [OTHER_PORT]}],
+        "rules": [
+            {"name": "pg", "clusters": ["prod"], "ports": [5432]},
+            {"name": "ssh", "clusters": ["other"], "ports": [OTHER_PORT]},
+        ],
         "boot": {"unit_dir": str(tmp_path / "systemd"), "salt_call": shutil.which("salt-call")},
         **extra,
     }
@@ -47,7 +49,7 @@ def production_like(minion):
 def exec_start(tmp_path):
     lines = [line for line in (tmp_path / "systemd" / UNIT).read_text().splitlines() if line.startswith("ExecStart=")]
     assert len(lines) == 1, lines
-    return shlex.split(lines[0][len("ExecStart="):])
+    return shlex.split(lines[0][len("ExecStart=") :])
 
 
 def reboot(lab, minion):

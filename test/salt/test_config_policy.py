@@ -20,8 +20,13 @@ def test_defaults(utils):
     assert config["backend"] == "ipset" and config["max_shrink"] == 0.5 and config["allow_empty"] is False
     assert config["max_prefix"] == {"ipv4": 16, "ipv6": 48}
     assert config["rules"][0] == {
-        "name": "pg", "clusters": ["prod"], "proto": "tcp", "ports": ["5432"], "others": "drop",
-        "families": ["ipv4", "ipv6"], "extra_sources": {"ipv4": [], "ipv6": []},
+        "name": "pg",
+        "clusters": ["prod"],
+        "proto": "tcp",
+        "ports": ["5432"],
+        "others": "drop",
+        "families": ["ipv4", "ipv6"],
+        "extra_sources": {"ipv4": [], "ipv6": []},
     }
 
 
@@ -35,8 +40,10 @@ BAD = [
     ({"rules": [{"name": "pg", "clusters": "prod", "ports": ["5432;id"]}]}, "rules[0]:ports[0]"),
     ({"rules": [{"name": "pg", "clusters": "prod", "ports": ["9:3"]}]}, "low < high"),
     ({"rules": [{"name": "pg", "clusters": "prod", "ports": [1], "others": "log"}]}, "others"),
-    ({"rules": [{"name": "pg", "clusters": "prod", "ports": [1], "extra_sources": ["0.0.0.0/0"]}]},
-     "extra_sources[0]: '0.0.0.0/0' is wider than /16"),
+    (
+        {"rules": [{"name": "pg", "clusters": "prod", "ports": [1], "extra_sources": ["0.0.0.0/0"]}]},
+        "extra_sources[0]: '0.0.0.0/0' is wider than /16",
+    ),
     ({"rules": [{"name": "pg", "clusters": "prod", "ports": [1], "proto": "icmp"}]}, "proto"),
     ({"rules": [{"name": "p g", "clusters": "prod", "ports": [1]}]}, "rules[0]:name"),
     ({"rules": [{"name": "pg", "clusters": "prod", "ports": [1], "port": 2}]}, "unknown keys port"),
@@ -52,8 +59,13 @@ def test_invalid_pillar_names_the_path(utils, pillar, message):
 
 
 def entry(generation, v4, source="bridge", digest=None):
-    return {"generation": generation, "digest": digest or f"d{generation}-{len(v4)}", "ipv4": v4, "ipv6": [],
-            "source": source}
+    return {
+        "generation": generation,
+        "digest": digest or f"d{generation}-{len(v4)}",
+        "ipv4": v4,
+        "ipv6": [],
+        "source": source,
+    }
 
 
 FOUR = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]

@@ -51,8 +51,12 @@ def fixture_bare_python(tmp_path_factory):
         (view / entry.name).symlink_to(entry)
     subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(root / "venv")], check=True)  # pylint: disable=protected-access
     python = root / "venv" / "bin" / "python"
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     pathlib.Path(site, "ksb-view.pth").write_text(f"{view}\n")
     check = textwrap.dedent(
         """
@@ -73,9 +77,15 @@ def test_formula_sync_fallback_serves_the_synced_sources(lab, extmods, bare_pyth
     minion = Minion(tmp_path, tmp_path / "extmods", lab.minion, python=bare_python)
     code, ret = minion.call("sys.list_functions", "kube_allowlist")
     assert (code, ret) == (0, []), "nothing serves kube_allowlist before the sync"
-    minion.set_pillar({"public_keys": [ksb_sign.public_hex()], "clusters": {"prod": {}},
-                       "rules": [{"name": "pg", "clusters": ["prod"], "ports": [5432]}],
-                       "install": {"method": "sync"}, "boot": {"enabled": False}})
+    minion.set_pillar(
+        {
+            "public_keys": [ksb_sign.public_hex()],
+            "clusters": {"prod": {}},
+            "rules": [{"name": "pg", "clusters": ["prod"], "ports": [5432]}],
+            "install": {"method": "sync"},
+            "boot": {"enabled": False},
+        }
+    )
     code, states = minion.call("state.apply", "kube_allowlist")
     by_id = {v["__id__"]: v for v in states.values()}
     assert code == 0 and "kube_allowlist-init-pip-installed" not in by_id, states
@@ -90,8 +100,12 @@ def test_formula_sync_fallback_serves_the_synced_sources(lab, extmods, bare_pyth
     assert (code, ret["applied"], ret["changed"]) == (0, True, True), ret
     assert lab.reachable(V4[:3] + V6[:2]) == {V4[0], V4[1], V6[0]}
 
-    where = subprocess.run(["ip", "netns", "exec", lab.minion, bare_python, "-c", WHERE, str(minion.cfg / "minion")],
-                           capture_output=True, text=True, check=True)
+    where = subprocess.run(
+        ["ip", "netns", "exec", lab.minion, bare_python, "-c", WHERE, str(minion.cfg / "minion")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     files = json.loads(where.stdout.splitlines()[-1])
     ext = tmp_path / "extmods"
     assert files == {
@@ -105,17 +119,28 @@ def test_runner_sync_fallback_on_a_master(bare_python, tmp_path):
     """`salt-run saltutil.sync_all` on a master without the package, then the runner from there."""
     cfg = tmp_path / "cfg"
     cfg.mkdir()
-    (cfg / "master").write_text(yaml.safe_dump({
-        "root_dir": str(tmp_path / "root"), "user": "root",
-        "file_roots": {"base": [str(FILE_ROOTS)]}, "log_file": str(tmp_path / "master.log"),
-    }))
+    (cfg / "master").write_text(
+        yaml.safe_dump(
+            {
+                "root_dir": str(tmp_path / "root"),
+                "user": "root",
+                "file_roots": {"base": [str(FILE_ROOTS)]},
+                "log_file": str(tmp_path / "master.log"),
+            }
+        )
+    )
     # What a salt-master creates at start and salt-run then uses (Salt 3008 tracks runner jobs there).
     (tmp_path / "root" / "var" / "cache" / "salt" / "master" / "proc").mkdir(parents=True)
     salt_run = [bare_python, "-c", "import salt.scripts; salt.scripts.salt_run()", "-c", str(cfg), "--out=json"]
 
     def run(*args):
-        res = subprocess.run(salt_run + list(args), capture_output=True, text=True, timeout=120,
-                             env=dict(os.environ, PYTHONWARNINGS="ignore"))
+        res = subprocess.run(
+            salt_run + list(args),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=dict(os.environ, PYTHONWARNINGS="ignore"),
+        )
         assert res.returncode == 0, res.stdout + res.stderr
         return json.loads(res.stdout)
 
@@ -132,8 +157,9 @@ def test_installed_extension_wins_over_synced_shims(extmods, tmp_path):  # pylin
     assert code == 0 and "modules.kube_allowlist" in out, out
     code, out = minion.call("saltutil.sync_utils")
     assert code == 0, out
-    where = subprocess.run([sys.executable, "-c", WHERE, str(minion.cfg / "minion")],
-                           capture_output=True, text=True, check=True)
+    where = subprocess.run(
+        [sys.executable, "-c", WHERE, str(minion.cfg / "minion")], capture_output=True, text=True, check=True
+    )
     files = json.loads(where.stdout.splitlines()[-1])
     purelib = sysconfig.get_paths()["purelib"]
     installed = os.path.join(purelib, "saltext", "kube_allowlist", "modules", "kube_allowlist_mod.py")

@@ -5,10 +5,24 @@ import pytest
 from saltext.kube_allowlist.utils import firewall, ipset, iptables, nftables
 
 RULES = [
-    {"name": "pg", "clusters": ["prod"], "proto": "tcp", "ports": ["5432", "6000:6010"], "others": "drop",
-     "families": ["ipv4", "ipv6"], "extra_sources": {"ipv4": ["192.0.2.10"], "ipv6": []}},
-    {"name": "dns", "clusters": ["prod", "edge-1"], "proto": "udp", "ports": ["53"], "others": "reject",
-     "families": ["ipv6"], "extra_sources": {"ipv4": [], "ipv6": []}},
+    {
+        "name": "pg",
+        "clusters": ["prod"],
+        "proto": "tcp",
+        "ports": ["5432", "6000:6010"],
+        "others": "drop",
+        "families": ["ipv4", "ipv6"],
+        "extra_sources": {"ipv4": ["192.0.2.10"], "ipv6": []},
+    },
+    {
+        "name": "dns",
+        "clusters": ["prod", "edge-1"],
+        "proto": "udp",
+        "ports": ["53"],
+        "others": "reject",
+        "families": ["ipv6"],
+        "extra_sources": {"ipv4": [], "ipv6": []},
+    },
 ]
 CACHES = {
     "prod": {"ipv4": ["10.0.0.2", "10.0.0.3", "10.244.0.0/16"], "ipv6": ["fd00::2"]},
@@ -143,7 +157,11 @@ def test_readback_parsers():
     assert list(sets) == ["ksb-prod-6"] and len(sets["ksb-prod-6"]["entries"]) == 2
     save = "*filter\n:INPUT ACCEPT [0:0]\n:KSB-ALLOW - [0:0]\n-A INPUT -j KSB-ALLOW\n-A KSB-ALLOW -j DROP\nCOMMIT\n"
     assert iptables.parse_iptables_save(save) == {"chain": True, "lines": ["-A KSB-ALLOW -j DROP"], "jumps": 1}
-    listed = 'table inet kube_allowlist {\n\tset c_prod_4 {\n\t}\n\tchain input {\n\t\tcounter packets 1 bytes 2 comment "ksb:' + "a" * 64 + '"\n'
+    listed = (
+        'table inet kube_allowlist {\n\tset c_prod_4 {\n\t}\n\tchain input {\n\t\tcounter packets 1 bytes 2 comment "ksb:'
+        + "a" * 64
+        + '"\n'
+    )
     assert nftables.parse_nft_list(listed) == {"fingerprint": "a" * 64, "sets": ["c_prod_4"]}
 
 

@@ -32,10 +32,15 @@ def test_init_restores_installs_the_boot_unit_and_clean_removes(lab, tmp_path):
     minion = Minion(tmp_path, tmp_path / "extmods", lab.minion)
     units = tmp_path / "systemd"
     salt_call = shutil.which("salt-call")
-    minion.set_pillar({"public_keys": [ksb_sign.public_hex()], "clusters": {"prod": {}},
-                       "rules": [{"name": "pg", "clusters": ["prod"], "ports": [5432]}],
-                       "install": {"find_links": wheel_dir(), "bin_env": sys.executable},
-                       "boot": {"unit_dir": str(units), "salt_call": salt_call}})
+    minion.set_pillar(
+        {
+            "public_keys": [ksb_sign.public_hex()],
+            "clusters": {"prod": {}},
+            "rules": [{"name": "pg", "clusters": ["prod"], "ports": [5432]}],
+            "install": {"find_links": wheel_dir(), "bin_env": sys.executable},
+            "boot": {"unit_dir": str(units), "salt_call": salt_call},
+        }
+    )
     code, states = minion.call("state.apply", "kube_allowlist")
     got = summary(states)
     assert code == 0 and got["kube_allowlist-init-kube_allowlist-restored"] == (True, False), states
@@ -51,11 +56,18 @@ def test_init_restores_installs_the_boot_unit_and_clean_removes(lab, tmp_path):
     assert (units / "multi-user.target.wants" / UNIT).resolve() == unit
     text = unit.read_text()
     exec_start = [line for line in text.splitlines() if line.startswith("ExecStart=")]
-    assert exec_start == [f"ExecStart={salt_call} --local --config-dir={minion.cfg} --retcode-passthrough --out=json "
-                          f"--log-level=warning kube_allowlist.restore persisted=True cache_dir={minion.cache_dir}"]
-    for line in ("Type=oneshot", "DefaultDependencies=no", "Wants=network-pre.target local-fs.target",
-                 "Before=network-pre.target salt-minion.service shutdown.target", "WantedBy=multi-user.target",
-                 f"RequiresMountsFor={minion.cache_dir}"):
+    assert exec_start == [
+        f"ExecStart={salt_call} --local --config-dir={minion.cfg} --retcode-passthrough --out=json "
+        f"--log-level=warning kube_allowlist.restore persisted=True cache_dir={minion.cache_dir}"
+    ]
+    for line in (
+        "Type=oneshot",
+        "DefaultDependencies=no",
+        "Wants=network-pre.target local-fs.target",
+        "Before=network-pre.target salt-minion.service shutdown.target",
+        "WantedBy=multi-user.target",
+        f"RequiresMountsFor={minion.cache_dir}",
+    ):
         assert line in text.splitlines(), line
     analyze = shutil.which("systemd-analyze")
     assert analyze, "systemd-analyze is missing (Debian package systemd; scripts/setup.sh installs it)"
@@ -99,9 +111,15 @@ def test_init_restores_installs_the_boot_unit_and_clean_removes(lab, tmp_path):
 
 def test_boot_disabled_leaves_the_unit_out(lab, extmods, tmp_path):
     minion = Minion(tmp_path, extmods, lab.minion)
-    minion.set_pillar({"public_keys": [ksb_sign.public_hex()], "clusters": {"prod": {}}, "rules": [],
-                       "install": {"find_links": wheel_dir(), "bin_env": sys.executable},
-                       "boot": {"enabled": False, "unit_dir": str(tmp_path / "systemd")}})
+    minion.set_pillar(
+        {
+            "public_keys": [ksb_sign.public_hex()],
+            "clusters": {"prod": {}},
+            "rules": [],
+            "install": {"find_links": wheel_dir(), "bin_env": sys.executable},
+            "boot": {"enabled": False, "unit_dir": str(tmp_path / "systemd")},
+        }
+    )
     code, states = minion.call("state.apply", "kube_allowlist")
     assert code == 0 and not [i for i in summary(states) if "boot" in i], states
     assert not (tmp_path / "systemd").exists()

@@ -57,8 +57,11 @@ def repaired(minion):
 
 
 def input_rules(lab, tool="iptables"):
-    return [line for line in lab.run(lab.minion, [f"{tool}-save", "-t", "filter"]).stdout.splitlines()
-            if line.startswith("-A INPUT ")]
+    return [
+        line
+        for line in lab.run(lab.minion, [f"{tool}-save", "-t", "filter"]).stdout.splitlines()
+        if line.startswith("-A INPUT ")
+    ]
 
 
 # --- ufw ----------------------------------------------------------------------------------------
@@ -83,8 +86,9 @@ class Ufw:
 
     def __call__(self, *args):
         script = 'mount --bind "$1" /etc/ufw && mount --bind "$2" /etc/default/ufw && shift 2 && exec ufw "$@"'
-        return self.lab.run(self.lab.minion, ["sh", "-c", script, "ufw", str(self.etc), str(self.default), *args],
-                            timeout=120)
+        return self.lab.run(
+            self.lab.minion, ["sh", "-c", script, "ufw", str(self.etc), str(self.default), *args], timeout=120
+        )
 
 
 def test_ufw_with_the_ipset_backend(lab, extmods, tmp_path):
@@ -154,8 +158,13 @@ def nfp_start(lab, directory, ipsets=False):
     errors = ""
     for tool, args, name in loads:
         with open(directory / name, encoding="ascii") as rules:
-            res = subprocess.run(["ip", "netns", "exec", lab.minion, tool, *args], stdin=rules,
-                                 capture_output=True, text=True, check=False)
+            res = subprocess.run(
+                ["ip", "netns", "exec", lab.minion, tool, *args],
+                stdin=rules,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
         if res.returncode != 0:
             errors += f"{tool}: {res.stderr}"
     return errors
@@ -281,16 +290,30 @@ class Firewalld:
         shutil.copytree("/etc/firewalld", self.config)
         self.env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=f"unix:path={self.bus}")
         self.log = open(root / "firewalld.log", "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        lab.procs.append(self._spawn(["dbus-daemon", "--config-file=/usr/share/dbus-1/system.conf",
-                                      f"--address=unix:path={self.bus}", "--nofork", "--nopidfile", "--nosyslog"]))
+        lab.procs.append(
+            self._spawn(
+                [
+                    "dbus-daemon",
+                    "--config-file=/usr/share/dbus-1/system.conf",
+                    f"--address=unix:path={self.bus}",
+                    "--nofork",
+                    "--nopidfile",
+                    "--nosyslog",
+                ]
+            )
+        )
         self._wait(lambda: self.bus.exists(), "the private bus socket")
-        lab.procs.append(self._spawn(["firewalld", "--nofork", "--nopid", "--system-config", str(self.config),
-                                      "--log-target", "console"]))
+        lab.procs.append(
+            self._spawn(
+                ["firewalld", "--nofork", "--nopid", "--system-config", str(self.config), "--log-target", "console"]
+            )
+        )
         self._wait(lambda: self("--state", check=False).stdout.strip() == "running", "firewalld running")
 
     def _spawn(self, argv):
-        return subprocess.Popen(["ip", "netns", "exec", self.lab.minion, *argv], env=self.env,
-                                stdout=self.log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            ["ip", "netns", "exec", self.lab.minion, *argv], env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+        )
 
     def _wait(self, ready, what, seconds=90):
         deadline = time.monotonic() + seconds
@@ -299,8 +322,14 @@ class Firewalld:
             time.sleep(0.2)
 
     def __call__(self, *args, check=True):
-        return subprocess.run(["ip", "netns", "exec", self.lab.minion, "firewall-cmd", *args], env=self.env,
-                              capture_output=True, text=True, check=check, timeout=120)
+        return subprocess.run(
+            ["ip", "netns", "exec", self.lab.minion, "firewall-cmd", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+        )
 
     def close(self):
         self.log.close()
@@ -331,4 +360,3 @@ def test_firewalld_reload(lab, extmods, tmp_path, request):
     assert lab.reachable(V4 + V6) == EVERYONE, "our iptables chain deleted by the reload"
     repaired(minion)
     assert lab.reachable(V4 + V6) == LISTED
-

@@ -100,9 +100,20 @@ def test_replay_of_older_generation_is_ignored(make_module, kernel):
     assert kernel.mutations == [] and "10.0.0.2" not in kernel.sets["ksb-prod-4"][1]
 
 
-V1 = {"version": 1, "cluster": "prod", "generation": 1, "ipv4": V4, "ipv6": [], "added": [], "removed": [],
-      "nodes": 4, "target": "*", "issued_at": "2026-11-22T10:00:00.000Z", "digest": "sha256:" + "0" * 64,
-      "signature": "hmac-sha256:" + "0" * 64}
+V1 = {
+    "version": 1,
+    "cluster": "prod",
+    "generation": 1,
+    "ipv4": V4,
+    "ipv6": [],
+    "added": [],
+    "removed": [],
+    "nodes": 4,
+    "target": "*",
+    "issued_at": "2026-11-22T10:00:00.000Z",
+    "digest": "sha256:" + "0" * 64,
+    "signature": "hmac-sha256:" + "0" * 64,
+}
 
 
 @pytest.mark.parametrize(
@@ -113,8 +124,10 @@ V1 = {"version": 1, "cluster": "prod", "generation": 1, "ipv4": V4, "ipv6": [], 
         (p(1, key=OTHER_KEY), "refused: key_id: " + ksb_sign.key_id(OTHER_KEY) + " is not one of"),
         (dict(p(1), generation=2), "refused: signature: does not verify"),
         (ksb_sign.build("prod", 1, ["0.0.0.0/0"], key=KEY), "wider than /16"),
-        (ksb_sign.build("prod", 1, sorted(f"{10 + (i >> 8)}.{i & 255}.0.0/16" for i in range(300)), key=KEY),
-         "max_address_space:ipv4"),
+        (
+            ksb_sign.build("prod", 1, sorted(f"{10 + (i >> 8)}.{i & 255}.0.0/16" for i in range(300)), key=KEY),
+            "max_address_space:ipv4",
+        ),
         (p(1, v4=["10.0.0.1;id"]), "only lower-case hex"),
         (dict(p(1), version=3), "version: 3 is not supported"),
         (p(True), "generation: expected an integer from 1 to 2^53 - 1, got bool"),
@@ -126,8 +139,24 @@ V1 = {"version": 1, "cluster": "prod", "generation": 1, "ipv4": V4, "ipv6": [], 
         (dict(p(1), minions=[1.5]), "payload.minions[0]: a float"),
         (None, "expected a mapping"),
     ],
-    ids=["version 1", "bad signature", "unknown key id", "altered generation", "any", "address space", "injection",
-         "version 3", "generation bool", "not json", "NaN", "deep json", "binary", "bytes", "float", "none"],
+    ids=[
+        "version 1",
+        "bad signature",
+        "unknown key id",
+        "altered generation",
+        "any",
+        "address space",
+        "injection",
+        "version 3",
+        "generation bool",
+        "not json",
+        "NaN",
+        "deep json",
+        "binary",
+        "bytes",
+        "float",
+        "none",
+    ],
 )
 def test_refused_payload_changes_nothing(make_module, kernel, caplog, payload, reason):
     mod = make_module()
@@ -200,8 +229,10 @@ def test_rotation_two_keys_then_the_new_one_only(make_module):
 def test_per_cluster_public_keys_replace_the_global_list(make_module):
     mod = make_module(
         clusters={"prod": {}, "edge": {"public_keys": [ksb_sign.public_hex(OTHER_KEY)]}},
-        rules=[{"name": "pg", "clusters": ["prod"], "ports": [5432]},
-               {"name": "r", "clusters": ["edge"], "ports": [6379]}],
+        rules=[
+            {"name": "pg", "clusters": ["prod"], "ports": [5432]},
+            {"name": "r", "clusters": ["edge"], "ports": [6379]},
+        ],
     )
     assert mod.apply(payload=p(1, cluster="edge", key=OTHER_KEY))["applied"]
     assert mod.apply(payload=p(2, cluster="edge"))["reason"].startswith("refused: key_id") and retcode(mod) == 1
@@ -220,8 +251,11 @@ BAD_KEYS = [
     ("placeholder", {"public_keys": ["CHANGE-ME"]}, "kube_allowlist:public_keys[0]: not valid base64"),
     ("short key", {"public_keys": [PUBLIC_KEY, "abcd"]}, "kube_allowlist:public_keys[1]: base64 of 3 bytes"),
     ("v1 signing_key only", {"public_keys": None, "signing_key": "old-shared-secret"}, "public_keys is empty"),
-    ("per-cluster placeholder", {"clusters": {"prod": {"public_keys": ["CHANGE-ME"]}}},
-     "kube_allowlist:clusters:prod:public_keys[0]: not valid base64"),
+    (
+        "per-cluster placeholder",
+        {"clusters": {"prod": {"public_keys": ["CHANGE-ME"]}}},
+        "kube_allowlist:clusters:prod:public_keys[0]: not valid base64",
+    ),
 ]
 
 
@@ -264,8 +298,11 @@ def test_invalid_pillar_fails_with_retcode_2_everywhere(make_module, tmp_path):
     mod = make_module(clusters={"prod": {}})
     assert "kubeconfig is not set" in mod.pull("prod")["reason"] and retcode(mod) == 2
     assert mod.flush(cluster="a/b")["error"].startswith("cluster 'a/b'") and retcode(mod) == 2
-    assert make_module(max_generation_skew=-1).apply(payload=p(1))["reason"].startswith(
-        "invalid pillar: kube_allowlist:max_generation_skew")
+    assert (
+        make_module(max_generation_skew=-1)
+        .apply(payload=p(1))["reason"]
+        .startswith("invalid pillar: kube_allowlist:max_generation_skew")
+    )
     assert "max_address_space:ipv4" in make_module(max_address_space={"ipv4": 33}).apply(payload=p(1))["reason"]
     del tmp_path
 
@@ -388,8 +425,10 @@ def corrupt_cache(path, name, data):
 def two_clusters(make_module):
     return make_module(
         clusters={"prod": {}, "stage": {}},
-        rules=[{"name": "pg", "clusters": ["prod"], "ports": [5432]},
-               {"name": "redis", "clusters": ["stage"], "ports": [6379]}],
+        rules=[
+            {"name": "pg", "clusters": ["prod"], "ports": [5432]},
+            {"name": "redis", "clusters": ["stage"], "ports": [6379]},
+        ],
     )
 
 
@@ -462,11 +501,20 @@ def test_flush_removes_corrupt_caches_too(make_module, kernel):
 def test_restore_without_pillar_rebuilds_exactly_the_enforced_rules(make_module, kernel, tmp_path):
     for backend in ("ipset", "nftables", "iptables"):
         kernel.__init__()
-        mod = make_module(backend=backend, cache_dir=str(tmp_path / backend), rules=[
-            {"name": "pg", "clusters": ["prod"], "ports": [5432, "6000:6010"], "others": "reject",
-             "extra_sources": ["192.0.2.10", "2001:db8:10::/48"]},
-            {"name": "waits", "clusters": ["prod", "later"], "ports": [9000], "families": ["ipv4"]},
-        ])
+        mod = make_module(
+            backend=backend,
+            cache_dir=str(tmp_path / backend),
+            rules=[
+                {
+                    "name": "pg",
+                    "clusters": ["prod"],
+                    "ports": [5432, "6000:6010"],
+                    "others": "reject",
+                    "extra_sources": ["192.0.2.10", "2001:db8:10::/48"],
+                },
+                {"name": "waits", "clusters": ["prod", "later"], "ports": [9000], "families": ["ipv4"]},
+            ],
+        )
         assert mod.apply(payload=p(3))["applied"]
         enforced = snapshot(kernel)
         kernel.__init__()  # reboot: the kernel forgets everything; no master, no pillar
@@ -512,11 +560,13 @@ def test_every_change_keeps_the_enforced_state_current(make_module, kernel):
         boot.restore(cache_dir=cache_dir(mod))
         return snapshot(kernel)
 
-    for step in (lambda: mod.apply(payload=p(1)),
-                 lambda: mod.apply(payload=p(1, ["10.1.0.1"], [], cluster="stage")),
-                 lambda: mod.apply(payload=p(2, V4[1:])),
-                 lambda: mod.forget("stage"),
-                 lambda: mod.flush(cluster="stage")):
+    for step in (
+        lambda: mod.apply(payload=p(1)),
+        lambda: mod.apply(payload=p(1, ["10.1.0.1"], [], cluster="stage")),
+        lambda: mod.apply(payload=p(2, V4[1:])),
+        lambda: mod.forget("stage"),
+        lambda: mod.flush(cluster="stage"),
+    ):
         step()
         assert retcode(mod) == 0
         live = snapshot(kernel)
@@ -543,10 +593,16 @@ BAD_STATES = [
     ("unknown backend", lambda mod: edit_state(mod, lambda d: d.update(backend="pf")), "backend"),
     ("rule port injection", lambda mod: edit_state(mod, lambda d: d["rules"][0].update(ports=["5432;id"])), "ports"),
     ("rule not normalised", lambda mod: edit_state(mod, lambda d: d["rules"][0].update(proto="TCP")), "proto"),
-    ("list widened", lambda mod: edit_state(mod, lambda d: d["lists"]["prod"].update(ipv4=["0.0.0.0/0"])),
-     "wider than /16"),
-    ("generation as string", lambda mod: edit_state(mod, lambda d: d["lists"]["prod"].update(generation="11")),
-     "generation"),
+    (
+        "list widened",
+        lambda mod: edit_state(mod, lambda d: d["lists"]["prod"].update(ipv4=["0.0.0.0/0"])),
+        "wider than /16",
+    ),
+    (
+        "generation as string",
+        lambda mod: edit_state(mod, lambda d: d["lists"]["prod"].update(generation="11")),
+        "generation",
+    ),
     ("lists not a mapping", lambda mod: edit_state(mod, lambda d: d.update(lists=[])), "lists"),
     ("missing, caches present", lambda mod: os.unlink(state_path(mod)), "is missing"),
 ]
@@ -637,7 +693,11 @@ def test_states_report_the_real_plan_under_test(make_module, kernel):
     nothing runs or is written. A real run then does exactly those steps."""
     mod = make_module()
     assert mod.state("restored", test=True) == {
-        "name": "ksb-restored", "changes": {}, "result": True, "comment": "already in the desired state"}
+        "name": "ksb-restored",
+        "changes": {},
+        "result": True,
+        "comment": "already in the desired state",
+    }
     assert not os.path.exists(cache_dir(mod)), "a dry run creates nothing, not even the cache directory"
     mod.apply(payload=p(1))
     kernel.chains["ipv4"] = []  # the kernel lost our IPv4 rules
@@ -657,8 +717,10 @@ def test_states_report_the_real_plan_under_test(make_module, kernel):
     flush_plan = mod.state("flushed", test=True)
     assert flush_plan["result"] is None and kernel.mutations[1:] == [] and os.path.exists(cache_dir(mod) + "/prod.json")
     assert flush_plan["changes"]["caches_removed"] == ["prod"] and flush_plan["changes"]["steps"] == [
-        "iptables-restore: remove chain KSB-ALLOW", "ip6tables-restore: remove chain KSB-ALLOW",
-        "ipset: destroy ksb-prod-4, ksb-prod-6"], flush_plan
+        "iptables-restore: remove chain KSB-ALLOW",
+        "ip6tables-restore: remove chain KSB-ALLOW",
+        "ipset: destroy ksb-prod-4, ksb-prod-6",
+    ], flush_plan
     assert mod.state("flushed")["changes"]["steps"] == flush_plan["changes"]["steps"]
     assert mod.state("flushed", test=True)["result"] is True
 
@@ -680,17 +742,23 @@ def test_return_codes_of_every_function_as_documented(make_module, kernel):
     the code the real run would get (apply's 1 is covered by the refusal tables above)."""
     mod = make_module()
     calls = {
-        "show": lambda: mod.show(), "restore": lambda: mod.restore(), "restore test": lambda: mod.restore(test=True),
-        "flush test": lambda: mod.flush(test=True), "forget": lambda: mod.forget("prod"),
+        "show": lambda: mod.show(),
+        "restore": lambda: mod.restore(),
+        "restore test": lambda: mod.restore(test=True),
+        "flush test": lambda: mod.flush(test=True),
+        "forget": lambda: mod.forget("prod"),
         "flush": lambda: mod.flush(),
     }
     for name, call in calls.items():
         mod.__context__.clear()
         call()
         assert retcode(mod) == 0, name
-    for name, call in {"forget": lambda: mod.forget("Bad_Name"), "flush": lambda: mod.flush(cluster="a/b"),
-                       "restore": lambda: mod.restore(cache_dir="relative"),
-                       "restore test": lambda: mod.restore(cache_dir="relative", test=True)}.items():
+    for name, call in {
+        "forget": lambda: mod.forget("Bad_Name"),
+        "flush": lambda: mod.flush(cluster="a/b"),
+        "restore": lambda: mod.restore(cache_dir="relative"),
+        "restore test": lambda: mod.restore(cache_dir="relative", test=True),
+    }.items():
         mod.__context__.clear()
         call()
         assert retcode(mod) == 2, name

@@ -195,16 +195,22 @@ HOSTILE = [
     ("version bool", good(version=True), "version: bool is not supported"),
     # key and signature
     ("unknown key id", ksb_sign.build("prod", 5, ["10.0.0.2"], key=OTHER), "is not one of this minion's public keys"),
-    ("key id of ours, signed by another", dict(ksb_sign.build("prod", 5, ["10.0.0.2"], key=OTHER),
-                                               key_id=ksb_sign.key_id(KEY)), "signature: does not verify"),
+    (
+        "key id of ours, signed by another",
+        dict(ksb_sign.build("prod", 5, ["10.0.0.2"], key=OTHER), key_id=ksb_sign.key_id(KEY)),
+        "signature: does not verify",
+    ),
     ("key id upper case", good(key_id=ksb_sign.key_id(KEY).upper()), "key_id: expected 16 lower-case hex"),
     ("key id missing", without(good(), "key_id"), "missing keys key_id"),
     ("key id not a string", good(key_id=7), "key_id: expected"),
     ("bad signature", dict(good(), signature="ed25519:" + base64.b64encode(bytes(64)).decode()), "does not verify"),
     ("v1 signature prefix", dict(good(), signature="hmac-sha256:" + "0" * 64), "signature: expected ed25519:"),
     ("signature with a newline", dict(good(), signature=good()["signature"] + "\n"), "signature: expected"),
-    ("non-canonical signature", dict(good(), signature=good()["signature"][:-3] + chr(ord(good()["signature"][-3]) ^ 1)
-                                     + "=="), "signature:"),
+    (
+        "non-canonical signature",
+        dict(good(), signature=good()["signature"][:-3] + chr(ord(good()["signature"][-3]) ^ 1) + "=="),
+        "signature:",
+    ),
     ("signature missing", without(good(), "signature"), "missing keys signature"),
     ("signature not a string", dict(good(), signature=["ed25519:"]), "signature: expected"),
     # every signed field altered after signing
@@ -217,8 +223,11 @@ HOSTILE = [
     ("tampered removed", dict(good(), removed=["10.0.0.9"]), "does not verify"),
     ("tampered nodes", dict(good(), nodes=9), "does not verify"),
     ("tampered issued_at", dict(good(), issued_at="2026-11-22T10:00:01.000Z"), "does not verify"),
-    ("tampered key_id", dict(ksb_sign.build("prod", 5, ["10.0.0.2"], key=OTHER), key_id=ksb_sign.key_id(KEY)),
-     "does not verify"),
+    (
+        "tampered key_id",
+        dict(ksb_sign.build("prod", 5, ["10.0.0.2"], key=OTHER), key_id=ksb_sign.key_id(KEY)),
+        "does not verify",
+    ),
     ("truncation flag added", dict(good(), removed_truncated=True), "does not verify"),
     # schema and fields
     ("digest mismatch", good(digest="sha256:" + "0" * 64), "digest:"),
@@ -260,12 +269,17 @@ HOSTILE = [
     ("list is a string", consistent("ipv4", "10.0.0.1"), "expected a list"),
     ("too many entries", consistent("ipv4", hosts(20001)), "exceed the bound"),
     # address space: 20,000 /16 networks (each within max_prefix) would open 2^30 addresses
-    ("20,000 x /16", consistent("ipv4", sorted(f"{10 + (i >> 8)}.{i & 255}.0.0/16" for i in range(20000))),
-     "more than 2^24 (pillar kube_allowlist:max_address_space:ipv4)"),
-    ("257 x /16", consistent("ipv4", sorted(f"10.{i}.0.0/16" for i in range(256)) + ["11.0.0.0/16"]),
-     "the entries cover 16842752 addresses"),
-    ("20,000 x /48", consistent("ipv6", sorted(f"fd00:{i:x}::/48" for i in range(1, 20001))),
-     "max_address_space:ipv6"),
+    (
+        "20,000 x /16",
+        consistent("ipv4", sorted(f"{10 + (i >> 8)}.{i & 255}.0.0/16" for i in range(20000))),
+        "more than 2^24 (pillar kube_allowlist:max_address_space:ipv4)",
+    ),
+    (
+        "257 x /16",
+        consistent("ipv4", sorted(f"10.{i}.0.0/16" for i in range(256)) + ["11.0.0.0/16"]),
+        "the entries cover 16842752 addresses",
+    ),
+    ("20,000 x /48", consistent("ipv6", sorted(f"fd00:{i:x}::/48" for i in range(1, 20001))), "max_address_space:ipv6"),
 ]
 
 
@@ -337,9 +351,16 @@ GOOD = [
     ("v1 target unsigned and ignored", dict(good(), target="*")),
     ("truncation flags signed", good(added_truncated=True, removed_truncated=False)),
     ("20000 entries", consistent("ipv4", hosts(20000))),
-    ("5,000 nodes + 5,000 /24 pod networks", consistent("ipv4", sorted(
-        hosts(5000, "10.{a}.{b}.{c}")
-        + [f"{100 + (i >> 8)}.{i & 255}.{j}.0/24" for i in range(20) for j in range(250)]))),
+    (
+        "5,000 nodes + 5,000 /24 pod networks",
+        consistent(
+            "ipv4",
+            sorted(
+                hosts(5000, "10.{a}.{b}.{c}")
+                + [f"{100 + (i >> 8)}.{i & 255}.{j}.0/24" for i in range(20) for j in range(250)]
+            ),
+        ),
+    ),
     ("256 x /16: exactly 2^24", consistent("ipv4", sorted(f"10.{i}.0.0/16" for i in range(256)))),
     ("5,000 x /64 pod networks", consistent("ipv6", sorted(f"fd00:{i:x}::/64" for i in range(1, 5001)))),
     ("generation 2^53 - 1", consistent("ipv4", [], generation=2**53 - 1)),
@@ -358,8 +379,9 @@ def test_max_prefix_and_address_space_are_configurable(utils):
     refused(utils, payload, "wider than /16")
     refused(utils, payload, "max_address_space:ipv4", max_prefix={"ipv4": 8, "ipv6": 48})
     mod = utils["payload"]
-    assert mod.verify(payload, RING, max_prefix={"ipv4": 8, "ipv6": 48},
-                      max_address_space={"ipv4": 25, "ipv6": 88})["ipv4"] == ["10.0.0.0/8", "11.0.0.1"]
+    assert mod.verify(payload, RING, max_prefix={"ipv4": 8, "ipv6": 48}, max_address_space={"ipv4": 25, "ipv6": 88})[
+        "ipv4"
+    ] == ["10.0.0.0/8", "11.0.0.1"]
     assert mod.address_space(["10.0.0.1", "10.0.0.0/24", "10.0.0.0/24"], "ipv4") == 513
     assert mod.address_space(["fd00::1", "fd00::/64"], "ipv6") == 2**64 + 1
 
@@ -382,5 +404,10 @@ def test_generation_skew(utils, generation, skew, ok):
     if ok:
         assert utils["payload"].verify(payload, RING, now_ms=NOW, max_skew=skew)["generation"] == generation
     else:
-        refused(utils, payload, f"ahead of this minion's clock, more than max_generation_skew {skew} s",
-                now_ms=NOW, max_skew=skew)
+        refused(
+            utils,
+            payload,
+            f"ahead of this minion's clock, more than max_generation_skew {skew} s",
+            now_ms=NOW,
+            max_skew=skew,
+        )

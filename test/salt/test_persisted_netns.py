@@ -24,8 +24,7 @@ def pillar(backend):
         "public_keys": [ksb_sign.public_hex(KEY)],
         "backend": backend,
         "clusters": {"prod": {}},
-        "rules": [{"name": "pg", "clusters": ["prod"], "ports": [5432], "others": "reject",
-                   "extra_sources": [V4[4]]}],
+        "rules": [{"name": "pg", "clusters": ["prod"], "ports": [5432], "others": "reject", "extra_sources": [V4[4]]}],
     }
 
 
@@ -34,8 +33,7 @@ def test_boot_restore_without_master_or_pillar(lab, extmods, tmp_path, backend):
     minion = Minion(tmp_path, extmods, lab.minion)
     # cache_dir left at its default (<minion cachedir>/kube_allowlist), as on a real minion.
     minion.set_pillar(dict(pillar(backend), cache_dir=str(minion.default_cache_dir)))
-    lab.run(lab.minion, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", str(OTHER_PORT),
-                         "-s", V4[3], "-j", "DROP"])
+    lab.run(lab.minion, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", str(OTHER_PORT), "-s", V4[3], "-j", "DROP"])
     code, ret = minion.call("kube_allowlist.apply", payload=ksb_sign.build("prod", 4, V4[:2], V6[:2], key=KEY))
     assert (code, ret["applied"]) == (0, True), ret
     allowed = set(V4[:2] + V6[:2] + [V4[4]])

@@ -17,12 +17,17 @@ from cryptography.x509.oid import NameOID
 
 TOKEN = "pull-test-token"
 NODES = [
-    {"metadata": {"name": f"n{i}"}, "status": {"addresses": [
-        {"type": "InternalIP", "address": f"10.1.0.{i}"},
-        {"type": "InternalIP", "address": f"fd01::{i}"},
-        {"type": "ExternalIP", "address": f"203.0.113.{i}"},
-        {"type": "Hostname", "address": f"n{i}"},
-    ]}}
+    {
+        "metadata": {"name": f"n{i}"},
+        "status": {
+            "addresses": [
+                {"type": "InternalIP", "address": f"10.1.0.{i}"},
+                {"type": "InternalIP", "address": f"fd01::{i}"},
+                {"type": "ExternalIP", "address": f"203.0.113.{i}"},
+                {"type": "Hostname", "address": f"n{i}"},
+            ]
+        },
+    }
     for i in range(1, 6)
 ] + [{"metadata": {"name": "new"}, "status": {}}]
 
@@ -32,8 +37,12 @@ def self_signed():
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ksb-test")])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
         .not_valid_after(now + datetime.timedelta(hours=1))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
@@ -74,9 +83,18 @@ def fixture_apiserver(tmp_path):
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     kubeconfig = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "k", "cluster": {"server": f"https://127.0.0.1:{server.server_address[1]}",
-                                                "certificate-authority-data": base64.b64encode(cert).decode()}}],
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "c",
+        "clusters": [
+            {
+                "name": "k",
+                "cluster": {
+                    "server": f"https://127.0.0.1:{server.server_address[1]}",
+                    "certificate-authority-data": base64.b64encode(cert).decode(),
+                },
+            }
+        ],
         "users": [{"name": "u", "user": {"token": TOKEN}}],
         "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
     }
@@ -105,8 +123,9 @@ def test_pull_reads_nodes_and_falls_back_to_cache(make_module, kernel, apiserver
 
 def test_pull_types_and_families_from_pillar(make_module, kernel, apiserver):
     _, kubeconfig = apiserver
-    mod = make_module(clusters={"prod": {"kubeconfig": kubeconfig, "address_types": ["ExternalIP"],
-                                         "families": ["ipv4"]}})
+    mod = make_module(
+        clusters={"prod": {"kubeconfig": kubeconfig, "address_types": ["ExternalIP"], "families": ["ipv4"]}}
+    )
     assert mod.pull("prod")["applied"]
     assert sorted(kernel.sets["ksb-prod-4"][1]) == [f"203.0.113.{i}" for i in range(1, 6)]
     assert kernel.sets["ksb-prod-6"][1] == []

@@ -73,8 +73,16 @@ def test_canonical_forms_need_no_ipaddress(monkeypatch):
         raise AssertionError("ipaddress used for a canonical entry")
 
     monkeypatch.setattr(ipset.ipaddress, "ip_network", boom)
-    for text in ("10.0.0.7", "10.0.0.7/32", "10.244.0.0/16", "fd00::7", "fd00::7/128",
-                 "2a05:d018:100b:c924:a23d:7b56:1000:182e", "1:0:0:2::3", "2001:db8:0:1:1:1:1:1"):
+    for text in (
+        "10.0.0.7",
+        "10.0.0.7/32",
+        "10.244.0.0/16",
+        "fd00::7",
+        "fd00::7/128",
+        "2a05:d018:100b:c924:a23d:7b56:1000:182e",
+        "1:0:0:2::3",
+        "2001:db8:0:1:1:1:1:1",
+    ):
         expected = text.rsplit("/", 1)[0] if text.endswith(("/32", "/128")) else text
         assert ipset.canonical_entry(text) == expected
 
@@ -121,8 +129,17 @@ def test_parse_ipset_save_canonicalises():
     }
 
 
-RULES = [{"name": "pg", "clusters": ["prod"], "proto": "tcp", "ports": ["5432"], "others": "drop",
-          "families": ["ipv4", "ipv6"], "extra_sources": {"ipv4": [], "ipv6": []}}]
+RULES = [
+    {
+        "name": "pg",
+        "clusters": ["prod"],
+        "proto": "tcp",
+        "ports": ["5432"],
+        "others": "drop",
+        "families": ["ipv4", "ipv6"],
+        "extra_sources": {"ipv4": [], "ipv6": []},
+    }
+]
 LISTS = {"ipv4": ["10.0.0.2", "10.244.0.0/16"], "ipv6": ["1:0:0:2::3", "::102:304", "fd00:0:0:1::/64", "fd00::2"]}
 
 
@@ -159,8 +176,9 @@ def test_real_ipset_save_reads_back_canonical(netns):
     changes = {ipset.ipset_name("prod", f): (f, LISTS[f]) for f in ("ipv4", "ipv6")}
 
     def run_ipset(args, stdin=None):
-        return subprocess.run(["ip", "netns", "exec", netns, "ipset"] + args, input=stdin, text=True,
-                              capture_output=True, check=True).stdout
+        return subprocess.run(
+            ["ip", "netns", "exec", netns, "ipset"] + args, input=stdin, text=True, capture_output=True, check=True
+        ).stdout
 
     run_ipset(["restore"], ipset.ipset_script(changes, set(), 65536))
     saved = run_ipset(["save"])
@@ -172,8 +190,15 @@ def test_real_ipset_save_reads_back_canonical(netns):
 
     spelled = {
         "ksb-prod-4": ["10.0.0.9/32", "10.1.2.3/24", "192.168.7.0/31"],
-        "ksb-prod-6": ["FD00:0:0:0:0:0:0:9/128", "2001:db8:1::5/48", "2001:db8:0:1:1:1:1:1", "::ffff:0:0:1",
-                       "1::2:0:0:0:4", "::1.2.3.5", "::ffff:1.2.3.6"],
+        "ksb-prod-6": [
+            "FD00:0:0:0:0:0:0:9/128",
+            "2001:db8:1::5/48",
+            "2001:db8:0:1:1:1:1:1",
+            "::ffff:0:0:1",
+            "1::2:0:0:0:4",
+            "::1.2.3.5",
+            "::ffff:1.2.3.6",
+        ],
     }
     for name, entries in spelled.items():
         for entry in entries:
@@ -191,8 +216,20 @@ def test_real_ipset_save_reads_back_canonical(netns):
 
 # --- verify: one parse per entry, messages unchanged ------------------------------------------
 
-MALFORMED = ["10.0.0", "10.0.0.256", "10.0.0.02", "10.0.0.1/33", "10.0.0.1/24", "fd00:::1", "fd00::1/129",
-             "fd00::1/64", "1:2:3:4:5:6:7:8:9", "10.0.0.0/", "::1.2.3", "1::2::3"]
+MALFORMED = [
+    "10.0.0",
+    "10.0.0.256",
+    "10.0.0.02",
+    "10.0.0.1/33",
+    "10.0.0.1/24",
+    "fd00:::1",
+    "fd00::1/129",
+    "fd00::1/64",
+    "1:2:3:4:5:6:7:8:9",
+    "10.0.0.0/",
+    "::1.2.3",
+    "1::2::3",
+]
 
 
 @pytest.mark.parametrize("value", MALFORMED)

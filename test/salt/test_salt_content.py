@@ -31,15 +31,27 @@ def fixture_renderers():
 def render_reactor(renderers, data, tag="salt/run/20261122100000000000/ret"):
     opts, funcs = renderers
     return salt.template.compile_template(
-        str(FILE_ROOTS / "reactor" / "kube_allowlist.sls"), funcs, "jinja|yaml",
-        opts["renderer_blacklist"], opts["renderer_whitelist"], data=data, tag=tag,
+        str(FILE_ROOTS / "reactor" / "kube_allowlist.sls"),
+        funcs,
+        "jinja|yaml",
+        opts["renderer_blacklist"],
+        opts["renderer_whitelist"],
+        data=data,
+        tag=tag,
     )
 
 
 def runner_ret(fun_args, **extra):
     """The salt/run/<jid>/ret event of a runner.event.send job, as the master fires it."""
-    data = {"fun": "runner.event.send", "jid": "20261122100000000000", "user": "kube-salt-bridge",
-            "fun_args": fun_args, "return": True, "success": True, "_stamp": "2026-11-22T10:00:00.2"}
+    data = {
+        "fun": "runner.event.send",
+        "jid": "20261122100000000000",
+        "user": "kube-salt-bridge",
+        "fun_args": fun_args,
+        "return": True,
+        "success": True,
+        "_stamp": "2026-11-22T10:00:00.2",
+    }
     data.update(extra)
     return data
 
@@ -69,21 +81,53 @@ P = {"version": 2, "cluster": "prod"}
 @pytest.mark.parametrize(
     "event,target",
     [
-        (runner_ret([{"tag": TAG, "data": dict(P, minions=["db-1", "a.b_c"])}]),
-         "I@kube_allowlist:clusters:prod and L@db-1,a.b_c"),
-        (runner_ret([{"tag": TAG, "data": dict(P, minions=["m"] * 1000)}]),
-         "I@kube_allowlist:clusters:prod and L@" + ",".join(["m"] * 1000)),
+        (
+            runner_ret([{"tag": TAG, "data": dict(P, minions=["db-1", "a.b_c"])}]),
+            "I@kube_allowlist:clusters:prod and L@db-1,a.b_c",
+        ),
+        (
+            runner_ret([{"tag": TAG, "data": dict(P, minions=["m"] * 1000)}]),
+            "I@kube_allowlist:clusters:prod and L@" + ",".join(["m"] * 1000),
+        ),
         # the target is never taken from the data
-        (runner_ret([{"tag": TAG, "data": dict(P, target="*", tgt="*", tgt_type="glob")}]),
-         "I@kube_allowlist:clusters:prod"),
+        (
+            runner_ret([{"tag": TAG, "data": dict(P, target="*", tgt="*", tgt_type="glob")}]),
+            "I@kube_allowlist:clusters:prod",
+        ),
         # hints that do not narrow, or are not a list of ids: nothing
-        *[(runner_ret([{"tag": TAG, "data": dict(P, minions=h)}]), None)
-          for h in (["*"], ["x or *"], ["E@.*"], ["a", "b c"], ["a\n"], ["a,b"], [""], ["x" * 129],
-                    ["m"] * 1001, [], "db-1", {"db-1": 1}, None, [1])],
+        *[
+            (runner_ret([{"tag": TAG, "data": dict(P, minions=h)}]), None)
+            for h in (
+                ["*"],
+                ["x or *"],
+                ["E@.*"],
+                ["a", "b c"],
+                ["a\n"],
+                ["a,b"],
+                [""],
+                ["x" * 129],
+                ["m"] * 1001,
+                [],
+                "db-1",
+                {"db-1": 1},
+                None,
+                [1],
+            )
+        ],
         # not our tag, not a DNS label, or a trailing newline: nothing
-        *[(runner_ret([{"tag": t, "data": P}]), None)
-          for t in ("kube-salt-bridge/cluster/x or */nodes", "kube-salt-bridge/cluster/-x/nodes", TAG + "\n",
-                    "kube-salt-bridge/cluster/Prod/nodes", "kube-salt-bridge/check", "x" + TAG, TAG + "/x", 7)],
+        *[
+            (runner_ret([{"tag": t, "data": P}]), None)
+            for t in (
+                "kube-salt-bridge/cluster/x or */nodes",
+                "kube-salt-bridge/cluster/-x/nodes",
+                TAG + "\n",
+                "kube-salt-bridge/cluster/Prod/nodes",
+                "kube-salt-bridge/check",
+                "x" + TAG,
+                TAG + "/x",
+                7,
+            )
+        ],
         # forwarded by a minion (event.send with preload tricks), failed, other runner, positional data
         (runner_ret([{"tag": TAG, "data": P}], cmd="_minion_event", id="m1"), None),
         (runner_ret([{"tag": TAG, "data": P}], id="m1"), None),
@@ -162,8 +206,21 @@ def test_pillar_example_is_valid_and_documents_every_option(utils):
     config = utils["config"].load(pillar, utils["payload"].parse_entry, "/var/cache/x")
     assert [r["name"] for r in config["rules"]] == ["postgres", "redis"]
     options = set(utils["config"].DEFAULTS) | {"cache_dir", "clusters", "rules"}
-    options |= {"kubeconfig", "context", "address_types", "families", "timeout", "allow_empty", "max_shrink",
-                "public_keys", "name", "proto", "ports", "others", "extra_sources"}
+    options |= {
+        "kubeconfig",
+        "context",
+        "address_types",
+        "families",
+        "timeout",
+        "allow_empty",
+        "max_shrink",
+        "public_keys",
+        "name",
+        "proto",
+        "ports",
+        "others",
+        "extra_sources",
+    }
     assert [o for o in sorted(options) if f"{o}:" not in text] == []
     assert "# signing_key:" in text and "signing_key" not in pillar, "the removed v1 key is documented as removed"
     for function in ("forget", "restore persisted=True"):
@@ -177,8 +234,11 @@ def test_formula_files_follow_template_formula_conventions():
     formula = FILE_ROOTS / "kube_allowlist"
     assert {p.name for p in formula.iterdir()} >= {"init.sls", "boot.sls", "clean.sls", "map.jinja", "defaults.yaml"}
     for sls in ("init", "boot", "clean"):
-        ids = [line.rstrip(":") for line in (formula / f"{sls}.sls").read_text().splitlines()
-               if line and not line[0].isspace() and line.endswith(":") and line != "include:"]
+        ids = [
+            line.rstrip(":")
+            for line in (formula / f"{sls}.sls").read_text().splitlines()
+            if line and not line[0].isspace() and line.endswith(":") and line != "include:"
+        ]
         assert ids and all(i.startswith(f"kube_allowlist-{sls}-") for i in ids), ids
 
 
@@ -188,7 +248,11 @@ def test_runner_summarize_flags_minions_behind():
     assert report["clusters"]["prod"]["newest"] == 7
     assert report["clusters"]["prod"]["behind"] == ["db2"]
     assert report["clusters"]["prod"]["minions"]["db1"] == {
-        "generation": 7, "digest": "sha256:7", "applied_at": None, "behind": False}
+        "generation": 7,
+        "digest": "sha256:7",
+        "applied_at": None,
+        "behind": False,
+    }
     assert list(report["errors"]) == ["db3"]
 
 

@@ -21,12 +21,17 @@ const file = (name: string, content: string): string => {
   writeFileSync(p, content, { mode: 0o600 });
   return p;
 };
-const KUBECONFIG = file('kubeconfig', JSON.stringify({
-  apiVersion: 'v1', kind: 'Config', 'current-context': 'a',
-  contexts: [{ name: 'a', context: { cluster: 'a', user: 'a' } }],
-  clusters: [{ name: 'a', cluster: { server: 'https://127.0.0.1:1' } }],
-  users: [{ name: 'a', user: {} }],
-}));
+const KUBECONFIG = file(
+  'kubeconfig',
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    'current-context': 'a',
+    contexts: [{ name: 'a', context: { cluster: 'a', user: 'a' } }],
+    clusters: [{ name: 'a', cluster: { server: 'https://127.0.0.1:1' } }],
+    users: [{ name: 'a', user: {} }],
+  }),
+);
 const PASSWORD = file('password', 'cli-unit-password\n');
 const KEYS = testKeys('cli unit tests');
 const KEY = file('signing-key', `${KEYS.privateText}\n`);
@@ -62,7 +67,7 @@ describe('runCli exit codes', () => {
     for (const c of ['run', 'once', 'check', 'keygen', 'status', 'release']) assert.match(r.out, new RegExp(`^\\s+${c}\\b`, 'm'), `help lists ${c}`);
   });
 
-  it('a command\'s --help exits 0 and lists its options', async () => {
+  it("a command's --help exits 0 and lists its options", async () => {
     const r = await cli('once', '--help');
     assert.equal(r.code, 0);
     assert.match(r.out, /--dry-run/);
@@ -139,7 +144,9 @@ describe('runCli bad configuration exits 2 naming the field', () => {
   it('the config path can come from KSB_CONFIG_FILE (in the io env)', async () => {
     let err = '';
     const code = await runCli(['check'], {
-      out: () => {}, err: (t) => (err += t), stopSignal: new Promise(() => {}),
+      out: () => {},
+      err: (t) => (err += t),
+      stopSignal: new Promise(() => {}),
       env: { KSB_CONFIG_FILE: configFile(config({ cluster: { kubeconfig: join(dir, 'nope') } })) },
     });
     assert.equal(code, 2);
@@ -254,8 +261,26 @@ async function fakeBridge(handler: (req: IncomingMessage, res: ServerResponse) =
 
 describe('status and release against an HTTP endpoint', () => {
   const doc = {
-    active: true, dryRun: false, ready: [], minions: [],
-    clusters: [{ cluster: 'alpha', synced: true, nodes: 2, pending: [], ipv4: 2, ipv6: 0, generation: 42, digest: 'sha256:x', lastPublishAt: undefined, held: undefined, lastError: undefined, minionsBehind: [] }],
+    active: true,
+    dryRun: false,
+    ready: [],
+    minions: [],
+    clusters: [
+      {
+        cluster: 'alpha',
+        synced: true,
+        nodes: 2,
+        pending: [],
+        ipv4: 2,
+        ipv6: 0,
+        generation: 42,
+        digest: 'sha256:x',
+        lastPublishAt: undefined,
+        held: undefined,
+        lastError: undefined,
+        minionsBehind: [],
+      },
+    ],
   };
 
   it('status prints the table, --json the document; exit 0', async () => {
@@ -274,7 +299,10 @@ describe('status and release against an HTTP endpoint', () => {
   });
 
   it('status against something that is not a bridge exits 1 and says so', async () => {
-    const b = await fakeBridge((_req, res) => { res.writeHead(404); res.end('<html>nope</html>'); });
+    const b = await fakeBridge((_req, res) => {
+      res.writeHead(404);
+      res.end('<html>nope</html>');
+    });
     try {
       const r = await cli('status', '--url', b.url);
       assert.equal(r.code, 1);
@@ -313,19 +341,55 @@ describe('formatStatus', () => {
     ready: [],
     clusters: [
       {
-        cluster: 'alpha', synced: true, nodes: 3, pending: ['a9'], ipv4: 3, ipv6: 1, generation: 1772366390000,
-        digest: 'sha256:aaaa', lastPublishAt: '2026-03-01T11:59:50Z', held: undefined, lastError: undefined, minionsBehind: [],
+        cluster: 'alpha',
+        synced: true,
+        nodes: 3,
+        pending: ['a9'],
+        ipv4: 3,
+        ipv6: 1,
+        generation: 1772366390000,
+        digest: 'sha256:aaaa',
+        lastPublishAt: '2026-03-01T11:59:50Z',
+        held: undefined,
+        lastError: undefined,
+        minionsBehind: [],
       },
       {
-        cluster: 'beta-long-name', synced: false, nodes: 0, pending: [], ipv4: 0, ipv6: 0, generation: undefined,
-        digest: undefined, lastPublishAt: undefined,
+        cluster: 'beta-long-name',
+        synced: false,
+        nodes: 0,
+        pending: [],
+        ipv4: 0,
+        ipv6: 0,
+        generation: undefined,
+        digest: undefined,
+        lastPublishAt: undefined,
         held: { reasons: ['shrink'], messages: ['would remove 80%'], digest: 'sha256:0123456789abcdef0123456789', since: '2026-03-01T11:59:00Z' },
-        lastError: { code: 'KSB_SALT_UNREACHABLE', message: 'x', at: '2026-03-01T11:59:00Z' }, minionsBehind: ['m1', 'm2'],
+        lastError: { code: 'KSB_SALT_UNREACHABLE', message: 'x', at: '2026-03-01T11:59:00Z' },
+        minionsBehind: ['m1', 'm2'],
       },
     ],
     minions: [
-      { cluster: 'alpha', minion: 'm1', appliedGeneration: 1772366390000, appliedDigest: 'sha256:aaaa', lastResult: 'applied', reason: '', lastSeenAt: now - 5000, retryAt: undefined },
-      { cluster: 'alpha', minion: 'm2', appliedGeneration: 5, appliedDigest: undefined, lastResult: 'failed', reason: 'bad signature', lastSeenAt: undefined, retryAt: now + 1000 },
+      {
+        cluster: 'alpha',
+        minion: 'm1',
+        appliedGeneration: 1772366390000,
+        appliedDigest: 'sha256:aaaa',
+        lastResult: 'applied',
+        reason: '',
+        lastSeenAt: now - 5000,
+        retryAt: undefined,
+      },
+      {
+        cluster: 'alpha',
+        minion: 'm2',
+        appliedGeneration: 5,
+        appliedDigest: undefined,
+        lastResult: 'failed',
+        reason: 'bad signature',
+        lastSeenAt: undefined,
+        retryAt: now + 1000,
+      },
     ],
   };
 

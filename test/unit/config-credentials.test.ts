@@ -30,18 +30,28 @@ put(creds, 'salt-api-password', `${PASSWORD}\n`);
 put(creds, 'signing-key', `${KEYS.privateText}\n`);
 put(creds, 'http-token', `${TOKEN}\n`);
 put(creds, 'salt-api-ca.crt', '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
-put(creds, 'kubeconfig-prod', stringify({
-  apiVersion: 'v1',
-  kind: 'Config',
-  'current-context': 'prod',
-  contexts: [{ name: 'prod', context: { cluster: 'prod', user: 'prod' } }],
-  clusters: [{ name: 'prod', cluster: { server: 'https://prod.example:6443' } }],
-  users: [{ name: 'prod', user: { token: 'kube-token-never-shown' } }],
-}));
+put(
+  creds,
+  'kubeconfig-prod',
+  stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    'current-context': 'prod',
+    contexts: [{ name: 'prod', context: { cluster: 'prod', user: 'prod' } }],
+    clusters: [{ name: 'prod', cluster: { server: 'https://prod.example:6443' } }],
+    users: [{ name: 'prod', user: { token: 'kube-token-never-shown' } }],
+  }),
+);
 
 const C = '${CREDENTIALS_DIRECTORY}';
 const doc = (): ConfigDoc => ({
-  salt: { url: 'https://salt.example:8000', username: 'kube-salt-bridge', eauth: 'file', passwordFile: `${C}/salt-api-password`, caFile: `${C}/salt-api-ca.crt` },
+  salt: {
+    url: 'https://salt.example:8000',
+    username: 'kube-salt-bridge',
+    eauth: 'file',
+    passwordFile: `${C}/salt-api-password`,
+    caFile: `${C}/salt-api-ca.crt`,
+  },
   signing: { keyFile: `${C}/signing-key` },
   clusters: [{ name: 'prod', kubeconfig: `${C}/kubeconfig-prod` }],
   http: { tokenFile: `${C}/http-token` },
@@ -78,7 +88,11 @@ describe('config: systemd credentials', () => {
   it('without $CREDENTIALS_DIRECTORY every field naming a credential is refused once, saying how to provide it', () => {
     const e = issuesOf(() => load(doc(), {}));
     const paths = e.issues.map((i) => i.path).sort();
-    assert.deepEqual(paths, ['clusters[0].kubeconfig', 'http.tokenFile', 'salt.caFile', 'salt.passwordFile', 'signing.keyFile'], 'one issue per field, no "file not found" on top');
+    assert.deepEqual(
+      paths,
+      ['clusters[0].kubeconfig', 'http.tokenFile', 'salt.caFile', 'salt.passwordFile', 'signing.keyFile'],
+      'one issue per field, no "file not found" on top',
+    );
     const pw = e.issues.find((i) => i.path === 'salt.passwordFile')!;
     assert.match(pw.message, /systemd credential "salt-api-password"/);
     assert.match(pw.message, /\$CREDENTIALS_DIRECTORY is not set/);
@@ -90,7 +104,10 @@ describe('config: systemd credentials', () => {
   it('an empty $CREDENTIALS_DIRECTORY counts as unset; a relative one is refused', () => {
     assert.match(issuesOf(() => load(doc(), { CREDENTIALS_DIRECTORY: '' })).message, /is not set/);
     const rel = issuesOf(() => load(doc(), { CREDENTIALS_DIRECTORY: 'credentials' }));
-    assert.ok(rel.issues.some((i) => i.path === 'signing.keyFile' && /must be an absolute path/.test(i.message)), rel.message);
+    assert.ok(
+      rel.issues.some((i) => i.path === 'signing.keyFile' && /must be an absolute path/.test(i.message)),
+      rel.message,
+    );
   });
 
   it('a credential the unit did not load is a missing file, named with the field', () => {
@@ -107,7 +124,11 @@ describe('config: systemd credentials', () => {
       const d = doc();
       d.signing.keyFile = bad;
       const e = issuesOf(() => load(d, { CREDENTIALS_DIRECTORY: creds }));
-      assert.deepEqual(e.issues.map((i) => i.path), ['signing.keyFile'], `${bad}: ${e.message}`);
+      assert.deepEqual(
+        e.issues.map((i) => i.path),
+        ['signing.keyFile'],
+        `${bad}: ${e.message}`,
+      );
       assert.match(e.issues[0]!.message, /written \$\{CREDENTIALS_DIRECTORY\}\/<name>/, bad);
     }
     const d = doc();

@@ -20,10 +20,7 @@ it('examples/config.yaml loads and sets every documented field', () => {
   const keys = testKeys('examples/config.yaml');
   writeFileSync(join(root, 'secrets/signing-key'), `${keys.privateText}\n`, { mode: 0o400 });
   writeFileSync(join(root, 'secrets/http-token'), 'example-http-token-0123456789\n', { mode: 0o400 });
-  writeFileSync(
-    join(root, 'kubeconfigs/prod.yaml'),
-    'contexts:\n- name: prod-admin\n  context: {cluster: prod, user: admin}\ncurrent-context: prod-admin\n',
-  );
+  writeFileSync(join(root, 'kubeconfigs/prod.yaml'), 'contexts:\n- name: prod-admin\n  context: {cluster: prod, user: admin}\ncurrent-context: prod-admin\n');
   const path = join(dir, 'config.yaml');
   writeFileSync(path, text.replaceAll('/etc/kube-salt-bridge/', `${root}/`));
 
@@ -37,11 +34,42 @@ it('examples/config.yaml loads and sets every documented field', () => {
   assert.doesNotMatch(text, /^\s*(# )?target:/m, 'the removed clusters[].target is not documented as a field');
 
   // Every key of the schema appears in the example (commented-out optional ones included).
-  for (const key of ['caFile', 'identity', 'insecureSkipVerify', 'eventStream', 'labelSelector', 'podCIDRs', 'extraEntries',
-    'allowEmpty', 'maxShrinkFraction', 'minNodes', 'timeoutSeconds', 'relistIntervalSeconds', 'watchdogSeconds',
-    'minIntervalMs', 'maxDelayMs', 'resyncIntervalSeconds', 'initialMs', 'maxMs', 'dir', 'listen', 'leaseDurationSeconds',
-    'renewDeadlineSeconds', 'retryPeriodSeconds', 'namespace', 'level', 'eauth', 'timeoutMs', 'context', 'inCluster', 'keyFile',
-    'maxAddressesPerNode', 'allowedNetworks', 'tokenFile', 'allowedHosts']) {
+  for (const key of [
+    'caFile',
+    'identity',
+    'insecureSkipVerify',
+    'eventStream',
+    'labelSelector',
+    'podCIDRs',
+    'extraEntries',
+    'allowEmpty',
+    'maxShrinkFraction',
+    'minNodes',
+    'timeoutSeconds',
+    'relistIntervalSeconds',
+    'watchdogSeconds',
+    'minIntervalMs',
+    'maxDelayMs',
+    'resyncIntervalSeconds',
+    'initialMs',
+    'maxMs',
+    'dir',
+    'listen',
+    'leaseDurationSeconds',
+    'renewDeadlineSeconds',
+    'retryPeriodSeconds',
+    'namespace',
+    'level',
+    'eauth',
+    'timeoutMs',
+    'context',
+    'inCluster',
+    'keyFile',
+    'maxAddressesPerNode',
+    'allowedNetworks',
+    'tokenFile',
+    'allowedHosts',
+  ]) {
     assert.match(text, new RegExp(`^\\s*(# )?(- )?${key}:`, 'm'), key);
   }
   assert.equal(typeof parse(text), 'object');

@@ -149,7 +149,12 @@ function section(text: string, title: string): string {
 
 /** The cells of a Markdown table row (`\|` inside a cell is not a separator). */
 function cells(line: string): string[] {
-  return line.trim().replace(/^\|/, '').replace(/\|$/, '').split(/(?<!\\)\|/).map((c) => c.trim().replaceAll('\\|', '|'));
+  return line
+    .trim()
+    .replace(/^\|/, '')
+    .replace(/\|$/, '')
+    .split(/(?<!\\)\|/)
+    .map((c) => c.trim().replaceAll('\\|', '|'));
 }
 
 const codeSpans = (text: string): string[] => [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
@@ -191,7 +196,9 @@ function referenceRows(): Row[] {
 const DIRECT_SECRETS: Readonly<Record<string, string>> = { [ENV_SALT_PASSWORD]: 'salt.passwordFile', [ENV_SIGNING_KEY]: 'signing.keyFile' };
 
 function expectedEnv(path: string): string[] {
-  const names = Object.entries(ENV_OVERRIDES).filter(([, o]) => o.path.join('.') === path).map(([name]) => name);
+  const names = Object.entries(ENV_OVERRIDES)
+    .filter(([, o]) => o.path.join('.') === path)
+    .map(([name]) => name);
   for (const [name, field] of Object.entries(DIRECT_SECRETS)) if (field === path) names.push(name);
   return names.sort();
 }
@@ -234,7 +241,8 @@ function rowProblems(s: SchemaField, r: Row): string[] {
   if (s.kind === 'list' && !r.type.startsWith('list')) say(`the schema's type is a list; the README says "${r.type}"`);
   if (s.options !== undefined) {
     const documented = codeSpans(r.type).sort();
-    if (documented.join() !== [...s.options].sort().join()) say(`values ${s.options.join(', ')} in the schema; the README lists ${documented.join(', ') || 'none'}`);
+    if (documented.join() !== [...s.options].sort().join())
+      say(`values ${s.options.join(', ')} in the schema; the README lists ${documented.join(', ') || 'none'}`);
   }
 
   // limits
@@ -243,14 +251,18 @@ function rowProblems(s: SchemaField, r: Row): string[] {
   } else if ((s.min === undefined) !== (s.max === undefined)) {
     say('a range with one bound only: document it, and teach this test how');
   }
-  if (s.maxLength !== undefined && !r.notes.includes(`at most ${s.maxLength}`)) say(`the schema allows at most ${s.maxLength}; the notes do not say "at most ${s.maxLength}"`);
+  if (s.maxLength !== undefined && !r.notes.includes(`at most ${s.maxLength}`))
+    say(`the schema allows at most ${s.maxLength}; the notes do not say "at most ${s.maxLength}"`);
   // A non-empty string (min length 1) goes without saying; any other lower bound is documented.
   const saysMin = s.minLength !== undefined && (s.kind === 'list' || s.minLength > 1);
   if (saysMin && !r.notes.includes(`at least ${s.minLength}`)) say(`the schema needs at least ${s.minLength}; the notes do not say "at least ${s.minLength}"`);
 
   // environment
-  const env = codeSpans(r.env).filter((x) => x.startsWith('KSB_')).sort();
-  if (env.join() !== expectedEnv(s.path).join()) say(`variables ${expectedEnv(s.path).join(', ') || 'none'} replace it; the README's env column has ${env.join(', ') || 'none'}`);
+  const env = codeSpans(r.env)
+    .filter((x) => x.startsWith('KSB_'))
+    .sort();
+  if (env.join() !== expectedEnv(s.path).join())
+    say(`variables ${expectedEnv(s.path).join(', ') || 'none'} replace it; the README's env column has ${env.join(', ') || 'none'}`);
   return problems;
 }
 
@@ -287,8 +299,16 @@ describe('README configuration reference', () => {
   it('the schema walk finds fields of every kind, nested and in lists (so a comparison with nothing cannot pass)', () => {
     assert.ok(fields.length >= 40, `${fields.length} fields`);
     assert.deepEqual(byPath.get('clusters[].safety.maxShrinkFraction'), {
-      path: 'clusters[].safety.maxShrinkFraction', kind: 'number', options: undefined, required: false, hasDefault: true, defaultValue: 0.5,
-      min: 0, max: 1, minLength: undefined, maxLength: undefined,
+      path: 'clusters[].safety.maxShrinkFraction',
+      kind: 'number',
+      options: undefined,
+      required: false,
+      hasDefault: true,
+      defaultValue: 0.5,
+      min: 0,
+      max: 1,
+      minLength: undefined,
+      maxLength: undefined,
     });
     assert.equal(byPath.get('http.listen')?.defaultValue, '127.0.0.1:9540', 'a default before a transform is found');
     assert.deepEqual(byPath.get('clusters[].addressTypes')?.options, ['InternalIP', 'ExternalIP']);
@@ -302,8 +322,16 @@ describe('README configuration reference', () => {
     const documented = rows.map((r) => r.field);
     const dup = documented.filter((f, i) => documented.indexOf(f) !== i);
     assert.deepEqual(dup, [], 'fields documented twice');
-    assert.deepEqual(fields.map((f) => f.path).filter((p) => !documented.includes(p)), [], 'schema fields missing from the README reference');
-    assert.deepEqual(documented.filter((p) => !byPath.has(p)), [], 'README reference rows that are no field of the schema');
+    assert.deepEqual(
+      fields.map((f) => f.path).filter((p) => !documented.includes(p)),
+      [],
+      'schema fields missing from the README reference',
+    );
+    assert.deepEqual(
+      documented.filter((p) => !byPath.has(p)),
+      [],
+      'README reference rows that are no field of the schema',
+    );
   });
 
   it("every row's default, type, limits and variables are the schema's", () => {
@@ -314,7 +342,10 @@ describe('README configuration reference', () => {
 
   it('every environment override names a field of the schema', () => {
     const paths = [...Object.values(ENV_OVERRIDES).map((o) => o.path.join('.')), ...Object.values(DIRECT_SECRETS)];
-    assert.deepEqual(paths.filter((p) => !byPath.has(p)), []);
+    assert.deepEqual(
+      paths.filter((p) => !byPath.has(p)),
+      [],
+    );
   });
 
   it('every configuration field the README names anywhere exists in the schema, or is one the loader refuses as removed', () => {
@@ -322,7 +353,13 @@ describe('README configuration reference', () => {
     const tops = Object.keys((configSchema('/') as unknown as ZodNode)._zod.def.shape ?? {});
     const qualified = new RegExp(`^(${tops.join('|')})(\\[[^\\]]*\\])?(\\.[A-Za-z]+)+$`);
     const prose = README.replace(/^```[^\n]*\n[\s\S]*?^```$/gm, '');
-    const named = [...new Set(codeSpans(prose).filter((s) => qualified.test(s)).map((n) => n.replace(/\[[^\]]*\]/g, '[]')))];
+    const named = [
+      ...new Set(
+        codeSpans(prose)
+          .filter((s) => qualified.test(s))
+          .map((n) => n.replace(/\[[^\]]*\]/g, '[]')),
+      ),
+    ];
     assert.ok(named.length >= 40, `${named.length} qualified names found: ${named.join(', ')}`);
     const known = new Set([...byPath.keys(), ...sections]);
     const unknown = named.filter((n) => !known.has(n) && !refusedAsRemoved(n));

@@ -28,7 +28,10 @@ const KUBECONFIG = file(
     apiVersion: 'v1',
     kind: 'Config',
     'current-context': 'ctx-a',
-    contexts: [{ name: 'ctx-a', context: { cluster: 'a', user: 'a' } }, { name: 'ctx-b', context: { cluster: 'b', user: 'b' } }],
+    contexts: [
+      { name: 'ctx-a', context: { cluster: 'a', user: 'a' } },
+      { name: 'ctx-b', context: { cluster: 'b', user: 'b' } },
+    ],
     clusters: [{ name: 'a', cluster: { server: 'https://a:6443' } }],
     users: [{ name: 'a', user: {} }],
   }),
@@ -160,8 +163,10 @@ describe('loadConfig: secrets stay secret', () => {
   it('JSON, inspect and template strings print [redacted] for the password and only the public part of the key', () => {
     const c = load(base());
     const seed = Buffer.from(KEYS.privateHex, 'hex');
-    // eslint-disable-next-line @typescript-eslint/restrict-template-expressions, @typescript-eslint/no-base-to-string -- what a careless template or String() shows is the point
-    for (const text of [JSON.stringify(c), inspect(c, { depth: 10 }), inspect(c, { depth: 10, showHidden: true }), `${c.salt.password}`, String(c.signing.signer)]) {
+    // What a careless template or String() shows is the point of the two last entries.
+    // eslint-disable-next-line @typescript-eslint/restrict-template-expressions, @typescript-eslint/no-base-to-string
+    const careless = [`${c.salt.password}`, String(c.signing.signer)];
+    for (const text of [JSON.stringify(c), inspect(c, { depth: 10 }), inspect(c, { depth: 10, showHidden: true }), ...careless]) {
       assert.doesNotMatch(text, /salt-pass/);
       for (const s of [KEYS.privateText, KEYS.privateHex, KEYS.privateText.slice(0, 16), seed.toString('base64url').slice(0, 16)]) {
         assert.ok(!text.includes(s), `the private key shows in: ${text.slice(0, 200)}`);
@@ -222,7 +227,10 @@ describe('loadConfig: environment overrides', () => {
 
   it('errors name the field and the variable', () => {
     const e = issuesOf(() => load(base(), { KSB_SALT_API_URL: 'http://salt.example:8000', KSB_LOG_LEVEL: 'loud' }));
-    assert.deepEqual(e.issues.map((i) => i.path), ['salt.url', 'log.level']);
+    assert.deepEqual(
+      e.issues.map((i) => i.path),
+      ['salt.url', 'log.level'],
+    );
     assert.match(e.message, /^salt\.url: plain http is allowed only to a loopback address.*\(value from KSB_SALT_API_URL\)$/m);
     assert.match(e.message, /^log\.level: must be one of .*\(value from KSB_LOG_LEVEL\)$/m);
   });
@@ -230,84 +238,636 @@ describe('loadConfig: environment overrides', () => {
 
 type Mutation = (d: ConfigDoc) => void;
 const ERRORS: Array<[string, Mutation, string, RegExp, Env?]> = [
-  ['http url to a non-loopback host', (d) => { d.salt.url = 'http://salt.example:8000'; }, 'salt.url', /loopback/],
-  ['http url to 10/8', (d) => { d.salt.url = 'http://10.0.0.1:8000'; }, 'salt.url', /loopback/],
-  ['url with credentials', (d) => { d.salt.url = 'https://u:p@salt.example'; }, 'salt.url', /credentials/],
-  ['url not http(s)', (d) => { d.salt.url = 'ftp://salt.example'; }, 'salt.url', /https/],
-  ['url garbage', (d) => { d.salt.url = 'salt'; }, 'salt.url', /not a valid URL/],
-  ['inline password', (d) => { d.salt.password = 'hunter2'; }, 'salt.password', /never written in the config file; use salt\.passwordFile/],
-  ['inline signing key', (d) => { d.signing.key = 'k'; }, 'signing.key', /use signing\.keyFile/],
-  ['password file missing', (d) => { d.salt.passwordFile = 'nope'; }, 'salt.passwordFile', /file not found: .*nope/],
-  ['password file is a directory', (d) => { d.salt.passwordFile = '.'; }, 'salt.passwordFile', /not a regular file/],
-  ['password file empty', (d) => { d.salt.passwordFile = 'empty'; }, 'salt.passwordFile', /empty secret file/],
-  ['no password at all', (d) => { delete d.salt.passwordFile; }, 'salt.passwordFile', /required.*KSB_SALT_API_PASSWORD/],
-  ['no signing key at all', (d) => { delete (d as ConfigFields).signing; }, 'signing.keyFile', /required.*Ed25519 private key.*keygen --out FILE.*KSB_SIGNING_KEY/],
-  ['signing key file missing', (d) => { d.signing.keyFile = 'no-such-key'; }, 'signing.keyFile', /file not found: .*no-such-key/],
-  ['signing key file empty', (d) => { d.signing.keyFile = 'empty'; }, 'signing.keyFile', /empty does not hold an Ed25519 private key: empty;/],
-  ['signing key of 31 bytes', (d) => { d.signing.keyFile = 'short-key'; }, 'signing.keyFile', /short-key does not hold an Ed25519 private key: base64 of 31 bytes, not 32/],
-  ['a version 1 HMAC key', (d) => { d.signing.keyFile = 'v1-key'; }, 'signing.keyFile', /v1-key does not hold an Ed25519 private key: .*kube-salt-bridge keygen/],
-  ['a placeholder key', (d) => { d.signing.keyFile = 'placeholder-key'; }, 'signing.keyFile', /placeholder-key does not hold an Ed25519 private key: not valid base64/],
-  ['the raw seed as a binary file', (d) => { d.signing.keyFile = 'binary-key'; }, 'signing.keyFile', /binary-key does not hold an Ed25519 private key/],
-  ['a UTF-16 key file', (d) => { d.signing.keyFile = 'utf16-key'; }, 'signing.keyFile', /utf16-key does not hold an Ed25519 private key: not ASCII text/],
-  ['a bad key in KSB_SIGNING_KEY', () => {}, 'signing.keyFile', /^KSB_SIGNING_KEY does not hold an Ed25519 private key: whitespace inside/, { KSB_SIGNING_KEY: 'abc def' }],
-  ['target (removed in contract v2)', (d) => { d.clusters[0].target = 'G@role:db and I@kube_allowlist:clusters:prod'; }, 'clusters[0].target', /no longer supported: the reactor always targets I@kube_allowlist:clusters:prod .*pillar/],
-  ['username missing', (d) => { delete d.salt.username; }, 'salt.username', /required/],
-  ['timeout not a number', (d) => { d.salt.timeoutMs = '10s'; }, 'salt.timeoutMs', /expected number, got string/],
-  ['eventStream unknown', (d) => { d.salt.eventStream = 'poll'; }, 'salt.eventStream', /one of "ws", "sse", "auto"/],
-  ['caFile with insecureSkipVerify', (d) => { d.salt.caFile = 'ca.pem'; d.salt.insecureSkipVerify = true; }, 'salt.insecureSkipVerify', /caFile/],
-  ['caFile not PEM', (d) => { d.salt.caFile = 'not-pem'; }, 'salt.caFile', /no PEM certificate/],
-  ['unknown field', (d) => { d.salt.urll = 'x'; }, 'salt.urll', /unknown field/],
-  ['typo in a nested field', (d) => { d.clusters[0].safety = { maxShrinkFracton: 0.2 }; }, 'clusters[0].safety.maxShrinkFracton', /unknown field/],
-  ['no clusters', (d) => { (d as ConfigFields).clusters = []; }, 'clusters', /at least 1/],
-  ['clusters missing', (d) => { delete (d as ConfigFields).clusters; }, 'clusters', /required/],
-  ['cluster name not a DNS label', (d) => { d.clusters[0].name = 'Prod_1'; }, 'clusters[0].name', /DNS label/],
-  ['duplicate cluster names', (d) => { d.clusters.push({ name: 'prod', kubeconfig: 'kubeconfig.yaml' }); }, 'clusters[1].name', /duplicate cluster name "prod"/],
-  ['missing kubeconfig file', (d) => { d.clusters.push({ name: 'b', kubeconfig: 'missing.yaml' }); }, 'clusters[1].kubeconfig', /file not found: .*missing\.yaml/],
-  ['neither kubeconfig nor inCluster', (d) => { delete d.clusters[0].kubeconfig; }, 'clusters[0].kubeconfig', /no fallback to localhost/],
-  ['kubeconfig and inCluster', (d) => { d.clusters[0].inCluster = true; }, 'clusters[0].inCluster', /exclusive/],
-  ['context not in kubeconfig', (d) => { d.clusters[0].context = 'ctx-z'; }, 'clusters[0].context', /context "ctx-z" not found/],
-  ['kubeconfig without current-context', (d) => { d.clusters[0].kubeconfig = NO_CURRENT; }, 'clusters[0].context', /no current-context/],
-  ['context without kubeconfig', (d) => { d.clusters[0] = { name: 'prod', inCluster: true, context: 'x' }; }, 'clusters[0].context', /only meaningful with kubeconfig/, { KUBERNETES_SERVICE_HOST: 'h', KUBERNETES_SERVICE_PORT: '1' }],
-  ['inCluster outside a pod', (d) => { d.clusters[0] = { name: 'prod', inCluster: true }; }, 'clusters[0].inCluster', /KUBERNETES_SERVICE_HOST/],
-  ['two inCluster clusters', (d) => { d.clusters = [{ name: 'a', inCluster: true }, { name: 'b', inCluster: true }]; }, 'clusters[1].inCluster', /only one cluster/, { KUBERNETES_SERVICE_HOST: 'h', KUBERNETES_SERVICE_PORT: '1' }],
-  ['bad extra entry', (d) => { d.clusters[0].extraEntries = ['10.0.0.1', '10.0.0.0/33']; }, 'clusters[0].extraEntries[1]', /"10\.0\.0\.0\/33" refused/],
-  ['extra entry with host bits', (d) => { d.clusters[0].extraEntries = ['10.1.1.0/16']; }, 'clusters[0].extraEntries[0]', /host bits/],
-  ['extra entry of an unpublished family', (d) => { d.clusters[0].families = ['ipv4']; d.clusters[0].extraEntries = ['fd00::1']; }, 'clusters[0].extraEntries[0]', /fd00::1 is ipv6 but families is \[ipv4\]/],
-  ['bad address type', (d) => { d.clusters[0].addressTypes = ['Hostname']; }, 'clusters[0].addressTypes[0]', /one of "InternalIP", "ExternalIP"/],
-  ['duplicate family', (d) => { d.clusters[0].families = ['ipv4', 'ipv4']; }, 'clusters[0].families[1]', /duplicate/],
-  ['no family', (d) => { d.clusters[0].families = []; }, 'clusters[0].families', /at least 1/],
-  ['label selector garbage', (d) => { d.clusters[0].labelSelector = 'a=$(x)'; }, 'clusters[0].labelSelector', /not a Kubernetes label selector: invalid value "\$" for "a"/],
-  ['label selector: unclosed set', (d) => { d.clusters[0].labelSelector = 'app in (a,b'; }, 'clusters[0].labelSelector', /not a Kubernetes label selector: missing '\)'/],
-  ['label selector: no key', (d) => { d.clusters[0].labelSelector = '=web'; }, 'clusters[0].labelSelector', /found '=', expected: identifier/],
-  ['label selector: notin without values', (d) => { d.clusters[0].labelSelector = 'app notin'; }, 'clusters[0].labelSelector', /expected: '\('/],
-  ['label selector: words', (d) => { d.clusters[0].labelSelector = 'a b c'; }, 'clusters[0].labelSelector', /found 'b' after "a"/],
-  ['maxAddressesPerNode 0', (d) => { d.clusters[0].maxAddressesPerNode = 0; }, 'clusters[0].maxAddressesPerNode', />= 1/],
-  ['allowedNetworks not a network', (d) => { d.clusters[0].allowedNetworks = ['10.0.0.0/8', 'nodes']; }, 'clusters[0].allowedNetworks[1]', /"nodes" refused: not an IP network/],
-  ['allowedNetworks with host bits', (d) => { d.clusters[0].allowedNetworks = ['10.1.0.0/8']; }, 'clusters[0].allowedNetworks[0]', /host bits/],
-  ['allowedNetworks empty', (d) => { d.clusters[0].allowedNetworks = []; }, 'clusters[0].allowedNetworks', /at least 1/],
-  ['allowedNetworks without a published family', (d) => { d.clusters[0].allowedNetworks = ['10.0.0.0/8']; }, 'clusters[0].allowedNetworks', /no ipv6 network, but families includes ipv6/],
-  ['inline http token', (d) => { d.http = { token: 'abc' }; }, 'http.token', /use http\.tokenFile/],
-  ['http token file missing', (d) => { d.http = { tokenFile: 'no-token' }; }, 'http.tokenFile', /file not found/],
-  ['http token too short', (d) => { d.http = { tokenFile: 'short-token' }; }, 'http.tokenFile', /shorter than 16 characters/],
-  ['http token with spaces', (d) => { d.http = { tokenFile: 'spaced-token' }; }, 'http.tokenFile', /printable ASCII without spaces/],
-  ['allowedHosts with a port', (d) => { d.http = { allowedHosts: ['bridge.example:9540'] }; }, 'http.allowedHosts[0]', /DNS name without port/],
-  ['allowedHosts with an IP literal', (d) => { d.http = { allowedHosts: ['[::1]'] }; }, 'http.allowedHosts[0]', /always allowed/],
-  ['allowedHosts duplicate', (d) => { d.http = { allowedHosts: ['a.example', 'A.example.'] }; }, 'http.allowedHosts[1]', /duplicate/],
-  ['maxShrinkFraction above 1', (d) => { d.clusters[0].safety = { maxShrinkFraction: 1.5 }; }, 'clusters[0].safety.maxShrinkFraction', /<= 1/],
-  ['allowEmpty with minNodes 1', (d) => { d.clusters[0].safety = { allowEmpty: true }; }, 'clusters[0].safety.minNodes', /must be 0 when safety.allowEmpty/],
-  ['minNodes negative', (d) => { d.clusters[0].safety = { minNodes: -1 }; }, 'clusters[0].safety.minNodes', />= 0/],
-  ['watchdog not above watch timeout', (d) => { d.clusters[0].watch = { timeoutSeconds: 300, watchdogSeconds: 300 }; }, 'clusters[0].watch.watchdogSeconds', /greater than watch.timeoutSeconds \(300\)/],
-  ['minInterval above maxDelay', (d) => { d.publish = { minIntervalMs: 5000 }; }, 'publish.maxDelayMs', /publish.minIntervalMs \(5000\)/],
-  ['retry initial above max', (d) => { d.publish = { retry: { initialMs: 10, maxMs: 5 } }; }, 'publish.retry.maxMs', /initialMs/],
-  ['renewDeadline not below leaseDuration', (d) => { d.leaderElection = { leaseDurationSeconds: 10, renewDeadlineSeconds: 10 }; }, 'leaderElection.renewDeadlineSeconds', /less than leaderElection.leaseDurationSeconds \(10\)/],
-  ['retryPeriod not below renewDeadline', (d) => { d.leaderElection = { retryPeriodSeconds: 10 }; }, 'leaderElection.retryPeriodSeconds', /less than leaderElection.renewDeadlineSeconds \(10\)/],
-  ['lease cluster unknown', (d) => { d.leaderElection = { cluster: 'nope' }; }, 'leaderElection.cluster', /no cluster named "nope"/],
-  ['lease namespace invalid', (d) => { d.leaderElection = { namespace: 'Kube System' }; }, 'leaderElection.namespace', /namespace/],
-  ['listen without port', (d) => { d.http = { listen: '127.0.0.1' }; }, 'http.listen', /HOST:PORT/],
-  ['listen port too big', (d) => { d.http = { listen: '127.0.0.1:70000' }; }, 'http.listen', /0\.\.65535/],
-  ['unbracketed IPv6 listen', (d) => { d.http = { listen: '::1:9540' }; }, 'http.listen', /HOST:PORT/],
-  ['log level', (d) => { d.log = { level: 'verbose' }; }, 'log.level', /one of/],
-  ['section of the wrong type', (d) => { d.publish = 5; }, 'publish', /expected object, got number/],
+  [
+    'http url to a non-loopback host',
+    (d) => {
+      d.salt.url = 'http://salt.example:8000';
+    },
+    'salt.url',
+    /loopback/,
+  ],
+  [
+    'http url to 10/8',
+    (d) => {
+      d.salt.url = 'http://10.0.0.1:8000';
+    },
+    'salt.url',
+    /loopback/,
+  ],
+  [
+    'url with credentials',
+    (d) => {
+      d.salt.url = 'https://u:p@salt.example';
+    },
+    'salt.url',
+    /credentials/,
+  ],
+  [
+    'url not http(s)',
+    (d) => {
+      d.salt.url = 'ftp://salt.example';
+    },
+    'salt.url',
+    /https/,
+  ],
+  [
+    'url garbage',
+    (d) => {
+      d.salt.url = 'salt';
+    },
+    'salt.url',
+    /not a valid URL/,
+  ],
+  [
+    'inline password',
+    (d) => {
+      d.salt.password = 'hunter2';
+    },
+    'salt.password',
+    /never written in the config file; use salt\.passwordFile/,
+  ],
+  [
+    'inline signing key',
+    (d) => {
+      d.signing.key = 'k';
+    },
+    'signing.key',
+    /use signing\.keyFile/,
+  ],
+  [
+    'password file missing',
+    (d) => {
+      d.salt.passwordFile = 'nope';
+    },
+    'salt.passwordFile',
+    /file not found: .*nope/,
+  ],
+  [
+    'password file is a directory',
+    (d) => {
+      d.salt.passwordFile = '.';
+    },
+    'salt.passwordFile',
+    /not a regular file/,
+  ],
+  [
+    'password file empty',
+    (d) => {
+      d.salt.passwordFile = 'empty';
+    },
+    'salt.passwordFile',
+    /empty secret file/,
+  ],
+  [
+    'no password at all',
+    (d) => {
+      delete d.salt.passwordFile;
+    },
+    'salt.passwordFile',
+    /required.*KSB_SALT_API_PASSWORD/,
+  ],
+  [
+    'no signing key at all',
+    (d) => {
+      delete (d as ConfigFields).signing;
+    },
+    'signing.keyFile',
+    /required.*Ed25519 private key.*keygen --out FILE.*KSB_SIGNING_KEY/,
+  ],
+  [
+    'signing key file missing',
+    (d) => {
+      d.signing.keyFile = 'no-such-key';
+    },
+    'signing.keyFile',
+    /file not found: .*no-such-key/,
+  ],
+  [
+    'signing key file empty',
+    (d) => {
+      d.signing.keyFile = 'empty';
+    },
+    'signing.keyFile',
+    /empty does not hold an Ed25519 private key: empty;/,
+  ],
+  [
+    'signing key of 31 bytes',
+    (d) => {
+      d.signing.keyFile = 'short-key';
+    },
+    'signing.keyFile',
+    /short-key does not hold an Ed25519 private key: base64 of 31 bytes, not 32/,
+  ],
+  [
+    'a version 1 HMAC key',
+    (d) => {
+      d.signing.keyFile = 'v1-key';
+    },
+    'signing.keyFile',
+    /v1-key does not hold an Ed25519 private key: .*kube-salt-bridge keygen/,
+  ],
+  [
+    'a placeholder key',
+    (d) => {
+      d.signing.keyFile = 'placeholder-key';
+    },
+    'signing.keyFile',
+    /placeholder-key does not hold an Ed25519 private key: not valid base64/,
+  ],
+  [
+    'the raw seed as a binary file',
+    (d) => {
+      d.signing.keyFile = 'binary-key';
+    },
+    'signing.keyFile',
+    /binary-key does not hold an Ed25519 private key/,
+  ],
+  [
+    'a UTF-16 key file',
+    (d) => {
+      d.signing.keyFile = 'utf16-key';
+    },
+    'signing.keyFile',
+    /utf16-key does not hold an Ed25519 private key: not ASCII text/,
+  ],
+  [
+    'a bad key in KSB_SIGNING_KEY',
+    () => {},
+    'signing.keyFile',
+    /^KSB_SIGNING_KEY does not hold an Ed25519 private key: whitespace inside/,
+    { KSB_SIGNING_KEY: 'abc def' },
+  ],
+  [
+    'target (removed in contract v2)',
+    (d) => {
+      d.clusters[0].target = 'G@role:db and I@kube_allowlist:clusters:prod';
+    },
+    'clusters[0].target',
+    /no longer supported: the reactor always targets I@kube_allowlist:clusters:prod .*pillar/,
+  ],
+  [
+    'username missing',
+    (d) => {
+      delete d.salt.username;
+    },
+    'salt.username',
+    /required/,
+  ],
+  [
+    'timeout not a number',
+    (d) => {
+      d.salt.timeoutMs = '10s';
+    },
+    'salt.timeoutMs',
+    /expected number, got string/,
+  ],
+  [
+    'eventStream unknown',
+    (d) => {
+      d.salt.eventStream = 'poll';
+    },
+    'salt.eventStream',
+    /one of "ws", "sse", "auto"/,
+  ],
+  [
+    'caFile with insecureSkipVerify',
+    (d) => {
+      d.salt.caFile = 'ca.pem';
+      d.salt.insecureSkipVerify = true;
+    },
+    'salt.insecureSkipVerify',
+    /caFile/,
+  ],
+  [
+    'caFile not PEM',
+    (d) => {
+      d.salt.caFile = 'not-pem';
+    },
+    'salt.caFile',
+    /no PEM certificate/,
+  ],
+  [
+    'unknown field',
+    (d) => {
+      d.salt.urll = 'x';
+    },
+    'salt.urll',
+    /unknown field/,
+  ],
+  [
+    'typo in a nested field',
+    (d) => {
+      d.clusters[0].safety = { maxShrinkFracton: 0.2 };
+    },
+    'clusters[0].safety.maxShrinkFracton',
+    /unknown field/,
+  ],
+  [
+    'no clusters',
+    (d) => {
+      (d as ConfigFields).clusters = [];
+    },
+    'clusters',
+    /at least 1/,
+  ],
+  [
+    'clusters missing',
+    (d) => {
+      delete (d as ConfigFields).clusters;
+    },
+    'clusters',
+    /required/,
+  ],
+  [
+    'cluster name not a DNS label',
+    (d) => {
+      d.clusters[0].name = 'Prod_1';
+    },
+    'clusters[0].name',
+    /DNS label/,
+  ],
+  [
+    'duplicate cluster names',
+    (d) => {
+      d.clusters.push({ name: 'prod', kubeconfig: 'kubeconfig.yaml' });
+    },
+    'clusters[1].name',
+    /duplicate cluster name "prod"/,
+  ],
+  [
+    'missing kubeconfig file',
+    (d) => {
+      d.clusters.push({ name: 'b', kubeconfig: 'missing.yaml' });
+    },
+    'clusters[1].kubeconfig',
+    /file not found: .*missing\.yaml/,
+  ],
+  [
+    'neither kubeconfig nor inCluster',
+    (d) => {
+      delete d.clusters[0].kubeconfig;
+    },
+    'clusters[0].kubeconfig',
+    /no fallback to localhost/,
+  ],
+  [
+    'kubeconfig and inCluster',
+    (d) => {
+      d.clusters[0].inCluster = true;
+    },
+    'clusters[0].inCluster',
+    /exclusive/,
+  ],
+  [
+    'context not in kubeconfig',
+    (d) => {
+      d.clusters[0].context = 'ctx-z';
+    },
+    'clusters[0].context',
+    /context "ctx-z" not found/,
+  ],
+  [
+    'kubeconfig without current-context',
+    (d) => {
+      d.clusters[0].kubeconfig = NO_CURRENT;
+    },
+    'clusters[0].context',
+    /no current-context/,
+  ],
+  [
+    'context without kubeconfig',
+    (d) => {
+      d.clusters[0] = { name: 'prod', inCluster: true, context: 'x' };
+    },
+    'clusters[0].context',
+    /only meaningful with kubeconfig/,
+    { KUBERNETES_SERVICE_HOST: 'h', KUBERNETES_SERVICE_PORT: '1' },
+  ],
+  [
+    'inCluster outside a pod',
+    (d) => {
+      d.clusters[0] = { name: 'prod', inCluster: true };
+    },
+    'clusters[0].inCluster',
+    /KUBERNETES_SERVICE_HOST/,
+  ],
+  [
+    'two inCluster clusters',
+    (d) => {
+      d.clusters = [
+        { name: 'a', inCluster: true },
+        { name: 'b', inCluster: true },
+      ];
+    },
+    'clusters[1].inCluster',
+    /only one cluster/,
+    { KUBERNETES_SERVICE_HOST: 'h', KUBERNETES_SERVICE_PORT: '1' },
+  ],
+  [
+    'bad extra entry',
+    (d) => {
+      d.clusters[0].extraEntries = ['10.0.0.1', '10.0.0.0/33'];
+    },
+    'clusters[0].extraEntries[1]',
+    /"10\.0\.0\.0\/33" refused/,
+  ],
+  [
+    'extra entry with host bits',
+    (d) => {
+      d.clusters[0].extraEntries = ['10.1.1.0/16'];
+    },
+    'clusters[0].extraEntries[0]',
+    /host bits/,
+  ],
+  [
+    'extra entry of an unpublished family',
+    (d) => {
+      d.clusters[0].families = ['ipv4'];
+      d.clusters[0].extraEntries = ['fd00::1'];
+    },
+    'clusters[0].extraEntries[0]',
+    /fd00::1 is ipv6 but families is \[ipv4\]/,
+  ],
+  [
+    'bad address type',
+    (d) => {
+      d.clusters[0].addressTypes = ['Hostname'];
+    },
+    'clusters[0].addressTypes[0]',
+    /one of "InternalIP", "ExternalIP"/,
+  ],
+  [
+    'duplicate family',
+    (d) => {
+      d.clusters[0].families = ['ipv4', 'ipv4'];
+    },
+    'clusters[0].families[1]',
+    /duplicate/,
+  ],
+  [
+    'no family',
+    (d) => {
+      d.clusters[0].families = [];
+    },
+    'clusters[0].families',
+    /at least 1/,
+  ],
+  [
+    'label selector garbage',
+    (d) => {
+      d.clusters[0].labelSelector = 'a=$(x)';
+    },
+    'clusters[0].labelSelector',
+    /not a Kubernetes label selector: invalid value "\$" for "a"/,
+  ],
+  [
+    'label selector: unclosed set',
+    (d) => {
+      d.clusters[0].labelSelector = 'app in (a,b';
+    },
+    'clusters[0].labelSelector',
+    /not a Kubernetes label selector: missing '\)'/,
+  ],
+  [
+    'label selector: no key',
+    (d) => {
+      d.clusters[0].labelSelector = '=web';
+    },
+    'clusters[0].labelSelector',
+    /found '=', expected: identifier/,
+  ],
+  [
+    'label selector: notin without values',
+    (d) => {
+      d.clusters[0].labelSelector = 'app notin';
+    },
+    'clusters[0].labelSelector',
+    /expected: '\('/,
+  ],
+  [
+    'label selector: words',
+    (d) => {
+      d.clusters[0].labelSelector = 'a b c';
+    },
+    'clusters[0].labelSelector',
+    /found 'b' after "a"/,
+  ],
+  [
+    'maxAddressesPerNode 0',
+    (d) => {
+      d.clusters[0].maxAddressesPerNode = 0;
+    },
+    'clusters[0].maxAddressesPerNode',
+    />= 1/,
+  ],
+  [
+    'allowedNetworks not a network',
+    (d) => {
+      d.clusters[0].allowedNetworks = ['10.0.0.0/8', 'nodes'];
+    },
+    'clusters[0].allowedNetworks[1]',
+    /"nodes" refused: not an IP network/,
+  ],
+  [
+    'allowedNetworks with host bits',
+    (d) => {
+      d.clusters[0].allowedNetworks = ['10.1.0.0/8'];
+    },
+    'clusters[0].allowedNetworks[0]',
+    /host bits/,
+  ],
+  [
+    'allowedNetworks empty',
+    (d) => {
+      d.clusters[0].allowedNetworks = [];
+    },
+    'clusters[0].allowedNetworks',
+    /at least 1/,
+  ],
+  [
+    'allowedNetworks without a published family',
+    (d) => {
+      d.clusters[0].allowedNetworks = ['10.0.0.0/8'];
+    },
+    'clusters[0].allowedNetworks',
+    /no ipv6 network, but families includes ipv6/,
+  ],
+  [
+    'inline http token',
+    (d) => {
+      d.http = { token: 'abc' };
+    },
+    'http.token',
+    /use http\.tokenFile/,
+  ],
+  [
+    'http token file missing',
+    (d) => {
+      d.http = { tokenFile: 'no-token' };
+    },
+    'http.tokenFile',
+    /file not found/,
+  ],
+  [
+    'http token too short',
+    (d) => {
+      d.http = { tokenFile: 'short-token' };
+    },
+    'http.tokenFile',
+    /shorter than 16 characters/,
+  ],
+  [
+    'http token with spaces',
+    (d) => {
+      d.http = { tokenFile: 'spaced-token' };
+    },
+    'http.tokenFile',
+    /printable ASCII without spaces/,
+  ],
+  [
+    'allowedHosts with a port',
+    (d) => {
+      d.http = { allowedHosts: ['bridge.example:9540'] };
+    },
+    'http.allowedHosts[0]',
+    /DNS name without port/,
+  ],
+  [
+    'allowedHosts with an IP literal',
+    (d) => {
+      d.http = { allowedHosts: ['[::1]'] };
+    },
+    'http.allowedHosts[0]',
+    /always allowed/,
+  ],
+  [
+    'allowedHosts duplicate',
+    (d) => {
+      d.http = { allowedHosts: ['a.example', 'A.example.'] };
+    },
+    'http.allowedHosts[1]',
+    /duplicate/,
+  ],
+  [
+    'maxShrinkFraction above 1',
+    (d) => {
+      d.clusters[0].safety = { maxShrinkFraction: 1.5 };
+    },
+    'clusters[0].safety.maxShrinkFraction',
+    /<= 1/,
+  ],
+  [
+    'allowEmpty with minNodes 1',
+    (d) => {
+      d.clusters[0].safety = { allowEmpty: true };
+    },
+    'clusters[0].safety.minNodes',
+    /must be 0 when safety.allowEmpty/,
+  ],
+  [
+    'minNodes negative',
+    (d) => {
+      d.clusters[0].safety = { minNodes: -1 };
+    },
+    'clusters[0].safety.minNodes',
+    />= 0/,
+  ],
+  [
+    'watchdog not above watch timeout',
+    (d) => {
+      d.clusters[0].watch = { timeoutSeconds: 300, watchdogSeconds: 300 };
+    },
+    'clusters[0].watch.watchdogSeconds',
+    /greater than watch.timeoutSeconds \(300\)/,
+  ],
+  [
+    'minInterval above maxDelay',
+    (d) => {
+      d.publish = { minIntervalMs: 5000 };
+    },
+    'publish.maxDelayMs',
+    /publish.minIntervalMs \(5000\)/,
+  ],
+  [
+    'retry initial above max',
+    (d) => {
+      d.publish = { retry: { initialMs: 10, maxMs: 5 } };
+    },
+    'publish.retry.maxMs',
+    /initialMs/,
+  ],
+  [
+    'renewDeadline not below leaseDuration',
+    (d) => {
+      d.leaderElection = { leaseDurationSeconds: 10, renewDeadlineSeconds: 10 };
+    },
+    'leaderElection.renewDeadlineSeconds',
+    /less than leaderElection.leaseDurationSeconds \(10\)/,
+  ],
+  [
+    'retryPeriod not below renewDeadline',
+    (d) => {
+      d.leaderElection = { retryPeriodSeconds: 10 };
+    },
+    'leaderElection.retryPeriodSeconds',
+    /less than leaderElection.renewDeadlineSeconds \(10\)/,
+  ],
+  [
+    'lease cluster unknown',
+    (d) => {
+      d.leaderElection = { cluster: 'nope' };
+    },
+    'leaderElection.cluster',
+    /no cluster named "nope"/,
+  ],
+  [
+    'lease namespace invalid',
+    (d) => {
+      d.leaderElection = { namespace: 'Kube System' };
+    },
+    'leaderElection.namespace',
+    /namespace/,
+  ],
+  [
+    'listen without port',
+    (d) => {
+      d.http = { listen: '127.0.0.1' };
+    },
+    'http.listen',
+    /HOST:PORT/,
+  ],
+  [
+    'listen port too big',
+    (d) => {
+      d.http = { listen: '127.0.0.1:70000' };
+    },
+    'http.listen',
+    /0\.\.65535/,
+  ],
+  [
+    'unbracketed IPv6 listen',
+    (d) => {
+      d.http = { listen: '::1:9540' };
+    },
+    'http.listen',
+    /HOST:PORT/,
+  ],
+  [
+    'log level',
+    (d) => {
+      d.log = { level: 'verbose' };
+    },
+    'log.level',
+    /one of/,
+  ],
+  [
+    'section of the wrong type',
+    (d) => {
+      d.publish = 5;
+    },
+    'publish',
+    /expected object, got number/,
+  ],
 ];
 
 describe('loadConfig: every bad field is a ConfigError naming it', () => {
@@ -333,7 +893,10 @@ describe('loadConfig: every bad field is a ConfigError naming it', () => {
     doc.clusters.push({ name: 'b', kubeconfig: 'missing.yaml' });
     doc.log = { level: 'loud' };
     const e = issuesOf(() => load(doc));
-    assert.deepEqual(e.issues.map((i) => i.path), ['salt.password', 'salt.url', 'clusters[1].kubeconfig', 'log.level']);
+    assert.deepEqual(
+      e.issues.map((i) => i.path),
+      ['salt.password', 'salt.url', 'clusters[1].kubeconfig', 'log.level'],
+    );
     assert.equal(e.field, 'salt.password');
     assert.equal(e.message.split('\n').length, 4);
   });
@@ -357,7 +920,10 @@ describe('loadConfig: the signing key and the removed target', () => {
     doc.clusters.push({ name: 'edge', kubeconfig: 'kubeconfig.yaml', target: 'G@role:db' });
     doc.log = { level: 'loud' };
     const e = issuesOf(() => load(doc));
-    assert.deepEqual(e.issues.map((i) => i.path), ['clusters[1].target', 'log.level']);
+    assert.deepEqual(
+      e.issues.map((i) => i.path),
+      ['clusters[1].target', 'log.level'],
+    );
     assert.match(e.message, /^clusters\[1\]\.target: no longer supported: the reactor always targets I@kube_allowlist:clusters:edge/m);
     assert.doesNotMatch(e.message, /unknown field/);
   });
@@ -365,18 +931,27 @@ describe('loadConfig: the signing key and the removed target', () => {
 
 describe('loadConfig: the file itself', () => {
   it('missing file', () => {
-    assert.throws(() => loadConfig(join(dir, 'absent.yaml'), {}), (e: unknown) => e instanceof ConfigError && e.field === 'config' && /cannot read/.test(e.message));
+    assert.throws(
+      () => loadConfig(join(dir, 'absent.yaml'), {}),
+      (e: unknown) => e instanceof ConfigError && e.field === 'config' && /cannot read/.test(e.message),
+    );
   });
   it('YAML syntax error and duplicate keys', () => {
     for (const text of ['salt: [\n', 'log:\n  level: info\nlog:\n  level: debug\n']) {
       const p = file(`bad-${n++}.yaml`, text);
-      assert.throws(() => loadConfig(p, {}), (e: unknown) => e instanceof ConfigError && e.field === 'config');
+      assert.throws(
+        () => loadConfig(p, {}),
+        (e: unknown) => e instanceof ConfigError && e.field === 'config',
+      );
     }
   });
   it('empty file and non-mapping', () => {
     for (const text of ['', '- a\n- b\n']) {
       const p = file(`bad-${n++}.yaml`, text);
-      assert.throws(() => loadConfig(p, {}), (e: unknown) => e instanceof ConfigError && e.field === 'config');
+      assert.throws(
+        () => loadConfig(p, {}),
+        (e: unknown) => e instanceof ConfigError && e.field === 'config',
+      );
     }
   });
 });

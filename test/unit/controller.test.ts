@@ -43,7 +43,12 @@ let logs: Array<Record<string, unknown>>;
 function makeController(opts: { dryRun?: boolean; config?: Record<string, unknown>; busStream?: boolean } = {}) {
   const config = makeConfig(dir, opts.config);
   logs = [];
-  const stream = new Writable({ write(chunk, _enc, cb) { for (const l of String(chunk).split('\n')) if (l) logs.push(JSON.parse(l) as Record<string, unknown>); cb(); } });
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split('\n')) if (l) logs.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
   const c = new Controller({
     config,
     sources: new Map([['prod', source]]),
@@ -251,31 +256,64 @@ function jobNew(jid: string, payload: unknown, minions: unknown[], missing: unkn
   const withStamp = { ...(payload as object), _stamp: '2026-11-22T10:00:00.000000' };
   return {
     tag: `salt/job/${jid}/new`,
-    data: { jid, fun: 'kube_allowlist.apply', tgt: 'I@kube_allowlist:clusters:prod', tgt_type: 'compound', user: 'root', arg: [{ __kwarg__: true, payload: withStamp }], minions, missing },
+    data: {
+      jid,
+      fun: 'kube_allowlist.apply',
+      tgt: 'I@kube_allowlist:clusters:prod',
+      tgt_type: 'compound',
+      user: 'root',
+      arg: [{ __kwarg__: true, payload: withStamp }],
+      minions,
+      missing,
+    },
   };
 }
 /** salt/job/<jid>/ret/<minion> of kube_allowlist.apply; `ret` patches the module's return dict. */
-function jobRet(jid: string, minion: string, o: { ok?: boolean; changed?: boolean; ret?: Record<string, unknown>; data?: Record<string, unknown> } = {}): BusEvent {
+function jobRet(
+  jid: string,
+  minion: string,
+  o: { ok?: boolean; changed?: boolean; ret?: Record<string, unknown>; data?: Record<string, unknown> } = {},
+): BusEvent {
   const ok = o.ok ?? true;
   return {
     tag: `salt/job/${jid}/ret/${minion}`,
     data: {
-      cmd: '_return', id: minion, jid, fun: 'kube_allowlist.apply', fun_args: [], retcode: ok ? 0 : 2, success: ok,
-      return: { applied: ok, changed: o.changed ?? ok, reason: ok ? 'applied' : 'ipset failed', ...o.ret }, ...o.data,
+      cmd: '_return',
+      id: minion,
+      jid,
+      fun: 'kube_allowlist.apply',
+      fun_args: [],
+      retcode: ok ? 0 : 2,
+      success: ok,
+      return: { applied: ok, changed: o.changed ?? ok, reason: ok ? 'applied' : 'ipset failed', ...o.ret },
+      ...o.data,
     },
   };
 }
 const startEvent = (id: string, data: Record<string, unknown> = { id }): BusEvent => ({ tag: `salt/minion/${id}/start`, data });
-const published = (p: AllowListPayload, extra: Record<string, unknown> = {}): BusEvent => ({ tag: 'kube-salt-bridge/cluster/prod/nodes', data: { ...p, _stamp: 'x', ...extra } });
+const published = (p: AllowListPayload, extra: Record<string, unknown> = {}): BusEvent => ({
+  tag: 'kube-salt-bridge/cluster/prod/nodes',
+  data: { ...p, _stamp: 'x', ...extra },
+});
 /** The payload without the unsigned routing hint. */
-const signedPart = (p: AllowListPayload): AllowListPayload => { const { minions: _m, ...rest } = p; return rest; };
+const signedPart = (p: AllowListPayload): AllowListPayload => {
+  const { minions: _m, ...rest } = p;
+  return rest;
+};
 const resendsSince = (from: number) => sink.fired.slice(from).filter((e) => e.data.minions !== undefined);
 /** A payload of cluster prod signed with this bridge's key (as the other bridge of an HA pair would sign it). */
 function peerPayload(generation: number, ipv4: string[]): AllowListPayload {
-  return buildPayload({
-    cluster: 'prod', generation, list: { ipv4, ipv6: [] }, nodes: ipv4.length, issuedAtMs: clock.now(),
-    diff: { added: [], removed: [], added_truncated: false, removed_truncated: false, addedCount: 0, removedCount: 0 },
-  }, KEYS.signer);
+  return buildPayload(
+    {
+      cluster: 'prod',
+      generation,
+      list: { ipv4, ipv6: [] },
+      nodes: ipv4.length,
+      issuedAtMs: clock.now(),
+      diff: { added: [], removed: [], added_truncated: false, removed_truncated: false, addedCount: 0, removedCount: 0 },
+    },
+    KEYS.signer,
+  );
 }
 const minionRow = (c: Controller, m: string) => c.status().minions.find((r) => r.minion === m);
 
@@ -323,11 +361,14 @@ test('forged starts: "x or *" fires nothing; "evil" gets at most a re-send hinte
   assert.ok(logs.some((l) => l.msg === 'ignored bus event (id-mismatch)'));
   bus(c, startEvent('evil'));
   await clock.advance(1000);
-  assert.deepEqual(sink.fired.slice(1).map((e) => e.data.minions), [['evil']]);
+  assert.deepEqual(
+    sink.fired.slice(1).map((e) => e.data.minions),
+    [['evil']],
+  );
   await c.stop();
 });
 
-test('events a minion forwarded are ignored whatever the tag (return, cluster event, someone else\'s start)', async () => {
+test("events a minion forwarded are ignored whatever the tag (return, cluster event, someone else's start)", async () => {
   const c = await publishedOnce();
   const first = sink.fired[0]!.data;
   bus(c, jobNew(JID, first, ['m1', 'm2']));
@@ -346,7 +387,7 @@ test('events a minion forwarded are ignored whatever the tag (return, cluster ev
   await c.stop();
 });
 
-test('a return counts only for a verified job and a minion it targeted; the job\'s generation is credited', async () => {
+test("a return counts only for a verified job and a minion it targeted; the job's generation is credited", async () => {
   const c = await publishedOnce();
   const first = sink.fired[0]!.data;
   bus(c, jobRet('20261122099999999999', 'm1')); // a job never seen
@@ -355,7 +396,7 @@ test('a return counts only for a verified job and a minion it targeted; the job\
   bus(c, jobRet(JID, 'other')); // not targeted (the unmarked batch form looks exactly like this)
   assert.equal(minionRow(c, 'other'), undefined, 'a non-targeted minion never appears, let alone as current');
   bus(c, jobRet(JID, 'm1', { ret: { generation: 10 ** 15, digest: 'sha256:forged', cluster: 'prod' } }));
-  assert.equal(minionRow(c, 'm1')?.appliedGeneration, first.generation, 'the job\'s generation, not the return\'s');
+  assert.equal(minionRow(c, 'm1')?.appliedGeneration, first.generation, "the job's generation, not the return's");
   assert.equal(minionRow(c, 'm1')?.appliedDigest, first.digest);
   assert.ok(logs.some((l) => l.msg === 'ignored bus event (not-targeted)'));
   // A job whose payload does not verify is not remembered: its returns credit nothing.
@@ -378,10 +419,20 @@ test('a forged new job naming 60,000 minions: no credit, the tracker stays bound
   bus(c, jobNew(JID, first, ids)); // a genuine payload replayed by whoever can fire on the master
   const st = c.status();
   assert.ok(st.minions.length <= 10_000, `${st.minions.length} tracked`);
-  assert.ok(st.minions.every((m) => m.appliedGeneration === undefined && m.lastResult === 'pending'), 'nobody is credited');
+  assert.ok(
+    st.minions.every((m) => m.appliedGeneration === undefined && m.lastResult === 'pending'),
+    'nobody is credited',
+  );
   assert.ok(logs.some((l) => l.msg === 'ignored bus event (job-minions)'));
   // Unverified: nothing at all.
-  bus(c, jobNew('20261122100000000003', { ...first, signature: 'ed25519:AAAA' }, ids.map((i) => `${i}-b`)));
+  bus(
+    c,
+    jobNew(
+      '20261122100000000003',
+      { ...first, signature: 'ed25519:AAAA' },
+      ids.map((i) => `${i}-b`),
+    ),
+  );
   assert.ok(!c.status().minions.some((m) => m.minion.endsWith('-b')));
   // A return for an id beyond the kept 10,000 credits nothing either.
   bus(c, jobRet(JID, 'forged-59999'));
@@ -494,7 +545,10 @@ test('ignored bus events are logged once per reason, then at most once a minute 
   const lines = logs.filter((l) => l.msg === 'ignored bus event (bad-id)');
   assert.equal(lines.length, 2);
   assert.equal((lines[1]!.bus as Record<string, unknown>).suppressed, 99);
-  assert.ok(lines.every((l) => JSON.stringify(l).length < 1000), 'short lines');
+  assert.ok(
+    lines.every((l) => JSON.stringify(l).length < 1000),
+    'short lines',
+  );
   await c.stop();
 });
 
@@ -503,7 +557,8 @@ test('ignored bus events are logged once per reason, then at most once a minute 
 const SHRINK = 'refused: 3 of 4 entries would be removed (75.0%), more than max_shrink 0.5; re-run with force=True if intended';
 /** A minion's refusal (retcode 1) as the module returns it. */
 const refusedRet = (jid: string, minion: string, reason = SHRINK) => jobRet(jid, minion, { ok: false, ret: { reason }, data: { retcode: 1 } });
-const staleRet = (jid: string, minion: string) => jobRet(jid, minion, { ok: false, ret: { reason: 'stale: generation 5 is older than the applied generation 9' }, data: { retcode: 0, success: true } });
+const staleRet = (jid: string, minion: string) =>
+  jobRet(jid, minion, { ok: false, ret: { reason: 'stale: generation 5 is older than the applied generation 9' }, data: { retcode: 0, success: true } });
 const hintedTo = (m: string, from = 1) => resendsSince(from).filter((e) => e.data.minions!.includes(m));
 
 test('a refused list is held per minion and cluster, shown and counted, and never re-sent to it; a failure still is', async () => {
@@ -517,7 +572,13 @@ test('a refused list is held per minion and cluster, shown and counted, and neve
   assert.deepEqual([m1.lastResult, m1.refusal?.reason, m1.refusal?.generation, m1.retryAt], ['refused', 'shrink', first.generation, undefined]);
   assert.equal(m1.refusal?.message, SHRINK);
   assert.deepEqual([minionRow(c, 'm2')!.lastResult, minionRow(c, 'm2')!.refusal?.reason], ['stale', 'stale']);
-  assert.deepEqual(c.status().clusters[0]!.minionsRefusing?.map((r) => [r.minion, r.reason, r.generation]), [['m1', 'shrink', first.generation], ['m2', 'stale', first.generation]]);
+  assert.deepEqual(
+    c.status().clusters[0]!.minionsRefusing?.map((r) => [r.minion, r.reason, r.generation]),
+    [
+      ['m1', 'shrink', first.generation],
+      ['m2', 'stale', first.generation],
+    ],
+  );
   const text = await metrics.registry.metrics();
   assert.match(text, /ksb_minion_refusals\{cluster="prod",reason="shrink"\} 1/);
   assert.match(text, /ksb_minion_refusals\{cluster="prod",reason="stale"\} 1/);
@@ -538,7 +599,10 @@ test('a refused list is held per minion and cluster, shown and counted, and neve
   assert.equal(hintedTo('m1').length, 0);
   // The periodic resync goes to the whole target; a repeated refusal is not logged again.
   await clock.advance(600_000);
-  assert.ok(sink.fired.some((e) => e.data.minions === undefined && e.data.generation === first.generation && sink.fired.indexOf(e) > 0), 'resync');
+  assert.ok(
+    sink.fired.some((e) => e.data.minions === undefined && e.data.generation === first.generation && sink.fired.indexOf(e) > 0),
+    'resync',
+  );
   bus(c, jobNew('20261122100000000010', first, ['m1']));
   bus(c, refusedRet('20261122100000000010', 'm1'));
   assert.equal(logs.filter((l) => /refused the list/.test(String(l.msg))).length, 1, 'logged once per minion and generation');
@@ -559,7 +623,14 @@ test('a refusal clears with the next list the minion accepts', async () => {
   const c = await publishedOnce();
   const first = sink.fired[0]!.data;
   bus(c, jobNew(JID, first, ['m1']));
-  bus(c, refusedRet(JID, 'm1', "refused: generation: 1795341600000 is 3600 s ahead of this minion's clock, more than max_generation_skew 300 s (is the bridge's clock right?)"));
+  bus(
+    c,
+    refusedRet(
+      JID,
+      'm1',
+      "refused: generation: 1795341600000 is 3600 s ahead of this minion's clock, more than max_generation_skew 300 s (is the bridge's clock right?)",
+    ),
+  );
   assert.equal(minionRow(c, 'm1')!.refusal?.reason, 'skew');
   source.put('b', '10.0.0.2');
   await clock.advance(1000);
@@ -587,7 +658,10 @@ test('release: with no held publish, re-sends the published list once to the min
   assert.equal(r.released, true);
   assert.match(r.message, /re-sending generation \d+ once to 1 minion\(s\) that refused it \(m1: shrink\)/);
   await clock.advance(10);
-  assert.deepEqual(resendsSince(1).map((e) => e.data.minions), [['m1']]);
+  assert.deepEqual(
+    resendsSince(1).map((e) => e.data.minions),
+    [['m1']],
+  );
   assert.deepEqual(signedPart(resendsSince(1)[0]!.data), first);
   assert.equal(minionRow(c, 'm1')!.lastResult, 'pending');
   // It refuses again: held again, and nothing more goes to it.
@@ -603,7 +677,8 @@ test('release: with no held publish, re-sends the published list once to the min
 
 test('start storm: one minion firing starts over and over gets at most one re-send per 30 s', async () => {
   const c = await publishedOnce();
-  for (let i = 0; i < 600; i++) { // a start every 100 ms for a minute
+  for (let i = 0; i < 600; i++) {
+    // a start every 100 ms for a minute
     bus(c, startEvent('m1'));
     await clock.advance(100);
   }
@@ -635,12 +710,24 @@ test('start storm: many ids go out in rounds at least 5 s apart, at most 1,000 i
 // ---- bursts -----------------------------------------------------------------------------------------
 
 /** Publishes (full lists, not re-sends) since `from`, with the time each run signed it. */
-const publishes = (from = 0) => sink.fired.slice(from).filter((e) => e.data.minions === undefined).map((e) => ({ at: Date.parse(e.data.issued_at), ipv4: e.data.ipv4 }));
+const publishes = (from = 0) =>
+  sink.fired
+    .slice(from)
+    .filter((e) => e.data.minions === undefined)
+    .map((e) => ({ at: Date.parse(e.data.issued_at), ipv4: e.data.ipv4 }));
 
-function assertBurst(changes: Array<{ at: number; seen: (ipv4: string[]) => boolean }>, pubs: Array<{ at: number; ipv4: string[] }>, o: { minIntervalMs: number; maxDelayMs: number }): void {
+function assertBurst(
+  changes: Array<{ at: number; seen: (ipv4: string[]) => boolean }>,
+  pubs: Array<{ at: number; ipv4: string[] }>,
+  o: { minIntervalMs: number; maxDelayMs: number },
+): void {
   assert.equal(pubs[0]!.at, changes[0]!.at, 'the first change is published at once (leading edge)');
   assert.ok(pubs.filter((p) => p.at <= changes[0]!.at + o.minIntervalMs / 2).length === 1, 'exactly one immediate publish');
-  for (let i = 1; i < pubs.length; i++) assert.ok(pubs[i]!.at - pubs[i - 1]!.at >= o.minIntervalMs, `publishes ${pubs[i - 1]!.at - changes[0]!.at} and ${pubs[i]!.at - changes[0]!.at} ms are ${o.minIntervalMs} ms apart`);
+  for (let i = 1; i < pubs.length; i++)
+    assert.ok(
+      pubs[i]!.at - pubs[i - 1]!.at >= o.minIntervalMs,
+      `publishes ${pubs[i - 1]!.at - changes[0]!.at} and ${pubs[i]!.at - changes[0]!.at} ms are ${o.minIntervalMs} ms apart`,
+    );
   for (const [i, ch] of changes.entries()) {
     const p = pubs.find((x) => x.at >= ch.at && ch.seen(x.ipv4));
     assert.ok(p, `change #${i} is published`);
@@ -648,7 +735,10 @@ function assertBurst(changes: Array<{ at: number; seen: (ipv4: string[]) => bool
   }
 }
 
-for (const o of [{ minIntervalMs: 500, maxDelayMs: 2000 }, { minIntervalMs: 100, maxDelayMs: 300 }]) {
+for (const o of [
+  { minIntervalMs: 500, maxDelayMs: 2000 },
+  { minIntervalMs: 100, maxDelayMs: 300 },
+]) {
   test(`burst of 200 node joins 10 ms apart: one publish at once, then at most one per ${o.minIntervalMs} ms, none later than ${o.maxDelayMs} ms after a change`, async () => {
     const c = makeController({ config: { publish: { ...o, resyncIntervalSeconds: 600, retry: { initialMs: 1000, maxMs: 10_000 } } } });
     c.setActive(true);
@@ -710,18 +800,27 @@ test('status (table and --json) shows who refuses which list and why', async () 
   bus(c, jobRet(JID, 'm2'));
   await clock.advance(12_000);
   const doc = JSON.parse(JSON.stringify({ ...c.status(), ready: [] })) as StatusDoc; // as /status serves it
-  assert.deepEqual(doc.clusters[0]!.minionsRefusing!.map((r) => [r.minion, r.reason]), [['m1', 'shrink']]);
+  assert.deepEqual(
+    doc.clusters[0]!.minionsRefusing!.map((r) => [r.minion, r.reason]),
+    [['m1', 'shrink']],
+  );
   assert.equal(doc.minions.find((m) => m.minion === 'm1')!.refusal!.generation, first.generation);
   const lines = formatStatus(doc, clock.now()).split('\n');
   const header = lines.find((l) => l.startsWith('CLUSTER'))!;
   const row = lines.find((l) => l.startsWith('prod '))!;
   assert.equal(row.slice(header.indexOf('REFUSED BY')).split(/\s{2,}/)[0], 'm1 shrink');
-  assert.match(lines.find((l) => l.startsWith('m1 '))!, /refused: shrink \(since 12s ago\)\s+behind \(current \d+\)\s+12s ago\s+refused: 3 of 4 entries would be removed/);
-  assert.match(lines.find((l) => l.startsWith('m2 '))!, /\sapplied\s+current\s/);
+  assert.match(
+    lines.find((l) => l.startsWith('m1 '))!,
+    /refused: shrink \(since 12s ago\)\s+behind \(current \d+\)\s+12s ago\s+refused: 3 of 4 entries would be removed/,
+  );
+  assert.match(
+    lines.find((l) => l.startsWith('m2 '))!,
+    /\sapplied\s+current\s/,
+  );
   await c.stop();
 });
 
-test('its own event seen on the bus before salt-api answered is not taken for another bridge\'s', async () => {
+test("its own event seen on the bus before salt-api answered is not taken for another bridge's", async () => {
   const fire = sink.fire.bind(sink);
   sink.fire = async (tag, data) => {
     bus(c, published(data)); // the SSE stream delivers the event before the HTTP answer

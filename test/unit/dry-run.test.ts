@@ -41,8 +41,14 @@ test('the dry-run line carries the full payload with a marker instead of a signa
   const source = new FakeNodeSource('prod');
   const sink = new FakeSink();
   const c = new Controller({
-    config, sources: new Map([['prod', source]]), sink, store: new StateStore(config.state.dir), metrics: createMetrics(false),
-    log: pino({ level: 'debug' }, out), clock, dryRun: true,
+    config,
+    sources: new Map([['prod', source]]),
+    sink,
+    store: new StateStore(config.state.dir),
+    metrics: createMetrics(false),
+    log: pino({ level: 'debug' }, out),
+    clock,
+    dryRun: true,
   });
   c.start();
   c.setActive(true);

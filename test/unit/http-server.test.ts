@@ -14,20 +14,27 @@ let port: number;
 const releases: Array<[string, string | undefined]> = [];
 
 before(async () => {
-  server = await startHttp({ listen: '127.0.0.1:0', token: { reveal: () => TOKEN }, allowedHosts: ['bridge.example'] }, {
-    registry: new Registry(),
-    notReady: () => [],
-    status: () => ({ clusters: [] }),
-    release: (cluster, digest) => {
-      releases.push([cluster, digest]);
-      return { released: cluster === 'held', message: cluster === 'held' ? `${cluster}: releasing held list` : `${cluster} has no held publish` };
+  server = await startHttp(
+    { listen: '127.0.0.1:0', token: { reveal: () => TOKEN }, allowedHosts: ['bridge.example'] },
+    {
+      registry: new Registry(),
+      notReady: () => [],
+      status: () => ({ clusters: [] }),
+      release: (cluster, digest) => {
+        releases.push([cluster, digest]);
+        return { released: cluster === 'held', message: cluster === 'held' ? `${cluster}: releasing held list` : `${cluster} has no held publish` };
+      },
     },
-  });
+  );
   port = (server.address() as { port: number }).port;
 });
 after(() => new Promise<void>((r) => server.close(() => r())));
 
-interface Reply { status: number; body: string; headers: Record<string, unknown> }
+interface Reply {
+  status: number;
+  body: string;
+  headers: Record<string, unknown>;
+}
 
 function send(method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<Reply> {
   return new Promise((resolve, reject) => {
@@ -96,7 +103,10 @@ describe('HTTP server guards', () => {
     assert.deepEqual(JSON.parse(ok.body), { released: true, message: 'held: releasing held list' });
     const viaBody = await send('POST', '/release', { ...json, ...auth }, JSON.stringify({ cluster: 'other' }));
     assert.equal(viaBody.status, 409);
-    assert.deepEqual(releases, [['held', 'sha256:abc'], ['other', undefined]]);
+    assert.deepEqual(releases, [
+      ['held', 'sha256:abc'],
+      ['other', undefined],
+    ]);
     const missing = await send('POST', '/release', { ...json, ...auth }, '{}');
     assert.equal(missing.status, 400);
     const notJson = await send('POST', '/release?cluster=held', { ...json, ...auth }, 'cluster=held');
@@ -142,10 +152,19 @@ describe('HTTP server guards', () => {
 
 describe('HTTP server without a token', () => {
   it('/release is disabled (403) and says how to enable it', async () => {
-    const s = await startHttp('127.0.0.1:0', { registry: new Registry(), notReady: () => [], status: () => ({}), release: () => ({ released: true, message: 'x' }) });
+    const s = await startHttp('127.0.0.1:0', {
+      registry: new Registry(),
+      notReady: () => [],
+      status: () => ({}),
+      release: () => ({ released: true, message: 'x' }),
+    });
     const p = (s.address() as { port: number }).port;
     try {
-      const res = await fetch(`http://127.0.0.1:${p}/release?cluster=held`, { method: 'POST', headers: { ...json, authorization: 'Bearer anything-at-all-1234' }, body: '{}' });
+      const res = await fetch(`http://127.0.0.1:${p}/release?cluster=held`, {
+        method: 'POST',
+        headers: { ...json, authorization: 'Bearer anything-at-all-1234' },
+        body: '{}',
+      });
       assert.equal(res.status, 403);
       assert.match(await res.text(), /disabled: configure http\.tokenFile/);
     } finally {

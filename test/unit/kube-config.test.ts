@@ -64,7 +64,10 @@ test('kubeconfig: current-context, explicit context, relative paths made absolut
 test('kubeconfig errors are typed and never quote credentials', () => {
   rejects(() => loadKubeConfig({}), /set kubeconfig .* or inCluster/);
   rejects(() => loadKubeConfig({ kubeconfig: join(dir, 'missing.yaml') }), /cannot read \(ENOENT\)/);
-  rejects(() => loadKubeConfig({ kubeconfig: good, context: 'nope', label: 'prod' }), /cluster "prod": .*context "nope" not found \(contexts: one, two, broken\)/);
+  rejects(
+    () => loadKubeConfig({ kubeconfig: good, context: 'nope', label: 'prod' }),
+    /cluster "prod": .*context "nope" not found \(contexts: one, two, broken\)/,
+  );
   rejects(() => loadKubeConfig({ kubeconfig: good, context: 'broken' }), /names no known cluster/);
   rejects(() => loadKubeConfig({ kubeconfig: good, inCluster: true }), /not both/);
   const bad = kubeconfig('bad.yaml', `users:\n- name: u\n  user: { token: ${TOKEN}\n  :: [\n`);
@@ -92,7 +95,10 @@ test('inCluster: requires the env and the service account files', () => {
 
 test('client-node errors translate to stable codes without headers or bodies leaking', () => {
   const status = { kind: 'Status', code: 403, reason: 'Forbidden', message: 'nodes is forbidden: User "x" cannot list resource "nodes"' };
-  const e403 = translateKubeError('list nodes', new ApiException(403, 'Unknown API Status Code!', JSON.stringify(status), { authorization: `Bearer ${TOKEN}` }));
+  const e403 = translateKubeError(
+    'list nodes',
+    new ApiException(403, 'Unknown API Status Code!', JSON.stringify(status), { authorization: `Bearer ${TOKEN}` }),
+  );
   assert.equal(e403.code, 'KSB_KUBE_FORBIDDEN');
   assert.match(e403.message, /^list nodes: HTTP 403 \(Forbidden: nodes is forbidden/);
   assert.doesNotMatch(e403.message, /Bearer|eyJ/);

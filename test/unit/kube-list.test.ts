@@ -21,7 +21,10 @@ const fullNode = (name: string, ip: string, rv: number) => ({
   metadata: { name, resourceVersion: String(rv), labels: { pool: 'a', '{': '"}' }, annotations: { note: 'a "quoted" } brace and \\ backslash' } },
   spec: { providerID: 'aws:///x', podCIDR: '10.244.0.0/24', podCIDRs: ['10.244.0.0/24', 'fd00::/64'] },
   status: {
-    addresses: [{ type: 'InternalIP', address: ip }, { type: 'Hostname', address: name }],
+    addresses: [
+      { type: 'InternalIP', address: ip },
+      { type: 'Hostname', address: name },
+    ],
     conditions: [{ type: 'Ready', status: 'True', message: 'items: [ "]" ]' }],
     images: [{ names: ['registry/x@sha256:00'], sizeBytes: 1 }],
   },
@@ -29,7 +32,12 @@ const fullNode = (name: string, ip: string, rv: number) => ({
 const slimOf = (name: string, ip: string, rv: number): KubeNode => ({
   metadata: { name, resourceVersion: String(rv) },
   spec: { podCIDR: '10.244.0.0/24', podCIDRs: ['10.244.0.0/24', 'fd00::/64'] },
-  status: { addresses: [{ type: 'InternalIP', address: ip }, { type: 'Hostname', address: name }] },
+  status: {
+    addresses: [
+      { type: 'InternalIP', address: ip },
+      { type: 'Hostname', address: name },
+    ],
+  },
 });
 
 describe('slimNode', () => {
@@ -84,11 +92,23 @@ describe('parseNodeList', () => {
   const texts: Array<[string, string]> = [
     ['pretty-printed', JSON.stringify({ metadata: { resourceVersion: '1' }, items: [fullNode('a', '10.0.0.1', 1)] }, null, 2)],
     ['items first, metadata last', JSON.stringify({ items: [fullNode('a', '10.0.0.1', 1)], metadata: { resourceVersion: '1' } })],
-    ['"items" as a nested key and inside strings', JSON.stringify({ metadata: { resourceVersion: '1', items: ['x'], note: '"items":[1]' }, items: [fullNode('b', '10.0.0.2', 2)] })],
-    ['escaped quotes and backslashes before quotes', JSON.stringify({ metadata: { resourceVersion: '\\"\\\\' }, items: [{ ...fullNode('c', '10.0.0.3', 3), x: '\\', y: '\\\\"' }] })],
-    ['unicode escapes and non-ASCII', '{"metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"\\u0061\\"bé中"},"status":{"addresses":[{"type":"InternalIP","address":"10.0.0.1"}]}}]}'],
+    [
+      '"items" as a nested key and inside strings',
+      JSON.stringify({ metadata: { resourceVersion: '1', items: ['x'], note: '"items":[1]' }, items: [fullNode('b', '10.0.0.2', 2)] }),
+    ],
+    [
+      'escaped quotes and backslashes before quotes',
+      JSON.stringify({ metadata: { resourceVersion: '\\"\\\\' }, items: [{ ...fullNode('c', '10.0.0.3', 3), x: '\\', y: '\\\\"' }] }),
+    ],
+    [
+      'unicode escapes and non-ASCII',
+      '{"metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"\\u0061\\"bé中"},"status":{"addresses":[{"type":"InternalIP","address":"10.0.0.1"}]}}]}',
+    ],
     ['an empty list', page([])],
-    ['whitespace around items and commas', '{ "metadata" : { "resourceVersion" : "1" } , "items" : [ {"metadata":{"name":"a"}} ,\n\t{"metadata":{"name":"b"}} ] }'],
+    [
+      'whitespace around items and commas',
+      '{ "metadata" : { "resourceVersion" : "1" } , "items" : [ {"metadata":{"name":"a"}} ,\n\t{"metadata":{"name":"b"}} ] }',
+    ],
     ['an escaped key \\u0069tems (parsed whole)', '{"metadata":{"resourceVersion":"1"},"\\u0069tems":[{"metadata":{"name":"a"}}]}'],
     ['a string value "items" at the top level', '{"kind":"items","metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"a"}}]}'],
     ['a long top-level key', `{"${'k'.repeat(100)}":"items","metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"a"}}]}`],
@@ -114,7 +134,11 @@ describe('parseNodeList', () => {
     ['a leading comma in items', '{"metadata":{"resourceVersion":"1"},"items":[,{"metadata":{"name":"a"}}]}', /not JSON/],
     ['two commas', '{"metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"a"}},,{"metadata":{"name":"b"}}]}', /not JSON/],
     ['no comma between items', '{"metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"a"}} {"metadata":{"name":"b"}}]}', /not JSON/],
-    ['garbage between items', '{"metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"a"}} x {"metadata":{"name":"b"}}]}', /no NodeList \(an item that is no object\)/],
+    [
+      'garbage between items',
+      '{"metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"a"}} x {"metadata":{"name":"b"}}]}',
+      /no NodeList \(an item that is no object\)/,
+    ],
     ['an item that is no object', '{"metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"a"}},null]}', /no NodeList \(an item that is no object\)/],
     ['an invalid item', '{"metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":a}}]}', /not JSON/],
     ['garbage after the list', `${page([])} x`, /not JSON/],
@@ -128,12 +152,15 @@ describe('parseNodeList', () => {
   ];
   for (const [name, text, re] of bad) {
     it(`${name}: a retryable KubeApiError`, () => {
-      assert.throws(() => parseNodeList(text, what), (err: unknown) => {
-        assert.ok(err instanceof KubeApiError, String(err));
-        assert.equal(err.retryable, true);
-        assert.match(err.message, re);
-        return true;
-      });
+      assert.throws(
+        () => parseNodeList(text, what),
+        (err: unknown) => {
+          assert.ok(err instanceof KubeApiError, String(err));
+          assert.equal(err.retryable, true);
+          assert.match(err.message, re);
+          return true;
+        },
+      );
     });
   }
 });
@@ -151,9 +178,25 @@ describe('listAll', () => {
       watch: () => Promise.reject(new Error('not used')),
     };
     let pagesSeen = 0;
-    const r = await listAll({ api, clock: systemClock, labelSelector: 'pool=a', pageSize: 1, requestTimeoutMs: 10_000, isCurrent: () => true, onRequest: () => {}, onPage: () => pagesSeen++ });
+    const r = await listAll({
+      api,
+      clock: systemClock,
+      labelSelector: 'pool=a',
+      pageSize: 1,
+      requestTimeoutMs: 10_000,
+      isCurrent: () => true,
+      onRequest: () => {},
+      onPage: () => pagesSeen++,
+    });
     assert.deepEqual(r, { items: [slimOf('a', '10.0.0.1', 1), slimOf('b', '10.0.0.2', 2), slimOf('c', '10.0.0.3', 3)], resourceVersion: '10' });
-    assert.deepEqual(calls.map((c) => [c.labelSelector, c.limit, c.continue]), [['pool=a', 1, undefined], ['pool=a', 1, 'p2'], ['pool=a', 1, 'p3']]);
+    assert.deepEqual(
+      calls.map((c) => [c.labelSelector, c.limit, c.continue]),
+      [
+        ['pool=a', 1, undefined],
+        ['pool=a', 1, 'p2'],
+        ['pool=a', 1, 'p3'],
+      ],
+    );
     assert.equal(pagesSeen, 3);
   });
 });
@@ -167,7 +210,11 @@ describe('Reflector', () => {
     };
     const replaced: KubeNode[][] = [];
     const applied: KubeNode[] = [];
-    const r = new Reflector({ api, clock: systemClock, handler: { replace: (items) => replaced.push(items), apply: (_t, n) => applied.push(n), unreachable: () => {} } });
+    const r = new Reflector({
+      api,
+      clock: systemClock,
+      handler: { replace: (items) => replaced.push(items), apply: (_t, n) => applied.push(n), unreachable: () => {} },
+    });
     r.start();
     try {
       while (!emit) await new Promise((res) => setImmediate(res));
@@ -216,7 +263,8 @@ function kubeConfig(): KubeConfig {
   return kc;
 }
 
-const status = (code: number, reason: string, message: string) => JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message });
+const status = (code: number, reason: string, message: string) =>
+  JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message });
 
 describe('createClientNodeApi().list', () => {
   it('sends the query and the credentials; pages through continue tokens', async () => {
@@ -224,14 +272,37 @@ describe('createClientNodeApi().list', () => {
     answer = (url) => {
       const cont = url.searchParams.get('continue');
       return cont === null
-        ? { status: 200, body: JSON.stringify({ kind: 'NodeList', metadata: { resourceVersion: '77', continue: 'next page' }, items: [fullNode('a', '10.0.0.1', 70)] }) }
+        ? {
+            status: 200,
+            body: JSON.stringify({ kind: 'NodeList', metadata: { resourceVersion: '77', continue: 'next page' }, items: [fullNode('a', '10.0.0.1', 70)] }),
+          }
         : { status: 200, body: JSON.stringify({ kind: 'NodeList', metadata: { resourceVersion: '77' }, items: [fullNode('b', '10.0.0.2', 71)] }) };
     };
     const api = createClientNodeApi(kubeConfig(), { label: 'local' });
-    const r = await listAll({ api, clock: systemClock, labelSelector: 'pool=a', pageSize: 1, requestTimeoutMs: 10_000, isCurrent: () => true, onRequest: () => {}, onPage: () => {} });
+    const r = await listAll({
+      api,
+      clock: systemClock,
+      labelSelector: 'pool=a',
+      pageSize: 1,
+      requestTimeoutMs: 10_000,
+      isCurrent: () => true,
+      onRequest: () => {},
+      onPage: () => {},
+    });
     assert.deepEqual(r, { items: [slimOf('a', '10.0.0.1', 70), slimOf('b', '10.0.0.2', 71)], resourceVersion: '77' });
-    assert.deepEqual(requests.map((q) => [q.url.pathname, q.url.searchParams.get('labelSelector'), q.url.searchParams.get('limit'), q.url.searchParams.get('continue'), q.url.searchParams.has('watch')]),
-      [['/api/v1/nodes', 'pool=a', '1', null, false], ['/api/v1/nodes', 'pool=a', '1', 'next page', false]]);
+    assert.deepEqual(
+      requests.map((q) => [
+        q.url.pathname,
+        q.url.searchParams.get('labelSelector'),
+        q.url.searchParams.get('limit'),
+        q.url.searchParams.get('continue'),
+        q.url.searchParams.has('watch'),
+      ]),
+      [
+        ['/api/v1/nodes', 'pool=a', '1', null, false],
+        ['/api/v1/nodes', 'pool=a', '1', 'next page', false],
+      ],
+    );
     for (const q of requests) {
       assert.equal(q.headers.authorization, 'Bearer local-list-token');
       assert.equal(q.headers.accept, 'application/json');
@@ -247,12 +318,27 @@ describe('createClientNodeApi().list', () => {
   });
 
   const errors: Array<[string, Answer, new (...a: never[]) => Error, RegExp]> = [
-    ['410 on a continue token', { status: 410, body: status(410, 'Expired', 'The provided continue parameter is too old') }, KubeGoneError, /cluster "local": list nodes: HTTP 410 \(Expired: The provided continue parameter is too old\)/],
-    ['403', { status: 403, body: status(403, 'Forbidden', 'nodes is forbidden: User "x" cannot list resource "nodes"') }, KubeForbiddenError, /list nodes: HTTP 403 \(Forbidden: nodes is forbidden/],
+    [
+      '410 on a continue token',
+      { status: 410, body: status(410, 'Expired', 'The provided continue parameter is too old') },
+      KubeGoneError,
+      /cluster "local": list nodes: HTTP 410 \(Expired: The provided continue parameter is too old\)/,
+    ],
+    [
+      '403',
+      { status: 403, body: status(403, 'Forbidden', 'nodes is forbidden: User "x" cannot list resource "nodes"') },
+      KubeForbiddenError,
+      /list nodes: HTTP 403 \(Forbidden: nodes is forbidden/,
+    ],
     ['401 without a Status body', { status: 401, body: 'Unauthorized' }, KubeForbiddenError, /list nodes: HTTP 401$/],
     ['500', { status: 500, body: status(500, 'InternalError', 'etcd is down') }, KubeUnreachableError, /list nodes: HTTP 500 \(InternalError: etcd is down\)/],
     ['200 with a body that is no NodeList', { status: 200, body: '<html>proxy</html>' }, KubeApiError, /cluster "local": list nodes: the answer is not JSON/],
-    ['200 with a truncated NodeList', { status: 200, body: '{"metadata":{"resourceVersion":"1"},"items":[{"metadata":' }, KubeApiError, /cluster "local": list nodes: the answer is not JSON/],
+    [
+      '200 with a truncated NodeList',
+      { status: 200, body: '{"metadata":{"resourceVersion":"1"},"items":[{"metadata":' },
+      KubeApiError,
+      /cluster "local": list nodes: the answer is not JSON/,
+    ],
   ];
   for (const [name, a, type, re] of errors) {
     it(`${name}: ${type.name}`, async () => {

@@ -6,8 +6,6 @@ import { KubeForbiddenError, KubeGoneError, KubeUnreachableError } from '../../s
 import type { KubeNode, ListOptions, ListPage, NodeApi, WatchEvent, WatchHandle, WatchOptions } from '../../src/kube/nodeApi.ts';
 import { FakeClock } from '../fakes/clock.ts';
 
-
-
 class FakeWatch implements WatchHandle {
   aborted = false;
   readonly options: WatchOptions;
@@ -130,11 +128,14 @@ test('initial paginated list → synced, one onChange, watch from the list resou
   await clock.advance(0);
   await synced;
   assert.equal(api.lists.length, 3, 'three pages of 2');
-  assert.deepEqual(api.lists.map((l) => [l.limit, l.continue, l.labelSelector]), [
-    [2, undefined, 'role=worker'],
-    [2, '2', 'role=worker'],
-    [2, '4', 'role=worker'],
-  ]);
+  assert.deepEqual(
+    api.lists.map((l) => [l.limit, l.continue, l.labelSelector]),
+    [
+      [2, undefined, 'role=worker'],
+      [2, '2', 'role=worker'],
+      [2, '4', 'role=worker'],
+    ],
+  );
   const v = src.view();
   assert.equal(v.synced, true);
   assert.deepEqual(names(src), ['a', 'b', 'c', 'd', 'e']);
@@ -160,7 +161,13 @@ test('add / modify / delete events notify; heartbeats, labels and address order 
   assert.equal(changes(), 2, 'new node without IPs yet');
   w.emit('MODIFIED', api.put(node('b', ['10.0.0.2'])));
   assert.equal(changes(), 3, 'addresses filled in');
-  assert.deepEqual(src.view().nodes.get('b')?.addresses.map((a) => a.address), ['10.0.0.2', 'b']);
+  assert.deepEqual(
+    src
+      .view()
+      .nodes.get('b')
+      ?.addresses.map((a) => a.address),
+    ['10.0.0.2', 'b'],
+  );
 
   const before = src.view();
   // kubelet heartbeat: conditions/images change, addresses do not
@@ -253,7 +260,10 @@ test('an expired continue token (410 mid-pagination) restarts the list from the 
   await clock.advance(0);
   assert.equal(src.view().synced, false);
   await clock.advance(1000);
-  assert.deepEqual(api.lists.map((l) => l.continue), [undefined, '2', undefined, '2']);
+  assert.deepEqual(
+    api.lists.map((l) => l.continue),
+    [undefined, '2', undefined, '2'],
+  );
   assert.equal(src.view().synced, true);
   assert.deepEqual(names(src), ['a', 'b', 'c']);
   await src.stop();
@@ -464,11 +474,26 @@ test('stop() aborts the watch and silences everything', async () => {
 });
 
 test('toNodeInfo keeps only name, addresses and pod CIDRs', () => {
-  assert.deepEqual(toNodeInfo({ metadata: { name: 'n' }, spec: { podCIDR: '10.244.0.0/24' }, status: { addresses: [{ type: 'InternalIP', address: '10.0.0.1' }, { type: 'ExternalIP', address: '' }] } }), {
-    name: 'n',
-    addresses: [{ type: 'InternalIP', address: '10.0.0.1' }],
-    podCIDRs: ['10.244.0.0/24'],
-  });
-  assert.deepEqual(toNodeInfo({ metadata: { name: 'n' }, spec: { podCIDR: 'x', podCIDRs: ['10.244.0.0/24', 'fd00::/64'] } })?.podCIDRs, ['10.244.0.0/24', 'fd00::/64']);
+  assert.deepEqual(
+    toNodeInfo({
+      metadata: { name: 'n' },
+      spec: { podCIDR: '10.244.0.0/24' },
+      status: {
+        addresses: [
+          { type: 'InternalIP', address: '10.0.0.1' },
+          { type: 'ExternalIP', address: '' },
+        ],
+      },
+    }),
+    {
+      name: 'n',
+      addresses: [{ type: 'InternalIP', address: '10.0.0.1' }],
+      podCIDRs: ['10.244.0.0/24'],
+    },
+  );
+  assert.deepEqual(toNodeInfo({ metadata: { name: 'n' }, spec: { podCIDR: 'x', podCIDRs: ['10.244.0.0/24', 'fd00::/64'] } })?.podCIDRs, [
+    '10.244.0.0/24',
+    'fd00::/64',
+  ]);
   assert.equal(toNodeInfo({ metadata: {} }), null);
 });

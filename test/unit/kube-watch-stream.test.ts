@@ -109,7 +109,11 @@ describe('createClientNodeApi().watch with an oversized line', () => {
     const api = createClientNodeApi(kubeConfig(), { label: 'local', watchInactivityMs: 60_000, maxWatchLineBytes: 1024 * 1024 });
     const events: string[] = [];
     const done = new Promise<unknown>((resolve) => {
-      void api.watch({ resourceVersion: '10', allowWatchBookmarks: true, timeoutSeconds: 60 }, (e) => events.push(`${e.type} ${(e.object as { metadata: { name: string } }).metadata.name}`), resolve);
+      void api.watch(
+        { resourceVersion: '10', allowWatchBookmarks: true, timeoutSeconds: 60 },
+        (e) => events.push(`${e.type} ${(e.object as { metadata: { name: string } }).metadata.name}`),
+        resolve,
+      );
     });
     const err = (await done) as { code?: string; message?: string; retryable?: boolean };
     assert.equal(err.code, 'KSB_KUBE_WATCH_LINE_TOO_LONG');
@@ -125,7 +129,11 @@ describe('createClientNodeApi().watch, other endings', () => {
   it('a silent stream ends with a timeout (KSB_KUBE_UNREACHABLE) after watchInactivityMs', async () => {
     const api = createClientNodeApi(kubeConfig(), { label: 'local', watchInactivityMs: 300 });
     const err = await new Promise<{ code?: string; message?: string } | undefined>((resolve) => {
-      void api.watch({ resourceVersion: '10', allowWatchBookmarks: true, timeoutSeconds: 60 }, () => {}, (e) => resolve(e as { code?: string; message?: string } | undefined));
+      void api.watch(
+        { resourceVersion: '10', allowWatchBookmarks: true, timeoutSeconds: 60 },
+        () => {},
+        (e) => resolve(e as { code?: string; message?: string } | undefined),
+      );
     });
     assert.equal(err?.code, 'KSB_KUBE_UNREACHABLE');
     assert.match(err?.message ?? '', /watch nodes: timed out/);
@@ -135,9 +143,10 @@ describe('createClientNodeApi().watch, other endings', () => {
     watches.push((res) => res.end(`${JSON.stringify({ type: 'ADDED', object: node('c', '10.0.0.3', 12) })}\n`));
     watches.push((res) => res.end('this is not json\n'));
     const api = createClientNodeApi(kubeConfig(), { label: 'local', watchInactivityMs: 60_000 });
-    const run = () => new Promise<unknown>((resolve) => {
-      void api.watch({ resourceVersion: '10', allowWatchBookmarks: true, timeoutSeconds: 60 }, () => {}, resolve);
-    });
+    const run = () =>
+      new Promise<unknown>((resolve) => {
+        void api.watch({ resourceVersion: '10', allowWatchBookmarks: true, timeoutSeconds: 60 }, () => {}, resolve);
+      });
     assert.equal(await run(), null);
     const bad = (await run()) as { code?: string; message?: string };
     assert.equal(bad.code, 'KSB_KUBE_API');

@@ -9,7 +9,14 @@ const timing = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs
 function lease(holder: string, rv: string, over: Partial<LeaseRecord> = {}): ObservedLease {
   return {
     resourceVersion: rv,
-    record: { holderIdentity: holder, leaseDurationSeconds: 15, acquireTime: '2020-01-01T00:00:00.000000Z', renewTime: '2020-01-01T00:00:00.000000Z', leaseTransitions: 3, ...over },
+    record: {
+      holderIdentity: holder,
+      leaseDurationSeconds: 15,
+      acquireTime: '2020-01-01T00:00:00.000000Z',
+      renewTime: '2020-01-01T00:00:00.000000Z',
+      leaseTransitions: 3,
+      ...over,
+    },
   };
 }
 
@@ -29,7 +36,11 @@ test('timing must satisfy leaseDuration > renewDeadline > 1.2 × retryPeriod', (
     [{ leaseDurationMs: 15_500, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 }, 'leaderElection.leaseDuration'],
   ];
   for (const [t, field] of cases) {
-    assert.throws(() => validateTiming(t), (e: unknown) => e instanceof ConfigError && e.field === field, field);
+    assert.throws(
+      () => validateTiming(t),
+      (e: unknown) => e instanceof ConfigError && e.field === field,
+      field,
+    );
   }
   assert.throws(() => new LeaderDecider('', timing), ConfigError);
 });
@@ -156,7 +167,13 @@ test('release clears the holder with a 1 s duration and keeps transitions; nothi
   assert.deepEqual(rel, {
     action: 'update',
     resourceVersion: '5',
-    record: { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: '1970-01-01T00:00:03.000000Z', renewTime: '1970-01-01T00:00:03.000000Z', leaseTransitions: 7 },
+    record: {
+      holderIdentity: '',
+      leaseDurationSeconds: 1,
+      acquireTime: '1970-01-01T00:00:03.000000Z',
+      renewTime: '1970-01-01T00:00:03.000000Z',
+      leaseTransitions: 7,
+    },
   });
   const other = new LeaderDecider('me', timing);
   other.observe(lease('someone', '1'), 0);

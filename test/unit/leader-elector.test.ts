@@ -7,7 +7,6 @@ import type { LeaseRecord, ObservedLease } from '../../src/leader/decide.ts';
 import { KubeUnreachableError, LeaseConflictError } from '../../src/kube/errors.ts';
 import { FakeClock } from '../fakes/clock.ts';
 
-
 class Store {
   lease: ObservedLease | null = null;
   rv = 0;
@@ -148,7 +147,10 @@ test('a leader that finds someone else holding the lease steps down at once', as
   a.el.start();
   await clock.advance(1_000);
   // someone else overwrote the lease (e.g. an operator, or a split brain healed)
-  store.lease = { record: { holderIdentity: 'x', leaseDurationSeconds: 15, acquireTime: null, renewTime: null, leaseTransitions: 5 }, resourceVersion: String(++store.rv) };
+  store.lease = {
+    record: { holderIdentity: 'x', leaseDurationSeconds: 15, acquireTime: null, renewTime: null, leaseTransitions: 5 },
+    resourceVersion: String(++store.rv),
+  };
   await clock.advance(2_000); // renewal from memory → 409 → next attempt GETs
   await clock.advance(2_000);
   assert.equal(a.el.isLeader, false);

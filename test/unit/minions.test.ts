@@ -6,9 +6,26 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  JobBook, MinionTracker, MAX_HINT_IDS, MAX_JOBS, REQUEST_OVERHEAD_BYTES, REFUSAL_REASONS,
-  judgeFloor, judgeJob, judgeOutcome, judgeReturn, refusalHint, refusalReason, resendEvents, type Credit, type Job, type Outcome,
-  MAX_JOB_REFIRES, awaitJob, jobEndsWait, judgeJobWait,
+  JobBook,
+  MinionTracker,
+  MAX_HINT_IDS,
+  MAX_JOBS,
+  REQUEST_OVERHEAD_BYTES,
+  REFUSAL_REASONS,
+  judgeFloor,
+  judgeJob,
+  judgeOutcome,
+  judgeReturn,
+  refusalHint,
+  refusalReason,
+  resendEvents,
+  type Credit,
+  type Job,
+  type Outcome,
+  MAX_JOB_REFIRES,
+  awaitJob,
+  jobEndsWait,
+  judgeJobWait,
 } from '../../src/controller/minions.ts';
 import { StartRounds, START_LIMITS } from '../../src/controller/starts.ts';
 import { noteDrop } from '../../src/controller/cluster.ts';
@@ -20,10 +37,17 @@ const KEYS = testKeys('minions unit tests');
 const T = Date.parse('2026-11-22T10:00:00Z');
 
 function payload(ipv4: string[], generation = T): AllowListPayload {
-  return buildPayload({
-    cluster: 'prod', generation, list: { ipv4, ipv6: [] }, nodes: ipv4.length, issuedAtMs: T,
-    diff: { added: [], removed: [], added_truncated: false, removed_truncated: false, addedCount: 0, removedCount: 0 },
-  }, KEYS.signer);
+  return buildPayload(
+    {
+      cluster: 'prod',
+      generation,
+      list: { ipv4, ipv6: [] },
+      nodes: ipv4.length,
+      issuedAtMs: T,
+      diff: { added: [], removed: [], added_truncated: false, removed_truncated: false, addedCount: 0, removedCount: 0 },
+    },
+    KEYS.signer,
+  );
 }
 const job = (jid: string, minions: string[], generation = 7): Job => ({ jid, cluster: 'prod', generation, digest: 'sha256:d', minions: new Set(minions) });
 
@@ -47,7 +71,7 @@ describe('judgeJob', () => {
 describe('judgeReturn', () => {
   const j = job('1', ['m1', 'm2'], 42);
   const cases: Array<[string, Job | undefined, string, ReturnType<typeof judgeReturn>]> = [
-    ['a targeted minion of a remembered job: the job\'s generation and digest', j, 'm1', { credit: true, cluster: 'prod', generation: 42, digest: 'sha256:d' }],
+    ["a targeted minion of a remembered job: the job's generation and digest", j, 'm1', { credit: true, cluster: 'prod', generation: 42, digest: 'sha256:d' }],
     ['a minion the job did not target', j, 'm3', { credit: false, reason: 'not-targeted' }],
     ['a job never seen (or not verified)', undefined, 'm1', { credit: false, reason: 'unknown-job' }],
   ];
@@ -93,7 +117,10 @@ describe('resendEvents', () => {
   it('at most MAX_HINT_IDS ids per event', () => {
     const ids = Array.from({ length: 2 * MAX_HINT_IDS + 1 }, (_, i) => `m${i}`);
     const events = resendEvents(p, ids);
-    assert.deepEqual(events.map((e) => e.minions!.length), [MAX_HINT_IDS, MAX_HINT_IDS, 1]);
+    assert.deepEqual(
+      events.map((e) => e.minions!.length),
+      [MAX_HINT_IDS, MAX_HINT_IDS, 1],
+    );
     assert.deepEqual(events.flatMap((e) => e.minions!).sort(), [...ids].sort());
   });
 
@@ -104,7 +131,10 @@ describe('resendEvents', () => {
     const events = resendEvents(big, ids, limit);
     assert.ok(events.length >= 4, `${events.length} events`);
     for (const e of events) assert.ok(payloadBytes(e) + REQUEST_OVERHEAD_BYTES <= limit, `${payloadBytes(e)} bytes`);
-    assert.deepEqual(events.flatMap((e) => e.minions!), [...ids].sort());
+    assert.deepEqual(
+      events.flatMap((e) => e.minions!),
+      [...ids].sort(),
+    );
   });
 
   it('under the real limit, a 5,000-node payload still goes out with a full hint of 1,000 ids', () => {
@@ -115,7 +145,7 @@ describe('resendEvents', () => {
     assert.ok(payloadBytes(events[0]!) < SALT_API_MAX_BODY_BYTES);
   });
 
-  it('when not one id fits beside the payload, one event without a hint (the cluster\'s whole target)', () => {
+  it("when not one id fits beside the payload, one event without a hint (the cluster's whole target)", () => {
     const limit = payloadBytes({ ...p, minions: [] }) + REQUEST_OVERHEAD_BYTES + 3;
     const events = resendEvents(p, ['m1'], limit);
     assert.equal(events.length, 1);
@@ -144,24 +174,41 @@ describe('JobBook', () => {
 
   it('keeps at most 10,000 minions of a job', () => {
     const b = new JobBook();
-    b.remember(job('1', Array.from({ length: 12_000 }, (_, i) => `m${i}`)));
+    b.remember(
+      job(
+        '1',
+        Array.from({ length: 12_000 }, (_, i) => `m${i}`),
+      ),
+    );
     assert.equal(b.get('1')!.minions.size, 10_000);
   });
 });
 
-const ok = (generation: number, digest = `d${generation}`): Credit => ({ generation, digest, outcome: { kind: 'applied' }, reason: `applied generation ${generation}` });
+const ok = (generation: number, digest = `d${generation}`): Credit => ({
+  generation,
+  digest,
+  outcome: { kind: 'applied' },
+  reason: `applied generation ${generation}`,
+});
 
 describe('MinionTracker', () => {
   const opts = { ackTimeoutMs: 1000, initialMs: 100, maxMs: 1000 };
 
   it('is bounded per cluster: the least recently seen minion goes first', () => {
     let now = T;
-    const t = new MinionTracker({ ...opts, maxPerCluster: 3 }, () => now, () => 0.5);
+    const t = new MinionTracker(
+      { ...opts, maxPerCluster: 3 },
+      () => now,
+      () => 0.5,
+    );
     t.started('prod', 5, ['a', 'b', 'c']);
     now += 1;
     t.result('prod', 'a', ok(5, 'd')); // a seen again
     t.started('prod', 6, ['d']);
-    assert.deepEqual(t.snapshot().map((m) => m.minion), ['a', 'c', 'd']);
+    assert.deepEqual(
+      t.snapshot().map((m) => m.minion),
+      ['a', 'c', 'd'],
+    );
     t.started('other', 6, ['x', 'y', 'z']);
     assert.equal(t.size('prod'), 3, 'each cluster has its own bound');
     assert.equal(t.size('other'), 3);
@@ -169,14 +216,25 @@ describe('MinionTracker', () => {
 
   it('default bound: 10,000 minions per cluster', () => {
     const t = new MinionTracker(opts, () => T);
-    t.started('prod', 5, Array.from({ length: 25_000 }, (_, i) => `m${i}`));
+    t.started(
+      'prod',
+      5,
+      Array.from({ length: 25_000 }, (_, i) => `m${i}`),
+    );
     assert.equal(t.size('prod'), 10_000);
-    assert.ok(t.snapshot().every((m) => Number(m.minion.slice(1)) >= 15_000), 'the newest are kept');
+    assert.ok(
+      t.snapshot().every((m) => Number(m.minion.slice(1)) >= 15_000),
+      'the newest are kept',
+    );
   });
 
-  it('credits what it is told (the job\'s generation), never lowers it, and owes re-sends to the silent', () => {
+  it("credits what it is told (the job's generation), never lowers it, and owes re-sends to the silent", () => {
     let now = T;
-    const t = new MinionTracker(opts, () => now, () => 0.5);
+    const t = new MinionTracker(
+      opts,
+      () => now,
+      () => 0.5,
+    );
     t.started('prod', 5, ['a', 'b']);
     t.result('prod', 'a', ok(5, 'd5'));
     t.result('prod', 'a', { generation: 4, digest: 'd4', outcome: { kind: 'current' }, reason: 'current' });
@@ -194,13 +252,33 @@ const REASONS: Array<[string, string, Outcome]> = [
   ['applied', 'applied generation 7', { kind: 'applied' }],
   ['already current', 'already current at generation 7', { kind: 'current' }],
   ['stale (retcode 0)', 'stale: generation 5 is older than the applied generation 7', { kind: 'stale', reason: 'stale' }],
-  ['shrink', 'refused: 3 of 5 entries would be removed (60.0%), more than max_shrink 0.2; re-run with force=True if intended', { kind: 'refused', reason: 'shrink' }],
-  ['shrink with additions', 'refused: 8 of 10 entries would be removed and 1 added, 7 fewer (70.0%), more than max_shrink 0.5; re-run with force=True if intended', { kind: 'refused', reason: 'shrink' }],
-  ['empty', 'refused: empty allow-list for ipv4 (set pillar kube_allowlist:allow_empty or kube_allowlist:clusters:<name>:allow_empty)', { kind: 'refused', reason: 'empty' }],
+  [
+    'shrink',
+    'refused: 3 of 5 entries would be removed (60.0%), more than max_shrink 0.2; re-run with force=True if intended',
+    { kind: 'refused', reason: 'shrink' },
+  ],
+  [
+    'shrink with additions',
+    'refused: 8 of 10 entries would be removed and 1 added, 7 fewer (70.0%), more than max_shrink 0.5; re-run with force=True if intended',
+    { kind: 'refused', reason: 'shrink' },
+  ],
+  [
+    'empty',
+    'refused: empty allow-list for ipv4 (set pillar kube_allowlist:allow_empty or kube_allowlist:clusters:<name>:allow_empty)',
+    { kind: 'refused', reason: 'empty' },
+  ],
   ['conflict', 'refused: generation 17 was already applied with digest sha256:aa, this payload has sha256:bb', { kind: 'refused', reason: 'conflict' }],
-  ['skew', "refused: generation: 1796120114252 is 3600 s ahead of this minion's clock, more than max_generation_skew 300 s (is the bridge's clock right?)", { kind: 'refused', reason: 'skew' }],
+  [
+    'skew',
+    "refused: generation: 1796120114252 is 3600 s ahead of this minion's clock, more than max_generation_skew 300 s (is the bridge's clock right?)",
+    { kind: 'refused', reason: 'skew' },
+  ],
   ['version', 'refused: version: 1 is not supported, this minion speaks version 2', { kind: 'refused', reason: 'version' }],
-  ['unknown key', "refused: key_id: 0123456789abcdef is not one of this minion's public keys (none; pillar kube_allowlist:public_keys)", { kind: 'refused', reason: 'key' }],
+  [
+    'unknown key',
+    "refused: key_id: 0123456789abcdef is not one of this minion's public keys (none; pillar kube_allowlist:public_keys)",
+    { kind: 'refused', reason: 'key' },
+  ],
   ['signature', 'refused: signature: does not verify with key 0123456789abcdef (the payload was altered or forged)', { kind: 'refused', reason: 'signature' }],
   ['tag', "refused: tag 'kube-salt-bridge/cluster/x/nodes' does not name cluster prod", { kind: 'refused', reason: 'tag' }],
   ['schema', 'refused: payload: missing keys digest', { kind: 'refused', reason: 'invalid' }],
@@ -217,7 +295,10 @@ describe('judgeOutcome (what a credited return means)', () => {
   }
   const failures: Array<[string, { ok: boolean; changed: boolean; retcode: number | undefined; reason: string }]> = [
     ['retcode 2 (firewall command, pillar, corrupt cache)', { ok: false, changed: false, retcode: 2, reason: 'ipset restore failed (exit 1): ...' }],
-    ['retcode 1 without the module\'s refusal (Salt\'s own error text)', { ok: false, changed: false, retcode: 1, reason: 'ERROR: Exception occurred in kube_allowlist.apply' }],
+    [
+      "retcode 1 without the module's refusal (Salt's own error text)",
+      { ok: false, changed: false, retcode: 1, reason: 'ERROR: Exception occurred in kube_allowlist.apply' },
+    ],
     ['a missing module', { ok: false, changed: false, retcode: 254, reason: "'kube_allowlist.apply' is not available." }],
     ['no retcode at all', { ok: false, changed: false, retcode: undefined, reason: 'retcode missing' }],
     ['retcode 0, not applied, not stale', { ok: false, changed: false, retcode: 0, reason: 'unexpected' }],
@@ -229,30 +310,51 @@ describe('judgeOutcome (what a credited return means)', () => {
   it('the Salt side still words its reasons the way refusalReason reads them', () => {
     const ext = join(import.meta.dirname, '..', '..', 'salt', 'file_roots', '_utils', 'saltext', 'kube_allowlist');
     const source = ['modules/kube_allowlist_mod.py', 'utils/policy.py', 'utils/payload.py'].map((f) => readFileSync(join(ext, f), 'utf8')).join('\n');
-    for (const text of ['"stale: generation', 'entries would be removed', '"refused: empty allow-list', 'was already applied with digest',
-      "ahead of this minion's clock", 'is not supported, this minion speaks version', "is not one of this minion's public keys",
-      'does not name cluster', '"signature: ', 'f"refused: {err}"']) {
+    for (const text of [
+      '"stale: generation',
+      'entries would be removed',
+      '"refused: empty allow-list',
+      'was already applied with digest',
+      "ahead of this minion's clock",
+      'is not supported, this minion speaks version',
+      "is not one of this minion's public keys",
+      'does not name cluster',
+      '"signature: ',
+      'f"refused: {err}"',
+    ]) {
       assert.ok(source.includes(text), `the Salt extension no longer says ${JSON.stringify(text)}: update refusalReason / judgeOutcome`);
     }
   });
 
-  it('every reason has a remedy that names the cluster\'s release', () => {
+  it("every reason has a remedy that names the cluster's release", () => {
     for (const r of REFUSAL_REASONS) assert.match(refusalHint(r, 'prod', 'm1'), /kube-salt-bridge release prod/, r);
     assert.equal(refusalReason('refused: something new'), 'invalid');
   });
 });
 
 const refused = (generation: number, reason = 'refused: 3 of 5 entries would be removed (60.0%), more than max_shrink 0.2'): Credit => ({
-  generation, digest: `d${generation}`, outcome: judgeOutcome({ ok: false, changed: false, retcode: 1, reason }), reason,
+  generation,
+  digest: `d${generation}`,
+  outcome: judgeOutcome({ ok: false, changed: false, retcode: 1, reason }),
+  reason,
 });
-const stale = (generation: number): Credit => ({ generation, digest: `d${generation}`, outcome: { kind: 'stale', reason: 'stale' }, reason: 'stale: generation 5 is older than the applied generation 9' });
+const stale = (generation: number): Credit => ({
+  generation,
+  digest: `d${generation}`,
+  outcome: { kind: 'stale', reason: 'stale' },
+  reason: 'stale: generation 5 is older than the applied generation 9',
+});
 const failed = (generation: number): Credit => ({ generation, digest: `d${generation}`, outcome: { kind: 'failed' }, reason: 'ipset failed' });
 
 describe('MinionTracker: a refusal is a held state, not a retry loop', () => {
   const opts = { ackTimeoutMs: 1000, initialMs: 100, maxMs: 1000 };
   const setup = () => {
     const clock = { now: T };
-    const t = new MinionTracker(opts, () => clock.now, () => 0.5);
+    const t = new MinionTracker(
+      opts,
+      () => clock.now,
+      () => 0.5,
+    );
     return { t, clock, row: (m = 'a') => t.snapshot().find((r) => r.minion === m)! };
   };
 
@@ -339,14 +441,33 @@ describe('MinionTracker: a refusal is a held state, not a retry loop', () => {
     t.result('prod', 'a', refused(5));
     t.result('prod', 'b', stale(5));
     t.result('prod', 'c', ok(5));
-    assert.deepEqual(t.refusals('prod').map((r) => [r.minion, r.reason]), [['a', 'shrink'], ['b', 'stale']]);
+    assert.deepEqual(
+      t.refusals('prod').map((r) => [r.minion, r.reason]),
+      [
+        ['a', 'shrink'],
+        ['b', 'stale'],
+      ],
+    );
     const freed = t.release('prod', 5);
-    assert.deepEqual(freed.map((f) => [f.minion, f.refusal.reason]), [['a', 'shrink'], ['b', 'stale']]);
+    assert.deepEqual(
+      freed.map((f) => [f.minion, f.refusal.reason]),
+      [
+        ['a', 'shrink'],
+        ['b', 'stale'],
+      ],
+    );
     assert.deepEqual([row('a').lastResult, row('a').refusal, row('a').retryAt], ['pending', undefined, clock.now + 1000]);
     assert.deepEqual(t.refusals('prod'), []);
     assert.equal(t.result('prod', 'a', refused(5)), 'held');
-    assert.deepEqual(t.release('prod', 5, new Set(['b'])).map((f) => f.minion), [], 'b was released already');
-    assert.deepEqual(t.release('prod', 5, new Set(['a'])).map((f) => f.minion), ['a']);
+    assert.deepEqual(
+      t.release('prod', 5, new Set(['b'])).map((f) => f.minion),
+      [],
+      'b was released already',
+    );
+    assert.deepEqual(
+      t.release('prod', 5, new Set(['a'])).map((f) => f.minion),
+      ['a'],
+    );
   });
 });
 
@@ -396,8 +517,19 @@ describe('StartRounds (bounded start re-sends)', () => {
       const got = r.take();
       if (got.length) rounds.push({ at: t, ids: got });
     }
-    assert.deepEqual(rounds.map((x) => [x.at, x.ids.length]), [[200, 1000], [5200, 1000], [10_200, 500]]);
-    assert.deepEqual(rounds.flatMap((x) => x.ids), ids, 'first come, first served, each once');
+    assert.deepEqual(
+      rounds.map((x) => [x.at, x.ids.length]),
+      [
+        [200, 1000],
+        [5200, 1000],
+        [10_200, 500],
+      ],
+    );
+    assert.deepEqual(
+      rounds.flatMap((x) => x.ids),
+      ids,
+      'first come, first served, each once',
+    );
     clock.now = T + 11_000; // 0.8 s after the last round
     r.note('late');
     assert.equal(r.dueAt, T + 10_200 + 5000, 'a start right after a round waits for the spacing');
@@ -405,7 +537,10 @@ describe('StartRounds (bounded start re-sends)', () => {
 
   it('a global cap: at most maxQueued ids wait; beyond that starts are dropped', () => {
     const { r } = setup({ ...START_LIMITS, maxQueued: 3 });
-    assert.deepEqual(['a', 'b', 'c', 'd'].map((m) => r.note(m)), ['queued', 'queued', 'queued', 'full']);
+    assert.deepEqual(
+      ['a', 'b', 'c', 'd'].map((m) => r.note(m)),
+      ['queued', 'queued', 'queued', 'full'],
+    );
     assert.equal(r.waiting, 3);
   });
 
@@ -442,7 +577,7 @@ describe('noteDrop (rate limit of ignored-event lines)', () => {
   });
 });
 
-describe('a publish\'s job on a lossy stream (awaitJob, jobEndsWait, judgeJobWait)', () => {
+describe("a publish's job on a lossy stream (awaitJob, jobEndsWait, judgeJobWait)", () => {
   const open = { lossyStreamOpen: true, active: true, lastGeneration: 7 };
   it('waits one ack timeout more for each re-fire of the same generation, from 0 for a new one', () => {
     const first = awaitJob(undefined, 7, 1000, 30_000);

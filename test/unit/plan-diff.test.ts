@@ -10,7 +10,13 @@ describe('diffLists decision table', () => {
     { name: 'first publish of nothing', previous: undefined, desired: L([]), added: [], removed: [] },
     { name: 'node replaced', previous: L(['10.0.0.1', '10.0.0.2']), desired: L(['10.0.0.2', '10.0.0.3']), added: ['10.0.0.3'], removed: ['10.0.0.1'] },
     { name: 'all gone', previous: L(['10.1.1.1']), desired: L([]), added: [], removed: ['10.1.1.1'] },
-    { name: 'mixed families sorted together by code point', previous: L([], ['2001:db8::1']), desired: L(['203.0.113.1'], []), added: ['203.0.113.1'], removed: ['2001:db8::1'] },
+    {
+      name: 'mixed families sorted together by code point',
+      previous: L([], ['2001:db8::1']),
+      desired: L(['203.0.113.1'], []),
+      added: ['203.0.113.1'],
+      removed: ['2001:db8::1'],
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {

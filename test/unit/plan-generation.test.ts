@@ -47,7 +47,7 @@ describe('nextGeneration', () => {
     assert.ok(nextGeneration(0, T + 100 * 500 + 1000) > last);
   });
 
-  it('two bridges that see each other\'s verified events never publish the same generation twice', () => {
+  it("two bridges that see each other's verified events never publish the same generation twice", () => {
     // A's clock is 5 s behind B's. Each publishes alternately and sees the other's event.
     let floor = 0;
     let lastA = 0;

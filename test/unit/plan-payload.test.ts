@@ -78,8 +78,12 @@ describe('shared vectors: payloads', () => {
           generation: p.generation,
           list: { ipv4: p.ipv4, ipv6: p.ipv6 },
           diff: {
-            added: p.added, removed: p.removed, added_truncated: p.added_truncated ?? false, removed_truncated: p.removed_truncated ?? false,
-            addedCount: p.added.length, removedCount: p.removed.length,
+            added: p.added,
+            removed: p.removed,
+            added_truncated: p.added_truncated ?? false,
+            removed_truncated: p.removed_truncated ?? false,
+            addedCount: p.added.length,
+            removedCount: p.removed.length,
           },
           nodes: p.nodes,
           issuedAtMs: Date.parse(p.issued_at),
@@ -149,10 +153,22 @@ describe('verifyPayload', () => {
 
   it('never throws: not an object, arrays, unsafe integers, odd types', () => {
     const odd: unknown[] = [
-      null, undefined, 'x', 2, [], [base],
-      { ...base, generation: 2 ** 60 }, { ...base, generation: 1.5 }, { ...base, nodes: -1 },
-      { ...base, ipv4: [1] }, { ...base, ipv4: 'x' }, { ...base, added: [{}] }, { ...base, added_truncated: 'yes' },
-      { ...base, signature: 42 }, { ...base, key_id: null }, { ...base, digest: undefined },
+      null,
+      undefined,
+      'x',
+      2,
+      [],
+      [base],
+      { ...base, generation: 2 ** 60 },
+      { ...base, generation: 1.5 },
+      { ...base, nodes: -1 },
+      { ...base, ipv4: [1] },
+      { ...base, ipv4: 'x' },
+      { ...base, added: [{}] },
+      { ...base, added_truncated: 'yes' },
+      { ...base, signature: 42 },
+      { ...base, key_id: null },
+      { ...base, digest: undefined },
       { ...base, ipv4: [...base.ipv4, 'é'], digest: allowListDigest({ ipv4: [...base.ipv4, 'é'], ipv6: base.ipv6 }) },
     ];
     for (const p of odd) assert.equal(verifyPayload(p, a), false, JSON.stringify(p)?.slice(0, 80));
@@ -170,7 +186,7 @@ describe('verifyPayload', () => {
 });
 
 describe('signing', () => {
-  it('signPayload refuses a key_id that is not the signer\'s', () => {
+  it("signPayload refuses a key_id that is not the signer's", () => {
     const { signature: _s, ...u } = base;
     assert.throws(() => signPayload(u, signers.b!), /key_id 56475aa75463474c is not the signer's \(24f6ed6acbfe1009\)/);
   });
@@ -186,7 +202,17 @@ describe('signing', () => {
   });
 
   it('a built payload is version 2, names the key and carries no target', () => {
-    const p = buildPayload({ cluster: 'c', generation: 1, list: { ipv4: ['10.0.0.1'], ipv6: [] }, diff: diffLists(undefined, { ipv4: ['10.0.0.1'], ipv6: [] }), nodes: 1, issuedAtMs: 0 }, a);
+    const p = buildPayload(
+      {
+        cluster: 'c',
+        generation: 1,
+        list: { ipv4: ['10.0.0.1'], ipv6: [] },
+        diff: diffLists(undefined, { ipv4: ['10.0.0.1'], ipv6: [] }),
+        nodes: 1,
+        issuedAtMs: 0,
+      },
+      a,
+    );
     assert.equal(p.version, 2);
     assert.equal(p.key_id, a.keyId);
     assert.equal('target' in p, false);

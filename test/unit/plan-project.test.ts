@@ -32,8 +32,16 @@ const cases: Case[] = [
   {
     name: 'dual-stack nodes, hostnames and external IPs ignored',
     nodes: [
-      node('a', [['InternalIP', '10.0.0.2'], ['InternalIP', 'FD00::2'], ['Hostname', 'a'], ['ExternalIP', '203.0.113.1']]),
-      node('b', [['InternalIP', '10.0.0.10'], ['InternalIP', 'fd00:0::a']]),
+      node('a', [
+        ['InternalIP', '10.0.0.2'],
+        ['InternalIP', 'FD00::2'],
+        ['Hostname', 'a'],
+        ['ExternalIP', '203.0.113.1'],
+      ]),
+      node('b', [
+        ['InternalIP', '10.0.0.10'],
+        ['InternalIP', 'fd00:0::a'],
+      ]),
     ],
     ipv4: ['10.0.0.10', '10.0.0.2'],
     ipv6: ['fd00::2', 'fd00::a'],
@@ -41,7 +49,12 @@ const cases: Case[] = [
   },
   {
     name: 'ExternalIP selected',
-    nodes: [node('a', [['InternalIP', '10.0.0.2'], ['ExternalIP', '203.0.113.1']])],
+    nodes: [
+      node('a', [
+        ['InternalIP', '10.0.0.2'],
+        ['ExternalIP', '203.0.113.1'],
+      ]),
+    ],
     options: { addressTypes: ['ExternalIP'] },
     ipv4: ['203.0.113.1'],
     ipv6: [],
@@ -49,7 +62,13 @@ const cases: Case[] = [
   },
   {
     name: 'ipv4 only: an IPv6-only node is pending',
-    nodes: [node('a', [['InternalIP', '10.0.0.2'], ['InternalIP', 'fd00::2']]), node('v6', [['InternalIP', 'fd00::3']])],
+    nodes: [
+      node('a', [
+        ['InternalIP', '10.0.0.2'],
+        ['InternalIP', 'fd00::2'],
+      ]),
+      node('v6', [['InternalIP', 'fd00::3']]),
+    ],
     options: { families: ['ipv4'] },
     ipv4: ['10.0.0.2'],
     ipv6: [],
@@ -83,8 +102,14 @@ const cases: Case[] = [
   {
     name: 'invalid addresses are reported, a node with only invalid ones is pending',
     nodes: [
-      node('bad', [['InternalIP', '::ffff:10.0.0.9'], ['InternalIP', 'not-an-ip']]),
-      node('ok', [['InternalIP', '10.0.0.3'], ['InternalIP', '10.0.0.300']]),
+      node('bad', [
+        ['InternalIP', '::ffff:10.0.0.9'],
+        ['InternalIP', 'not-an-ip'],
+      ]),
+      node('ok', [
+        ['InternalIP', '10.0.0.3'],
+        ['InternalIP', '10.0.0.300'],
+      ]),
     ],
     ipv4: ['10.0.0.3'],
     ipv6: [],
@@ -95,7 +120,12 @@ const cases: Case[] = [
   {
     name: 'a network as a node address is not-host, even /32 and /128; the node keeps its hosts',
     nodes: [
-      node('a', [['InternalIP', '198.51.0.0/16'], ['InternalIP', '10.0.0.2/32'], ['InternalIP', 'fd00::2/128'], ['InternalIP', '10.0.0.2']]),
+      node('a', [
+        ['InternalIP', '198.51.0.0/16'],
+        ['InternalIP', '10.0.0.2/32'],
+        ['InternalIP', 'fd00::2/128'],
+        ['InternalIP', '10.0.0.2'],
+      ]),
       node('net-only', [['InternalIP', '10.1.0.0/24']]),
     ],
     ipv4: ['10.0.0.2'],
@@ -106,7 +136,12 @@ const cases: Case[] = [
   },
   {
     name: 'a slash after something that is no address is invalid, not not-host',
-    nodes: [node('a', [['InternalIP', 'x/16'], ['InternalIP', '10.0.0.2']])],
+    nodes: [
+      node('a', [
+        ['InternalIP', 'x/16'],
+        ['InternalIP', '10.0.0.2'],
+      ]),
+    ],
     ipv4: ['10.0.0.2'],
     ipv6: [],
     count: 1,
@@ -114,7 +149,12 @@ const cases: Case[] = [
   },
   {
     name: 'a 5,000-character value is invalid (too long)',
-    nodes: [node('a', [['InternalIP', '1'.repeat(5000)], ['InternalIP', '10.0.0.2']])],
+    nodes: [
+      node('a', [
+        ['InternalIP', '1'.repeat(5000)],
+        ['InternalIP', '10.0.0.2'],
+      ]),
+    ],
     ipv4: ['10.0.0.2'],
     ipv6: [],
     count: 1,
@@ -122,7 +162,18 @@ const cases: Case[] = [
   },
   {
     name: 'at the per-family cap (4 + 4) a node is published',
-    nodes: [node('a', [1, 2, 3, 4].flatMap((i) => [['InternalIP', `10.0.0.${i}`], ['InternalIP', `fd00::${i}`]] as Array<[string, string]>))],
+    nodes: [
+      node(
+        'a',
+        [1, 2, 3, 4].flatMap(
+          (i) =>
+            [
+              ['InternalIP', `10.0.0.${i}`],
+              ['InternalIP', `fd00::${i}`],
+            ] as Array<[string, string]>,
+        ),
+      ),
+    ],
     ipv4: ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'],
     ipv6: ['fd00::1', 'fd00::2', 'fd00::3', 'fd00::4'],
     count: 1,
@@ -130,7 +181,11 @@ const cases: Case[] = [
   {
     name: 'one over the cap in one family: the whole node is left out (too-many), the others are published',
     nodes: [
-      node('big', [1, 2, 3, 4, 5].map((i) => ['InternalIP', `10.0.1.${i}`] as [string, string]), ['10.244.1.0/24']),
+      node(
+        'big',
+        [1, 2, 3, 4, 5].map((i) => ['InternalIP', `10.0.1.${i}`] as [string, string]),
+        ['10.244.1.0/24'],
+      ),
       node('ok', [['InternalIP', '10.0.0.2']], ['10.244.2.0/24']),
     ],
     options: { podCIDRs: true },
@@ -143,7 +198,10 @@ const cases: Case[] = [
   {
     name: '300 addresses on one node: one rejection, not 300',
     nodes: [
-      node('flood', Array.from({ length: 300 }, (_, i) => ['InternalIP', `10.9.${i >> 8}.${i & 255}`] as [string, string])),
+      node(
+        'flood',
+        Array.from({ length: 300 }, (_, i) => ['InternalIP', `10.9.${i >> 8}.${i & 255}`] as [string, string]),
+      ),
       node('ok', [['InternalIP', '10.0.0.2']]),
     ],
     ipv4: ['10.0.0.2'],
@@ -154,7 +212,12 @@ const cases: Case[] = [
   },
   {
     name: 'the cap counts distinct addresses: the same one twice (InternalIP and ExternalIP) is one',
-    nodes: [node('a', [['InternalIP', '10.0.0.2'], ['ExternalIP', '10.0.0.2']])],
+    nodes: [
+      node('a', [
+        ['InternalIP', '10.0.0.2'],
+        ['ExternalIP', '10.0.0.2'],
+      ]),
+    ],
     options: { addressTypes: ['InternalIP', 'ExternalIP'], maxAddressesPerNode: 1 },
     ipv4: ['10.0.0.2'],
     ipv6: [],
@@ -162,7 +225,13 @@ const cases: Case[] = [
   },
   {
     name: 'addresses of an unpublished family do not count against the cap',
-    nodes: [node('a', [['InternalIP', '10.0.0.2'], ['InternalIP', 'fd00::1'], ['InternalIP', 'fd00::2']])],
+    nodes: [
+      node('a', [
+        ['InternalIP', '10.0.0.2'],
+        ['InternalIP', 'fd00::1'],
+        ['InternalIP', 'fd00::2'],
+      ]),
+    ],
     options: { families: ['ipv4'], maxAddressesPerNode: 1 },
     ipv4: ['10.0.0.2'],
     ipv6: [],
@@ -179,7 +248,13 @@ const cases: Case[] = [
   },
   {
     name: 'maxAddressesPerNode is configurable',
-    nodes: [node('a', [['InternalIP', '10.0.0.2'], ['InternalIP', '10.0.0.3']]), node('b', [['InternalIP', '10.0.0.4']])],
+    nodes: [
+      node('a', [
+        ['InternalIP', '10.0.0.2'],
+        ['InternalIP', '10.0.0.3'],
+      ]),
+      node('b', [['InternalIP', '10.0.0.4']]),
+    ],
     options: { maxAddressesPerNode: 1 },
     ipv4: ['10.0.0.4'],
     ipv6: [],
@@ -190,9 +265,15 @@ const cases: Case[] = [
   {
     name: 'allowedNetworks: an address outside is rejected, the node keeps the ones inside',
     nodes: [
-      node('a', [['InternalIP', '10.0.0.2'], ['InternalIP', '192.0.2.7']]),
+      node('a', [
+        ['InternalIP', '10.0.0.2'],
+        ['InternalIP', '192.0.2.7'],
+      ]),
       node('outside', [['InternalIP', '203.0.113.9']]),
-      node('v6', [['InternalIP', 'fd00::5'], ['InternalIP', '2001:db8::5']]),
+      node('v6', [
+        ['InternalIP', 'fd00::5'],
+        ['InternalIP', '2001:db8::5'],
+      ]),
     ],
     options: { allowedNetworks: ['10.0.0.0/8', 'fd00::/8'] },
     ipv4: ['10.0.0.2'],
@@ -211,7 +292,7 @@ const cases: Case[] = [
     rejected: ['172.16.0.0/16 outside-allowed'],
   },
   {
-    name: 'allowedNetworks does not filter extraEntries (the operator\'s own)',
+    name: "allowedNetworks does not filter extraEntries (the operator's own)",
     nodes: [node('a', [['InternalIP', '10.0.0.2']])],
     options: { allowedNetworks: ['10.0.0.0/8'], extraEntries: ['192.0.2.0/24'] },
     ipv4: ['10.0.0.2', '192.0.2.0/24'],
@@ -247,7 +328,10 @@ describe('projectNodes decision table', () => {
       assert.deepEqual(p.ipv6, c.ipv6);
       assert.equal(p.nodes, c.count);
       assert.deepEqual(p.pending, c.pending ?? []);
-      assert.deepEqual(p.rejected.map((r) => `${r.value} ${r.reason}`), c.rejected ?? []);
+      assert.deepEqual(
+        p.rejected.map((r) => `${r.value} ${r.reason}`),
+        c.rejected ?? [],
+      );
     });
   }
 
@@ -255,12 +339,23 @@ describe('projectNodes decision table', () => {
     const p = projectNodes([node('n1', [['InternalIP', 'x']], ['10.1.2.3/8'])], { ...base, podCIDRs: true, extraEntries: ['y'] });
     assert.deepEqual(
       p.rejected.map((r) => [r.node, r.source, r.value]),
-      [['n1', 'address', 'x'], [undefined, 'extra', 'y']],
+      [
+        ['n1', 'address', 'x'],
+        [undefined, 'extra', 'y'],
+      ],
     );
   });
 
   it('rejections carry a reason code and a readable detail', () => {
-    const p = projectNodes([node('n1', [['InternalIP', '224.0.0.1'], ['InternalIP', '10.0.0.2']])], base);
+    const p = projectNodes(
+      [
+        node('n1', [
+          ['InternalIP', '224.0.0.1'],
+          ['InternalIP', '10.0.0.2'],
+        ]),
+      ],
+      base,
+    );
     assert.deepEqual(p.rejected, [{ node: 'n1', source: 'address', value: '224.0.0.1', reason: 'invalid', detail: 'multicast address' }]);
   });
 

@@ -54,8 +54,10 @@ function simulate(changes: number[], until: number, opt: { runMs?: number; quiet
 function assertInvariants(runs: Run[], changes: number[]): void {
   const published = runs.filter((r) => r.published);
   for (let i = 1; i < published.length; i += 1) {
-    assert.ok(published[i]!.end - published[i - 1]!.end >= o.minIntervalMs,
-      `publishes at ${published[i - 1]!.end} and ${published[i]!.end} are less than minInterval apart`);
+    assert.ok(
+      published[i]!.end - published[i - 1]!.end >= o.minIntervalMs,
+      `publishes at ${published[i - 1]!.end} and ${published[i]!.end} are less than minInterval apart`,
+    );
   }
   for (const t of changes) {
     const run = runs.find((r) => r.covers.includes(t));
@@ -72,7 +74,12 @@ describe('schedule decision table', () => {
     { name: 'exactly minInterval after the last publish: at once', state: state({ lastPublishAt: 1000 }), now: 1500, due: 1500 },
     { name: 'soon after a publish: when minInterval has passed since it', state: state({ lastPublishAt: 1000 }), now: 1001, due: 1500 },
     { name: 'a second change before the due timer fires (due now) keeps it', state: state({ pendingSince: 1000, dueAt: 1000 }), now: 1000, due: 1000 },
-    { name: 'a second change before the due timer fires (due later) keeps it', state: state({ lastPublishAt: 1000, pendingSince: 1200, dueAt: 1500 }), now: 1400, due: 1500 },
+    {
+      name: 'a second change before the due timer fires (due later) keeps it',
+      state: state({ lastPublishAt: 1000, pendingSince: 1200, dueAt: 1500 }),
+      now: 1400,
+      due: 1500,
+    },
     { name: 'a change after the due time passed (timer late) keeps the due time', state: state({ pendingSince: 1000, dueAt: 1000 }), now: 1300, due: 1000 },
     { name: 'a change during a run is not due before the run finishes', state: state({ running: true }), now: 1000, due: undefined },
   ];
@@ -96,12 +103,54 @@ describe('schedule decision table', () => {
   });
 
   const finished: Array<{ name: string; state: ScheduleState; now: number; published: boolean; due: number | undefined; lastPublishAt: number | undefined }> = [
-    { name: 'a run that published, nothing pending: nothing due', state: state({ running: true }), now: 1000, published: true, due: undefined, lastPublishAt: 1000 },
-    { name: 'change during a run that published: minInterval after its end', state: state({ running: true, pendingSince: 1010 }), now: 1020, published: true, due: 1520, lastPublishAt: 1020 },
-    { name: 'change during a run that published nothing: at once', state: state({ running: true, lastPublishAt: 0, pendingSince: 1010 }), now: 1020, published: false, due: 1020, lastPublishAt: 0 },
-    { name: 'run that published nothing keeps the earlier spacing', state: state({ running: true, lastPublishAt: 900, pendingSince: 1010 }), now: 1020, published: false, due: 1400, lastPublishAt: 900 },
-    { name: 'slow run: the spacing never holds a change past maxDelay', state: state({ running: true, pendingSince: 100 }), now: 1900, published: true, due: 2100, lastPublishAt: 1900 },
-    { name: 'run slower than maxDelay: the pending change runs at once', state: state({ running: true, pendingSince: 100 }), now: 3000, published: true, due: 3000, lastPublishAt: 3000 },
+    {
+      name: 'a run that published, nothing pending: nothing due',
+      state: state({ running: true }),
+      now: 1000,
+      published: true,
+      due: undefined,
+      lastPublishAt: 1000,
+    },
+    {
+      name: 'change during a run that published: minInterval after its end',
+      state: state({ running: true, pendingSince: 1010 }),
+      now: 1020,
+      published: true,
+      due: 1520,
+      lastPublishAt: 1020,
+    },
+    {
+      name: 'change during a run that published nothing: at once',
+      state: state({ running: true, lastPublishAt: 0, pendingSince: 1010 }),
+      now: 1020,
+      published: false,
+      due: 1020,
+      lastPublishAt: 0,
+    },
+    {
+      name: 'run that published nothing keeps the earlier spacing',
+      state: state({ running: true, lastPublishAt: 900, pendingSince: 1010 }),
+      now: 1020,
+      published: false,
+      due: 1400,
+      lastPublishAt: 900,
+    },
+    {
+      name: 'slow run: the spacing never holds a change past maxDelay',
+      state: state({ running: true, pendingSince: 100 }),
+      now: 1900,
+      published: true,
+      due: 2100,
+      lastPublishAt: 1900,
+    },
+    {
+      name: 'run slower than maxDelay: the pending change runs at once',
+      state: state({ running: true, pendingSince: 100 }),
+      now: 3000,
+      published: true,
+      due: 3000,
+      lastPublishAt: 3000,
+    },
   ];
   for (const c of finished) {
     it(`runFinished: ${c.name}`, () => {
@@ -139,8 +188,14 @@ describe('schedule on a fake clock', () => {
   it('a burst: the first change publishes at once, the rest coalesce into one more publish', () => {
     const changes = [100, 120, 130, 300];
     const runs = simulate(changes, 10_000);
-    assert.deepEqual(runs.map((r) => r.start), [100, 600]);
-    assert.deepEqual(runs.map((r) => r.covers), [[100], [120, 130, 300]]);
+    assert.deepEqual(
+      runs.map((r) => r.start),
+      [100, 600],
+    );
+    assert.deepEqual(
+      runs.map((r) => r.covers),
+      [[100], [120, 130, 300]],
+    );
     assertInvariants(runs, changes);
   });
 
@@ -148,7 +203,10 @@ describe('schedule on a fake clock', () => {
     const changes = Array.from({ length: 1000 }, (_, i) => 10_000 + i * 2);
     const runs = simulate(changes, 20_000);
     assert.equal(runs[0]!.start, 10_000, 'published 0 ms after the first create');
-    assert.deepEqual(runs.map((r) => r.start), [10_000, 10_500, 11_000, 11_500, 12_000]);
+    assert.deepEqual(
+      runs.map((r) => r.start),
+      [10_000, 10_500, 11_000, 11_500, 12_000],
+    );
     assertInvariants(runs, changes);
   });
 
@@ -174,13 +232,23 @@ describe('schedule on a fake clock', () => {
   it('a run that published nothing does not delay the next change', () => {
     // A node appears without addresses (nothing to publish), its addresses follow 5 ms later.
     const runs = simulate([0, 10_000, 10_005], 20_000, { quietChanges: [10_000] });
-    assert.deepEqual(runs.map((r) => [r.start, r.published]), [[0, true], [10_000, false], [10_005, true]]);
+    assert.deepEqual(
+      runs.map((r) => [r.start, r.published]),
+      [
+        [0, true],
+        [10_000, false],
+        [10_005, true],
+      ],
+    );
   });
 
   it('a quiet spell resets the leading edge', () => {
     const changes = [0, 100, 5000, 5010];
     const runs = simulate(changes, 10_000);
-    assert.deepEqual(runs.map((r) => r.start), [0, 500, 5000, 5500]);
+    assert.deepEqual(
+      runs.map((r) => r.start),
+      [0, 500, 5000, 5500],
+    );
     assertInvariants(runs, changes);
   });
 });

@@ -20,8 +20,13 @@ import { testKeys } from '../harness/keys.ts';
 
 const KEYS = testKeys('rejection unit tests');
 
-const r = (node: string | undefined, value: string, reason: RejectedEntry['reason'] = 'invalid'): RejectedEntry =>
-  ({ node, source: 'address', value, reason, detail: 'd' });
+const r = (node: string | undefined, value: string, reason: RejectedEntry['reason'] = 'invalid'): RejectedEntry => ({
+  node,
+  source: 'address',
+  value,
+  reason,
+  detail: 'd',
+});
 
 test('noteRejections: new ones are reported once, repeats are not, vanished ones are forgotten', () => {
   const memory: RejectionMemory = new Map();
@@ -61,12 +66,26 @@ test('Controller: a 5,000-character address is logged once, cut, and counted onc
   /** A log line; `rejected` on the rejection lines. */
   type Line = Record<string, unknown> & { rejected?: { node: string; reason: string; value: string } };
   const lines: Line[] = [];
-  const out = new Writable({ write(chunk, _enc, cb) { for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l) as Line); cb(); } });
+  const out = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l) as Line);
+      cb();
+    },
+  });
   const clock = new FakeClock();
   const source = new FakeNodeSource('prod');
   const sink = new FakeSink();
   const metrics = createMetrics(false);
-  const c = new Controller({ config, sources: new Map([['prod', source]]), sink, store: new StateStore(config.state.dir), metrics, log: pino({ level: 'info' }, out), clock, dryRun: false });
+  const c = new Controller({
+    config,
+    sources: new Map([['prod', source]]),
+    sink,
+    store: new StateStore(config.state.dir),
+    metrics,
+    log: pino({ level: 'info' }, out),
+    clock,
+    dryRun: false,
+  });
   c.start();
   c.setActive(true);
   const huge = '1'.repeat(5000);
@@ -85,7 +104,11 @@ test('Controller: a 5,000-character address is logged once, cut, and counted onc
   assert.ok(!sink.fired.at(-1)!.data.ipv4.some((a: string) => a.startsWith('10.8.') || a === '192.0.2.9'));
 
   const rejectedLines = lines.flatMap((l) => (l.rejected ? [l.rejected] : []));
-  assert.deepEqual(rejectedLines.map((r) => [r.node, r.reason]).sort(), [['bad', 'invalid'], ['flood', 'too-many'], ['outside', 'outside-allowed']]);
+  assert.deepEqual(rejectedLines.map((r) => [r.node, r.reason]).sort(), [
+    ['bad', 'invalid'],
+    ['flood', 'too-many'],
+    ['outside', 'outside-allowed'],
+  ]);
   const bad = rejectedLines.find((r) => r.node === 'bad')!;
   assert.equal(bad.value, `${'1'.repeat(64)}…`);
   assert.ok(JSON.stringify(lines).length < 20_000, 'the 5,000-character value never reaches the log whole');

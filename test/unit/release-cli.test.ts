@@ -20,12 +20,17 @@ const file = (name: string, content: string): string => {
 const TOKEN = 'release-cli-token-0123456789abcdef';
 const TOKEN_FILE = file('http-token', `${TOKEN}\n`);
 const WRONG_FILE = file('wrong-token', 'another-token-0123456789abcdef\n');
-const KUBECONFIG = file('kubeconfig', JSON.stringify({
-  apiVersion: 'v1', kind: 'Config', 'current-context': 'a',
-  contexts: [{ name: 'a', context: { cluster: 'a', user: 'a' } }],
-  clusters: [{ name: 'a', cluster: { server: 'https://127.0.0.1:1' } }],
-  users: [{ name: 'a', user: {} }],
-}));
+const KUBECONFIG = file(
+  'kubeconfig',
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    'current-context': 'a',
+    contexts: [{ name: 'a', context: { cluster: 'a', user: 'a' } }],
+    clusters: [{ name: 'a', cluster: { server: 'https://127.0.0.1:1' } }],
+    users: [{ name: 'a', user: {} }],
+  }),
+);
 const KEY = file('signing-key', `${testKeys('release cli unit tests').privateText}\n`);
 const PASSWORD = file('password', 'pw\n');
 
@@ -34,15 +39,18 @@ let port: number;
 const released: string[] = [];
 
 before(async () => {
-  server = await startHttp({ listen: '127.0.0.1:0', token: { reveal: () => TOKEN } }, {
-    registry: new Registry(),
-    notReady: () => [],
-    status: () => ({}),
-    release: (cluster) => {
-      released.push(cluster);
-      return { released: true, message: `${cluster}: releasing held list sha256:abc` };
+  server = await startHttp(
+    { listen: '127.0.0.1:0', token: { reveal: () => TOKEN } },
+    {
+      registry: new Registry(),
+      notReady: () => [],
+      status: () => ({}),
+      release: (cluster) => {
+        released.push(cluster);
+        return { released: true, message: `${cluster}: releasing held list sha256:abc` };
+      },
     },
-  });
+  );
   port = (server.address() as { port: number }).port;
 });
 after(async () => {
@@ -50,12 +58,16 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const configFile = (http: Record<string, unknown>): string => file(`config-${Math.random().toString(36).slice(2)}.yaml`, JSON.stringify({
-  salt: { url: 'http://127.0.0.1:1', username: 'u', passwordFile: PASSWORD, eauth: 'file' },
-  signing: { keyFile: KEY },
-  clusters: [{ name: 'alpha', kubeconfig: KUBECONFIG }],
-  http: { listen: `127.0.0.1:${port}`, ...http },
-}));
+const configFile = (http: Record<string, unknown>): string =>
+  file(
+    `config-${Math.random().toString(36).slice(2)}.yaml`,
+    JSON.stringify({
+      salt: { url: 'http://127.0.0.1:1', username: 'u', passwordFile: PASSWORD, eauth: 'file' },
+      signing: { keyFile: KEY },
+      clusters: [{ name: 'alpha', kubeconfig: KUBECONFIG }],
+      http: { listen: `127.0.0.1:${port}`, ...http },
+    }),
+  );
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -74,7 +86,16 @@ describe('release with a token', () => {
   });
 
   it('--token-file wins over the config, and works with --url alone', async () => {
-    const viaFlag = await cli('release', 'alpha', '--url', `http://127.0.0.1:${port}`, '--token-file', TOKEN_FILE, '--config', join(dir, 'no-such-config.yaml'));
+    const viaFlag = await cli(
+      'release',
+      'alpha',
+      '--url',
+      `http://127.0.0.1:${port}`,
+      '--token-file',
+      TOKEN_FILE,
+      '--config',
+      join(dir, 'no-such-config.yaml'),
+    );
     assert.equal(viaFlag.code, 0, viaFlag.err);
     const wins = await cli('release', 'alpha', '--config', configFile({ tokenFile: TOKEN_FILE }), '--token-file', WRONG_FILE);
     assert.equal(wins.code, 1);

@@ -95,14 +95,20 @@ test('concurrent calls share one login', async () => {
 test('a 401 on POST / (salt-api restarted, session gone) logs in again and repeats once', async () => {
   const s = await serve(
     saltApi(
-      (req, res) => (req.headers['x-auth-token'] === 'old' ? sendCherryPyError(res, 401, 'No permission -- see authorization schemes') : sendJson(res, 200, { return: [true] })),
+      (req, res) =>
+        req.headers['x-auth-token'] === 'old'
+          ? sendCherryPyError(res, 401, 'No permission -- see authorization schemes')
+          : sendJson(res, 200, { return: [true] }),
       ['old', TOKEN],
     ),
   );
   const c = client(s.url);
   await c.fireEvent(TAG, payload);
   assert.equal(logins(s), 2);
-  assert.deepEqual(runs(s).map((r) => r.headers['x-auth-token']), ['old', TOKEN]);
+  assert.deepEqual(
+    runs(s).map((r) => r.headers['x-auth-token']),
+    ['old', TOKEN],
+  );
 });
 
 test('a 401 with a fresh token is a denial (ACL), not retried further', async () => {
@@ -142,14 +148,24 @@ test('renews the session before it expires (lifetime = expire - start, capped at
   await c.fireEvent(TAG, payload);
   assert.equal(logins(s), 2);
   assert.equal(c.sessionInfo()?.expiresAt, now + 10 * 3600 * 1000, '12 h token capped at the 10 h session');
-  assert.deepEqual(runs(s).map((r) => r.headers['x-auth-token']), ['t0', 't0', 't1']);
+  assert.deepEqual(
+    runs(s).map((r) => r.headers['x-auth-token']),
+    ['t0', 't0', 't1'],
+  );
 });
 
 test('5xx is retried with backoff + jitter, bounded by maxAttempts', async () => {
   let fails = 2;
   const s = await serve(saltApi((_q, res) => (fails-- > 0 ? sendCherryPyError(res, 503, 'busy') : sendJson(res, 200, { return: [true] }))));
   const delays: number[] = [];
-  const c = client(s.url, { sleep: (ms) => { delays.push(ms); return Promise.resolve(); }, backoff: { initialMs: 100, maxMs: 1000 }, random: () => 1 });
+  const c = client(s.url, {
+    sleep: (ms) => {
+      delays.push(ms);
+      return Promise.resolve();
+    },
+    backoff: { initialMs: 100, maxMs: 1000 },
+    random: () => 1,
+  });
   await c.fireEvent(TAG, payload);
   assert.deepEqual(delays, [100, 200]);
   assert.equal(runs(s).length, 3);
@@ -161,7 +177,9 @@ test('5xx is retried with backoff + jitter, bounded by maxAttempts', async () =>
 });
 
 test('4xx other than 401/403/413 is not retried; the server text is in the message', async () => {
-  const s = await serve(saltApi((_q, res) => sendCherryPyError(res, 400, "Client disabled: 'runner'. Add to 'netapi_enable_clients' master config option to enable.")));
+  const s = await serve(
+    saltApi((_q, res) => sendCherryPyError(res, 400, "Client disabled: 'runner'. Add to 'netapi_enable_clients' master config option to enable.")),
+  );
   const err = await rejectsWith(client(s.url).fireEvent(TAG, payload), 'KSB_SALT_HTTP', false);
   assert.match(err.message, /Client disabled: 'runner'/);
   assert.equal(runs(s).length, 1);
@@ -184,7 +202,9 @@ test('connection refused: KSB_SALT_UNREACHABLE (retryable)', async () => {
 });
 
 test('event.send not returning true (runner failure is HTTP 200 in salt-api): KSB_SALT_RUNNER_FAILED', async () => {
-  const s = await serve(saltApi((_q, res) => sendJson(res, 200, { return: ["\nPassed invalid arguments: send() got multiple values for argument 'tag'\n\nUsage: ..."] })));
+  const s = await serve(
+    saltApi((_q, res) => sendJson(res, 200, { return: ["\nPassed invalid arguments: send() got multiple values for argument 'tag'\n\nUsage: ..."] })),
+  );
   const err = await rejectsWith(client(s.url).fireEvent(TAG, payload), 'KSB_SALT_RUNNER_FAILED', false);
   assert.match(err.message, /Passed invalid arguments/);
   const empty = await serve(saltApi((_q, res) => sendJson(res, 200, { return: [] })));
@@ -207,13 +227,18 @@ test('runRunner refuses low-state keys as arguments', async () => {
 });
 
 test('ping: GET / then login; reports the session without the token', async () => {
-  const s = await serve(saltApi((req, res) => (req.method === 'GET' ? sendJson(res, 200, { return: 'Welcome', clients: ['runner'] }) : sendJson(res, 404, {}))));
+  const s = await serve(
+    saltApi((req, res) => (req.method === 'GET' ? sendJson(res, 200, { return: 'Welcome', clients: ['runner'] }) : sendJson(res, 404, {}))),
+  );
   const p = await client(s.url).ping();
   assert.equal(p.user, 'ksb');
   assert.equal(p.eauth, 'sharedsecret');
   assert.ok(p.sessionExpiresAt > 0);
   assert.ok(!JSON.stringify(p).includes(TOKEN));
-  assert.deepEqual(s.requests.map((r) => `${r.method} ${r.path}`), ['GET /', 'POST /login']);
+  assert.deepEqual(
+    s.requests.map((r) => `${r.method} ${r.path}`),
+    ['GET /', 'POST /login'],
+  );
 });
 
 test('logout: POST /logout with the token, then forgets it', async () => {
@@ -233,11 +258,27 @@ let tls: { key: string; cert: string } | undefined;
 before(() => {
   // openssl is installed by scripts/setup.sh; without it this fails (never skips).
   tlsDir = mkdtempSync(join(tmpdir(), 'ksb-salt-tls-'));
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=salt-api-test',
-    '-addext', 'subjectAltName=IP:127.0.0.1',
-    '-keyout', join(tlsDir, 'key.pem'), '-out', join(tlsDir, 'cert.pem'),
-  ], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=salt-api-test',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(tlsDir, 'key.pem'),
+      '-out',
+      join(tlsDir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   tls = { key: readFileSync(join(tlsDir, 'key.pem'), 'utf8'), cert: readFileSync(join(tlsDir, 'cert.pem'), 'utf8') };
 });
 after(() => rmSync(tlsDir, { recursive: true, force: true }));
@@ -278,10 +319,14 @@ test('the password and the token appear in no error message, cause, or log line'
   for (const tag of ['denied', 'e500', 'e400', 'runner', 'hang']) {
     await c.fireEvent(tag, {}).catch((e: unknown) => errors.push(e));
   }
-  await client(s.url, { logger, username: 'bad' }).fireEvent(TAG, payload).catch((e: unknown) => errors.push(e));
+  await client(s.url, { logger, username: 'bad' })
+    .fireEvent(TAG, payload)
+    .catch((e: unknown) => errors.push(e));
   const down = s.url;
   await s.close();
-  await client(down, { logger, maxAttempts: 2 }).fireEvent(TAG, payload).catch((e: unknown) => errors.push(e));
+  await client(down, { logger, maxAttempts: 2 })
+    .fireEvent(TAG, payload)
+    .catch((e: unknown) => errors.push(e));
 
   assert.equal(errors.length, 7);
   for (const e of errors) {

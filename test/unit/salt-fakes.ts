@@ -73,7 +73,18 @@ export function sendCherryPyError(res: http.ServerResponse, status: number, text
 /** A login answer as salt-api 3007.13 gives it. */
 export function loginBody(token: string, lifetimeS = 43200, user = 'ksb'): unknown {
   const start = 1795306165.901576;
-  return { return: [{ token, expire: start + lifetimeS, start, user, eauth: 'sharedsecret', perms: [{ '@runner': { 'event.send': { kwargs: { tag: 'kube-salt-bridge/.*' } } } }] }] };
+  return {
+    return: [
+      {
+        token,
+        expire: start + lifetimeS,
+        start,
+        user,
+        eauth: 'sharedsecret',
+        perms: [{ '@runner': { 'event.send': { kwargs: { tag: 'kube-salt-bridge/.*' } } } }],
+      },
+    ],
+  };
 }
 
 /** A pino logger whose lines are collected as strings. */

@@ -86,7 +86,10 @@ test('SSE: parses salt-api output (real capture, split at awkward places) into b
   await s.start();
   assert.equal(await s.waitForOpen(2000), true);
   await until(() => got.length === 4);
-  assert.deepEqual(got.map((e) => e.tag), ['salt/run/20261122001130211201/new', f.published.tag, 'salt/run/20261122001130211201/ret', f.applyRetOk.tag]);
+  assert.deepEqual(
+    got.map((e) => e.tag),
+    ['salt/run/20261122001130211201/new', f.published.tag, 'salt/run/20261122001130211201/ret', f.applyRetOk.tag],
+  );
   assert.deepEqual(got[1]?.data, f.published.data);
   assert.equal(server.requests.find((r) => r.path === '/events')?.headers['x-auth-token'], 't1');
   assert.equal(server.requests.find((r) => r.path === '/events')?.headers['accept'], 'text/event-stream');
@@ -194,10 +197,12 @@ async function tornadoLike(opts: { ws: boolean }): Promise<{ server: FakeServer;
 
 test('ws: auto mode prefers SSE even with a rest_tornado client (its websocket drops events that arrive back to back)', async () => {
   const t = await tornadoLike({ ws: true });
-  const sse = await sseServer([(res) => {
-    open(res);
-    res.write(sseLine(f.applyNewFromReactor) + sseLine(f.applyRetOk));
-  }]);
+  const sse = await sseServer([
+    (res) => {
+      open(res);
+      res.write(sseLine(f.applyNewFromReactor) + sseLine(f.applyRetOk));
+    },
+  ]);
   const s = stream({ client: client(sse.url), wsClient: client(t.server.url), mode: 'auto', pingIntervalMs: 0 });
   const got: string[] = [];
   s.onEvent((e) => got.push(e.tag));

@@ -40,7 +40,10 @@ function settings(text: string): Map<string, string[]> {
     const line = raw.trim();
     if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
     const s = /^\[(.+)\]$/.exec(line);
-    if (s) { section = s[1]!; continue; }
+    if (s) {
+      section = s[1]!;
+      continue;
+    }
     const i = line.indexOf('=');
     const key = `${section}.${line.slice(0, i)}`;
     m.set(key, [...(m.get(key) ?? []), line.slice(i + 1)]);
@@ -84,7 +87,13 @@ describe('systemd unit', () => {
 
   it('the same threshold fails a unit without the sandbox (the check can fail)', async () => {
     const weak = join(dir, 'weak.service');
-    writeFileSync(weak, unitText.split('\n').filter((l) => !/^(Protect|Private|SystemCall|RestrictAddressFamilies|CapabilityBoundingSet)/.test(l)).join('\n'));
+    writeFileSync(
+      weak,
+      unitText
+        .split('\n')
+        .filter((l) => !/^(Protect|Private|SystemCall|RestrictAddressFamilies|CapabilityBoundingSet)/.test(l))
+        .join('\n'),
+    );
     const r = await analyze(['security', '--offline=yes', `--threshold=${THRESHOLD}`, '--no-pager', weak]);
     assert.notEqual(r.code, 0, r.out);
   });
@@ -121,7 +130,9 @@ describe('systemd unit', () => {
       '/etc/kube-salt-bridge/credentials/signing-key': `${keys.privateText}\n`,
       '/etc/kube-salt-bridge/credentials/http-token': 'http-token-0123456789abcdef\n',
       '/etc/kube-salt-bridge/credentials/kubeconfigs/prod.yaml': JSON.stringify({
-        apiVersion: 'v1', kind: 'Config', 'current-context': 'prod',
+        apiVersion: 'v1',
+        kind: 'Config',
+        'current-context': 'prod',
         contexts: [{ name: 'prod', context: { cluster: 'prod', user: 'prod' } }],
         clusters: [{ name: 'prod', cluster: { server: 'https://prod.example:6443' } }],
         users: [{ name: 'prod', user: { token: 'kube-token' } }],
@@ -154,8 +165,11 @@ describe('systemd unit', () => {
     assert.equal(c.salt.password.reveal(), 'the-salt-api-password');
     assert.equal(c.signing.signer.keyId, keys.keyId);
     assert.equal(c.http.token?.reveal(), 'http-token-0123456789abcdef');
-    assert.deepEqual(c.clusters.map((k) => k.source), [{ kind: 'kubeconfig', kubeconfig: join(creds, 'kubeconfig_prod.yaml'), context: undefined }]);
-    assert.equal(c.state.dir, `/var/lib/${one('StateDirectory')}`, 'state.dir is the unit\'s StateDirectory');
+    assert.deepEqual(
+      c.clusters.map((k) => k.source),
+      [{ kind: 'kubeconfig', kubeconfig: join(creds, 'kubeconfig_prod.yaml'), context: undefined }],
+    );
+    assert.equal(c.state.dir, `/var/lib/${one('StateDirectory')}`, "state.dir is the unit's StateDirectory");
     assert.equal(c.http.host, '127.0.0.1');
     assert.deepEqual(c.warnings, []);
   });

@@ -5,14 +5,7 @@
 // test/unit/plan-payload.test.ts reproduces every vector with src/plan; the minions' tests
 // (test/salt) reproduce them with the Python implementation.
 import { readFileSync, writeFileSync } from 'node:fs';
-import {
-  allowListDigest,
-  buildPayload,
-  canonicalForm,
-  signerFromSeed,
-  sortedCodePoint,
-  type Signer,
-} from '../../src/plan/index.ts';
+import { allowListDigest, buildPayload, canonicalForm, signerFromSeed, sortedCodePoint, type Signer } from '../../src/plan/index.ts';
 import type { AllowListPayload } from '../../src/seams.ts';
 
 const OUT = new URL('./payloads-v2.json', import.meta.url);
@@ -45,51 +38,86 @@ interface Parts {
 const PARTS: Parts[] = [
   {
     name: 'first publish, dual stack, a pod network',
-    key: 'a', cluster: 'prod', generation: 1795307097725,
-    ipv4: ['10.0.0.10', '10.0.0.2', '10.244.0.0/16'], ipv6: ['fd00::2', 'fd00::a'],
-    added: ['10.0.0.10', '10.0.0.2', '10.244.0.0/16', 'fd00::2', 'fd00::a'], removed: [],
-    nodes: 2, issuedAtMs: Date.UTC(2026, 10, 22, 10, 0, 0, 0),
+    key: 'a',
+    cluster: 'prod',
+    generation: 1795307097725,
+    ipv4: ['10.0.0.10', '10.0.0.2', '10.244.0.0/16'],
+    ipv6: ['fd00::2', 'fd00::a'],
+    added: ['10.0.0.10', '10.0.0.2', '10.244.0.0/16', 'fd00::2', 'fd00::a'],
+    removed: [],
+    nodes: 2,
+    issuedAtMs: Date.UTC(2026, 10, 22, 10, 0, 0, 0),
   },
   {
     name: 'a change whose added and removed lists the cap cut (the flags are signed; the lists kept short here)',
-    key: 'a', cluster: 'edge-1', generation: 1795307100001,
-    ipv4: ['192.0.2.1', '192.0.2.2'], ipv6: [],
-    added: ['192.0.2.1', '192.0.2.2'], removed: ['192.0.2.9'], truncated: { added: true, removed: true },
-    nodes: 2, issuedAtMs: Date.UTC(2026, 10, 22, 10, 0, 1, 500),
+    key: 'a',
+    cluster: 'edge-1',
+    generation: 1795307100001,
+    ipv4: ['192.0.2.1', '192.0.2.2'],
+    ipv6: [],
+    added: ['192.0.2.1', '192.0.2.2'],
+    removed: ['192.0.2.9'],
+    truncated: { added: true, removed: true },
+    nodes: 2,
+    issuedAtMs: Date.UTC(2026, 10, 22, 10, 0, 1, 500),
   },
   {
     name: 'IPv6 only: compressed lower-case hosts and networks, code-point order',
-    key: 'a', cluster: 'v6-only', generation: 1795307200000,
-    ipv4: [], ipv6: sortedCodePoint(['2001:db8::1', '2001:db8:0:1::/64', 'fd00:1234:5678::/48', 'fd00::a']),
-    added: ['fd00::a'], removed: ['2001:db8::2'],
-    nodes: 3, issuedAtMs: Date.UTC(2026, 10, 22, 10, 0, 2, 7),
+    key: 'a',
+    cluster: 'v6-only',
+    generation: 1795307200000,
+    ipv4: [],
+    ipv6: sortedCodePoint(['2001:db8::1', '2001:db8:0:1::/64', 'fd00:1234:5678::/48', 'fd00::a']),
+    added: ['fd00::a'],
+    removed: ['2001:db8::2'],
+    nodes: 3,
+    issuedAtMs: Date.UTC(2026, 10, 22, 10, 0, 2, 7),
   },
   {
     name: 'empty lists (a cluster whose last node left, allowEmpty)',
-    key: 'a', cluster: 'empty', generation: 7, ipv4: [], ipv6: [], added: [], removed: ['10.1.1.1'],
-    nodes: 0, issuedAtMs: Date.UTC(2026, 10, 22, 10, 0, 3, 0),
+    key: 'a',
+    cluster: 'empty',
+    generation: 7,
+    ipv4: [],
+    ipv6: [],
+    added: [],
+    removed: ['10.1.1.1'],
+    nodes: 0,
+    issuedAtMs: Date.UTC(2026, 10, 22, 10, 0, 3, 0),
   },
   {
     name: 'signed by the second key (a minion picks the public key whose id is key_id)',
-    key: 'b', cluster: 'prod', generation: 1795307097726,
-    ipv4: ['10.0.0.10', '10.0.0.2', '10.244.0.0/16'], ipv6: ['fd00::2', 'fd00::a'], added: [], removed: [],
-    nodes: 2, issuedAtMs: Date.UTC(2026, 10, 22, 10, 0, 4, 0),
+    key: 'b',
+    cluster: 'prod',
+    generation: 1795307097726,
+    ipv4: ['10.0.0.10', '10.0.0.2', '10.244.0.0/16'],
+    ipv6: ['fd00::2', 'fd00::a'],
+    added: [],
+    removed: [],
+    nodes: 2,
+    issuedAtMs: Date.UTC(2026, 10, 22, 10, 0, 4, 0),
   },
 ];
 
 function build(p: Parts): AllowListPayload {
-  return buildPayload({
-    cluster: p.cluster,
-    generation: p.generation,
-    list: { ipv4: p.ipv4, ipv6: p.ipv6 },
-    diff: {
-      added: p.added, removed: p.removed,
-      added_truncated: p.truncated?.added ?? false, removed_truncated: p.truncated?.removed ?? false,
-      addedCount: p.added.length, removedCount: p.removed.length,
+  return buildPayload(
+    {
+      cluster: p.cluster,
+      generation: p.generation,
+      list: { ipv4: p.ipv4, ipv6: p.ipv6 },
+      diff: {
+        added: p.added,
+        removed: p.removed,
+        added_truncated: p.truncated?.added ?? false,
+        removed_truncated: p.truncated?.removed ?? false,
+        addedCount: p.added.length,
+        removedCount: p.removed.length,
+      },
+      nodes: p.nodes,
+      issuedAtMs: p.issuedAtMs,
     },
-    nodes: p.nodes,
-    issuedAtMs: p.issuedAtMs,
-  }, signers[p.key]!);
+    signers[p.key]!,
+  );
 }
 
 const payloads = PARTS.map((p) => {
@@ -119,7 +147,12 @@ function trailingBits(text: string): string {
   return text.slice(0, i) + alphabet[alphabet.indexOf(text[i]!) | 0b11] + text.slice(i + 1);
 }
 
-interface KeyCase { name: string; text: string | Buffer; raw?: Buffer; why?: string }
+interface KeyCase {
+  name: string;
+  text: string | Buffer;
+  raw?: Buffer;
+  why?: string;
+}
 const pemOfA = `-----BEGIN PRIVATE KEY-----\n${b64(Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seedA]))}\n-----END PRIVATE KEY-----\n`;
 const KEY_TEXT: KeyCase[] = [
   { name: 'hex, lower case', text: hex(seedA), raw: seedA },
@@ -146,12 +179,16 @@ const KEY_TEXT: KeyCase[] = [
   { name: 'padding in the middle', text: `${b64(seedA).slice(0, 20)}=${b64(seedA).slice(20, 43)}`, why: 'bad base64' },
   { name: 'whitespace inside (hex split in two)', text: `${hex(seedA).slice(0, 32)} ${hex(seedA).slice(32)}`, why: 'whitespace inside' },
   { name: 'a newline inside (base64 wrapped)', text: `${b64(seedA).slice(0, 22)}\n${b64(seedA).slice(22)}\n`, why: 'whitespace inside' },
-  { name: 'a PEM private key (not the contract\'s text form)', text: pemOfA, why: 'whitespace inside / not hex or base64' },
+  { name: "a PEM private key (not the contract's text form)", text: pemOfA, why: 'whitespace inside / not hex or base64' },
   { name: 'quoted', text: `"${b64(seedA)}"`, why: 'a character outside hex and base64' },
   { name: 'a form feed at the end (only space, tab, CR and LF are trimmed)', text: `${b64(seedA)}\f`, why: 'a character outside hex and base64' },
   { name: 'a NUL at the end', text: `${b64(seedA)}\0`, why: 'a character outside hex and base64' },
   { name: 'UTF-8 byte order mark before valid base64', text: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(b64(seedA))]), why: 'not ASCII' },
-  { name: 'a Latin-1 byte inside', text: Buffer.concat([Buffer.from(b64(seedA).slice(0, 10)), Buffer.from([0xe9]), Buffer.from(b64(seedA).slice(11))]), why: 'not ASCII' },
+  {
+    name: 'a Latin-1 byte inside',
+    text: Buffer.concat([Buffer.from(b64(seedA).slice(0, 10)), Buffer.from([0xe9]), Buffer.from(b64(seedA).slice(11))]),
+    why: 'not ASCII',
+  },
   { name: 'the raw 32 bytes as a binary file', text: rawX, why: 'not ASCII' },
   { name: 'the raw 32 bytes of a seed that happen to be ASCII control characters', text: seedA, why: 'not hex or base64' },
 ];
@@ -180,7 +217,10 @@ function malleated(): string {
   let s = 0n;
   for (let i = 63; i >= 32; i--) s = (s << 8n) | BigInt(sig[i]!);
   s += L;
-  for (let i = 32; i < 64; i++) { sig[i] = Number(s & 0xffn); s >>= 8n; }
+  for (let i = 32; i < 64; i++) {
+    sig[i] = Number(s & 0xffn);
+    s >>= 8n;
+  }
   return `ed25519:${b64(sig)}`;
 }
 const withPlusOrSlash = payloads.find((p) => /[+/]/.test(p.signature))!;
@@ -201,15 +241,32 @@ const v1: Json = {
   signature: 'hmac-sha256:4dc6dad81e4d4bc537500d4987d14da9dfa97d9ff70142cfaa8d97b4cf3c871e',
 };
 
-interface VerifyCase { name: string; payload: Json; verifies_with: string[] }
+interface VerifyCase {
+  name: string;
+  payload: Json;
+  verifies_with: string[];
+}
 const VERIFY: VerifyCase[] = [
   { name: 'as signed', payload: asJson(base), verifies_with: ['a'] },
-  { name: 'keys Salt adds to event data (_stamp, __pub_*) are not signed', payload: { ...clone(base), _stamp: '2026-11-22T10:00:00.123456', __pub_user: 'x' }, verifies_with: ['a'] },
+  {
+    name: 'keys Salt adds to event data (_stamp, __pub_*) are not signed',
+    payload: { ...clone(base), _stamp: '2026-11-22T10:00:00.123456', __pub_user: 'x' },
+    verifies_with: ['a'],
+  },
   { name: 'the unsigned minions hint is not signed', payload: { ...clone(base), minions: ['minion-1'] }, verifies_with: ['a'] },
   { name: 'signed by the second key', payload: asJson(payloads[4]!.payload), verifies_with: ['b'] },
   { name: 'generation changed', payload: { ...clone(base), generation: base.generation + 1 }, verifies_with: [] },
   { name: 'cluster changed', payload: { ...clone(base), cluster: 'prod2' }, verifies_with: [] },
-  { name: 'an entry added to ipv4 and the digest recomputed', payload: (() => { const p = clone(base); p.ipv4 = sortedCodePoint([...p.ipv4, '10.0.0.99']); p.digest = allowListDigest(p); return p; })(), verifies_with: [] },
+  {
+    name: 'an entry added to ipv4 and the digest recomputed',
+    payload: (() => {
+      const p = clone(base);
+      p.ipv4 = sortedCodePoint([...p.ipv4, '10.0.0.99']);
+      p.digest = allowListDigest(p);
+      return p;
+    })(),
+    verifies_with: [],
+  },
   { name: 'added_truncated added', payload: { ...clone(base), added_truncated: true }, verifies_with: [] },
   { name: 'issued_at changed', payload: { ...clone(base), issued_at: '2026-11-22T10:00:00.001Z' }, verifies_with: [] },
   { name: 'signed, but the digest does not match the lists', payload: resign({ ...clone(base), ipv4: ['10.9.9.9'] }, 'a'), verifies_with: [] },
@@ -233,28 +290,54 @@ const VERIFY: VerifyCase[] = [
   { name: 'no prefix', payload: withSig(base.signature.slice('ed25519:'.length)), verifies_with: [] },
   { name: 'prefix in upper case', payload: withSig(base.signature.replace('ed25519:', 'ED25519:')), verifies_with: [] },
   { name: 'base64 without padding', payload: withSig(base.signature.replace(/=+$/, '')), verifies_with: [] },
-  { name: 'URL-safe base64', payload: { ...clone(withPlusOrSlash.payload), signature: withPlusOrSlash.signature.replace(/\+/g, '-').replace(/\//g, '_') }, verifies_with: [] },
-  { name: 'non-canonical base64 (non-zero trailing bits, same 64 bytes)', payload: withSig(`ed25519:${trailingBits(base.signature.slice('ed25519:'.length))}`), verifies_with: [] },
+  {
+    name: 'URL-safe base64',
+    payload: { ...clone(withPlusOrSlash.payload), signature: withPlusOrSlash.signature.replace(/\+/g, '-').replace(/\//g, '_') },
+    verifies_with: [],
+  },
+  {
+    name: 'non-canonical base64 (non-zero trailing bits, same 64 bytes)',
+    payload: withSig(`ed25519:${trailingBits(base.signature.slice('ed25519:'.length))}`),
+    verifies_with: [],
+  },
   { name: 'whitespace after the signature', payload: withSig(`${base.signature}\n`), verifies_with: [] },
   { name: 'S + L (the malleable second encoding of the same signature)', payload: withSig(malleated()), verifies_with: [] },
   { name: 'truncated to 63 bytes', payload: withSig(`ed25519:${b64(sigBytes().subarray(0, 63))}`), verifies_with: [] },
-  { name: 'one bit flipped', payload: withSig(`ed25519:${b64((() => { const s = sigBytes(); s[10]! ^= 1; return s; })())}`), verifies_with: [] },
+  {
+    name: 'one bit flipped',
+    payload: withSig(
+      `ed25519:${b64(
+        (() => {
+          const s = sigBytes();
+          s[10]! ^= 1;
+          return s;
+        })(),
+      )}`,
+    ),
+    verifies_with: [],
+  },
   { name: 'all zeros', payload: withSig(`ed25519:${b64(Buffer.alloc(64))}`), verifies_with: [] },
 ];
 
 const doc = {
-  comment: 'Shared vectors of docs/event-contract.md, version 2. Generated by test/vectors/generate.ts (Ed25519 is deterministic). '
-    + 'keys: fixed seeds and what derives from them. payloads: canonical form, digest and signature that both sides must reproduce. '
-    + 'key_text: file contents (base64 of the exact bytes) and the raw key they normalise to, or refusal. '
-    + 'verify: for each payload, the keys (by name) with which it verifies; every other key refuses it.',
+  comment:
+    'Shared vectors of docs/event-contract.md, version 2. Generated by test/vectors/generate.ts (Ed25519 is deterministic). ' +
+    'keys: fixed seeds and what derives from them. payloads: canonical form, digest and signature that both sides must reproduce. ' +
+    'key_text: file contents (base64 of the exact bytes) and the raw key they normalise to, or refusal. ' +
+    'verify: for each payload, the keys (by name) with which it verifies; every other key refuses it.',
   version: 2,
-  keys: Object.fromEntries(Object.entries(signers).map(([name, s]) => [name, {
-    seed_hex: hex(seeds[name]!),
-    private_text: b64(seeds[name]!),
-    public_key: s.publicKey,
-    public_hex: hex(Buffer.from(s.publicKey, 'base64')),
-    key_id: s.keyId,
-  }])),
+  keys: Object.fromEntries(
+    Object.entries(signers).map(([name, s]) => [
+      name,
+      {
+        seed_hex: hex(seeds[name]!),
+        private_text: b64(seeds[name]!),
+        public_key: s.publicKey,
+        public_hex: hex(Buffer.from(s.publicKey, 'base64')),
+        key_id: s.keyId,
+      },
+    ]),
+  ),
   payloads,
   key_text: keyText,
   verify: VERIFY,

@@ -706,8 +706,12 @@ def show():
     ]
     warnings += [f"{where}: {report}" for where, report in keys.items() if isinstance(report, str)]
     unverifiable = sorted(
-        {c for r in config["rules"] for c in r["clusters"]
-         if not keys.get(f"kube_allowlist:clusters:{c}:public_keys", keys["kube_allowlist:public_keys"])}
+        {
+            c
+            for r in config["rules"]
+            for c in r["clusters"]
+            if not keys.get(f"kube_allowlist:clusters:{c}:public_keys", keys["kube_allowlist:public_keys"])
+        }
     )
     if unverifiable:
         warnings.append(
@@ -720,20 +724,30 @@ def show():
         warnings.append(_clip(f"enforced state: {err}"))
     for warning in warnings:
         log.warning("kube_allowlist: %s", _clip(warning))
-    return _succeeded({
-        "backend": config["backend"],
-        "cache_dir": config["cache_dir"],
-        "clusters": clusters,
-        "corrupt": corrupt,
-        "rules": rules,
-        "public_keys": keys,
-        "warnings": warnings,
-    })
+    return _succeeded(
+        {
+            "backend": config["backend"],
+            "cache_dir": config["cache_dir"],
+            "clusters": clusters,
+            "corrupt": corrupt,
+            "rules": rules,
+            "public_keys": keys,
+            "warnings": warnings,
+        }
+    )
 
 
 def _restore_persisted(directory, test):
-    ret = {"changed": False, "source": "persisted", "cache_dir": directory, "backend": None, "steps": [],
-           "generations": {}, "pending": {}, "test": test}
+    ret = {
+        "changed": False,
+        "source": "persisted",
+        "cache_dir": directory,
+        "backend": None,
+        "steps": [],
+        "generations": {},
+        "pending": {},
+        "test": test,
+    }
     if not os.path.isdir(directory):
         ret["comment"] = f"nothing persisted: {directory} does not exist"
         return _succeeded(ret)

@@ -45,10 +45,14 @@ def summarize(returns):
             }
             entry["newest"] = max(entry["newest"], generation or 0)
         corrupt = ret.get("corrupt")
-        for name, reason in (corrupt.items() if isinstance(corrupt, dict) else ()):
+        for name, reason in corrupt.items() if isinstance(corrupt, dict) else ():
             entry = clusters.setdefault(name, {"newest": 0, "minions": {}})
-            entry["minions"][minion] = {"generation": None, "digest": None, "applied_at": None,
-                                        "corrupt": str(reason)[:300]}
+            entry["minions"][minion] = {
+                "generation": None,
+                "digest": None,
+                "applied_at": None,
+                "corrupt": str(reason)[:300],
+            }
     for entry in clusters.values():
         for state in entry["minions"].values():
             state["behind"] = state["generation"] is None or state["generation"] < entry["newest"]

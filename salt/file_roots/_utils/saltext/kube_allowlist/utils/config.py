@@ -205,7 +205,9 @@ def load(pillar, parse_entry, default_cache_dir):
         "max_prefix": max_prefix,
         "max_address_space": max_space,
         "max_generation_skew": _int(
-            raw.get("max_generation_skew", DEFAULTS["max_generation_skew"]), 0, MAX_SKEW,
+            raw.get("max_generation_skew", DEFAULTS["max_generation_skew"]),
+            0,
+            MAX_SKEW,
             f"{ROOT}:max_generation_skew",
         ),
         "max_entries": _int(raw.get("max_entries", DEFAULTS["max_entries"]), 1, 1000000, f"{ROOT}:max_entries"),
@@ -236,8 +238,7 @@ def public_keys(config, cluster):
         raise ConfigError(f"{where}: expected a list of public keys, got {type(keys).__name__}")
     if not keys:
         raise ConfigError(
-            f"{where} is empty: put the bridge's public key (kube-salt-bridge keygen prints it) in "
-            "this minion's pillar"
+            f"{where} is empty: put the bridge's public key (kube-salt-bridge keygen prints it) in this minion's pillar"
         )
     return where, keys
 
@@ -252,7 +253,13 @@ def rules_from_disk(rules, parse_entry):
     out = []
     for index, rule in enumerate(rules):
         if not isinstance(rule, dict) or set(rule) != {
-            "name", "clusters", "proto", "ports", "others", "families", "extra_sources"
+            "name",
+            "clusters",
+            "proto",
+            "ports",
+            "others",
+            "families",
+            "extra_sources",
         }:
             raise ConfigError(f"rules[{index}]: not a normalised rule")
         extra = _mapping(rule["extra_sources"], f"rules[{index}]:extra_sources")

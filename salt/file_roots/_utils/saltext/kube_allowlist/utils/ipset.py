@@ -130,8 +130,7 @@ def steps(desired, sets_now, use_sets):
     changes = {
         name: (family, entries)
         for name, (family, entries) in wanted.items()
-        if name not in sets_now
-        or sets_now[name]["entries"] != set(entries)
+        if name not in sets_now or sets_now[name]["entries"] != set(entries)
     }
     before = []
     if changes:

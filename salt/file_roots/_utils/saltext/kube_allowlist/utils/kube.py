@@ -96,9 +96,7 @@ def list_nodes(conf, timeout):
         headers["Authorization"] = "Bearer " + conf["token"]
     items, token = [], ""
     try:
-        conn = http.client.HTTPSConnection(
-            url.hostname, url.port or 443, timeout=timeout, context=_ssl_context(conf)
-        )
+        conn = http.client.HTTPSConnection(url.hostname, url.port or 443, timeout=timeout, context=_ssl_context(conf))
         try:
             while True:
                 query = urllib.parse.urlencode({"limit": PAGE, **({"continue": token} if token else {})})

@@ -212,8 +212,7 @@ def parse_key_text(text, where="key"):
     match = KEY_B64_RE.fullmatch(body)
     if not match:
         raise PayloadError(
-            f"{where}: neither 64 hex digits nor base64 (characters A-Z a-z 0-9 + / _ - and at most "
-            "two '=' at the end)"
+            f"{where}: neither 64 hex digits nor base64 (characters A-Z a-z 0-9 + / _ - and at most two '=' at the end)"
         )
     data = match.group(1).replace("-", "+").replace("_", "/")
     padding = len(match.group(2))
@@ -328,8 +327,7 @@ def parse_entry_list(value, family, max_prefix=None, max_entries=DEFAULT_MAX_ENT
         raise PayloadError(f"{where}: expected a list, got {type(value).__name__}")
     if len(value) > max_entries:
         raise PayloadError(
-            f"{where}: {len(value)} entries exceed the bound of {max_entries} "
-            "(pillar kube_allowlist:max_entries)"
+            f"{where}: {len(value)} entries exceed the bound of {max_entries} (pillar kube_allowlist:max_entries)"
         )
     for index, entry in enumerate(value):
         parse_entry(entry, family, max_prefix, where=f"{where}[{index}]")
@@ -430,10 +428,9 @@ def verify_signature(payload, keys):
     if raw is None:
         known = ", ".join(sorted(keys)) or "none"
         raise PayloadError(
-            f"key_id: {kid} is not one of this minion's public keys ({known}; pillar "
-            "kube_allowlist:public_keys)"
+            f"key_id: {kid} is not one of this minion's public keys ({known}; pillar kube_allowlist:public_keys)"
         )
-    text = payload["signature"][len("ed25519:"):]
+    text = payload["signature"][len("ed25519:") :]
     signature = base64.b64decode(text, validate=True)
     if base64.b64encode(signature).decode("ascii") != text:
         raise PayloadError("signature: not the canonical base64 of 64 bytes")

@@ -66,8 +66,14 @@ def judge_list(held, given, families, allow_empty, max_shrink):
     old = _entries(held, families) if held is not None else set()
     new = _entries(given, families)
     removed = len(old - new)
-    out = {"held": len(old), "given": len(new), "removed": removed, "added": len(new - old),
-           "lost": max(0, len(old) - len(new)), "reasons": []}
+    out = {
+        "held": len(old),
+        "given": len(new),
+        "removed": removed,
+        "added": len(new - old),
+        "lost": max(0, len(old) - len(new)),
+        "reasons": [],
+    }
     if held is None or old != new:
         if not new and not allow_empty:
             out["reasons"].append("empty")
@@ -83,7 +89,8 @@ def _safety(cached, incoming, families, allow_empty, max_shrink, force):
         return (
             "empty",
             REFUSED,
-            "refused: empty allow-list for " + "/".join(families or FAMILIES)
+            "refused: empty allow-list for "
+            + "/".join(families or FAMILIES)
             + " (set pillar kube_allowlist:allow_empty or kube_allowlist:clusters:<name>:allow_empty)",
         )
     if "shrink" in judged["reasons"] and not force:
@@ -107,9 +114,7 @@ def decide(cached, incoming, families, allow_empty, max_shrink, force=False):
     those). Returns ``{"verdict", "retcode", "reason", "added", "removed"}``.
     """
     added, removed = diff(cached, incoming)
-    verdict = _order(cached, incoming) or _safety(
-        cached, incoming, families, allow_empty, max_shrink, force
-    )
+    verdict = _order(cached, incoming) or _safety(cached, incoming, families, allow_empty, max_shrink, force)
     if verdict is None:
         verdict = ("apply", OK, f"applied generation {incoming['generation']}")
     name, retcode, reason = verdict
