@@ -24,6 +24,10 @@ mapfile -t sls < <(find salt/file_roots -name '*.sls' -o -name '*.jinja' | LC_AL
 echo "== lint: eslint (TypeScript)"
 eslint .
 
+echo "== format: prettier (TypeScript, JavaScript), ruff format (Python); fix with npm run format"
+prettier --check --log-level warn .
+"$KSB_ROOT/.tools/lint/bin/ruff" format --check .
+
 echo "== salt content (pytest)"
 pytest -q -p no:cacheprovider test/salt
 
