@@ -142,7 +142,7 @@ export function createBridge(config: Config, log: Logger, o: BridgeOptions): Bri
         stream.onState((s) => {
           streamOpen = s === 'open';
           metrics.streamConnected.set(streamOpen ? 1 : 0);
-          controller.streamState(streamOpen, streamOpen && stream?.transport === 'ws');
+          controller.streamState(streamOpen, stream?.transport === 'ws');
         });
         stream.onEvent((e) => {
           const signal = interpret(e);

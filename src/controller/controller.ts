@@ -50,7 +50,6 @@ import { START_LIMITS, StartRounds, type StartOptions } from './starts.ts';
 import { clusterStatus, newRuntime, noteDrop, type BusSignal, type ClusterRuntime, type ClusterStatus, type DropLogState, type RunReason } from './cluster.ts';
 
 export type { BusSignal, ClusterStatus, RunReason } from './cluster.ts';
-export { MAX_JOB_REFIRES } from './minions.ts';
 
 /** Why a targeted re-send goes out: no answer or a failure, a minion start, an operator's release. */
 type ResendReason = 'retry' | 'minion-start' | 'release';
