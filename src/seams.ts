@@ -30,7 +30,7 @@ export interface NodeSource {
   stop(): Promise<void>;
 }
 
-/** The signed event body (version 2); see docs/event-contract.md. */
+/** The signed event body (version 2) in its full form: the whole list; see docs/event-contract.md. */
 export interface AllowListPayload {
   version: 2;
   cluster: string;
@@ -52,9 +52,32 @@ export interface AllowListPayload {
   minions?: string[];
 }
 
+/**
+ * The delta form (docs/event-contract.md, "Delta form"): only the change from the list whose digest
+ * is `base_digest` to the list whose digest is `digest`, complete (never truncated), and no lists.
+ * A check form is a delta with `base_digest` equal to `digest` and nothing added or removed.
+ */
+export interface DeltaPayload {
+  version: 2;
+  cluster: string;
+  generation: number;
+  digest: string;
+  base_digest: string;
+  added: string[];
+  removed: string[];
+  nodes: number;
+  issued_at: string;
+  key_id: string;
+  signature: string;
+  minions?: string[];
+}
+
+/** What the bridge fires: either form. */
+export type EventPayload = AllowListPayload | DeltaPayload;
+
 /** src/salt: fire one event on the master bus. */
 export interface EventSink {
-  fire(tag: string, data: AllowListPayload): Promise<void>;
+  fire(tag: string, data: EventPayload): Promise<void>;
 }
 
 /** One event from the master bus, as salt-api streams it. */

@@ -15,7 +15,10 @@ export {
 export { canonicalJson } from './canonical.ts';
 export {
   allowListDigest,
+  buildCheckPayload,
+  buildDeltaPayload,
   buildPayload,
+  isDelta,
   canonicalForm,
   eventTag,
   payloadBytes,
@@ -29,7 +32,9 @@ export {
   TAG_PREFIX,
   MINION_ID,
   type AllowList,
+  type DeltaInput,
   type PayloadInput,
+  type UnsignedDelta,
   type UnsignedPayload,
 } from './payload.ts';
 export {
@@ -63,4 +68,5 @@ export {
   type Verdict,
 } from './policy.ts';
 export { dueIn, initialSchedule, runFinished, runStarted, scheduleRun, type ScheduleOptions, type ScheduleState } from './schedule.ts';
+export { chooseForm, type FormChoice, type FormInput } from './delta.ts';
 export { planCluster, type ClusterPlan, type ClusterPlanInput } from './cluster.ts';

@@ -2,9 +2,9 @@
 // signature. Pure computation; the key arrives as a Signer, never as a file.
 
 import { createHash } from 'node:crypto';
-import type { AllowListPayload } from '../seams.ts';
+import type { AllowListPayload, DeltaPayload, EventPayload } from '../seams.ts';
 import { canonicalJson } from './canonical.ts';
-import type { Diff } from './diff.ts';
+import { diffLists, type Diff } from './diff.ts';
 import type { Signer, Verifier } from './keys.ts';
 
 export const PAYLOAD_VERSION = 2;
@@ -12,6 +12,8 @@ export const TAG_PREFIX = 'kube-salt-bridge/cluster/';
 /** A Salt minion id as the contract admits it (bus events, the unsigned `minions` hint). */
 export const MINION_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const DIGEST_PREFIX = 'sha256:';
+/** A digest as the contract writes it: `sha256:` + 64 lower-case hex digits. */
+const DIGEST_TEXT = /^sha256:[0-9a-f]{64}$/;
 /** What `--dry-run` logs instead of the signature: a logged payload must never be one that could be fired. */
 export const DRY_RUN_SIGNATURE = '<not signed: dry run>';
 
@@ -35,6 +37,13 @@ export function allowListDigest(list: AllowList): string {
 
 /** A payload before signing (the unsigned routing hint `minions` is added, if at all, after). */
 export type UnsignedPayload = Omit<AllowListPayload, 'signature' | 'minions'>;
+/** A delta (or check form) before signing. */
+export type UnsignedDelta = Omit<DeltaPayload, 'signature' | 'minions'>;
+
+/** Whether an event payload is the delta form (it carries `base_digest`). */
+export function isDelta(p: EventPayload): p is DeltaPayload {
+  return Object.hasOwn(p, 'base_digest');
+}
 
 export interface PayloadInput {
   readonly cluster: string;
@@ -66,12 +75,69 @@ export function buildPayload(input: PayloadInput, signer: Pick<Signer, 'keyId' |
   return signPayload(unsigned, signer);
 }
 
+export interface DeltaInput {
+  readonly cluster: string;
+  readonly generation: number;
+  /** The list the delta applies to: the one published before. */
+  readonly base: AllowList;
+  /** The list that results. */
+  readonly list: AllowList;
+  readonly nodes: number;
+  readonly issuedAtMs: number;
+}
+
+/**
+ * Builds and signs the delta from `base` to `list`: the complete change (never capped), each
+ * family's entries together, sorted; `base_digest` names the base, `digest` the result.
+ */
+export function buildDeltaPayload(input: DeltaInput, signer: Pick<Signer, 'keyId' | 'sign'>): DeltaPayload {
+  const change = diffLists(input.base, input.list, Number.POSITIVE_INFINITY);
+  const unsigned: UnsignedDelta = {
+    version: PAYLOAD_VERSION,
+    cluster: input.cluster,
+    generation: input.generation,
+    digest: allowListDigest(input.list),
+    base_digest: allowListDigest(input.base),
+    added: change.added,
+    removed: change.removed,
+    nodes: input.nodes,
+    issued_at: new Date(input.issuedAtMs).toISOString(),
+    key_id: signer.keyId,
+  };
+  return signPayload(unsigned, signer);
+}
+
+/**
+ * The check form of a published generation: "the list of this generation has digest D" (a delta
+ * from D to D, nothing added or removed), signed now. A minion at that list answers already
+ * current; any other asks for the full list.
+ */
+export function buildCheckPayload(
+  input: { readonly cluster: string; readonly generation: number; readonly digest: string; readonly nodes: number; readonly issuedAtMs: number },
+  signer: Pick<Signer, 'keyId' | 'sign'>,
+): DeltaPayload {
+  const unsigned: UnsignedDelta = {
+    version: PAYLOAD_VERSION,
+    cluster: input.cluster,
+    generation: input.generation,
+    digest: input.digest,
+    base_digest: input.digest,
+    added: [],
+    removed: [],
+    nodes: input.nodes,
+    issued_at: new Date(input.issuedAtMs).toISOString(),
+    key_id: signer.keyId,
+  };
+  return signPayload(unsigned, signer);
+}
+
 /** The keys that are signed (docs/event-contract.md); anything else on an event (Salt's `_stamp`, `minions`) is not. */
 export const SIGNED_KEYS = [
   'version',
   'cluster',
   'generation',
   'digest',
+  'base_digest',
   'ipv4',
   'ipv6',
   'added',
@@ -84,7 +150,7 @@ export const SIGNED_KEYS = [
 ] as const;
 
 /** The exact text that is signed: the contract's keys that are present, sorted, no whitespace, ASCII. */
-export function canonicalForm(payload: UnsignedPayload | AllowListPayload): string {
+export function canonicalForm(payload: UnsignedPayload | UnsignedDelta | EventPayload): string {
   const src = payload as unknown as Record<string, unknown>;
   const picked: Record<string, unknown> = {};
   for (const k of SIGNED_KEYS) if (src[k] !== undefined) picked[k] = src[k];
@@ -92,13 +158,15 @@ export function canonicalForm(payload: UnsignedPayload | AllowListPayload): stri
 }
 
 /** Signs as it stands: `unsigned.key_id` must already be the signer's (buildPayload sees to it). */
-export function signPayload(unsigned: UnsignedPayload, signer: Pick<Signer, 'keyId' | 'sign'>): AllowListPayload {
+export function signPayload(unsigned: UnsignedPayload, signer: Pick<Signer, 'keyId' | 'sign'>): AllowListPayload;
+export function signPayload(unsigned: UnsignedDelta, signer: Pick<Signer, 'keyId' | 'sign'>): DeltaPayload;
+export function signPayload(unsigned: UnsignedPayload | UnsignedDelta, signer: Pick<Signer, 'keyId' | 'sign'>): EventPayload {
   if (unsigned.key_id !== signer.keyId) throw new RangeError(`key_id ${unsigned.key_id} is not the signer's (${signer.keyId})`);
   return { ...unsigned, signature: signer.sign(canonicalForm(unsigned)) };
 }
 
 /** The same payload as `--dry-run` logs it: every field but the signature, which is replaced by a marker. */
-export function unsignedForLog(payload: AllowListPayload): AllowListPayload {
+export function unsignedForLog<P extends EventPayload>(payload: P): P {
   return { ...payload, signature: DRY_RUN_SIGNATURE };
 }
 
@@ -107,15 +175,21 @@ const isCount = (v: unknown): boolean => typeof v === 'number' && Number.isSafeI
 const isStrings = (v: unknown): boolean => Array.isArray(v) && v.every((s) => typeof s === 'string');
 const isFlag = (v: unknown): boolean => v === undefined || typeof v === 'boolean';
 
+/** The keys only the full form has; a delta carries none of them. */
+const FULL_ONLY_KEYS = ['ipv4', 'ipv6', 'added_truncated', 'removed_truncated'] as const;
+
 /**
- * True only for a well-formed version 2 payload whose `key_id` is this key's, whose digest matches
- * its lists and whose signature verifies. Anything else (another version, another key, a changed
- * field, a malformed value) is false, never an exception. The unsigned `minions` hint is not looked at.
+ * True only for a well-formed version 2 payload whose `key_id` is this key's and whose signature
+ * verifies; in the full form its digest must also match its lists. A delta (it carries
+ * `base_digest`) has no list to check its digest against: both digests must be well-formed and
+ * none of the full form's keys may be present (a payload mixing the forms is refused). Anything
+ * else (another version, another key, a changed field, a malformed value) is false, never an
+ * exception. The unsigned `minions` hint is not looked at.
  */
 export function verifyPayload(payload: unknown, verifier: Pick<Verifier, 'keyId' | 'verify'>): boolean {
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return false;
   const p = payload as Record<string, unknown>;
-  const wellFormed =
+  const common =
     p.version === PAYLOAD_VERSION &&
     typeof p.cluster === 'string' &&
     DNS_LABEL.test(p.cluster) &&
@@ -123,25 +197,28 @@ export function verifyPayload(payload: unknown, verifier: Pick<Verifier, 'keyId'
     isCount(p.nodes) &&
     typeof p.digest === 'string' &&
     typeof p.issued_at === 'string' &&
-    isStrings(p.ipv4) &&
-    isStrings(p.ipv6) &&
     isStrings(p.added) &&
     isStrings(p.removed) &&
-    isFlag(p.added_truncated) &&
-    isFlag(p.removed_truncated) &&
     typeof p.key_id === 'string' &&
     typeof p.signature === 'string';
-  if (!wellFormed || p.key_id !== verifier.keyId) return false;
-  const lists = { ipv4: p.ipv4 as string[], ipv6: p.ipv6 as string[] };
+  if (!common || p.key_id !== verifier.keyId) return false;
+  const delta = Object.hasOwn(p, 'base_digest');
+  const formOk = delta
+    ? typeof p.base_digest === 'string' &&
+      DIGEST_TEXT.test(p.base_digest) &&
+      DIGEST_TEXT.test(p.digest as string) &&
+      FULL_ONLY_KEYS.every((k) => !Object.hasOwn(p, k))
+    : isStrings(p.ipv4) && isStrings(p.ipv6) && isFlag(p.added_truncated) && isFlag(p.removed_truncated);
+  if (!formOk) return false;
   try {
-    if (p.digest !== allowListDigest(lists)) return false;
-    return verifier.verify(canonicalForm(p as unknown as AllowListPayload), p.signature as string);
+    if (!delta && p.digest !== allowListDigest({ ipv4: p.ipv4 as string[], ipv6: p.ipv6 as string[] })) return false;
+    return verifier.verify(canonicalForm(p as unknown as EventPayload), p.signature as string);
   } catch {
     return false;
   }
 }
 
 /** Size of the salt-api request body that carries this payload (approximate: the payload's JSON). */
-export function payloadBytes(payload: AllowListPayload): number {
+export function payloadBytes(payload: EventPayload): number {
   return Buffer.byteLength(JSON.stringify(payload), 'utf8');
 }

@@ -5,7 +5,11 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
   allowListDigest,
+  buildCheckPayload,
+  buildDeltaPayload,
   buildPayload,
+  chooseForm,
+  isDelta,
   canonicalForm,
   canonicalJson,
   diffLists,
@@ -20,14 +24,25 @@ import {
   DRY_RUN_SIGNATURE,
   PAYLOAD_VERSION,
   SALT_API_MAX_BODY_BYTES,
+  SIGNED_KEYS,
   type Verifier,
 } from '../../src/plan/index.ts';
-import type { AllowListPayload } from '../../src/seams.ts';
+import type { AllowListPayload, DeltaPayload } from '../../src/seams.ts';
 
 interface Vectors {
   version: number;
   keys: Record<string, { seed_hex: string; private_text: string; public_key: string; public_hex: string; key_id: string }>;
   payloads: Array<{ name: string; key: string; tag: string; canonical: string; digest: string; signature: string; payload: AllowListPayload }>;
+  deltas: Array<{
+    name: string;
+    key: string;
+    tag: string;
+    base: { ipv4: string[]; ipv6: string[]; digest: string };
+    result: { ipv4: string[]; ipv6: string[]; digest: string };
+    canonical: string;
+    signature: string;
+    payload: DeltaPayload;
+  }>;
   key_text: Array<{ name: string; text_b64: string; ok: boolean; raw_hex?: string; why?: string }>;
   verify: Array<{ name: string; payload: Record<string, unknown>; verifies_with: string[] }>;
 }
@@ -99,6 +114,47 @@ describe('shared vectors: payloads', () => {
   it('the file is exactly what test/vectors/generate.ts writes', () => {
     const script = fileURLToPath(new URL('../vectors/generate.ts', import.meta.url));
     execFileSync(process.execPath, [script, '--check'], { stdio: 'pipe' });
+  });
+});
+
+describe('shared vectors: deltas', () => {
+  for (const v of vectors.deltas) {
+    it(`${v.name}: canonical form, digests and signature`, () => {
+      const { signature, ...unsigned } = v.payload;
+      assert.equal(canonicalForm(unsigned), v.canonical);
+      assert.equal(allowListDigest(v.base), v.base.digest);
+      assert.equal(allowListDigest(v.result), v.result.digest);
+      assert.equal(v.payload.base_digest, v.base.digest);
+      assert.equal(v.payload.digest, v.result.digest);
+      assert.equal(signPayload(unsigned, signers[v.key]!).signature, v.signature);
+      assert.equal(signature, v.signature);
+      assert.equal(eventTag(v.payload.cluster), v.tag);
+      assert.ok(isDelta(v.payload));
+      assert.ok(verifyPayload(v.payload, verifiers[v.key]!));
+    });
+
+    it(`${v.name}: rebuilt from its base and result lists`, () => {
+      const p = v.payload;
+      const input = { cluster: p.cluster, generation: p.generation, nodes: p.nodes, issuedAtMs: Date.parse(p.issued_at) };
+      const built =
+        v.base.digest === v.result.digest
+          ? buildCheckPayload({ ...input, digest: v.result.digest }, signers[v.key]!)
+          : buildDeltaPayload({ ...input, base: v.base, list: v.result }, signers[v.key]!);
+      assert.deepEqual(built, p);
+      assert.equal(JSON.stringify(Object.keys(built).sort()), JSON.stringify(Object.keys(p).sort()));
+    });
+  }
+
+  it('applying added and removed to the base gives the result', () => {
+    for (const v of vectors.deltas) {
+      const held = new Set([...v.base.ipv4, ...v.base.ipv6]);
+      for (const r of v.payload.removed) assert.ok(held.delete(r), `${r} is held`);
+      for (const e of v.payload.added) {
+        assert.ok(!held.has(e), `${e} is not held yet`);
+        held.add(e);
+      }
+      assert.deepEqual([...held].sort(), [...v.result.ipv4, ...v.result.ipv6].sort());
+    }
   });
 });
 
@@ -257,3 +313,103 @@ describe('size', () => {
 
   it('event tag', () => assert.equal(eventTag('edge-1'), 'kube-salt-bridge/cluster/edge-1/nodes'));
 });
+
+describe('delta form', () => {
+  const list = { ipv4: ['10.0.0.1', '10.0.0.2'], ipv6: ['fd00::1'] };
+  const next = { ipv4: ['10.0.0.1', '10.0.0.3'], ipv6: ['fd00::1', 'fd00::3'] };
+  const d = buildDeltaPayload({ cluster: 'c', generation: 5, base: list, list: next, nodes: 2, issuedAtMs: 0 }, a);
+
+  it('carries the complete change, families together, sorted, and no lists or truncation flags', () => {
+    assert.deepEqual(d.added, ['10.0.0.3', 'fd00::3']);
+    assert.deepEqual(d.removed, ['10.0.0.2']);
+    assert.equal(d.base_digest, allowListDigest(list));
+    assert.equal(d.digest, allowListDigest(next));
+    for (const k of ['ipv4', 'ipv6', 'added_truncated', 'removed_truncated']) assert.equal(k in d, false, k);
+    assert.match(canonicalForm(d), /"base_digest":"sha256:[0-9a-f]{64}"/);
+    assert.ok(verifyPayload(d, a));
+    assert.equal(verifyPayload(d, signers.b!), false);
+  });
+
+  it('is never truncated: 5,000 joining nodes are all in added', () => {
+    const big = { ipv4: Array.from({ length: 5000 }, (_, i) => `10.${i >> 8}.${i & 255}.1`).sort(), ipv6: [] };
+    const p = buildDeltaPayload({ cluster: 'c', generation: 6, base: { ipv4: [], ipv6: [] }, list: big, nodes: 5000, issuedAtMs: 0 }, a);
+    assert.equal(p.added.length, 5000);
+    assert.ok(verifyPayload(p, a));
+  });
+
+  it('the check form names one digest twice and changes nothing', () => {
+    const c = buildCheckPayload({ cluster: 'c', generation: 4, digest: allowListDigest(list), nodes: 2, issuedAtMs: 1000 }, a);
+    assert.equal(c.base_digest, c.digest);
+    assert.deepEqual([c.added, c.removed], [[], []]);
+    assert.equal(c.issued_at, '1970-01-01T00:00:01.000Z');
+    assert.ok(isDelta(c));
+    assert.ok(verifyPayload(c, a));
+  });
+
+  it('a payload mixing the forms is refused, even signed', () => {
+    const { signature: _s, ...u } = d;
+    const mixed = (extra: Record<string, unknown>) => signPayload({ ...u, ...extra }, a);
+    assert.equal(verifyPayload(mixed({ ipv4: next.ipv4 }), a), false);
+    assert.equal(verifyPayload(mixed({ ipv6: [] }), a), false);
+    assert.equal(verifyPayload(mixed({ added_truncated: false }), a), false);
+    assert.equal(verifyPayload(mixed({ removed_truncated: true }), a), false);
+    const full = buildPayload({ cluster: 'c', generation: 5, list: next, diff: diffLists(list, next), nodes: 2, issuedAtMs: 0 }, a);
+    const { signature: _f, ...fu } = full;
+    assert.equal(verifyPayload(signPayload({ ...fu, base_digest: allowListDigest(list) } as unknown as typeof fu, a), a), false);
+    assert.ok(!isDelta(full));
+  });
+
+  it('base_digest and digest must be well-formed; a delta without base_digest is a full payload without lists', () => {
+    const { signature: _s, ...u } = d;
+    const re = (extra: Record<string, unknown>) => signPayload({ ...u, ...extra }, a);
+    for (const bad of ['', 'sha256:', `sha256:${'A'.repeat(64)}`, `sha1:${'0'.repeat(64)}`, `sha256:${'0'.repeat(63)}`, 7, null])
+      assert.equal(verifyPayload(re({ base_digest: bad }), a), false, String(bad));
+    assert.equal(verifyPayload(re({ digest: 'sha256:xyz' }), a), false);
+    const { base_digest: _b, ...noBase } = u;
+    assert.equal(verifyPayload(signPayload(noBase as unknown as UnsignedPayloadLike, a), a), false);
+    assert.equal(verifyPayload({ ...d, added: [...d.added, '10.9.9.9'] }, a), false, 'a changed added list breaks the signature');
+  });
+
+  it('SIGNED_KEYS is the one list of signed keys: base_digest is in it, minions is not', () => {
+    assert.ok((SIGNED_KEYS as readonly string[]).includes('base_digest'));
+    assert.ok(!(SIGNED_KEYS as readonly string[]).includes('minions'));
+    assert.ok(verifyPayload({ ...d, minions: ['m1'], _stamp: 'x' }, a));
+  });
+
+  it('the dry-run form of a delta verifies with no key', () => {
+    assert.equal(verifyPayload(unsignedForLog(d), a), false);
+    assert.equal(unsignedForLog(d).base_digest, d.base_digest);
+  });
+});
+
+describe('chooseForm: full or delta', () => {
+  const ok = { enabled: true, publishedBefore: true, entries: 1000, minEntries: 256, deltaBytes: 400, fullBytes: 30_000 };
+  it('delta when every condition holds', () => assert.deepEqual(chooseForm(ok), { form: 'delta' }));
+  it('full when publish.delta is off', () => assert.deepEqual(chooseForm({ ...ok, enabled: false }), { form: 'full', why: 'disabled' }));
+  it('full for the first publish of this process (or of this leadership)', () =>
+    assert.deepEqual(chooseForm({ ...ok, publishedBefore: false }), { form: 'full', why: 'first' }));
+  it('full below deltaMinEntries; exactly the minimum is enough', () => {
+    assert.deepEqual(chooseForm({ ...ok, entries: 255 }), { form: 'full', why: 'small' });
+    assert.deepEqual(chooseForm({ ...ok, entries: 256 }), { form: 'delta' });
+    assert.deepEqual(chooseForm({ ...ok, entries: 0, minEntries: 0 }), { form: 'delta' });
+  });
+  it('full unless the delta is smaller than half of the full payload', () => {
+    assert.deepEqual(chooseForm({ ...ok, deltaBytes: 15_000 }), { form: 'full', why: 'not-smaller' });
+    assert.deepEqual(chooseForm({ ...ok, deltaBytes: 14_999 }), { form: 'delta' });
+    assert.deepEqual(chooseForm({ ...ok, deltaBytes: 40_000 }), { form: 'full', why: 'not-smaller' });
+  });
+  it('a one-node change at 5,000 dual-stack nodes: the delta is under 4 KiB and chosen', () => {
+    const ipv4 = Array.from({ length: 5000 }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.${100 + (i % 100)}`);
+    const ipv6 = Array.from({ length: 5000 }, (_, i) => `fd00:1234:5678:${i.toString(16)}::abcd:${i.toString(16)}`);
+    const before = { ipv4: [...new Set(ipv4)].sort(), ipv6: [...new Set(ipv6)].sort() };
+    const after = { ipv4: [...before.ipv4, '10.250.0.1'].sort(), ipv6: [...before.ipv6, 'fd00:1234:5678:ffff::abcd:1'].sort() };
+    const full = buildPayload({ cluster: 'prod', generation: 2, list: after, diff: diffLists(before, after), nodes: 5001, issuedAtMs: 0 }, a);
+    const delta = buildDeltaPayload({ cluster: 'prod', generation: 2, base: before, list: after, nodes: 5001, issuedAtMs: 0 }, a);
+    assert.ok(payloadBytes(delta) < 4096, `${payloadBytes(delta)} bytes`);
+    assert.ok(payloadBytes(full) > 200 * 1024, `${payloadBytes(full)} bytes`);
+    const choice = chooseForm({ ...ok, entries: 10_002, deltaBytes: payloadBytes(delta), fullBytes: payloadBytes(full) });
+    assert.deepEqual(choice, { form: 'delta' });
+  });
+});
+
+type UnsignedPayloadLike = Parameters<typeof signPayload>[0];

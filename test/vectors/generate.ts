@@ -5,8 +5,18 @@
 // test/unit/plan-payload.test.ts reproduces every vector with src/plan; the minions' tests
 // (test/salt) reproduce them with the Python implementation.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { allowListDigest, buildPayload, canonicalForm, signerFromSeed, sortedCodePoint, type Signer } from '../../src/plan/index.ts';
-import type { AllowListPayload } from '../../src/seams.ts';
+import {
+  allowListDigest,
+  buildCheckPayload,
+  buildDeltaPayload,
+  buildPayload,
+  canonicalForm,
+  signerFromSeed,
+  sortedCodePoint,
+  type AllowList,
+  type Signer,
+} from '../../src/plan/index.ts';
+import type { AllowListPayload, DeltaPayload } from '../../src/seams.ts';
 
 const OUT = new URL('./payloads-v2.json', import.meta.url);
 
@@ -17,7 +27,7 @@ const seeds: Record<string, Buffer> = { a: seedA, b: seedB };
 
 type Json = Record<string, unknown>;
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
-const asJson = (p: AllowListPayload): Json => clone(p) as unknown as Json;
+const asJson = (p: AllowListPayload | DeltaPayload): Json => clone(p) as unknown as Json;
 
 // ---- payloads that verify --------------------------------------------------------------------
 
@@ -134,6 +144,72 @@ const payloads = PARTS.map((p) => {
   };
 });
 
+// ---- the delta form ---------------------------------------------------------------------------
+
+interface DeltaParts {
+  name: string;
+  key: string;
+  cluster: string;
+  generation: number;
+  base: AllowList;
+  result: AllowList;
+  nodes: number;
+  issuedAtMs: number;
+  /** The check form: base and result are the same list, signed at resync time. */
+  check?: boolean;
+}
+
+const first = PARTS[0]!;
+const DELTA_PARTS: DeltaParts[] = [
+  {
+    name: 'delta: a node joins (an IPv4 and an IPv6 address, in one added list) and another leaves',
+    key: 'a',
+    cluster: first.cluster,
+    generation: first.generation + 75,
+    base: { ipv4: first.ipv4, ipv6: first.ipv6 },
+    result: { ipv4: sortedCodePoint(['10.0.0.2', '10.0.0.3', '10.244.0.0/16']), ipv6: sortedCodePoint(['fd00::2', 'fd00::3', 'fd00::a']) },
+    nodes: 2,
+    issuedAtMs: Date.UTC(2026, 10, 22, 10, 0, 5, 0),
+  },
+  {
+    name: 'check form of a published generation: base_digest is digest, nothing added or removed',
+    key: 'a',
+    cluster: first.cluster,
+    generation: first.generation,
+    base: { ipv4: first.ipv4, ipv6: first.ipv6 },
+    result: { ipv4: first.ipv4, ipv6: first.ipv6 },
+    nodes: first.nodes,
+    issuedAtMs: Date.UTC(2026, 10, 22, 10, 10, 0, 0),
+    check: true,
+  },
+];
+
+function buildDelta(d: DeltaParts): DeltaPayload {
+  const signer = signers[d.key]!;
+  if (d.check) {
+    return buildCheckPayload(
+      { cluster: d.cluster, generation: d.generation, digest: allowListDigest(d.result), nodes: d.nodes, issuedAtMs: d.issuedAtMs },
+      signer,
+    );
+  }
+  return buildDeltaPayload({ cluster: d.cluster, generation: d.generation, base: d.base, list: d.result, nodes: d.nodes, issuedAtMs: d.issuedAtMs }, signer);
+}
+
+const deltas = DELTA_PARTS.map((d) => {
+  const payload = buildDelta(d);
+  const { signature, ...unsigned } = payload;
+  return {
+    name: d.name,
+    key: d.key,
+    tag: `kube-salt-bridge/cluster/${d.cluster}/nodes`,
+    base: { ipv4: [...d.base.ipv4], ipv6: [...d.base.ipv6], digest: allowListDigest(d.base) },
+    result: { ipv4: [...d.result.ipv4], ipv6: [...d.result.ipv6], digest: allowListDigest(d.result) },
+    canonical: canonicalForm(unsigned),
+    signature,
+    payload,
+  };
+});
+
 // ---- key text normalisation --------------------------------------------------------------------
 
 const rawX = Buffer.from(Array.from({ length: 32 }, (_, i) => 0xe0 + i)); // base64 uses + and /
@@ -203,6 +279,7 @@ const keyText = KEY_TEXT.map((k) => ({
 // ---- verification: what verifies with which key ------------------------------------------------
 
 const base = payloads[0]!.payload;
+const delta = deltas[0]!.payload;
 /** Re-signs a modified payload with key `k` exactly as given (key_id included): the signature is genuine. */
 function resign(p: Json, k: string): Json {
   const { signature: _s, minions: _m, ...u } = p;
@@ -317,6 +394,48 @@ const VERIFY: VerifyCase[] = [
     verifies_with: [],
   },
   { name: 'all zeros', payload: withSig(`ed25519:${b64(Buffer.alloc(64))}`), verifies_with: [] },
+  { name: 'delta, as signed', payload: asJson(delta), verifies_with: ['a'] },
+  {
+    name: 'delta with the unsigned minions hint and _stamp',
+    payload: { ...clone(delta), minions: ['minion-1'], _stamp: '2026-11-22T10:00:05.123456' },
+    verifies_with: ['a'],
+  },
+  { name: 'check form, as signed', payload: asJson(deltas[1]!.payload), verifies_with: ['a'] },
+  { name: 'delta with ipv4 present (the forms mixed), signed', payload: resign({ ...clone(delta), ipv4: deltas[0]!.result.ipv4 }, 'a'), verifies_with: [] },
+  { name: 'delta with ipv6 present (the forms mixed), signed', payload: resign({ ...clone(delta), ipv6: deltas[0]!.result.ipv6 }, 'a'), verifies_with: [] },
+  {
+    name: 'delta with added_truncated, signed (a delta is never truncated)',
+    payload: resign({ ...clone(delta), added_truncated: true }, 'a'),
+    verifies_with: [],
+  },
+  {
+    name: 'delta with removed_truncated false, signed (the key has no place in a delta)',
+    payload: resign({ ...clone(delta), removed_truncated: false }, 'a'),
+    verifies_with: [],
+  },
+  {
+    name: 'delta whose base_digest is malformed (upper-case hex), signed',
+    payload: resign({ ...clone(delta), base_digest: delta.base_digest.toUpperCase().replace('SHA256:', 'sha256:') }, 'a'),
+    verifies_with: [],
+  },
+  {
+    name: 'delta whose base_digest has no sha256: prefix, signed',
+    payload: resign({ ...clone(delta), base_digest: delta.base_digest.slice('sha256:'.length) }, 'a'),
+    verifies_with: [],
+  },
+  { name: 'delta whose base_digest is not a string, signed', payload: resign({ ...clone(delta), base_digest: null }, 'a'), verifies_with: [] },
+  {
+    name: 'delta whose digest is malformed (63 hex digits), signed',
+    payload: resign({ ...clone(delta), digest: delta.digest.slice(0, -1) }, 'a'),
+    verifies_with: [],
+  },
+  { name: 'delta whose added list changed after signing', payload: { ...clone(delta), added: [...delta.added, '10.0.0.4'].sort() }, verifies_with: [] },
+  { name: 'delta whose base_digest changed after signing', payload: { ...clone(delta), base_digest: deltas[0]!.result.digest }, verifies_with: [] },
+  {
+    name: 'delta without base_digest (a full payload without lists), signed',
+    payload: resign((({ base_digest: _b, ...p }) => p)(clone(delta)), 'a'),
+    verifies_with: [],
+  },
 ];
 
 const doc = {
@@ -324,6 +443,8 @@ const doc = {
     'Shared vectors of docs/event-contract.md, version 2. Generated by test/vectors/generate.ts (Ed25519 is deterministic). ' +
     'keys: fixed seeds and what derives from them. payloads: canonical form, digest and signature that both sides must reproduce. ' +
     'key_text: file contents (base64 of the exact bytes) and the raw key they normalise to, or refusal. ' +
+    'deltas: delta-form payloads (docs/event-contract.md, "Delta form") with the list they apply to (base) and the list that results (result), ' +
+    'each with its digest; canonical form and signature as for payloads; the check form is a delta whose base and result are the same list. ' +
     'verify: for each payload, the keys (by name) with which it verifies; every other key refuses it.',
   version: 2,
   keys: Object.fromEntries(
@@ -339,6 +460,7 @@ const doc = {
     ]),
   ),
   payloads,
+  deltas,
   key_text: keyText,
   verify: VERIFY,
 };
