@@ -29,6 +29,7 @@ SIGNED = (
     "key_id",
     "added_truncated",
     "removed_truncated",
+    "base_digest",
 )
 
 
@@ -94,6 +95,30 @@ def build(cluster, generation, ipv4=(), ipv6=(), key=SEED, previous=(), **extra)
         "nodes": max(len(ipv4), len(ipv6)),
         "issued_at": "2026-11-22T10:00:00.000Z",
         "digest": "sha256:" + hashlib.sha256(_canon({"ipv4": ipv4, "ipv6": ipv6}).encode()).hexdigest(),
+    }
+    payload.update(extra)
+    return resign(payload, key)
+
+
+def digest(ipv4=(), ipv6=()):
+    """``sha256:`` + hex SHA-256 of the canonical JSON of the sorted lists."""
+    body = _canon({"ipv4": sorted(set(ipv4)), "ipv6": sorted(set(ipv6))}).encode()
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def build_delta(cluster, generation, base, result, key=SEED, **extra):
+    """Return a signed delta payload from the lists ``base`` to ``result`` (each ``(ipv4, ipv6)``)."""
+    old, new = set(base[0]) | set(base[1]), set(result[0]) | set(result[1])
+    payload = {
+        "version": 2,
+        "cluster": cluster,
+        "generation": generation,
+        "digest": digest(*result),
+        "base_digest": digest(*base),
+        "added": sorted(new - old),
+        "removed": sorted(old - new),
+        "nodes": max(len(set(result[0])), len(set(result[1]))),
+        "issued_at": "2026-11-22T10:00:00.000Z",
     }
     payload.update(extra)
     return resign(payload, key)

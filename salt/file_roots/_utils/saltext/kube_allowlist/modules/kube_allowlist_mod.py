@@ -4,10 +4,11 @@ Keep a host firewall allow-list equal to the node addresses of Kubernetes cluste
 The kube-salt-bridge daemon fires a signed event per cluster change (docs/event-contract.md,
 version 2); the reactor calls :py:func:`apply` on the minions whose pillar names the cluster. This
 module verifies the payload (Ed25519 signature by a public key of pillar ``public_keys`` chosen by
-``key_id``, schema, every address, address space, digest, generation and its skew), applies the
-safety policy (empty, shrink), caches the accepted list atomically and converges the firewall
-backend selected in pillar (``ipset`` default, ``nftables``, ``iptables``). Each backend owns only
-its own chain, sets or table and rewrites them atomically; nothing else in the ruleset is touched.
+``key_id``, schema, every address, address space, digest, generation and its skew; a delta payload
+is first applied to the cached list it was computed from), applies the safety policy (empty,
+shrink), caches the accepted list atomically and converges the firewall backend selected in pillar
+(``ipset`` default, ``nftables``, ``iptables``). Each backend owns only its own chain, sets or table
+and rewrites them atomically; nothing else in the ruleset is touched.
 
 Configuration lives in pillar ``kube_allowlist`` (see ``salt/pillar.example``). The pure parts are
 in ``saltext.kube_allowlist.utils``: payload (contract), config (pillar), policy, firewall (plan)
@@ -23,16 +24,19 @@ Traffic arriving on the loopback interface (local clients on 127.0.0.1, ::1 or t
 addresses) is never filtered: the first rule of our chain/table returns it untouched.
 
 Return codes (``retcode`` of the job) of every function: 0 success (for ``apply``/``pull``: applied,
-already current, stale or not configured here); 1 refused (``apply``: version, signature, unknown
-key id, schema, address, address space, generation skew or conflict, policy); 2 failed (invalid
+already current, stale, need full or not configured here); 1 refused (``apply``: version, signature,
+unknown key id, schema, address, address space, generation skew or conflict, a delta that does not
+apply to its base, policy); 2 failed (invalid
 pillar or public keys, an invalid argument such as a cluster that is no DNS label or a relative
 ``cache_dir``, corrupt cache of the cluster concerned, a firewall command, the cluster API for
 ``pull``). A dry run (``restore``/``flush`` with ``test=True``) gets the code the real run would
 get before its first change. Failures are returned, not raised, so that the job's retcode can say
 2: the dict then holds the message under ``reason`` (``apply``, ``pull``, ``forget``) or ``error``.
 ``apply``'s ``applied`` is true when the minion is at the payload's list after the call (applied
-now, already current, or nothing to enforce here) and false otherwise (refused, failed, stale): the
-bridge counts a return as a success only with retcode 0 and ``applied`` not false.
+now, already current, or nothing to enforce here) and false otherwise (refused, failed, stale, need
+full): the bridge counts a return as a success only with retcode 0 and ``applied`` not false, and
+sends the full list to a minion whose ``apply`` answers ``need_full`` true (a delta payload that does
+not start from the list it holds).
 
 :depends: ipset + iptables (``ipset`` backend), nft (``nftables``) or iptables (``iptables``)
 """
@@ -393,6 +397,7 @@ def _result(payload):
         "backend": None,
         "added": [],
         "removed": [],
+        "need_full": False,
     }
     if isinstance(payload, dict):
         if contract.is_cluster_name(payload.get("cluster")):
@@ -472,14 +477,48 @@ def _verified(config, payload, tag):
     return view
 
 
-def _accept(config, incoming, ret, force):
-    """Decide on ``incoming`` under the lock, cache it, converge the backend; fill ``ret``."""
+def _from_delta(config, held, incoming, delta, ret):
+    """
+    The full list a delta makes of ``held`` (docs/event-contract.md, "Delta form"): ``incoming``
+    with the resulting ``ipv4``/``ipv6``, or None when ``ret`` is finished (stale, current,
+    conflict, need full, or a delta that does not apply). Runs under the cluster lock.
+    """
+    early = policy.order(held, incoming)
+    if early is not None and early[0] == "current":
+        # The held list is this generation's (same digest): decided as the full form's duplicate.
+        return dict(incoming, ipv4=held["ipv4"], ipv6=held["ipv6"])
+    if early is not None:
+        _finish(ret, early[1], early[2])
+        return None
+    base = delta[contract.DELTA_KEY]
+    if held is None or held["digest"] != base:
+        ret["need_full"] = True
+        _finish(ret, OK, f"need_full: holds {held['digest'] if held else 'nothing'}, the delta is from {base}")
+        return None
+    try:
+        lists = contract.apply_delta(held, delta, config["max_entries"], config["max_address_space"])
+    except ValueError as err:
+        _finish(ret, REFUSED, f"refused: {err}")
+        return None
+    return dict(incoming, **lists)
+
+
+def _accept(config, incoming, ret, force, delta=None):
+    """
+    Decide on ``incoming`` under the lock, cache it, converge the backend; fill ``ret``. With
+    ``delta`` (the verified delta payload) ``incoming`` has no lists yet: they are computed from
+    the cached list first, then judged as a full list.
+    """
     cluster = incoming["cluster"]
     setting = pillarcfg.cluster_setting
     with _locked(config["cache_dir"]):
         caches, corrupt = _read_caches(config)
         if cluster in corrupt:
             return _finish(ret, FAILED, corrupt[cluster])
+        if delta is not None:
+            incoming = _from_delta(config, caches.get(cluster), incoming, delta, ret)
+            if incoming is None:
+                return ret
         decision = policy.decide(
             caches.get(cluster),
             incoming,
@@ -509,6 +548,9 @@ def apply(payload=None, force=False, tag=None, **kwargs):  # pylint: disable=unu
         The event data as the reactor passes it (a dict, or its JSON text). Keys outside the
         contract (``_stamp``, the unsigned routing hint ``minions`` ...) are ignored, but the
         whole payload must be plain data (no bytes, floats, NaN, deep nesting or huge strings).
+        It is in the full form (``ipv4`` and ``ipv6``: the whole list) or the delta form
+        (``base_digest``, ``added``, ``removed``: the change from the list of digest
+        ``base_digest``); a payload with both is refused.
 
     force
         Accept a shrink larger than ``max_shrink``.
@@ -517,20 +559,34 @@ def apply(payload=None, force=False, tag=None, **kwargs):  # pylint: disable=unu
         Optional: the event tag. When given it must be ``kube-salt-bridge/cluster/<cluster>/nodes``
         naming the payload's cluster.
 
-    Returns ``cluster, generation, digest, changed, applied, reason, backend, added, removed`` and
-    sets the job's retcode: 0 applied / already current / stale / not configured here, 1 refused
-    (version 1 and other versions, unknown key id, signature, schema, address, address space,
-    generation skew or conflict, empty, shrink), 2 failed (invalid pillar or public keys, the
-    cluster's cache file corrupt, a firewall command). ``applied`` is true for applied, already
-    current and not configured here (the minion is at this list), false for stale, refused and
-    failed. A cluster that no ``kube_allowlist:rules`` entry references is verified, then left
-    alone with reason "not configured here" (applied true, changed false, retcode 0).
+    A delta is applied only to exactly the list it was computed from: after the generation order
+    (stale, already current, conflict, as for the full form), a minion that holds no list for the
+    cluster, or one whose digest is not ``base_digest``, changes nothing and answers need full
+    (retcode 0, ``applied`` false, ``need_full`` true, reason ``need_full: holds ..., the delta is
+    from ...``) so that the bridge sends it the full list. Otherwise the held list minus
+    ``removed`` plus ``added`` must have the digest ``digest`` (an entry removed that is not held,
+    or added that already is, is refused); that list is then judged and applied exactly as a full
+    list (bounds, empty and shrink policy against the held list) and cached whole. The check form
+    (``base_digest`` equal to ``digest``, nothing added or removed) so answers already current, or
+    need full.
+
+    Returns ``cluster, generation, digest, changed, applied, reason, backend, added, removed,
+    need_full`` and sets the job's retcode: 0 applied / already current / stale / need full / not
+    configured here, 1 refused (version 1 and other versions, unknown key id, signature, schema,
+    address, address space, generation skew or conflict, a delta that does not apply to its base,
+    empty, shrink), 2 failed (invalid pillar or public keys, the cluster's cache file corrupt, a
+    firewall command). ``applied`` is true for applied, already current and not configured here
+    (the minion is at this list), false for stale, need full, refused and failed; ``need_full`` is
+    true only for need full. A cluster that no ``kube_allowlist:rules`` entry references is
+    verified, then left alone with reason "not configured here" (applied true, changed false,
+    retcode 0).
 
     CLI Example:
 
     .. code-block:: bash
 
         salt-call kube_allowlist.apply payload='{"version": 2, "cluster": "prod", ...}'
+        salt-call kube_allowlist.apply payload='{"version": 2, "base_digest": "sha256:...", ...}' force=True
     """
     ret = _result(None)
     try:
@@ -550,15 +606,16 @@ def apply(payload=None, force=False, tag=None, **kwargs):  # pylint: disable=unu
         "cluster": cluster,
         "generation": view["generation"],
         "digest": view["digest"],
-        "ipv4": view["ipv4"],
-        "ipv6": view["ipv6"],
         "nodes": view["nodes"],
         "issued_at": view["issued_at"],
         "key_id": view["key_id"],
         "source": "bridge",
     }
+    delta = view if contract.is_delta(view) else None
+    if delta is None:
+        incoming.update(ipv4=view["ipv4"], ipv6=view["ipv6"])
     try:
-        return _accept(config, incoming, ret, force is True)
+        return _accept(config, incoming, ret, force is True, delta)
     except CommandExecutionError as err:
         return _finish(ret, FAILED, str(err))
 

@@ -2,7 +2,8 @@
 Pure helpers for the kube-salt-bridge event payload (docs/event-contract.md, version 2).
 
 Canonical form, digest, Ed25519 signature with key selection by ``key_id``, key text
-normalisation, and strict validation of every field and every address. No I/O and no Salt
+normalisation, and strict validation of every field and every address, in the full form (the whole
+list) and the delta form (a change applied to the list its ``base_digest`` names). No I/O and no Salt
 dunders: the execution module ``kube_allowlist`` composes these. Every failure raises
 ``PayloadError`` whose message names the field and says what is wrong; hostile input (bytes,
 floats, NaN, deep nesting, huge strings or integers) is refused the same way, never with a
@@ -23,21 +24,27 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 VERSION = 2
-SIGNED_KEYS = (
+FAMILIES = ("ipv4", "ipv6")
+# The signed keys both forms carry; each form adds its own (docs/event-contract.md, "Payload" and
+# "Delta form"). A payload with ``base_digest`` is a delta and has none of ``FULL_ONLY_KEYS``.
+COMMON_KEYS = (
     "version",
     "cluster",
     "generation",
     "digest",
-    "ipv4",
-    "ipv6",
     "added",
     "removed",
     "nodes",
     "issued_at",
     "key_id",
 )
-OPTIONAL_SIGNED_KEYS = ("added_truncated", "removed_truncated")
-FAMILIES = ("ipv4", "ipv6")
+DELTA_KEY = "base_digest"
+TRUNCATION_KEYS = ("added_truncated", "removed_truncated")
+FULL_KEYS = COMMON_KEYS + FAMILIES
+DELTA_KEYS = COMMON_KEYS + (DELTA_KEY,)
+FULL_ONLY_KEYS = FAMILIES + TRUNCATION_KEYS
+# Every key the signature covers when it is present (the canonical form holds those present).
+SIGNED_KEYS = FULL_KEYS + TRUNCATION_KEYS + (DELTA_KEY,)
 FAMILY_BITS = {"ipv4": 32, "ipv6": 128}
 INFO_CAP = 1000
 MAX_INT = 2**53
@@ -82,9 +89,14 @@ def digest(ipv4, ipv6):
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
+def is_delta(payload):
+    """Return True when ``payload`` is in the delta form (it carries ``base_digest``)."""
+    return isinstance(payload, dict) and DELTA_KEY in payload
+
+
 def signed_view(payload):
     """Return the dict of the signed keys present (``signature``, ``minions``, unknown keys dropped)."""
-    return {k: payload[k] for k in SIGNED_KEYS + OPTIONAL_SIGNED_KEYS if k in payload}
+    return {k: payload[k] for k in SIGNED_KEYS if k in payload}
 
 
 def canonical(payload):
@@ -320,20 +332,32 @@ def parse_entry(value, family=None, max_prefix=None, where="entry"):
     return value
 
 
-def parse_entry_list(value, family, max_prefix=None, max_entries=DEFAULT_MAX_ENTRIES, where=None):
-    """Validate a full allow-list: entries of ``family``, sorted, unique, at most ``max_entries``."""
-    where = where or family
-    if not isinstance(value, list):
-        raise PayloadError(f"{where}: expected a list, got {type(value).__name__}")
+def check_count(value, where, max_entries):
+    """Refuse a list of more than ``max_entries`` entries (``where`` names it in the message)."""
     if len(value) > max_entries:
         raise PayloadError(
             f"{where}: {len(value)} entries exceed the bound of {max_entries} (pillar kube_allowlist:max_entries)"
         )
-    for index, entry in enumerate(value):
-        parse_entry(entry, family, max_prefix, where=f"{where}[{index}]")
+
+
+def _check_increasing(value, where):
     # Sorted and unique is strictly increasing: one pass, no copy, no sort.
     if not all(map(operator.lt, value, itertools.islice(value, 1, None))):
         raise PayloadError(f"{where}: entries must be sorted (code-point order) and unique")
+
+
+def parse_entry_list(value, family, max_prefix=None, max_entries=DEFAULT_MAX_ENTRIES, where=None):
+    """
+    Validate an allow-list: entries of ``family`` (any family when None), sorted, unique, at most
+    ``max_entries``.
+    """
+    where = where or family
+    if not isinstance(value, list):
+        raise PayloadError(f"{where}: expected a list, got {type(value).__name__}")
+    check_count(value, where, max_entries)
+    for index, entry in enumerate(value):
+        parse_entry(entry, family, max_prefix, where=f"{where}[{index}]")
+    _check_increasing(value, where)
     return value
 
 
@@ -385,7 +409,8 @@ def _check_info_list(payload, key, checked=frozenset()):
 
 def check_shape(payload, max_entries=DEFAULT_MAX_ENTRIES):
     """
-    Check plain data, the version, that every signed key is present, and the types of the strings
+    Check plain data, the version, the form (full, or delta when ``base_digest`` is present; both at
+    once is refused), that every signed key of that form is present, and the types of the strings
     the signature check reads (before the signature). Version 1 is refused by name.
     """
     if not isinstance(payload, dict):
@@ -401,14 +426,22 @@ def check_shape(payload, max_entries=DEFAULT_MAX_ENTRIES):
         if version != VERSION or type(version) is not int:
             shown = version if type(version) is int else type(version).__name__
             raise PayloadError(f"version: {shown} is not supported, this minion speaks version {VERSION}")
-    missing = [k for k in SIGNED_KEYS + ("signature",) if k not in payload]
+    delta = is_delta(payload)
+    if delta:
+        mixed = [k for k in FULL_ONLY_KEYS if k in payload]
+        if mixed:
+            raise PayloadError(
+                f"payload: {DELTA_KEY} (the delta form) together with {', '.join(mixed)} (the full form); "
+                "a payload is one or the other"
+            )
+    missing = [k for k in (DELTA_KEYS if delta else FULL_KEYS) + ("signature",) if k not in payload]
     if missing:
         raise PayloadError(f"payload: missing keys {', '.join(missing)}")
     cluster = payload["cluster"]
     if not is_cluster_name(cluster):
         shown = repr(cluster[:80]) if isinstance(cluster, str) else type(cluster).__name__
         raise PayloadError(f"cluster: {shown} is not a DNS label")
-    for key in ("digest", "issued_at"):
+    for key in ("digest", "issued_at") + ((DELTA_KEY,) if delta else ()):
         if not isinstance(payload[key], str):
             raise PayloadError(f"{key}: expected a string")
     if not isinstance(payload["key_id"], str) or not KEY_ID_RE.fullmatch(payload["key_id"]):
@@ -458,11 +491,30 @@ def check_fields(
     now_ms=None,
     max_skew=DEFAULT_MAX_SKEW,
 ):
-    """Validate every signed field's content (after the signature), the digest and the bounds."""
+    """
+    Validate every signed field's content (after the signature), the digest and the bounds.
+
+    A delta (:py:func:`is_delta`) is checked as far as it can be without the list it applies to
+    (:py:func:`check_delta_fields`); :py:func:`apply_delta` does the rest against the list held.
+    """
     _check_int(payload, "generation", 1)
     _check_int(payload, "nodes", 0)
     if not ISSUED_AT_RE.fullmatch(payload["issued_at"]):
         raise PayloadError("issued_at: expected RFC 3339 UTC time such as 2026-11-22T10:00:00.000Z")
+    if is_delta(payload):
+        check_delta_fields(payload, max_prefix, max_entries)
+    else:
+        _check_full_fields(payload, max_prefix, max_entries, max_address_space)
+    if now_ms is not None:
+        check_generation(payload["generation"], now_ms, max_skew)
+
+
+def _check_digest_text(payload, key):
+    if not DIGEST_RE.fullmatch(payload[key]):
+        raise PayloadError(f"{key}: expected sha256: and 64 lower-case hex digits")
+
+
+def _check_full_fields(payload, max_prefix, max_entries, max_address_space):
     space = max_address_space or DEFAULT_MAX_ADDRESS_SPACE
     for family in FAMILIES:
         parse_entry_list(payload[family], family, max_prefix, max_entries)
@@ -470,13 +522,74 @@ def check_fields(
     checked = set(payload["ipv4"]).union(payload["ipv6"])
     for key in ("added", "removed"):
         _check_info_list(payload, key, checked)
-    if not DIGEST_RE.fullmatch(payload["digest"]):
-        raise PayloadError("digest: expected sha256: and 64 lower-case hex digits")
+    _check_digest_text(payload, "digest")
     computed = digest(payload["ipv4"], payload["ipv6"])
     if not hmac.compare_digest(computed, payload["digest"]):
         raise PayloadError(f"digest: {payload['digest']} does not match the lists ({computed})")
-    if now_ms is not None:
-        check_generation(payload["generation"], now_ms, max_skew)
+
+
+def delta_bound(max_entries):
+    """The most entries ``added`` or ``removed`` of a delta may hold: a whole list (both families)."""
+    return 2 * max_entries
+
+
+def check_delta_fields(payload, max_prefix=None, max_entries=DEFAULT_MAX_ENTRIES):
+    """
+    Check what a delta says on its own: both digests well-formed; ``added`` and ``removed`` each a
+    list of at most :py:func:`delta_bound` canonical entries (either family, within ``max_prefix``),
+    sorted and unique, no entry in both; the check form (``base_digest`` equal to ``digest``) with
+    both lists empty, and a delta with both lists empty only in the check form.
+    """
+    for key in ("digest", DELTA_KEY):
+        _check_digest_text(payload, key)
+    for key in ("added", "removed"):
+        parse_entry_list(payload[key], None, max_prefix, delta_bound(max_entries), where=key)
+    both = set(payload["added"]).intersection(payload["removed"])
+    if both:
+        raise PayloadError(f"added, removed: {len(both)} entries in both, such as {min(both)!r}")
+    same = payload[DELTA_KEY] == payload["digest"]
+    if same and (payload["added"] or payload["removed"]):
+        raise PayloadError(f"{DELTA_KEY}: equals digest, but added or removed is not empty")
+    if not same and not (payload["added"] or payload["removed"]):
+        raise PayloadError(f"{DELTA_KEY}: differs from digest, but added and removed are empty")
+
+
+def apply_delta(held, payload, max_entries=DEFAULT_MAX_ENTRIES, max_address_space=None):
+    """
+    Return ``{"ipv4": [...], "ipv6": [...]}``: the validated lists ``held`` minus the delta's
+    ``removed`` plus its ``added``, each sorted (code-point order), after
+    :py:func:`check_delta_fields`.
+
+    The caller has checked that ``held`` is the list ``base_digest`` names. Refused when an entry
+    of ``removed`` is not held, one of ``added`` already is, the result's digest is not ``digest``,
+    or the result exceeds ``max_entries`` per family or ``max_address_space`` (as a full list would).
+    """
+    lists = {family: set(held[family]) for family in FAMILIES}
+    for key, present in (("removed", True), ("added", False)):
+        for index, entry in enumerate(payload[key]):
+            entries = lists[family_of(entry)]
+            if (entry in entries) is not present:
+                state = "is not" if present else "already is"
+                raise PayloadError(
+                    f"{key}[{index}]: {entry!r} {state} in the list held ({payload[DELTA_KEY]}): "
+                    "the delta does not apply to the base it names"
+                )
+            if present:
+                entries.discard(entry)
+            else:
+                entries.add(entry)
+    result = {family: sorted(lists[family]) for family in FAMILIES}
+    computed = digest(result["ipv4"], result["ipv6"])
+    if not hmac.compare_digest(computed, payload["digest"]):
+        raise PayloadError(
+            f"digest: {payload['digest']} is not the digest of the list held minus removed plus added "
+            f"({computed}): the delta does not apply to the base it names"
+        )
+    space = max_address_space or DEFAULT_MAX_ADDRESS_SPACE
+    for family in FAMILIES:
+        check_count(result[family], family, max_entries)
+        check_address_space(result[family], family, space[family])
+    return result
 
 
 def verify(
@@ -489,8 +602,9 @@ def verify(
     max_skew=DEFAULT_MAX_SKEW,
 ):
     """
-    Fully verify a bridge payload: plain data, version, shape, key id and signature, every field,
-    digest, address space and (with ``now_ms``) the generation's skew.
+    Fully verify a bridge payload: plain data, version, form and shape, key id and signature, every
+    field, digest, address space and (with ``now_ms``) the generation's skew. A delta is verified as
+    far as it can be alone (:py:func:`check_delta_fields`); :py:func:`apply_delta` completes it.
 
     ``keys`` maps key id to raw 32-byte public key (:py:func:`key_ring`). Returns the signed view
     (unsigned and unknown keys dropped) plus ``signature``.

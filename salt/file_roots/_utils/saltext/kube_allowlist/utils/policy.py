@@ -37,7 +37,11 @@ def diff(cached, incoming):
     return sorted(new - old), sorted(old - new)
 
 
-def _order(cached, incoming):
+def order(cached, incoming):
+    """
+    The generation order alone: ``(verdict, retcode, reason)`` for ``stale``, ``current`` or
+    ``conflict``, else None. A delta is ordered by this before it is applied to the cached list.
+    """
     if incoming["source"] != "bridge" or not cached:
         return None
     have, got = cached["generation"], incoming["generation"]
@@ -114,7 +118,7 @@ def decide(cached, incoming, families, allow_empty, max_shrink, force=False):
     those). Returns ``{"verdict", "retcode", "reason", "added", "removed"}``.
     """
     added, removed = diff(cached, incoming)
-    verdict = _order(cached, incoming) or _safety(cached, incoming, families, allow_empty, max_shrink, force)
+    verdict = order(cached, incoming) or _safety(cached, incoming, families, allow_empty, max_shrink, force)
     if verdict is None:
         verdict = ("apply", OK, f"applied generation {incoming['generation']}")
     name, retcode, reason = verdict
