@@ -130,6 +130,8 @@ export function configSchema(baseDir: string) {
     minIntervalMs: int(1, 3_600_000).default(500),
     maxDelayMs: int(1, 3_600_000).default(2000),
     resyncIntervalSeconds: int(0, 7 * 86400).default(600),
+    delta: z.boolean().default(true),
+    deltaMinEntries: int(0, 10_000_000).default(256),
     retry: z
       .strictObject({
         initialMs: int(1, 3_600_000).default(1000),

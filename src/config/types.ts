@@ -77,6 +77,10 @@ export interface PublishConfig {
   readonly maxDelayMs: number;
   /** Periodic full republish; 0 disables. */
   readonly resyncIntervalSeconds: number;
+  /** Fire a new generation as the delta form when it is smaller (docs/event-contract.md, "Delta form"). */
+  readonly delta: boolean;
+  /** Lists with fewer entries always travel in full. */
+  readonly deltaMinEntries: number;
   readonly retry: { readonly initialMs: number; readonly maxMs: number };
 }
 

@@ -91,7 +91,14 @@ describe('loadConfig: defaults', () => {
       safety: { allowEmpty: false, maxShrinkFraction: 0.5, minNodes: 1 },
       watch: { timeoutSeconds: 300, relistIntervalSeconds: 1800, watchdogSeconds: 600 },
     });
-    assert.deepEqual(c.publish, { minIntervalMs: 500, maxDelayMs: 2000, resyncIntervalSeconds: 600, retry: { initialMs: 1000, maxMs: 60_000 } });
+    assert.deepEqual(c.publish, {
+      minIntervalMs: 500,
+      maxDelayMs: 2000,
+      resyncIntervalSeconds: 600,
+      delta: true,
+      deltaMinEntries: 256,
+      retry: { initialMs: 1000, maxMs: 60_000 },
+    });
     assert.deepEqual(c.state, { dir: '/var/lib/kube-salt-bridge' });
     assert.deepEqual(c.http, { listen: '127.0.0.1:9540', host: '127.0.0.1', port: 9540, token: undefined, allowedHosts: [] });
     assert.deepEqual(c.leaderElection, {
@@ -787,6 +794,30 @@ const ERRORS: Array<[string, Mutation, string, RegExp, Env?]> = [
     },
     'publish.maxDelayMs',
     /publish.minIntervalMs \(5000\)/,
+  ],
+  [
+    'publish.delta not a boolean',
+    (d) => {
+      d.publish = { delta: 'yes' };
+    },
+    'publish.delta',
+    /boolean/,
+  ],
+  [
+    'publish.deltaMinEntries negative',
+    (d) => {
+      d.publish = { deltaMinEntries: -1 };
+    },
+    'publish.deltaMinEntries',
+    />= 0/,
+  ],
+  [
+    'publish.deltaMinEntries not an integer',
+    (d) => {
+      d.publish = { deltaMinEntries: 2.5 };
+    },
+    'publish.deltaMinEntries',
+    /expected int/,
   ],
   [
     'retry initial above max',
