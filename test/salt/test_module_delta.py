@@ -5,12 +5,14 @@ nothing changes on any refusal."""
 
 import json
 import os
+import pathlib
 
 import pytest
 
 import ksb_sign
 from conftest import KEY
 
+VECTORS = json.loads((pathlib.Path(__file__).resolve().parents[1] / "vectors" / "payloads-v2.json").read_text())
 V4 = ["10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"]
 V6 = ["fd00::2"]
 BASE = (V4, V6)
@@ -309,3 +311,28 @@ def test_need_full_is_in_every_return(make_module, tmp_path):
         make_module(backend="nope").apply(payload=full(3)),
     ]
     assert all(r["need_full"] is False for r in returns), returns
+
+
+def test_the_shared_delta_vectors_apply_on_a_minion(make_module, kernel):
+    """The bridge's own bytes (test/vectors/payloads-v2.json): its first full publish, then its delta
+    from that list, then its check form of the first generation (stale by then)."""
+    mod = make_module(public_keys=[k["public_key"] for k in VECTORS["keys"].values()])
+    first = next(v for v in VECTORS["payloads"] if v["digest"] == VECTORS["deltas"][0]["base"]["digest"])
+    (change,) = [d for d in VECTORS["deltas"] if d["payload"]["added"] or d["payload"]["removed"]]
+    (check,) = [d for d in VECTORS["deltas"] if d is not change]
+    assert mod.apply(payload=change["payload"], tag=change["tag"])["need_full"] is True
+    assert mod.apply(payload=first["payload"], tag=first["tag"])["applied"]
+    ret = mod.apply(payload=check["payload"], tag=check["tag"])
+    assert ret["reason"] == f"already current at generation {first['payload']['generation']}", ret
+    ret = mod.apply(payload=dict(change["payload"], _stamp="2026-11-22T10:00:05.1", minions=["db1"]), tag=change["tag"])
+    assert (ret["applied"], ret["changed"], ret["need_full"], retcode(mod)) == (True, True, False, 0), ret
+    assert sorted(kernel.sets["ksb-prod-4"][1]) == sorted(change["result"]["ipv4"])
+    assert sorted(kernel.sets["ksb-prod-6"][1]) == sorted(change["result"]["ipv6"])
+    entry = cached(mod)
+    assert (entry["ipv4"], entry["ipv6"], entry["digest"]) == (
+        change["result"]["ipv4"],
+        change["result"]["ipv6"],
+        change["result"]["digest"],
+    )
+    ret = mod.apply(payload=check["payload"], tag=check["tag"])
+    assert ret["reason"].startswith("stale: ") and retcode(mod) == 0

@@ -66,6 +66,34 @@ def test_vector_payloads_reproduce_canonical_digest_key_id_signature(utils, vect
     assert view["cluster"] == vector["tag"].split("/")[2] and view["signature"] == vector["signature"]
 
 
+@pytest.mark.parametrize("vector", VECTORS["deltas"], ids=[v["name"] for v in VECTORS["deltas"]])
+def test_vector_deltas_reproduce_and_apply_to_exactly_their_base(utils, vector):
+    mod, payload = utils["payload"], vector["payload"]
+    key = VECTORS["keys"][vector["key"]]
+    base, result = vector["base"], vector["result"]
+    assert mod.is_delta(payload) and not {"ipv4", "ipv6"} & set(payload)
+    assert mod.canonical(payload) == vector["canonical"]
+    assert mod.digest(base["ipv4"], base["ipv6"]) == base["digest"] == payload["base_digest"]
+    assert mod.digest(result["ipv4"], result["ipv6"]) == result["digest"] == payload["digest"]
+    assert payload["key_id"] == key["key_id"]
+    assert ksb_sign.resign(payload, bytes.fromhex(key["seed_hex"]))["signature"] == vector["signature"]
+    view = mod.verify(dict(payload, _stamp="2026-11-22T10:00:00.123456", minions=["db1"]), vector_ring())
+    assert view == dict(payload) and view["cluster"] == vector["tag"].split("/")[2]
+    assert mod.apply_delta(base, view) == {"ipv4": result["ipv4"], "ipv6": result["ipv6"]}
+    if payload["added"] or payload["removed"]:
+        # Applied to the list it produced, it does not apply (an entry removed is not held, or one
+        # added already is): the minion refuses it instead of computing another list.
+        with pytest.raises(mod.PayloadError, match="the delta does not apply to the base it names"):
+            mod.apply_delta(result, view)
+
+
+def test_vectors_hold_a_delta_and_a_check_form():
+    kinds = {d["payload"]["base_digest"] == d["payload"]["digest"] for d in VECTORS["deltas"]}
+    assert kinds == {True, False}
+    forms = [v for v in VECTORS["verify"] if "base_digest" in v["payload"]]
+    assert any(v["verifies_with"] for v in forms) and any(not v["verifies_with"] for v in forms)
+
+
 @pytest.mark.parametrize("vector", VECTORS["key_text"], ids=[v["name"] for v in VECTORS["key_text"]])
 def test_vector_key_texts_normalise_identically(utils, vector):
     mod = utils["payload"]
@@ -384,6 +412,149 @@ def test_max_prefix_and_address_space_are_configurable(utils):
     ] == ["10.0.0.0/8", "11.0.0.1"]
     assert mod.address_space(["10.0.0.1", "10.0.0.0/24", "10.0.0.0/24"], "ipv4") == 513
     assert mod.address_space(["fd00::1", "fd00::/64"], "ipv6") == 2**64 + 1
+
+
+# --- the delta form -----------------------------------------------------------------------------
+
+
+BASE = (["10.0.0.10", "10.0.0.2", "10.244.0.0/16"], ["fd00::2"])
+RESULT = (["10.0.0.2", "10.0.0.3", "10.244.0.0/16"], ["fd00::2", "fd00::3"])
+
+
+def good_delta(**changes):
+    base = ksb_sign.build_delta("prod", 6, BASE, RESULT, key=KEY)
+    base.update(changes)
+    return ksb_sign.resign(base, KEY)
+
+
+def held(lists=BASE):
+    return {"ipv4": list(lists[0]), "ipv6": list(lists[1])}
+
+
+def test_a_delta_verifies_and_applies_to_its_base(utils):
+    mod = utils["payload"]
+    payload = good_delta()
+    assert (payload["added"], payload["removed"]) == (["10.0.0.3", "fd00::3"], ["10.0.0.10"]), "families together"
+    view = mod.verify(dict(payload, minions=["db1"]), RING)
+    assert view == payload and "ipv4" not in view
+    assert mod.canonical(payload).startswith('{"added":["10.0.0.3","fd00::3"],"base_digest":"sha256:')
+    assert mod.apply_delta(held(), view) == held(RESULT), "each family sorted in code-point order"
+    assert mod.apply_delta(held(), good_delta(), max_entries=3) == held(RESULT), "3 per family at the bound"
+
+
+GOOD_DELTAS = [
+    ("check form", ksb_sign.build_delta("prod", 6, BASE, BASE, key=KEY)),
+    ("only removed", ksb_sign.build_delta("prod", 6, BASE, (BASE[0][1:], BASE[1]), key=KEY)),
+    ("ipv6 only", ksb_sign.build_delta("prod", 6, BASE, (BASE[0], ["fd00::2", "fd00:1::/48"]), key=KEY)),
+    ("to the empty list", ksb_sign.build_delta("prod", 6, BASE, ([], []), key=KEY)),
+    ("from the empty list", ksb_sign.build_delta("prod", 6, ([], []), BASE, key=KEY)),
+    ("unknown keys ignored", dict(good_delta(), _stamp="x", minions=["db1"], target="*")),
+]
+
+
+@pytest.mark.parametrize("payload", [g[1] for g in GOOD_DELTAS], ids=[g[0] for g in GOOD_DELTAS])
+def test_good_deltas_verify(utils, payload):
+    view = utils["payload"].verify(payload, RING)
+    assert view["base_digest"] == payload["base_digest"] and not {"minions", "target", "_stamp"} & set(view)
+
+
+HOSTILE_DELTAS = [
+    # the forms mixed, or a form incomplete
+    ("ipv4 in a delta", good_delta(ipv4=RESULT[0]), "payload: base_digest (the delta form) together with ipv4"),
+    ("ipv6 in a delta", good_delta(ipv6=[]), "together with ipv6 (the full form)"),
+    ("both lists in a delta", good_delta(ipv4=RESULT[0], ipv6=RESULT[1]), "together with ipv4, ipv6"),
+    ("truncated in a delta", good_delta(removed_truncated=False), "together with removed_truncated"),
+    ("base_digest added to a full payload", good(base_digest=good()["digest"]), "together with ipv4, ipv6"),
+    ("full without lists", without(without(good(), "ipv4"), "ipv6"), "missing keys ipv4, ipv6"),
+    ("delta without added", without(good_delta(), "added"), "missing keys added"),
+    ("delta without signature", without(good_delta(), "signature"), "missing keys signature"),
+    # signature
+    ("base_digest altered", dict(good_delta(), base_digest=good()["digest"]), "signature: does not verify"),
+    ("added altered", dict(good_delta(), added=["10.0.0.3"]), "signature: does not verify"),
+    ("removed emptied", dict(good_delta(), removed=[]), "signature: does not verify"),
+    (
+        "signature of another delta",
+        dict(good_delta(), signature=good_delta(generation=7)["signature"]),
+        "signature: does not verify",
+    ),
+    ("signature of the full form", dict(good_delta(), signature=good()["signature"]), "signature: does not verify"),
+    # digests
+    ("base_digest upper case", good_delta(base_digest="sha256:" + "A" * 64), "base_digest: expected sha256:"),
+    ("base_digest no prefix", good_delta(base_digest="0" * 64), "base_digest: expected sha256:"),
+    ("base_digest not a string", good_delta(base_digest=None), "base_digest: expected a string"),
+    ("digest malformed", good_delta(digest="sha256:" + "0" * 63), "digest: expected sha256:"),
+    # added and removed
+    ("added not a list", good_delta(added="10.0.0.3"), "added: expected a list, got str"),
+    ("removed entry not a string", good_delta(removed=[7]), "removed[0]: expected a string"),
+    ("added wider than max_prefix", good_delta(added=["10.0.0.0/8"]), "added[0]: '10.0.0.0/8' is wider than /16"),
+    ("removed any", good_delta(removed=["::/0"]), "removed[0]: '::/0' is wider than /48"),
+    ("added not canonical", good_delta(added=["fd00:0::3"]), "added[0]: 'fd00:0::3' is not in canonical form"),
+    ("added injection", good_delta(added=["10.0.0.3;id"]), "added[0]: '10.0.0.3;id' is not an address"),
+    ("added unsorted", good_delta(added=["fd00::3", "10.0.0.3"]), "added: entries must be sorted"),
+    ("removed duplicate", good_delta(removed=["10.0.0.10", "10.0.0.10"]), "removed: entries must be sorted"),
+    ("in both lists", good_delta(removed=["10.0.0.10", "10.0.0.3"]), "added, removed: 1 entries in both"),
+    ("too many added", good_delta(added=hosts(40001)), "added: 40001 entries exceed the bound of 40000"),
+    # the check form
+    ("check form adding", good_delta(base_digest=good_delta()["digest"]), "equals digest, but"),
+    ("empty change, two digests", good_delta(added=[], removed=[]), "differs from digest, but added and removed"),
+    # the common fields as for the full form
+    ("generation zero", good_delta(generation=0), "generation: expected an integer from 1"),
+    ("nodes bool", good_delta(nodes=True), "nodes: expected an integer"),
+    ("cluster not a label", good_delta(cluster="Prod"), "cluster: 'Prod' is not a DNS label"),
+    ("version 1", good_delta(version=1), "version: 1 (HMAC-SHA256 with a shared key) is no longer accepted"),
+]
+
+
+@pytest.mark.parametrize("payload,message", [h[1:] for h in HOSTILE_DELTAS], ids=[h[0] for h in HOSTILE_DELTAS])
+def test_hostile_deltas_are_refused(utils, payload, message):
+    refused(utils, payload, message)
+
+
+def test_max_prefix_of_delta_entries_is_configurable(utils):
+    payload = good_delta(added=["10.0.0.3", "10.2.0.0/15", "fd00::3"])
+    refused(utils, payload, "added[1]: '10.2.0.0/15' is wider than /16")
+    assert utils["payload"].verify(payload, RING, max_prefix={"ipv4": 15, "ipv6": 48})["added"][1] == "10.2.0.0/15"
+    refused(utils, good_delta(added=hosts(201)), "added: 201 entries exceed the bound of 200", max_entries=100)
+
+
+def forged(added, removed, result_digest, base=BASE):
+    """A delta from ``base`` whose parts need not agree, signed (what a bridge bug could publish)."""
+    return good_delta(added=added, removed=removed, digest=result_digest, base_digest=ksb_sign.digest(*base))
+
+
+NOT_APPLYING = [
+    ("removed not held", forged([], ["10.0.0.9"], ksb_sign.digest(*RESULT)), "removed[0]: '10.0.0.9' is not in"),
+    (
+        "added already held",
+        forged(["10.0.0.2"], ["10.0.0.10"], ksb_sign.digest(*RESULT)),
+        "added[0]: '10.0.0.2' already is in the list held",
+    ),
+    ("another result", forged(["10.0.0.3"], [], ksb_sign.digest(*RESULT)), "is not the digest of the list held"),
+    (
+        "an entry of the other family",
+        forged(["fd00::3"], ["10.0.0.10"], ksb_sign.digest(*RESULT)),
+        "is not the digest of the list held",
+    ),
+]
+
+
+@pytest.mark.parametrize("payload,message", [c[1:] for c in NOT_APPLYING], ids=[c[0] for c in NOT_APPLYING])
+def test_a_delta_that_does_not_apply_to_its_base_is_refused(utils, payload, message):
+    mod = utils["payload"]
+    view = mod.verify(payload, RING)
+    with pytest.raises(mod.PayloadError, match="the delta does not apply to the base it names") as err:
+        mod.apply_delta(held(), view)
+    assert message in str(err.value)
+
+
+def test_the_result_of_a_delta_is_bounded_as_a_full_list(utils):
+    mod = utils["payload"]
+    with pytest.raises(mod.PayloadError, match=r"^ipv4: 3 entries exceed the bound of 2 \(pillar kube_allowlist:"):
+        mod.apply_delta(held(), good_delta(), max_entries=2)
+    pods = sorted(f"10.{i}.0.0/16" for i in range(100, 102))
+    payload = ksb_sign.build_delta("prod", 6, BASE, (BASE[0] + pods, BASE[1]), key=KEY)
+    with pytest.raises(mod.PayloadError, match=r"^ipv4: the entries cover 196610 addresses"):
+        mod.apply_delta(held(), mod.verify(payload, RING), max_address_space={"ipv4": 17, "ipv6": 88})
 
 
 NOW = 1_795_307_097_725
