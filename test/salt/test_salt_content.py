@@ -75,6 +75,20 @@ def test_reactor_passes_a_5000_node_payload_through_unchanged(renderers):
         assert reaction(renderers, runner_ret(fun_args)) == ("I@kube_allowlist:clusters:prod", data)
 
 
+def test_reactor_passes_a_delta_through_unchanged(renderers):
+    """A delta payload (no ipv4/ipv6: base_digest, added, removed) reaches the minions as it was fired,
+    with or without the minions hint of a targeted re-send."""
+    base = ([f"10.0.{i >> 8}.{i & 255}" for i in range(1, 300)], ["fd00::1"])
+    data = ksb_sign.build_delta("prod", 9, base, (base[0][1:] + ["10.9.0.1"], ["fd00::1", "fd00::2"]))
+    hinted = dict(data, minions=["db-1"])
+    for fun_args in ([{"tag": TAG, "data": data}], [TAG, {"data": data}]):
+        assert reaction(renderers, runner_ret(fun_args)) == ("I@kube_allowlist:clusters:prod", data)
+    assert reaction(renderers, runner_ret([{"tag": TAG, "data": hinted}])) == (
+        "I@kube_allowlist:clusters:prod and L@db-1",
+        hinted,
+    )
+
+
 P = {"version": 2, "cluster": "prod"}
 
 
