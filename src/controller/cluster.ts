@@ -29,6 +29,11 @@ export interface ClusterRuntime {
    * re-send (retry, minion start, resync) fires this one, whatever the latest plan says.
    */
   payload: AllowListPayload | undefined;
+  /**
+   * The last published list was fired by this process while it has been active (since it started
+   * or last became leader): only then is it a base a delta may be computed from.
+   */
+  deltaBase: boolean;
   plan: ClusterPlan | undefined;
   hold: { digest: string; holds: readonly Hold[]; since: number } | undefined;
   override: string | undefined;
@@ -83,6 +88,7 @@ export function newRuntime(cfg: ClusterConfig, published: PublishedState | undef
     rerun: undefined,
     published,
     payload: undefined,
+    deltaBase: false,
     plan: undefined,
     hold: undefined,
     override: undefined,

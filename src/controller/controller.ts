@@ -10,10 +10,15 @@
 // starts.ts), and verified events of another bridge of the same clusters raise the generation floor.
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
-import type { AllowListPayload, Clock, EventSink, NodeSource } from '../seams.ts';
+import type { AllowListPayload, Clock, EventPayload, EventSink, NodeSource } from '../seams.ts';
 import {
+  buildCheckPayload,
+  buildDeltaPayload,
   buildPayload,
+  chooseForm,
   dueIn,
+  isDelta,
+  payloadBytes,
   eventTag,
   nextGeneration,
   planCluster,
@@ -35,6 +40,8 @@ import {
   JobBook,
   MAX_JOB_REFIRES,
   MinionTracker,
+  NEED_FULL_LIMITS,
+  NeedFullRounds,
   REFUSAL_REASONS,
   awaitJob,
   jobEndsWait,
@@ -51,8 +58,8 @@ import { clusterStatus, newRuntime, noteDrop, type BusSignal, type ClusterRuntim
 
 export type { BusSignal, ClusterStatus, RunReason } from './cluster.ts';
 
-/** Why a targeted re-send goes out: no answer or a failure, a minion start, an operator's release. */
-type ResendReason = 'retry' | 'minion-start' | 'release';
+/** Why a targeted re-send goes out: no answer or a failure, a minion start, an operator's release, a minion's need_full. */
+type ResendReason = 'retry' | 'minion-start' | 'release' | 'need-full';
 
 /** The cluster's one run timer, with when and why it fires. */
 type ArmedTimer = { cancel(): void; readonly at: number; readonly reason: RunReason };
@@ -107,6 +114,8 @@ export class Controller {
   private readonly awaitingStream = new Map<string, RunReason>();
   private streamWaitTimer: { cancel(): void } | undefined;
   private startTimer: { cancel(): void } | undefined;
+  private readonly needFull: NeedFullRounds;
+  private needFullTimer: { cancel(): void } | undefined;
   private readonly unsubscribe: Array<() => void> = [];
   private active = false;
   private stopped = false;
@@ -122,6 +131,7 @@ export class Controller {
     this.ackTimeoutMs = deps.ackTimeoutMs ?? 30_000;
     this.minions = new MinionTracker({ ackTimeoutMs: this.ackTimeoutMs, initialMs: retry.initialMs, maxMs: retry.maxMs }, () => deps.clock.now());
     this.starts = new StartRounds(deps.startLimits ?? START_LIMITS, () => deps.clock.now());
+    this.needFull = new NeedFullRounds(NEED_FULL_LIMITS, () => deps.clock.now());
     this.streamOpen = deps.busStream !== true;
     this.streamWaitOver = this.streamOpen;
     for (const cfg of deps.config.clusters) {
@@ -155,6 +165,8 @@ export class Controller {
     this.active = active;
     this.d.metrics.leader.set(active ? 1 : 0);
     this.d.log.info({ active }, active ? 'publishing enabled' : 'publishing paused (not leader)');
+    // Another bridge may have published meanwhile: the first publish of a leadership is full.
+    for (const c of this.clusters.values()) c.deltaBase = false;
     if (active) for (const name of this.clusters.keys()) this.schedule(name, 'leader', 0);
   }
 
@@ -284,7 +296,9 @@ export class Controller {
     }
     if (!this.active) return false;
 
+    // `payload` is the full form of the generation, kept for every re-send; `fired` is what goes out now.
     let payload: AllowListPayload;
+    let fired: EventPayload;
     // Another bridge of this cluster (the other half of an HA pair) published a newer generation
     // than ours: minions that applied it would find our last payload stale, so even an unchanged
     // list goes out again as a new generation above it.
@@ -296,9 +310,11 @@ export class Controller {
       // (same generation: current minions change nothing, stale ones catch up).
       if (reason === 'change' || reason === 'retry') return true;
       payload = c.payload ?? this.sign(c, c.published!.generation, plan);
+      fired = reason === 'resync' ? this.resyncForm(c, payload) : payload;
     } else {
       const generation = nextGeneration(c.published?.generation ?? 0, this.d.clock.now(), c.floor);
       payload = this.sign(c, generation, plan);
+      fired = this.freshForm(c, payload, superseded);
       if (v.kind === 'publish' && v.overridden.length)
         log.warn({ overridden: v.overridden.map((h) => h.reason) }, 'publishing a held list: released by operator override');
       if (v.kind === 'noop')
@@ -317,7 +333,7 @@ export class Controller {
     const seenFromStart = this.streamOpen;
     try {
       c.firing = payload.generation;
-      await this.emit(payload, log, reason, fresh ? 'publish' : 'republish');
+      await this.emit(fired, log, reason, fresh ? 'publish' : 'republish');
     } catch (err) {
       const code = err instanceof KsbError ? err.code : 'KSB_INTERNAL';
       c.lastError = { code, message: (err as Error).message, at: this.d.clock.now() };
@@ -333,6 +349,7 @@ export class Controller {
     c.retry.reset();
     c.lastError = undefined;
     c.payload = payload;
+    c.deltaBase = true;
     // Unseen unless the stream was open for the whole call (the job's `new` follows the event).
     const unseen = !this.d.dryRun && !(seenFromStart && this.streamOpen);
     c.unobserved = unseen && !this.streamOpen;
@@ -376,17 +393,77 @@ export class Controller {
     );
   }
 
-  private async emit(payload: AllowListPayload, log: Logger, reason: RunReason | ResendReason, kind: 'publish' | 'republish' | 'resend'): Promise<void> {
+  /**
+   * The form of a new generation (docs/event-contract.md, "Delta form"): the delta from the list
+   * published before when chooseForm says so, else the full payload. Both are signed alike; only
+   * the full one is kept.
+   */
+  private freshForm(c: ClusterRuntime, full: AllowListPayload, superseded: boolean): EventPayload {
+    const p = this.d.config.publish;
+    const base = c.published;
+    let delta: EventPayload | undefined;
+    const choice = chooseForm({
+      enabled: p.delta,
+      // Superseded: another bridge published above our last list, which minions may no longer hold.
+      publishedBefore: c.deltaBase && base !== undefined && !superseded,
+      entries: full.ipv4.length + full.ipv6.length,
+      minEntries: p.deltaMinEntries,
+      sizes: () => {
+        delta = buildDeltaPayload(
+          {
+            cluster: full.cluster,
+            generation: full.generation,
+            base: base!,
+            list: full,
+            nodes: full.nodes,
+            issuedAtMs: Date.parse(full.issued_at),
+          },
+          this.d.config.signing.signer,
+        );
+        return { delta: payloadBytes(delta), full: payloadBytes(full) };
+      },
+    });
+    return choice.form === 'delta' ? delta! : full;
+  }
+
+  /** The periodic resync: the check form of the last published generation, signed now, under the same conditions as a delta; else the full payload. */
+  private resyncForm(c: ClusterRuntime, full: AllowListPayload): EventPayload {
+    const p = this.d.config.publish;
+    let check: EventPayload | undefined;
+    const choice = chooseForm({
+      enabled: p.delta,
+      publishedBefore: c.deltaBase && c.payload !== undefined,
+      entries: full.ipv4.length + full.ipv6.length,
+      minEntries: p.deltaMinEntries,
+      sizes: () => {
+        check = buildCheckPayload(
+          { cluster: full.cluster, generation: full.generation, digest: full.digest, nodes: full.nodes, issuedAtMs: this.d.clock.now() },
+          this.d.config.signing.signer,
+        );
+        return { delta: payloadBytes(check), full: payloadBytes(full) };
+      },
+    });
+    return choice.form === 'delta' ? check! : full;
+  }
+
+  private async emit(payload: EventPayload, log: Logger, reason: RunReason | ResendReason, kind: 'publish' | 'republish' | 'resend'): Promise<void> {
     const tag = eventTag(payload.cluster);
+    const form = !isDelta(payload) ? 'full' : payload.base_digest === payload.digest && payload.added.length + payload.removed.length === 0 ? 'check' : 'delta';
+    // A delta's change is complete (never capped): its log line gives counts and a few entries.
+    const lists = isDelta(payload)
+      ? {
+          baseDigest: payload.base_digest,
+          added: { count: payload.added.length, first: payload.added.slice(0, 10) },
+          removed: { count: payload.removed.length, first: payload.removed.slice(0, 10) },
+        }
+      : { ipv4: payload.ipv4.length, ipv6: payload.ipv6.length, added: payload.added, removed: payload.removed };
     const summary = {
       tag,
+      form,
       generation: payload.generation,
       digest: payload.digest,
       nodes: payload.nodes,
-      ipv4: payload.ipv4.length,
-      ipv6: payload.ipv6.length,
-      added: payload.added,
-      removed: payload.removed,
+      ...lists,
       reason,
       ...(payload.minions ? { minions: { count: payload.minions.length, ids: payload.minions.slice(0, 20) } } : {}),
     };
@@ -395,9 +472,10 @@ export class Controller {
       log.info({ dryRun: true, event: { tag, data: unsignedForLog(payload) } }, `dry run: would fire ${tag} (${kind})`);
     } else {
       await this.d.sink.fire(tag, payload);
-      log.info({ event: summary }, `fired ${tag} (${kind})`);
+      log.info({ event: summary }, `fired ${tag} (${kind}${form === 'full' ? '' : `, ${form} form`})`);
     }
     this.d.metrics.publishes.inc({ cluster: payload.cluster, reason: kind });
+    this.d.metrics.publishForms.inc({ cluster: payload.cluster, form });
   }
 
   /**
@@ -519,12 +597,49 @@ export class Controller {
     }
     const where = { cluster: r.cluster, minion: s.minion, jid: s.jid, generation: r.generation };
     if (effect === 'failed') this.d.log.warn({ ...where, reason: s.reason }, 'minion failed to apply; re-sending with backoff');
+    if (effect === 'need-full') this.onNeedFull(r.cluster, c, s.minion, r.generation, s.reason);
     if (effect === 'held' && (outcome.kind === 'refused' || outcome.kind === 'stale')) {
       this.d.log.warn(
         { ...where, refusal: { reason: outcome.reason, message: s.reason } },
         `minion ${outcome.kind === 'stale' ? 'found generation stale' : `refused the list (${outcome.reason})`}; not re-sending this generation to it: ${refusalHint(outcome.reason, r.cluster, s.minion)}`,
       );
     }
+  }
+
+  /**
+   * A minion does not hold the list a delta (or the check form) applies to: the full payload of
+   * that generation goes to it in the next round (NeedFullRounds), once per minion and generation.
+   */
+  private onNeedFull(cluster: string, c: ClusterRuntime, minion: string, generation: number, reason: string): void {
+    this.d.metrics.needFull.inc({ cluster });
+    const verdict = this.needFull.note(cluster, minion, generation, c.firing ?? c.payload?.generation);
+    this.d.log.debug({ cluster, minion, generation, needFull: verdict, reason }, 'minion asked for the full list');
+    if (verdict === 'queued') this.armNeedFull();
+    else if (verdict === 'full')
+      this.ignored('need-full-flood', { tag: `need_full of ${minion}`, detail: `${NEED_FULL_LIMITS.maxQueued} minions already wait for a full re-send` });
+  }
+
+  private armNeedFull(): void {
+    const at = this.needFull.dueAt;
+    if (this.needFullTimer !== undefined || this.stopped || at === undefined) return;
+    this.needFullTimer = this.d.clock.setTimeout(
+      () => {
+        this.needFullTimer = undefined;
+        for (const round of this.needFull.take()) {
+          const c = this.clusters.get(round.cluster);
+          const generation = c?.payload?.generation;
+          const ids = round.minions.filter((m) => m.generation === generation).map((m) => m.minion);
+          if (ids.length === 0) continue;
+          this.d.log.info(
+            { cluster: round.cluster, generation, minions: { count: ids.length, ids: ids.slice(0, 20) } },
+            'minions do not hold the list the delta applies to; re-sending the full list of that generation to them',
+          );
+          this.track(this.resend(round.cluster, ids, 'need-full'));
+        }
+        this.armNeedFull();
+      },
+      Math.max(0, at - this.d.clock.now()),
+    );
   }
 
   private raiseFloor(c: ClusterRuntime, generation: number, from: 'cluster event' | 'job'): void {
@@ -748,6 +863,7 @@ export class Controller {
     this.resyncTimer?.cancel();
     this.retryTimer?.cancel();
     this.startTimer?.cancel();
+    this.needFullTimer?.cancel();
     this.streamWaitTimer?.cancel();
     for (const c of this.clusters.values()) c.timer?.cancel();
     await Promise.allSettled([...this.inflight, ...[...this.clusters.values()].map((c) => c.running)]);

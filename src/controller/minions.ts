@@ -157,6 +157,12 @@ export type Outcome =
   /** The same list will be refused every time (or is older than what the minion holds): held, never re-sent. */
   | { readonly kind: 'refused'; readonly reason: RefusalReason }
   | { readonly kind: 'stale'; readonly reason: 'stale' }
+  /**
+   * A delta reached a minion that does not hold the list it applies to: it changed nothing and asks
+   * for the full list of that generation (re-sent once, NeedFullRounds). Not its word on the
+   * generation: the minion stays owed it (pending).
+   */
+  | { readonly kind: 'need_full' }
   /** Retcode 2, an exception, a missing module, anything else: retried with backoff. */
   | { readonly kind: 'failed' };
 
@@ -180,12 +186,14 @@ export function refusalReason(text: string): RefusalReason {
 
 /**
  * Decision table of a credited return (src/salt/interpret.ts gives `ok`, `changed`, `retcode`,
- * `reason`): ok → applied or current; retcode 0 with a `stale:` reason → stale; retcode 1 with the
- * module's `refused:` reason → refused (for that reason); everything else, a retcode 1 without it
- * (Salt's own errors) included, → failed.
+ * `needFull`, `reason`): ok → applied or current; retcode 0 with `need_full: true` → need_full
+ * (never the `stale` word, whatever the reason says); retcode 0 with a `stale:` reason → stale;
+ * retcode 1 with the module's `refused:` reason → refused (for that reason); everything else, a
+ * retcode 1 without it (Salt's own errors) included, → failed.
  */
-export function judgeOutcome(r: { ok: boolean; changed: boolean; retcode?: number | undefined; reason: string }): Outcome {
+export function judgeOutcome(r: { ok: boolean; changed: boolean; retcode?: number | undefined; needFull?: boolean; reason: string }): Outcome {
   if (r.ok) return r.changed ? { kind: 'applied' } : { kind: 'current' };
+  if (r.retcode === 0 && r.needFull === true) return { kind: 'need_full' };
   if (r.retcode === 0 && r.reason.startsWith('stale: ')) return { kind: 'stale', reason: 'stale' };
   if (r.retcode === 1 && r.reason.startsWith('refused: ')) return { kind: 'refused', reason: refusalReason(r.reason) };
   return { kind: 'failed' };
@@ -234,7 +242,7 @@ export interface MinionClusterState {
   appliedDigest: string | undefined;
   /**
    * 'applied' | 'current' (already had it) | 'refused' / 'stale' (see `refusal`) | 'failed' |
-   * 'pending' (sent, no answer yet).
+   * 'pending' (sent, no answer yet, or it asked for the full list of a delta).
    */
   lastResult: 'applied' | 'current' | 'refused' | 'stale' | 'failed' | 'pending';
   reason: string;
@@ -270,9 +278,9 @@ export interface Credit {
  * What a return did to a minion's state: `ok` (applied or current), `failed` (a re-send is owed,
  * with backoff), `held` (a new refusal: log it), `held-again` (the same refusal repeated, e.g. on
  * the periodic resync: nothing new), `late` (a word on an older generation than the one owed or
- * applied since: only noted).
+ * applied since: only noted), `need-full` (it asked for the full list: still owed, pending).
  */
-export type ResultEffect = 'ok' | 'failed' | 'held' | 'held-again' | 'late';
+export type ResultEffect = 'ok' | 'failed' | 'held' | 'held-again' | 'late' | 'need-full';
 
 interface Entry extends MinionClusterState {
   backoff: Backoff;
@@ -362,6 +370,16 @@ export class MinionTracker {
       e.lastResult = 'failed';
       e.retryAt = now + e.backoff.next();
       return 'failed';
+    }
+    if (o.kind === 'need_full') {
+      // Nothing changed there; the full list follows (NeedFullRounds), and the ack deadline set
+      // when the job started still stands should it be lost.
+      if (e.appliedGeneration !== undefined && r.generation <= e.appliedGeneration) return 'late';
+      e.reason = r.reason;
+      e.lastResult = 'pending';
+      e.expectedGeneration = Math.max(e.expectedGeneration ?? 0, r.generation);
+      e.retryAt ??= now + this.o.ackTimeoutMs;
+      return 'need-full';
     }
     // Refused or stale: a word on this generation that a re-send cannot change.
     const newer = Math.max(e.expectedGeneration ?? 0, e.appliedGeneration ?? 0, e.refusal?.generation ?? 0);
@@ -461,6 +479,131 @@ export class MinionTracker {
       }
     }
     return out.sort((a, b) => a.cluster.localeCompare(b.cluster) || a.minion.localeCompare(b.minion));
+  }
+}
+
+// ---- full re-sends a delta's minions ask for -------------------------------------------------
+
+/**
+ * Bounds of the full re-sends answering `need_full`: rounds 200 ms apart (answers arriving
+ * together share one), at most 1,000 ids per cluster and round (one event: the reactor's hint
+ * limit), at most 10,000 waiting, and one re-send per minion and generation.
+ */
+export interface NeedFullOptions {
+  readonly coalesceMs: number;
+  readonly maxPerRound: number;
+  readonly maxQueued: number;
+  /** Minions whose last re-sent generation is remembered, per cluster (the oldest is forgotten first). */
+  readonly maxRemembered: number;
+}
+
+export const NEED_FULL_LIMITS: NeedFullOptions = Object.freeze({
+  coalesceMs: 200,
+  maxPerRound: 1_000,
+  maxQueued: 10_000,
+  maxRemembered: MAX_MINIONS_PER_CLUSTER,
+});
+
+/**
+ * queued: the full list goes to it with the next round; waiting: already queued for this
+ * generation; once: the full list of this generation was already re-sent to it (a repeated or
+ * forged `need_full` costs nothing more); late: not the last published generation (the newer one
+ * reached it too, and gets its own answer); full: maxQueued already wait.
+ */
+export type NeedFullVerdict = 'queued' | 'waiting' | 'once' | 'late' | 'full';
+
+/** Whether a credited `need_full` answer to `generation` gets the full list re-sent. */
+export function judgeNeedFull(j: {
+  generation: number;
+  /** The cluster's last published generation (undefined: none in this process). */
+  published: number | undefined;
+  /** The generation whose full list was last re-sent to this minion for a `need_full`. */
+  sentFor: number | undefined;
+  /** The generation this minion waits for in the queue. */
+  queuedFor: number | undefined;
+  queueFull: boolean;
+}): NeedFullVerdict {
+  if (j.published === undefined || j.generation !== j.published) return 'late';
+  if (j.sentFor !== undefined && j.sentFor >= j.generation) return 'once';
+  if (j.queuedFor !== undefined && j.queuedFor >= j.generation) return 'waiting';
+  if (j.queueFull) return 'full';
+  return 'queued';
+}
+
+/** One round's re-sends of one cluster: the generation each minion asked for. */
+export interface NeedFullRound {
+  readonly cluster: string;
+  readonly minions: ReadonlyArray<{ readonly minion: string; readonly generation: number }>;
+}
+
+/** The queue of `need_full` re-sends, per cluster, over an injected clock; the controller sets the one timer it is told. */
+export class NeedFullRounds {
+  private readonly o: NeedFullOptions;
+  private readonly now: () => number;
+  private readonly queue = new Map<string, Map<string, number>>();
+  private readonly sent = new Map<string, Map<string, number>>();
+  private queued = 0;
+  private due: number | undefined;
+
+  constructor(o: NeedFullOptions, now: () => number) {
+    this.o = o;
+    this.now = now;
+  }
+
+  /** When the next round is due (undefined: nothing waits). */
+  get dueAt(): number | undefined {
+    return this.due;
+  }
+
+  /** How many minions wait, all clusters together. */
+  get waiting(): number {
+    return this.queued;
+  }
+
+  /** A credited `need_full` of `minion` for `generation` of `cluster`, whose last published generation is `published`. */
+  note(cluster: string, minion: string, generation: number, published: number | undefined): NeedFullVerdict {
+    const q = this.queue.get(cluster);
+    const verdict = judgeNeedFull({
+      generation,
+      published,
+      sentFor: this.sent.get(cluster)?.get(minion),
+      queuedFor: q?.get(minion),
+      queueFull: this.queued >= this.o.maxQueued,
+    });
+    if (verdict !== 'queued') return verdict;
+    let waiting = q;
+    if (waiting === undefined) this.queue.set(cluster, (waiting = new Map<string, number>()));
+    if (!waiting.has(minion)) this.queued += 1;
+    waiting.set(minion, generation);
+    this.due ??= this.now() + this.o.coalesceMs;
+    return 'queued';
+  }
+
+  /** The round due now: per cluster, at most maxPerRound minions (sorted); the rest wait for the next round. */
+  take(): NeedFullRound[] {
+    const now = this.now();
+    if (this.due === undefined || this.due > now) return [];
+    const out: NeedFullRound[] = [];
+    for (const [cluster, q] of this.queue) {
+      const taken: Array<{ minion: string; generation: number }> = [];
+      for (const [minion, generation] of q) {
+        if (taken.length === this.o.maxPerRound) break;
+        taken.push({ minion, generation });
+      }
+      let sent = this.sent.get(cluster);
+      if (sent === undefined) this.sent.set(cluster, (sent = new Map<string, number>()));
+      for (const t of taken) {
+        q.delete(t.minion);
+        sent.delete(t.minion);
+        sent.set(t.minion, t.generation);
+      }
+      while (sent.size > this.o.maxRemembered) sent.delete(sent.keys().next().value!);
+      this.queued -= taken.length;
+      if (q.size === 0) this.queue.delete(cluster);
+      if (taken.length) out.push({ cluster, minions: taken.sort((a, b) => (a.minion < b.minion ? -1 : a.minion > b.minion ? 1 : 0)) });
+    }
+    this.due = this.queued > 0 ? now + this.o.coalesceMs : undefined;
+    return out;
   }
 }
 

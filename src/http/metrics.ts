@@ -36,6 +36,18 @@ export function createMetrics(defaults = true, watchStats: () => WatchStats[] = 
       labelNames: ['cluster', 'reason'],
       registers: [registry],
     }),
+    publishForms: new Counter({
+      name: 'ksb_publish_forms_total',
+      help: 'Events fired, per cluster and payload form (full: the whole list; delta: a new generation as its change; check: the resync naming the published digest)',
+      labelNames: ['cluster', 'form'],
+      registers: [registry],
+    }),
+    needFull: new Counter({
+      name: 'ksb_minion_need_full_total',
+      help: 'Credited minion answers asking for the full list of a delta, per cluster (each minion gets one full re-send per generation)',
+      labelNames: ['cluster'],
+      registers: [registry],
+    }),
     publishErrors: new Counter({
       name: 'ksb_publish_errors_total',
       help: 'Failed publishes, per cluster and error code',
@@ -89,7 +101,7 @@ export function createMetrics(defaults = true, watchStats: () => WatchStats[] = 
     }),
     applyResults: new Counter({
       name: 'ksb_minion_apply_results_total',
-      help: 'Minion apply results seen on the bus, per cluster and result (applied, current, refused, stale, failed)',
+      help: 'Minion apply results seen on the bus, per cluster and result (applied, current, refused, stale, need_full, failed)',
       labelNames: ['cluster', 'result'],
       registers: [registry],
     }),

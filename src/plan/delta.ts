@@ -1,5 +1,6 @@
-// Whether a new generation goes out as the delta form or the full form (docs/event-contract.md,
-// "Delta form"). Pure: the controller hands in what it knows and fires what this says.
+// Whether a new generation goes out as the delta form or the full form, and whether the periodic
+// resync goes out as the check form (docs/event-contract.md, "Delta form"). Pure: the controller
+// hands in what it knows and fires what this says.
 
 export interface FormInput {
   /** publish.delta */
@@ -13,9 +14,11 @@ export interface FormInput {
   readonly entries: number;
   /** publish.deltaMinEntries: smaller lists always travel in full. */
   readonly minEntries: number;
-  /** Bytes of the delta's JSON and of the full payload's (the same generation). */
-  readonly deltaBytes: number;
-  readonly fullBytes: number;
+  /**
+   * Bytes of the delta's JSON and of the full payload's (the same generation); asked for only when
+   * every other condition holds, so that a delta is built only when it may be fired.
+   */
+  readonly sizes: () => { readonly delta: number; readonly full: number };
 }
 
 export type FormChoice = { readonly form: 'delta' } | { readonly form: 'full'; readonly why: 'disabled' | 'first' | 'small' | 'not-smaller' };
@@ -25,6 +28,7 @@ export function chooseForm(i: FormInput): FormChoice {
   if (!i.enabled) return { form: 'full', why: 'disabled' };
   if (!i.publishedBefore) return { form: 'full', why: 'first' };
   if (i.entries < i.minEntries) return { form: 'full', why: 'small' };
-  if (!(i.deltaBytes * 2 < i.fullBytes)) return { form: 'full', why: 'not-smaller' };
+  const bytes = i.sizes();
+  if (!(bytes.delta * 2 < bytes.full)) return { form: 'full', why: 'not-smaller' };
   return { form: 'delta' };
 }

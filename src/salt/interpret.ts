@@ -8,7 +8,9 @@
 //   a string `return`. `success` alone is not enough: retcode decides.
 // - salt/minion/<id>/start: the minion's own announcement, forwarded by the master as
 //   {cmd: "_minion_event", id, tag, data, pretag}, where `id` is the sender's authenticated id.
-// - our own event: kube-salt-bridge/cluster/<c>/nodes with the payload (+ `_stamp`).
+// - our own event: kube-salt-bridge/cluster/<c>/nodes with the payload (+ `_stamp`), in either
+//   form (full or delta, docs/event-contract.md): a job or event is tied to its publication by the
+//   payload's cluster, generation and digest, which both forms carry.
 //
 // What can be believed (docs/event-contract.md, "What the bridge believes from the bus"): anything
 // a minion forwards (`cmd: _minion_event`) has a tag and content of the minion's choosing and is
@@ -40,6 +42,8 @@ export interface ApplyResult {
   readonly ok: boolean;
   /** The module's `changed` (false when the return has none). */
   readonly changed: boolean;
+  /** The module's `need_full: true`: a delta that did not apply to the list the minion holds (false when absent). */
+  readonly needFull: boolean;
   readonly retcode: number | undefined;
   /** The module's reason, or the first line of a string return (exception, missing module); truncated. */
   readonly reason: string;
@@ -181,6 +185,7 @@ export function interpretBusEvent(e: BusEvent): BridgeBusEvent | undefined {
         jid,
         ok,
         changed: ret['changed'] === true,
+        needFull: ret['need_full'] === true,
         retcode,
         reason: reason !== undefined ? shorten(reason, 200) : ok ? '' : `retcode ${retcode ?? 'missing'}`,
       };
@@ -191,6 +196,7 @@ export function interpretBusEvent(e: BusEvent): BridgeBusEvent | undefined {
       jid,
       ok: false,
       changed: false,
+      needFull: false,
       retcode,
       reason: typeof ret === 'string' ? firstLine(ret) : `unexpected return (${ret === null ? 'null' : typeof ret})`,
     };

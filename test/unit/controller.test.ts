@@ -976,3 +976,172 @@ test('without a bus stream (once, dry-run) no job is awaited', async () => {
   assert.equal(sink.fired.length, 1);
   await c.stop();
 });
+
+// ---- the delta form ----------------------------------------------------------------------------
+
+const DELTA_PUBLISH = { minIntervalMs: 100, maxDelayMs: 1000, resyncIntervalSeconds: 600, retry: { initialMs: 1000, maxMs: 10_000 }, deltaMinEntries: 0 };
+const JID2 = '20261122100000000010';
+const JID3 = '20261122100000000011';
+type Fired = Record<string, unknown> & { generation: number; digest: string; minions?: string[] };
+const firedAt = (i: number) => sink.fired.at(i)!.data as unknown as Fired;
+/** A return of a minion that does not hold the list the delta applies to (retcode 0, applied false). */
+const needFullRet = (jid: string, minion: string, reason = 'need_full: holds nothing, the delta is from sha256:x') =>
+  jobRet(jid, minion, { ok: false, data: { retcode: 0, success: true }, ret: { need_full: true, reason } });
+
+/** An active controller with delta on for any size, that has published 100 nodes once (in full). */
+async function deltaPublishedOnce(publish: Record<string, unknown> = DELTA_PUBLISH): Promise<Controller> {
+  const c = makeController({ config: { publish } });
+  c.setActive(true);
+  for (let i = 1; i <= 100; i++) source.put(`n${i}`, `10.0.0.${i}`);
+  source.setSynced(true);
+  await clock.advance(2000);
+  return c;
+}
+
+test('delta: after a first full publish a one-node change goes out as its delta; the full payload of that generation is kept for re-sends', async () => {
+  const c = await deltaPublishedOnce();
+  assert.equal(sink.fired.length, 1);
+  const first = firedAt(0);
+  assert.equal((first.ipv4 as string[]).length, 100, 'the first publish of the process is full');
+  source.put('n101', '10.0.1.1');
+  await clock.advance(2000);
+  assert.equal(sink.fired.length, 2);
+  const delta = firedAt(1);
+  assert.equal(delta.base_digest, first.digest);
+  assert.deepEqual([delta.added, delta.removed], [['10.0.1.1'], []]);
+  for (const k of ['ipv4', 'ipv6', 'added_truncated', 'removed_truncated']) assert.equal(k in delta, false, k);
+  assert.ok(verifyPayload(delta, KEYS.signer));
+  assert.ok(delta.generation > first.generation);
+  const line = logs.find((l) => typeof l.msg === 'string' && l.msg.includes('delta form'))!;
+  const ev = line.event as Record<string, unknown>;
+  assert.deepEqual(ev.added, { count: 1, first: ['10.0.1.1'] }, 'counts, not lists');
+  assert.equal('ipv4' in ev, false);
+  const st = c.status().clusters[0]!;
+  assert.equal(st.generation, delta.generation);
+  assert.equal(st.digest, delta.digest);
+  assert.match(await metrics.registry.metrics(), /ksb_publish_forms_total\{cluster="prod",form="delta"\} 1/);
+  assert.match(await metrics.registry.metrics(), /ksb_publish_forms_total\{cluster="prod",form="full"\} 1/);
+  // A start re-sends the full payload of the delta's generation, never the delta.
+  bus(c, startEvent('m1'));
+  await clock.advance(300);
+  const resend = firedAt(2);
+  assert.deepEqual(resend.minions, ['m1']);
+  assert.equal(resend.generation, delta.generation);
+  assert.equal(resend.digest, delta.digest);
+  assert.equal((resend.ipv4 as string[]).length, 101);
+  assert.equal('base_digest' in resend, false);
+  assert.ok(verifyPayload(resend, KEYS.signer));
+  await c.stop();
+});
+
+test('delta: a minion answering need_full gets the full list of that generation once, batched; the others apply the delta', async () => {
+  const c = await deltaPublishedOnce();
+  source.put('n101', '10.0.1.1');
+  await clock.advance(2000);
+  const delta = firedAt(1);
+  bus(c, jobNew(JID2, delta, ['m1', 'm2', 'm3']));
+  bus(c, jobRet(JID2, 'm1'));
+  bus(c, needFullRet(JID2, 'm2'));
+  bus(c, needFullRet(JID2, 'm3', 'stale: the need_full flag decides, not the text'));
+  assert.equal(minionRow(c, 'm2')?.lastResult, 'pending', 'need full is not an answer on the generation');
+  assert.equal(minionRow(c, 'm3')?.lastResult, 'pending');
+  assert.deepEqual(c.status().clusters[0]!.minionsRefusing, [], 'never held like stale');
+  assert.equal(sink.fired.length, 2, 'answers arriving together wait for one round');
+  await clock.advance(250);
+  assert.equal(sink.fired.length, 3, 'one event for both');
+  const full = firedAt(2);
+  assert.deepEqual(full.minions, ['m2', 'm3']);
+  assert.equal(full.generation, delta.generation);
+  assert.equal((full.ipv4 as string[]).length, 101);
+  assert.ok(verifyPayload(full, KEYS.signer));
+  // A repeated (or forged) need_full of the same generation costs nothing more.
+  bus(c, needFullRet(JID2, 'm2'));
+  await clock.advance(1000);
+  assert.equal(sink.fired.length, 3);
+  assert.match(await metrics.registry.metrics(), /ksb_minion_need_full_total\{cluster="prod"\} 3/);
+  assert.match(await metrics.registry.metrics(), /ksb_minion_apply_results_total\{cluster="prod",result="need_full"\} 3/);
+  // The full re-send's job and returns make them current.
+  bus(c, jobNew(JID3, full, ['m2', 'm3']));
+  bus(c, jobRet(JID3, 'm2'));
+  bus(c, jobRet(JID3, 'm3'));
+  assert.deepEqual(c.status().clusters[0]!.minionsBehind, []);
+  assert.equal(minionRow(c, 'm2')?.appliedGeneration, delta.generation);
+  await c.stop();
+});
+
+test('delta: a need_full that is lost is still owed: the ack timeout re-sends the full list', async () => {
+  const c = await deltaPublishedOnce();
+  source.put('n101', '10.0.1.1');
+  await clock.advance(2000);
+  const delta = firedAt(1);
+  bus(c, jobNew(JID2, delta, ['m2']));
+  bus(c, needFullRet(JID2, 'm2'));
+  await clock.advance(250);
+  assert.equal(sink.fired.length, 3);
+  await clock.advance(6000); // ackTimeoutMs 5000: no answer to the full re-send (its job was lost too)
+  const later = sink.fired.slice(3).map((e) => e.data as unknown as Fired);
+  assert.ok(later.length >= 1);
+  assert.ok(later.every((p) => Array.isArray(p.ipv4) && p.generation === delta.generation && p.minions?.includes('m2')));
+  await c.stop();
+});
+
+test('delta: the periodic resync fires the check form of the last published generation, signed at resync time', async () => {
+  const c = await deltaPublishedOnce();
+  const first = firedAt(0);
+  await clock.advance(600_000);
+  assert.equal(sink.fired.length, 2);
+  const check = firedAt(1);
+  assert.equal(check.generation, first.generation);
+  assert.equal(check.digest, first.digest);
+  assert.equal(check.base_digest, first.digest);
+  assert.deepEqual([check.added, check.removed], [[], []]);
+  assert.notEqual(check.issued_at, first.issued_at);
+  assert.ok(verifyPayload(check, KEYS.signer));
+  assert.match(await metrics.registry.metrics(), /ksb_publish_forms_total\{cluster="prod",form="check"\} 1/);
+  // A minion that lost its list answers need full and gets the full payload, as first published.
+  bus(c, jobNew(JID2, check, ['m1', 'm2']));
+  bus(c, jobRet(JID2, 'm1', { changed: false }));
+  bus(c, needFullRet(JID2, 'm2'));
+  await clock.advance(250);
+  const full = firedAt(2);
+  assert.deepEqual(full.minions, ['m2']);
+  const { minions: _m, ...signed } = full;
+  assert.deepEqual(signed, first);
+  await c.stop();
+});
+
+test('delta: off (publish.delta false), too small a list, or a new leadership: every list travels in full', async () => {
+  let c = await deltaPublishedOnce({ ...DELTA_PUBLISH, delta: false });
+  source.put('n101', '10.0.1.1');
+  await clock.advance(2000);
+  await clock.advance(600_000);
+  assert.ok(
+    sink.fired.every((e) => Array.isArray(e.data.ipv4)),
+    'delta off: full changes and a full resync',
+  );
+  await c.stop();
+
+  sink.fired.length = 0;
+  source = new FakeNodeSource('prod');
+  dir = mkdtempSync(join(tmpdir(), 'ksb-ctl-'));
+  c = await deltaPublishedOnce({ ...DELTA_PUBLISH, deltaMinEntries: 102 });
+  source.put('n101', '10.0.1.1');
+  await clock.advance(2000);
+  assert.ok(Array.isArray(firedAt(1).ipv4), '101 entries < deltaMinEntries 102');
+  source.put('n102', '10.0.1.2');
+  await clock.advance(2000);
+  assert.equal(firedAt(2).base_digest, firedAt(1).digest, '102 entries: a delta');
+  // Losing and regaining leadership: the first publish of the new term is full.
+  c.setActive(false);
+  source.put('n103', '10.0.1.3');
+  await clock.advance(2000);
+  const before = sink.fired.length;
+  c.setActive(true);
+  await clock.advance(100);
+  assert.equal(sink.fired.length, before + 1);
+  assert.ok(Array.isArray(firedAt(-1).ipv4), 'full after becoming leader');
+  source.put('n104', '10.0.1.4');
+  await clock.advance(2000);
+  assert.equal(firedAt(-1).base_digest, firedAt(-2).digest, 'then deltas again');
+  await c.stop();
+});

@@ -23,6 +23,9 @@ import {
   type Job,
   type Outcome,
   MAX_JOB_REFIRES,
+  NEED_FULL_LIMITS,
+  NeedFullRounds,
+  judgeNeedFull,
   awaitJob,
   jobEndsWait,
   judgeJobWait,
@@ -307,6 +310,15 @@ describe('judgeOutcome (what a credited return means)', () => {
   ];
   for (const [name, r] of failures) it(`${name} → failed (retried with backoff)`, () => assert.deepEqual(judgeOutcome(r), { kind: 'failed' }));
 
+  it('retcode 0 with need_full → need_full, never the stale word, whatever the reason text', () => {
+    const r = { ok: false, changed: false, retcode: 0, needFull: true };
+    assert.deepEqual(judgeOutcome({ ...r, reason: 'need_full: holds nothing, the delta is from sha256:ab' }), { kind: 'need_full' });
+    assert.deepEqual(judgeOutcome({ ...r, reason: 'stale: generation 5 is older' }), { kind: 'need_full' });
+    assert.deepEqual(judgeOutcome({ ...r, retcode: 1, reason: 'refused: invalid' }), { kind: 'refused', reason: 'invalid' }, 'retcode 1 is a refusal');
+    assert.deepEqual(judgeOutcome({ ...r, retcode: 2, reason: 'x' }), { kind: 'failed' });
+    assert.deepEqual(judgeOutcome({ ...r, ok: true, changed: true, reason: 'applied' }), { kind: 'applied' }, 'ok wins');
+  });
+
   it('the Salt side still words its reasons the way refusalReason reads them', () => {
     const ext = join(import.meta.dirname, '..', '..', 'salt', 'file_roots', '_utils', 'saltext', 'kube_allowlist');
     const source = ['modules/kube_allowlist_mod.py', 'utils/policy.py', 'utils/payload.py'].map((f) => readFileSync(join(ext, f), 'utf8')).join('\n');
@@ -468,6 +480,102 @@ describe('MinionTracker: a refusal is a held state, not a retry loop', () => {
       t.release('prod', 5, new Set(['a'])).map((f) => f.minion),
       ['a'],
     );
+  });
+});
+
+describe('MinionTracker: need_full is pending, not a word on the generation', () => {
+  const now = { t: 0 };
+  const credit = (generation: number, outcome: Outcome): Credit => ({ generation, digest: 'sha256:d', outcome, reason: 'need_full: holds nothing' });
+  it('the minion stays owed the generation (its ack deadline stands), holds no refusal, and is behind', () => {
+    const t = new MinionTracker({ ackTimeoutMs: 30_000, initialMs: 1000, maxMs: 60_000 }, () => now.t);
+    t.started('prod', 7, ['m1']);
+    now.t = 1000;
+    assert.equal(t.result('prod', 'm1', credit(7, { kind: 'need_full' })), 'need-full');
+    const row = t.snapshot()[0]!;
+    assert.equal(row.lastResult, 'pending');
+    assert.equal(row.refusal, undefined);
+    assert.equal(row.retryAt, 30_000, 'the deadline set when the job started');
+    assert.equal(t.refuses('prod', 'm1', 7), false);
+    assert.deepEqual(t.behind('prod', 7), ['m1']);
+    now.t = 30_000;
+    assert.deepEqual(t.due('prod'), ['m1'], 'no answer to the full list either: re-sent like a silent minion');
+    assert.equal(t.result('prod', 'm1', { ...credit(7, { kind: 'applied' }), reason: 'applied' }), 'ok');
+    assert.deepEqual(t.behind('prod', 7), []);
+  });
+  it('a need_full for a generation already applied is late (nothing changes)', () => {
+    const t = new MinionTracker({ ackTimeoutMs: 30_000, initialMs: 1000, maxMs: 60_000 }, () => now.t);
+    t.started('prod', 7, ['m1']);
+    t.result('prod', 'm1', { ...credit(7, { kind: 'applied' }), reason: 'applied' });
+    assert.equal(t.result('prod', 'm1', credit(7, { kind: 'need_full' })), 'late');
+    assert.equal(t.snapshot()[0]!.lastResult, 'applied');
+  });
+});
+
+describe('judgeNeedFull and NeedFullRounds (full re-sends a delta asked for)', () => {
+  const j: Parameters<typeof judgeNeedFull>[0] = { generation: 7, published: 7, sentFor: undefined, queuedFor: undefined, queueFull: false };
+  const table: Array<[string, Partial<typeof j>, string]> = [
+    ['the last published generation, first ask: queued', {}, 'queued'],
+    ['already re-sent for this generation: once', { sentFor: 7 }, 'once'],
+    ['re-sent for an older generation: queued', { sentFor: 6 }, 'queued'],
+    ['already waiting: waiting', { queuedFor: 7 }, 'waiting'],
+    ['an older generation than the last published: late', { generation: 6 }, 'late'],
+    ['a generation this bridge did not publish: late', { generation: 8 }, 'late'],
+    ['nothing published in this process: late', { published: undefined }, 'late'],
+    ['the queue is full', { queueFull: true }, 'full'],
+  ];
+  for (const [name, patch, want] of table) it(name, () => assert.equal(judgeNeedFull({ ...j, ...patch }), want));
+
+  it('answers within 200 ms share a round; once per minion and generation; a newer generation is asked for anew', () => {
+    let t = 0;
+    const r = new NeedFullRounds(NEED_FULL_LIMITS, () => t);
+    assert.equal(r.note('prod', 'm2', 7, 7), 'queued');
+    t = 150;
+    assert.equal(r.note('prod', 'm1', 7, 7), 'queued');
+    assert.equal(r.note('prod', 'm1', 7, 7), 'waiting');
+    assert.equal(r.dueAt, 200);
+    assert.deepEqual(r.take(), [], 'not due yet');
+    t = 200;
+    assert.deepEqual(r.take(), [
+      {
+        cluster: 'prod',
+        minions: [
+          { minion: 'm1', generation: 7 },
+          { minion: 'm2', generation: 7 },
+        ],
+      },
+    ]);
+    assert.equal(r.dueAt, undefined);
+    assert.equal(r.note('prod', 'm1', 7, 7), 'once', 'a repeated or forged need_full costs nothing more');
+    assert.equal(r.note('prod', 'm1', 8, 8), 'queued');
+    assert.equal(r.note('edge', 'm1', 8, 8), 'queued', 'per cluster');
+    t = 400;
+    assert.deepEqual(
+      r.take().map((x) => [x.cluster, x.minions.length]),
+      [
+        ['prod', 1],
+        ['edge', 1],
+      ],
+    );
+  });
+
+  it('a round names at most 1,000 ids per cluster; the rest follow 200 ms later; at most 10,000 wait', () => {
+    let t = 0;
+    const r = new NeedFullRounds(NEED_FULL_LIMITS, () => t);
+    const verdicts = Array.from({ length: 10_005 }, (_, i) => r.note('prod', `m${i}`, 7, 7));
+    assert.equal(verdicts.filter((v) => v === 'queued').length, 10_000);
+    assert.equal(verdicts.filter((v) => v === 'full').length, 5);
+    let rounds = 0;
+    let ids = 0;
+    while (r.dueAt !== undefined) {
+      t = r.dueAt;
+      const round = r.take();
+      rounds += 1;
+      assert.ok(round[0]!.minions.length <= NEED_FULL_LIMITS.maxPerRound);
+      ids += round[0]!.minions.length;
+    }
+    assert.equal(rounds, 10);
+    assert.equal(ids, 10_000);
+    assert.equal(t, 2000, 'one round per 200 ms');
   });
 });
 

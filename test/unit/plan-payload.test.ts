@@ -383,9 +383,23 @@ describe('delta form', () => {
 });
 
 describe('chooseForm: full or delta', () => {
-  const ok = { enabled: true, publishedBefore: true, entries: 1000, minEntries: 256, deltaBytes: 400, fullBytes: 30_000 };
+  const sized = (delta: number, full: number) => () => ({ delta, full });
+  const ok = { enabled: true, publishedBefore: true, entries: 1000, minEntries: 256, sizes: sized(400, 30_000) };
   it('delta when every condition holds', () => assert.deepEqual(chooseForm(ok), { form: 'delta' }));
   it('full when publish.delta is off', () => assert.deepEqual(chooseForm({ ...ok, enabled: false }), { form: 'full', why: 'disabled' }));
+  it('the sizes are asked for only when every other condition holds (the delta is built only then)', () => {
+    let asked = 0;
+    const counting = () => {
+      asked += 1;
+      return { delta: 1, full: 100 };
+    };
+    chooseForm({ ...ok, enabled: false, sizes: counting });
+    chooseForm({ ...ok, publishedBefore: false, sizes: counting });
+    chooseForm({ ...ok, entries: 1, sizes: counting });
+    assert.equal(asked, 0);
+    assert.deepEqual(chooseForm({ ...ok, sizes: counting }), { form: 'delta' });
+    assert.equal(asked, 1);
+  });
   it('full for the first publish of this process (or of this leadership)', () =>
     assert.deepEqual(chooseForm({ ...ok, publishedBefore: false }), { form: 'full', why: 'first' }));
   it('full below deltaMinEntries; exactly the minimum is enough', () => {
@@ -394,9 +408,9 @@ describe('chooseForm: full or delta', () => {
     assert.deepEqual(chooseForm({ ...ok, entries: 0, minEntries: 0 }), { form: 'delta' });
   });
   it('full unless the delta is smaller than half of the full payload', () => {
-    assert.deepEqual(chooseForm({ ...ok, deltaBytes: 15_000 }), { form: 'full', why: 'not-smaller' });
-    assert.deepEqual(chooseForm({ ...ok, deltaBytes: 14_999 }), { form: 'delta' });
-    assert.deepEqual(chooseForm({ ...ok, deltaBytes: 40_000 }), { form: 'full', why: 'not-smaller' });
+    assert.deepEqual(chooseForm({ ...ok, sizes: sized(15_000, 30_000) }), { form: 'full', why: 'not-smaller' });
+    assert.deepEqual(chooseForm({ ...ok, sizes: sized(14_999, 30_000) }), { form: 'delta' });
+    assert.deepEqual(chooseForm({ ...ok, sizes: sized(40_000, 30_000) }), { form: 'full', why: 'not-smaller' });
   });
   it('a one-node change at 5,000 dual-stack nodes: the delta is under 4 KiB and chosen', () => {
     const ipv4 = Array.from({ length: 5000 }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.${100 + (i % 100)}`);
@@ -407,7 +421,7 @@ describe('chooseForm: full or delta', () => {
     const delta = buildDeltaPayload({ cluster: 'prod', generation: 2, base: before, list: after, nodes: 5001, issuedAtMs: 0 }, a);
     assert.ok(payloadBytes(delta) < 4096, `${payloadBytes(delta)} bytes`);
     assert.ok(payloadBytes(full) > 200 * 1024, `${payloadBytes(full)} bytes`);
-    const choice = chooseForm({ ...ok, entries: 10_002, deltaBytes: payloadBytes(delta), fullBytes: payloadBytes(full) });
+    const choice = chooseForm({ ...ok, entries: 10_002, sizes: () => ({ delta: payloadBytes(delta), full: payloadBytes(full) }) });
     assert.deepEqual(choice, { form: 'delta' });
   });
 });

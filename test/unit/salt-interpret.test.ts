@@ -51,6 +51,14 @@ const cases: Array<{ name: string; event: BusEvent; want: Partial<Record<string,
     event: applyRet({}, { changed: false, reason: 'current' }),
     want: { ok: true, changed: false, reason: 'current' },
   },
+  {
+    name: 'need full: retcode 0, applied false, need_full true (a delta from a list the minion does not hold)',
+    event: applyRet({}, { applied: false, changed: false, need_full: true, reason: 'need_full: holds nothing, the delta is from sha256:ab' }),
+    want: { kind: 'apply-result', ok: false, changed: false, needFull: true, retcode: 0, reason: 'need_full: holds nothing, the delta is from sha256:ab' },
+  },
+  { name: 'need_full false (every return carries it)', event: applyRet({}, { need_full: false }), want: { ok: true, needFull: false } },
+  { name: 'need_full not a boolean is not need full', event: applyRet({}, { applied: false, need_full: 'yes' }), want: { ok: false, needFull: false } },
+  { name: 'a string return is never need full', event: applyRet({ retcode: 0 }, 'need_full: true'), want: { ok: false, needFull: false } },
   { name: 'a long reason is truncated', event: applyRet({}, { reason: 'x'.repeat(5000) }), want: { reason: `${'x'.repeat(200)}…` } },
   {
     name: 'string return (exception): first line as the reason',
@@ -112,6 +120,22 @@ const cases: Array<{ name: string; event: BusEvent; want: Partial<Record<string,
     name: 'the payload is handed on for verification',
     event: f.applyNewFromReactor,
     want: { payload: (f.applyNewFromReactor.data['arg'] as Array<{ payload: unknown }>)[0]!.payload },
+  },
+  {
+    name: "a new job whose payload is a delta: tied to its publication by the delta's cluster, generation and digest",
+    event: {
+      tag: f.applyNewFromReactor.tag,
+      data: {
+        ...f.applyNewFromReactor.data,
+        arg: [
+          {
+            __kwarg__: true,
+            payload: { cluster: 'prod', generation: 9, digest: 'sha256:cd', base_digest: 'sha256:ab', added: ['10.0.0.2'], removed: [], _stamp: 'x' },
+          },
+        ],
+      },
+    },
+    want: { kind: 'apply-started', cluster: 'prod', generation: 9, digest: 'sha256:cd', minions: ['m1'] },
   },
   {
     name: 'a disconnected minion is targeted too',
