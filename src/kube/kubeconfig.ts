@@ -3,7 +3,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from './clientNode.ts';
 import { KubeConfigError, safeMessage } from './errors.ts';
 
 export interface LoadKubeConfigOptions {

@@ -6,7 +6,7 @@
 // which refuses a line longer than MAX_WATCH_LINE_BYTES before buffering more of it.
 
 import { createRequire } from 'node:module';
-import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
+import { HttpMethod, RequestContext, type KubeConfig } from './clientNode.ts';
 import { KubeApiError, KubeWatchLineTooLongError } from './errors.ts';
 
 /** Longest watch event line accepted (one Node object as JSON is a few KiB; etcd caps objects at 1.5 MiB). */

@@ -1,7 +1,9 @@
 // The Lease object as a lock: get / create / replace with resourceVersion (optimistic concurrency;
 // a 409 Conflict means someone else wrote first). Real adapter on client-node CoordinationV1Api.
+// client-node's index (the whole generated API, about 50 MiB of RSS) is imported on the first
+// call, so that a bridge without leader election never loads it.
 
-import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import type { KubeConfig, V1Lease, V1MicroTime } from '@kubernetes/client-node';
 import { translateKubeError } from '../kube/errors.ts';
 import type { LeaseRecord, ObservedLease } from './decide.ts';
 
@@ -23,14 +25,20 @@ export interface LeaseLockOptions {
   label?: string;
 }
 
+type ClientNode = typeof import('@kubernetes/client-node');
+let clientNode: Promise<ClientNode> | undefined;
+
 export function createLeaseLock(kc: KubeConfig, options: LeaseLockOptions): LeaseLock {
-  const api = kc.makeApiClient(CoordinationV1Api);
+  let loaded: Promise<{ api: InstanceType<ClientNode['CoordinationV1Api']>; Micro: ClientNode['V1MicroTime'] }> | undefined;
+  const load = () =>
+    (loaded ??= (clientNode ??= import('@kubernetes/client-node')).then((m) => ({ api: kc.makeApiClient(m.CoordinationV1Api), Micro: m.V1MicroTime })));
   const { namespace, name } = options;
   const what = (op: string) => `${options.label ? `cluster "${options.label}": ` : ''}${op} lease ${namespace}/${name}`;
   return {
     describe: () => `${namespace}/${name}`,
     async get() {
       try {
+        const { api } = await load();
         return fromLease(await api.readNamespacedLease({ name, namespace }));
       } catch (err) {
         if ((err as { code?: unknown })?.code === 404) return null;
@@ -39,14 +47,16 @@ export function createLeaseLock(kc: KubeConfig, options: LeaseLockOptions): Leas
     },
     async create(record) {
       try {
-        return fromLease(await api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: toSpec(record) } }));
+        const { api, Micro } = await load();
+        return fromLease(await api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: toSpec(record, Micro) } }));
       } catch (err) {
         throw translateKubeError(what('create'), err);
       }
     },
     async update(record, resourceVersion) {
       try {
-        const body: V1Lease = { metadata: { name, namespace, resourceVersion }, spec: toSpec(record) };
+        const { api, Micro } = await load();
+        const body: V1Lease = { metadata: { name, namespace, resourceVersion }, spec: toSpec(record, Micro) };
         return fromLease(await api.replaceNamespacedLease({ name, namespace, body }));
       } catch (err) {
         throw translateKubeError(what('update'), err);
@@ -56,11 +66,8 @@ export function createLeaseLock(kc: KubeConfig, options: LeaseLockOptions): Leas
 }
 
 // MicroTime must be serialised with 6 fractional digits; V1MicroTime.toISOString does that.
-function micro(iso: string | null): V1MicroTime | undefined {
-  return iso ? new V1MicroTime(iso) : undefined;
-}
-
-function toSpec(r: LeaseRecord): V1Lease['spec'] {
+function toSpec(r: LeaseRecord, Micro: ClientNode['V1MicroTime']): V1Lease['spec'] {
+  const micro = (iso: string | null): V1MicroTime | undefined => (iso ? new Micro(iso) : undefined);
   return {
     holderIdentity: r.holderIdentity,
     leaseDurationSeconds: r.leaseDurationSeconds,
