@@ -5,7 +5,9 @@
 // config and the secrets from pillar, the unit and its drop-in, and the bridge's eauth user; then,
 // in the same namespace, `systemd-analyze verify` accepts the unit, a second apply changes
 // nothing, and `check` run as the unit would run it (its command, its LoadCredential= files as
-// $CREDENTIALS_DIRECTORY) passes against the real kube-apiserver and salt-api.
+// $CREDENTIALS_DIRECTORY) passes against the real kube-apiserver and salt-api. Last, still in that
+// namespace, kube_salt_bridge.clean removes what the formula installed and a second clean changes
+// nothing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -24,6 +26,7 @@ const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { na
 const HTTP_TOKEN = 'formula-test-http-token-0123456789abcdef';
 const PREFIX = '/opt/kube-salt-bridge';
 const UNIT = '/etc/systemd/system/kube-salt-bridge.service';
+const WANTS = '/etc/systemd/system/multi-user.target.wants/kube-salt-bridge.service';
 
 let kube: KubeCluster;
 let lab: Lab;
@@ -111,6 +114,15 @@ before(
 
     // Everything below runs in one private mount namespace with /etc and /opt as overlays.
     const apply = `salt-call --local -c ${dir}/conf --out json --retcode-passthrough state.apply kube_salt_bridge`;
+    const left = [
+      PREFIX,
+      '/etc/kube-salt-bridge',
+      UNIT,
+      `${UNIT}.d`,
+      WANTS,
+      '/etc/salt/master.d/kube-salt-bridge-eauth.conf',
+      '/etc/salt/kube-salt-bridge.users',
+    ];
     const node = `${PREFIX}/node/node_modules/.bin/node`;
     const script = `set -u
 for d in etc opt; do mkdir -p ${dir}/up/$d ${dir}/work/$d; mount -t overlay overlay -o lowerdir=/$d,upperdir=${dir}/up/$d,workdir=${dir}/work/$d /$d; done
@@ -132,6 +144,13 @@ sed -n 's/^LoadCredential=//p' ${UNIT} | while IFS=: read -r name path; do
 done
 exec_start=$(sed -n 's/^ExecStart=\\(.\\+\\)/\\1/p' ${UNIT}.d/10-salt-formula.conf)
 env -i PATH=$(dirname ${node}):/usr/bin:/bin HOME=/root CREDENTIALS_DIRECTORY=$creds \${exec_start/ run / check } 2>&1; echo "rc=$?"
+# What the formula wrote, for the tests below (clean removes it from the overlay).
+mkdir ${dir}/applied && cp -a ${dir}/up/etc ${dir}/applied/etc
+# Enabled, as systemctl enable would link it.
+mkdir -p $(dirname ${WANTS}) && ln -s ${UNIT} ${WANTS}
+step clean1; ${apply}.clean 2>${dir}/clean1.err; echo "rc=$?"
+step clean2; ${apply}.clean 2>${dir}/clean2.err; echo "rc=$?"
+step left; for p in ${left.join(' ')}; do if [ -e "$p" ] || [ -L "$p" ]; then echo "$p"; fi; done
 `;
     const r = await run('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', script], { env: process.env, timeoutMs: 540_000 });
     assert.equal(r.code, 0, `the namespace script failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
@@ -154,12 +173,12 @@ test('the formula applies cleanly: Node.js, the package, config, credentials, un
   const s = applied('apply1');
   for (const [id, st] of Object.entries(s)) assert.equal(st.result, true, `${id}: ${st.comment}`);
   for (const id of [
-    'kube_salt_bridge-node-installed',
-    'kube_salt_bridge-package-installed',
-    'kube_salt_bridge-config',
-    'kube_salt_bridge-unit',
-    'kube_salt_bridge-unit-dropin',
-    'kube_salt_bridge-eauth-users',
+    'kube_salt_bridge-init-cmd-node-installed',
+    'kube_salt_bridge-init-cmd-package-installed',
+    'kube_salt_bridge-init-file-config',
+    'kube_salt_bridge-init-file-unit',
+    'kube_salt_bridge-init-file-unit-dropin',
+    'kube_salt_bridge-init-file-eauth-users',
   ]) {
     assert.ok(s[id] && Object.keys(s[id].changes).length > 0, `${id} changed something on the first run`);
   }
@@ -188,13 +207,13 @@ test('secrets: 0400 root files in a 0700 directory, never in the state output', 
     assert.equal(mode(`/etc/kube-salt-bridge/credentials/${f}`), '400 root:root', f);
   assert.equal(mode('/etc/salt/kube-salt-bridge.users'), '600 root:root');
   assert.equal(mode('/etc/kube-salt-bridge/config.yaml'), '644 root:root');
-  const written = readFileSync(join(dir, 'up', 'etc', 'kube-salt-bridge', 'credentials', 'salt-api-password'), 'utf8');
+  const written = readFileSync(join(dir, 'applied', 'etc', 'kube-salt-bridge', 'credentials', 'salt-api-password'), 'utf8');
   assert.equal(written, salt.bridge.password, 'the password exactly, no trailing newline');
   const text = out.apply1! + out.apply2! + readFileSync(join(dir, 'apply1.err'), 'utf8') + readFileSync(join(dir, 'apply2.err'), 'utf8');
   for (const secret of [salt.bridge.password, KEYS.privateText.trim(), KEYS.privateHex, HTTP_TOKEN]) {
     assert.ok(!text.includes(secret), `the state output must not contain the secret ${secret.slice(0, 6)}…`);
   }
-  assert.ok(text.includes('kube_salt_bridge-credential-signing-key'), 'the secret states ran');
+  assert.ok(text.includes('kube_salt_bridge-init-file-credential-signing-key'), 'the secret states ran');
 });
 
 test("the eauth user: the package's eauth.conf and the SHA-256 of the password", () => {
@@ -205,7 +224,7 @@ test("the eauth user: the package's eauth.conf and the SHA-256 of the password",
 test("the unit: the package's own, verified by systemd-analyze, with a drop-in running this prefix on this Node.js", () => {
   assert.deepEqual(out.verify!.trim(), 'rc=0');
   assert.equal(
-    readFileSync(join(dir, 'up', 'etc', 'systemd', 'system', 'kube-salt-bridge.service'), 'utf8'),
+    readFileSync(join(dir, 'applied', 'etc', 'systemd', 'system', 'kube-salt-bridge.service'), 'utf8'),
     readFileSync(join(ROOT, 'deploy', 'systemd', 'kube-salt-bridge.service'), 'utf8'),
   );
   assert.match(
@@ -223,4 +242,28 @@ test('`check`, run as the unit runs the bridge, passes against the real kube-api
   assert.match(out.check!, new RegExp(`OK\\s+Ed25519 key id ${KEYS.keyId}`));
   assert.match(out.check!, /all checks passed/);
   for (const secret of [salt.bridge.password, HTTP_TOKEN]) assert.ok(!out.check!.includes(secret));
+});
+
+test('clean removes the service, unit, configuration, secrets, package, Node.js and eauth user; a second clean changes nothing', () => {
+  assert.match(out.clean1!, /\nrc=0\n?$/, `first clean:\n${out.clean1}\n${readFileSync(join(dir, 'clean1.err'), 'utf8').slice(-2000)}`);
+  const s = applied('clean1');
+  for (const [id, st] of Object.entries(s)) assert.equal(st.result, true, `${id}: ${st.comment}`);
+  for (const id of [
+    'kube_salt_bridge-clean-file-enabled-absent',
+    'kube_salt_bridge-clean-file-unit-absent',
+    'kube_salt_bridge-clean-file-config-absent',
+    'kube_salt_bridge-clean-file-package-absent',
+    'kube_salt_bridge-clean-file-eauth-absent',
+    'kube_salt_bridge-clean-cmd-dirs-removed',
+  ]) {
+    assert.ok(s[id] && Object.keys(s[id].changes).length > 0, `${id} changed something on the first clean`);
+  }
+  assert.equal(out.left!.trim(), '', 'nothing the formula installed is left');
+  assert.match(out.clean2!, /\nrc=0\n?$/, `second clean:\n${out.clean2}\n${readFileSync(join(dir, 'clean2.err'), 'utf8').slice(-2000)}`);
+  const changed = Object.entries(applied('clean2'))
+    .filter(([, st]) => Object.keys(st.changes).length > 0)
+    .map(([id]) => id);
+  assert.deepEqual(changed, []);
+  const text = out.clean1! + out.clean2! + readFileSync(join(dir, 'clean1.err'), 'utf8') + readFileSync(join(dir, 'clean2.err'), 'utf8');
+  for (const secret of [salt.bridge.password, KEYS.privateText.trim(), KEYS.privateHex, HTTP_TOKEN]) assert.ok(!text.includes(secret));
 });

@@ -4,7 +4,8 @@
     as systemd credentials, the package's own hardened unit (a drop-in points it at this prefix
     and Node.js), the bridge's salt-api user on this master, and the service.
     Pillar: kube_salt_bridge (salt/kube_salt_bridge.pillar.example; defaults in defaults.yaml).
-    Secrets are written with show_changes false: they never appear in a state's output. #}
+    Secrets are written with show_changes false: they never appear in a state's output.
+    clean.sls undoes it. #}
 {%- from tpldir ~ "/map.jinja" import kube_salt_bridge as ksb with context %}
 {%- set prefix = ksb.prefix %}
 {%- set pkg_dir = prefix ~ "/lib/node_modules/kube-salt-bridge" %}
@@ -33,21 +34,21 @@
 
 {%- if ksb.node.install %}
 
-kube_salt_bridge-node-installed:
+kube_salt_bridge-init-cmd-node-installed:
   cmd.run:
     - name: {{ node_install | json }}
     - unless: {{ node_current | json }}
     - env: {{ npm_env | json }}
     - require_in:
-      - cmd: kube_salt_bridge-node-checked
+      - cmd: kube_salt_bridge-init-cmd-node-checked
 {%- endif %}
 
-kube_salt_bridge-node-checked:
+kube_salt_bridge-init-cmd-node-checked:
   cmd.run:
     - name: {{ node_too_old | json }}
     - unless: {{ node_recent | json }}
 
-kube_salt_bridge-package-installed:
+kube_salt_bridge-init-cmd-package-installed:
   cmd.run:
     - name: {{ pkg_install | json }}
 {%- if ksb.version %}
@@ -57,9 +58,9 @@ kube_salt_bridge-package-installed:
 {%- endif %}
     - env: {{ npm_env | json }}
     - require:
-      - cmd: kube_salt_bridge-node-checked
+      - cmd: kube_salt_bridge-init-cmd-node-checked
 
-kube_salt_bridge-config-dir:
+kube_salt_bridge-init-file-config-dir:
   file.directory:
     - name: {{ ksb.config_dir | json }}
     - user: root
@@ -67,7 +68,7 @@ kube_salt_bridge-config-dir:
     - mode: '0755'
     - makedirs: True
 
-kube_salt_bridge-config:
+kube_salt_bridge-init-file-config:
   file.serialize:
     - name: {{ (ksb.config_dir ~ "/config.yaml") | json }}
     - serializer: yaml
@@ -76,9 +77,9 @@ kube_salt_bridge-config:
     - group: root
     - mode: '0644'
     - require:
-      - file: kube_salt_bridge-config-dir
+      - file: kube_salt_bridge-init-file-config-dir
 
-kube_salt_bridge-credentials-dir:
+kube_salt_bridge-init-file-credentials-dir:
   file.directory:
     - names:
       - {{ cred_dir | json }}
@@ -87,11 +88,11 @@ kube_salt_bridge-credentials-dir:
     - group: root
     - mode: '0700'
     - require:
-      - file: kube_salt_bridge-config-dir
+      - file: kube_salt_bridge-init-file-config-dir
 
 {%- for name in ['salt-api-password', 'signing-key', 'http-token'] if name in creds %}
 
-kube_salt_bridge-credential-{{ name }}:
+kube_salt_bridge-init-file-credential-{{ name }}:
   file.managed:
     - name: {{ (cred_dir ~ "/" ~ name) | json }}
     - contents_pillar: {{ ("kube_salt_bridge:credentials:" ~ name) | json }}
@@ -101,12 +102,12 @@ kube_salt_bridge-credential-{{ name }}:
     - group: root
     - mode: '0400'
     - require:
-      - file: kube_salt_bridge-credentials-dir
+      - file: kube_salt_bridge-init-file-credentials-dir
 {%- endfor %}
 
 {%- for cluster in (creds.get('kubeconfigs') or {}) %}
 
-kube_salt_bridge-credential-kubeconfig-{{ cluster }}:
+kube_salt_bridge-init-file-credential-kubeconfig-{{ cluster }}:
   file.managed:
     - name: {{ (cred_dir ~ "/kubeconfigs/" ~ cluster ~ ".yaml") | json }}
     - contents_pillar: {{ ("kube_salt_bridge:credentials:kubeconfigs:" ~ cluster) | json }}
@@ -115,11 +116,11 @@ kube_salt_bridge-credential-kubeconfig-{{ cluster }}:
     - group: root
     - mode: '0400'
     - require:
-      - file: kube_salt_bridge-credentials-dir
+      - file: kube_salt_bridge-init-file-credentials-dir
 {%- endfor %}
 
 {#- The package's unit as it ships; a drop-in runs this prefix's command on this Node.js. #}
-kube_salt_bridge-unit:
+kube_salt_bridge-init-file-unit:
   file.managed:
     - name: {{ (ksb.unit_dir ~ "/kube-salt-bridge.service") | json }}
     - source: {{ ("file://" ~ pkg_dir ~ "/deploy/systemd/kube-salt-bridge.service") | json }}
@@ -127,9 +128,9 @@ kube_salt_bridge-unit:
     - group: root
     - mode: '0644'
     - require:
-      - cmd: kube_salt_bridge-package-installed
+      - cmd: kube_salt_bridge-init-cmd-package-installed
 
-kube_salt_bridge-unit-dropin:
+kube_salt_bridge-init-file-unit-dropin:
   file.managed:
     - name: {{ (ksb.unit_dir ~ "/kube-salt-bridge.service.d/10-salt-formula.conf") | json }}
     - makedirs: True
@@ -143,13 +144,13 @@ kube_salt_bridge-unit-dropin:
         ExecStart=
         ExecStart={{ node_bin }} {{ pkg_dir }}/bin/kube-salt-bridge.js run --config {{ ksb.config_dir }}/config.yaml
 
-kube_salt_bridge-systemd-reload:
+kube_salt_bridge-init-cmd-daemon-reload:
   cmd.run:
     - name: systemctl daemon-reload
     - onlyif: test -d /run/systemd/system
     - onchanges:
-      - file: kube_salt_bridge-unit
-      - file: kube_salt_bridge-unit-dropin
+      - file: kube_salt_bridge-init-file-unit
+      - file: kube_salt_bridge-init-file-unit-dropin
 
 {%- if ksb.eauth.manage %}
 {%-   set password = creds.get('salt-api-password', '') %}
@@ -157,7 +158,7 @@ kube_salt_bridge-systemd-reload:
 {{-     raise('kube_salt_bridge:credentials:salt-api-password: required with eauth:manage (the bridge salt-api user password)') }}
 {%-   endif %}
 
-kube_salt_bridge-eauth-conf:
+kube_salt_bridge-init-file-eauth-conf:
   file.managed:
     - name: {{ (ksb.eauth.master_d ~ "/kube-salt-bridge-eauth.conf") | json }}
     - source: {{ ("file://" ~ pkg_dir ~ "/salt/conf/master.d/eauth.conf") | json }}
@@ -166,9 +167,9 @@ kube_salt_bridge-eauth-conf:
     - group: root
     - mode: '0644'
     - require:
-      - cmd: kube_salt_bridge-package-installed
+      - cmd: kube_salt_bridge-init-cmd-package-installed
 
-kube_salt_bridge-eauth-users:
+kube_salt_bridge-init-file-eauth-users:
   file.managed:
     - name: {{ ksb.eauth.users_file | json }}
     - contents: {{ (ksb.eauth.user ~ ":" ~ salt['hashutil.sha256_digest'](password)) | json }}
@@ -181,21 +182,21 @@ kube_salt_bridge-eauth-users:
 
 {%- if ksb.service.enable %}
 
-kube_salt_bridge-service:
+kube_salt_bridge-init-service-running:
   service.running:
     - name: kube-salt-bridge
     - enable: True
     - watch:
-      - file: kube_salt_bridge-config
-      - file: kube_salt_bridge-unit
-      - file: kube_salt_bridge-unit-dropin
-      - cmd: kube_salt_bridge-package-installed
+      - file: kube_salt_bridge-init-file-config
+      - file: kube_salt_bridge-init-file-unit
+      - file: kube_salt_bridge-init-file-unit-dropin
+      - cmd: kube_salt_bridge-init-cmd-package-installed
 {%-   for name in ['salt-api-password', 'signing-key', 'http-token'] if name in creds %}
-      - file: kube_salt_bridge-credential-{{ name }}
+      - file: kube_salt_bridge-init-file-credential-{{ name }}
 {%-   endfor %}
 {%-   for cluster in (creds.get('kubeconfigs') or {}) %}
-      - file: kube_salt_bridge-credential-kubeconfig-{{ cluster }}
+      - file: kube_salt_bridge-init-file-credential-kubeconfig-{{ cluster }}
 {%-   endfor %}
     - require:
-      - cmd: kube_salt_bridge-systemd-reload
+      - cmd: kube_salt_bridge-init-cmd-daemon-reload
 {%- endif %}
