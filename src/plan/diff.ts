@@ -1,5 +1,6 @@
-// Added/removed entries versus the last published list. Information only for receivers (the full
-// list travels every time), so the lists are capped to keep the event small.
+// Added/removed entries versus the last published list. In the full form they are information only
+// for receivers (the list travels with them), so they are capped to keep the event small; the
+// delta form (payload.ts) takes them uncapped.
 
 import { sortedCodePoint } from './project.ts';
 
