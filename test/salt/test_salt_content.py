@@ -244,16 +244,19 @@ def test_pillar_example_is_valid_and_documents_every_option(utils):
         utils["payload"].key_ring(config["public_keys"], "kube_allowlist:public_keys")
 
 
-def test_formula_files_follow_template_formula_conventions():
-    formula = FILE_ROOTS / "kube_allowlist"
-    assert {p.name for p in formula.iterdir()} >= {"init.sls", "boot.sls", "clean.sls", "map.jinja", "defaults.yaml"}
-    for sls in ("init", "boot", "clean"):
+@pytest.mark.parametrize(
+    ("name", "slss"), [("kube_allowlist", ("init", "boot", "clean")), ("kube_salt_bridge", ("init", "clean"))]
+)
+def test_formula_files_follow_template_formula_conventions(name, slss):
+    formula = FILE_ROOTS / name
+    assert {p.name for p in formula.iterdir()} >= {f"{sls}.sls" for sls in slss} | {"map.jinja", "defaults.yaml"}
+    for sls in slss:
         ids = [
             line.rstrip(":")
             for line in (formula / f"{sls}.sls").read_text().splitlines()
             if line and not line[0].isspace() and line.endswith(":") and line != "include:"
         ]
-        assert ids and all(i.startswith(f"kube_allowlist-{sls}-") for i in ids), ids
+        assert ids and all(i.startswith(f"{name}-{sls}-") for i in ids), ids
 
 
 def test_runner_summarize_flags_minions_behind():
