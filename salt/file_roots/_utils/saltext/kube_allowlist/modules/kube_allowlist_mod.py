@@ -567,8 +567,8 @@ def apply(payload=None, force=False, tag=None, **kwargs):  # pylint: disable=unu
     ``removed`` plus ``added`` must have the digest ``digest`` (an entry removed that is not held,
     or added that already is, is refused); that list is then judged and applied exactly as a full
     list (bounds, empty and shrink policy against the held list) and cached whole. The check form
-    (``base_digest`` equal to ``digest``, nothing added or removed) so answers already current, or
-    need full.
+    (``base_digest`` equal to ``digest``, nothing added or removed) so answers already current
+    when the minion holds that generation's list, and need full when it holds another list.
 
     Returns ``cluster, generation, digest, changed, applied, reason, backend, added, removed,
     need_full`` and sets the job's retcode: 0 applied / already current / stale / need full / not
@@ -586,7 +586,7 @@ def apply(payload=None, force=False, tag=None, **kwargs):  # pylint: disable=unu
     .. code-block:: bash
 
         salt-call kube_allowlist.apply payload='{"version": 2, "cluster": "prod", ...}'
-        salt-call kube_allowlist.apply payload='{"version": 2, "base_digest": "sha256:...", ...}' force=True
+        salt-call kube_allowlist.apply payload='{"version": 2, "base_digest": "sha256:...", ...}'
     """
     ret = _result(None)
     try:
