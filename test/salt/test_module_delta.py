@@ -4,6 +4,7 @@ order first; a delta that does not apply to its base is refused; its result is j
 nothing changes on any refusal."""
 
 import json
+import logging
 import os
 import pathlib
 
@@ -260,11 +261,15 @@ INCONSISTENT = [
 
 
 @pytest.mark.parametrize("payload,reason", [c[1:] for c in INCONSISTENT], ids=[c[0] for c in INCONSISTENT])
-def test_a_delta_that_does_not_apply_is_refused_and_changes_nothing(make_module, kernel, payload, reason):
+def test_a_delta_that_does_not_apply_is_refused_and_changes_nothing(make_module, kernel, caplog, payload, reason):
     mod = holding(make_module, kernel)
     before = state(mod, kernel)
-    ret = mod.apply(payload=payload)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        ret = mod.apply(payload=payload)
     assert ret["reason"].startswith(reason) and retcode(mod) == 1, ret
+    logged = [r for r in caplog.records if r.name.endswith(".kube_allowlist_mod")]
+    assert len(logged) == 1 and len(logged[0].getMessage()) < 700, "logged once, truncated"
     assert (ret["applied"], ret["changed"], ret["need_full"]) == (False, False, False)
     assert kernel.mutations == [] and state(mod, kernel) == before, "the last good rules stay"
     assert mod.apply(payload=delta(7, (V4 + ["10.0.0.7"], V6)))["applied"], "the next good delta still applies"
