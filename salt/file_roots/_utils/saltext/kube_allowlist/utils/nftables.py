@@ -8,6 +8,9 @@ arriving on the loopback interface (``iifname "lo" return``).
 import hashlib
 import ipaddress
 import re
+import socket
+
+from saltext.kube_allowlist.utils import ipset
 
 NFT_TABLE = "kube_allowlist"
 FAMILY_SUFFIX = {"ipv4": "4", "ipv6": "6"}
@@ -29,9 +32,86 @@ def parse_nft_list(text):
 
 
 def _nft_elements(entries):
+    """
+    The set elements for ``entries``: the smallest list of networks covering exactly the same
+    addresses (adjacent and overlapping entries collapsed), IPv4 first, each family in address
+    order, hosts without their ``/32``/``/128``, as ``ipaddress.collapse_addresses`` gives them.
+    """
+    fast = _collapsed_fast(entries)
+    if fast is not None:
+        return ", ".join(fast)
     nets = [ipaddress.ip_network(e) for e in entries]
     collapsed = [n for v in (4, 6) for n in ipaddress.collapse_addresses(x for x in nets if x.version == v)]
     return ", ".join(str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n) for n in collapsed)
+
+
+def _parsed_entry(entry):
+    """
+    Return ``(bits, first address as int, prefix length)`` of an entry in the contract's canonical
+    form (a host without suffix, a network without host bits), or None for any other text.
+    """
+    addr, slash, prefix = entry.partition("/")
+    if ":" in addr:
+        if not ipset._ipv6_is_canonical(addr):  # pylint: disable=protected-access
+            return None
+        bits = 128
+        value = int.from_bytes(socket.inet_pton(socket.AF_INET6, addr), "big")
+    elif ipset.IPV4_CANONICAL_RE.fullmatch(addr):
+        bits = 32
+        a, b, c, d = addr.split(".")
+        value = (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
+    else:
+        return None
+    if not slash:
+        return bits, value, bits
+    if not prefix.isdigit() or prefix != str(int(prefix)) or int(prefix) >= bits:
+        return None
+    length = int(prefix)
+    if value & ((1 << (bits - length)) - 1):
+        return None
+    return bits, value, length
+
+
+def _collapsed_fast(entries):
+    """
+    What ``_nft_elements`` returns, computed on integers: the union of the entries as sorted,
+    merged ranges, each cut into its largest aligned networks (the one smallest cover, which is
+    what ``collapse_addresses`` yields). An entry printed unchanged keeps its text; a merged
+    network is printed by ``ipaddress``. Returns None when an entry is not in canonical form, so
+    that the caller's ``ipaddress`` path handles (or refuses) it as before.
+    """
+    by_bits = {32: [], 128: []}
+    texts = {}
+    for entry in entries:
+        parsed = _parsed_entry(entry)
+        if parsed is None:
+            return None
+        bits, value, length = parsed
+        by_bits[bits].append((value, value + (1 << (bits - length)) - 1))
+        texts[parsed] = entry
+    out = []
+    for bits, ranges in by_bits.items():
+        ranges.sort()
+        merged = []
+        for low, high in ranges:
+            if merged and low <= merged[-1][1] + 1:
+                if high > merged[-1][1]:
+                    merged[-1][1] = high
+            else:
+                merged.append([low, high])
+        for low, high in merged:
+            while low <= high:
+                size = low & -low if low else 1 << bits
+                while size > high - low + 1:
+                    size >>= 1
+                length = bits - size.bit_length() + 1
+                text = texts.get((bits, low, length))
+                if text is None:
+                    net = (ipaddress.IPv4Network if bits == 32 else ipaddress.IPv6Network)((low, length))
+                    text = str(net.network_address) if length == bits else str(net)
+                out.append(text)
+                low += size
+    return out
 
 
 def _nft_rules(desired):
