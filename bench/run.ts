@@ -1,8 +1,13 @@
 // kube-salt-bridge benchmark: `npm run bench [-- options]` (bash scripts/bench.sh → node --expose-gc bench/run.ts).
-// Prints tables and writes bench/results.json and bench/RESULTS.md. Speed and memory are measured
-// here, never by timed assertions in tests.
+// Prints tables and writes the run's results to bench/results/<YYYY-MM-DD>.json and .md (the
+// machine, versions, the exact command, the load average before and after each part, every
+// figure). bench/RESULTS.md is the hand-written analysis that links them. Speed and memory are
+// measured here, never by timed assertions in tests.
 //
 // Options:
+//   --quick                  small sizes (50 nodes, 2 iterations, a 20-node burst, the peer at 50
+//                            nodes, the fan-out's quick options); fails unless every figure was
+//                            produced (a number); writes to a temporary directory, never bench/
 //   --no-e2e                 skip part 4 (the real stack: kube-apiserver, Salt, netns, the bridge)
 //   --e2e-iterations N       joins + leaves on the real stack (default 20)
 //   --pulls N                kube_allowlist.pull calls for the baseline (default 10)
@@ -10,43 +15,84 @@
 //   --min-interval-ms N      the bridge's publish.minIntervalMs (default: the product default, 500)
 //   --max-delay-ms N         the bridge's publish.maxDelayMs (default: the product default, 2000)
 //   --burst-nodes N          Nodes created, then deleted, as fast as the apiserver takes them (default 1000; 0 skips)
-//   --no-write               print only; do not write results.json / RESULTS.md
-// `npm run bench -- scale [...]` runs bench/scale.ts instead (section 5 of RESULTS.md, kept here).
+//   --peer-bin PATH          the peer's binary (default $PEER_BIN; scripts/build-peer.sh builds it); none: the peer is skipped
+//   --peer-sizes N,N         Node counts of the side by side with the peer (default 50,5000)
+//   --peer-runs R            start-ups per process and size (default 3)
+//   --peer-changes N         joins (+ leaves) per size (default 10)
+//   --peer-heartbeats N      kubelet heartbeats per size (default 1000)
+//   --bridge-entry dist|src  how the bridge runs beside the peer (default dist when dist/ is built, else src)
+//   --bridge-root DIR        the checkout whose bridge runs beside the peer (default this one; e.g. a
+//                            `git archive` of a commit, built, node_modules linked), --bridge-commit C names it
+//   --no-fanout              skip part 7 (bench/fanout.ts: N minions, bytes and CPU per minion)
+//   --results-dir DIR        where the results files go (default bench/results; --quick: a temporary directory)
+//   --no-write               print only; write no results files
+// `npm run bench -- scale [...]` runs bench/scale.ts instead (section 5 of RESULTS.md), `-- fanout
+// [...]` bench/fanout.ts alone.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, totalmem } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchPlan, benchSource, type PlanResult, type SourceResult } from './core.ts';
 import { benchMinion, type MinionResult } from './minion.ts';
-import { bytes, int, ms, table, type Summary } from './stats.ts';
+import { bytes, int, missingFigures, ms, table, type Summary } from './stats.ts';
 import type { E2EResult, Phase, ProbeMode } from './e2e.ts';
 import type { BurstPhase, BurstResult } from './burst.ts';
+import type { PeerResult, Entry } from './peer.ts';
 
 const { values: args } = parseArgs({
   options: {
+    quick: { type: 'boolean', default: false },
     'no-e2e': { type: 'boolean', default: false },
-    'e2e-iterations': { type: 'string', default: '20' },
-    pulls: { type: 'string', default: '10' },
+    'e2e-iterations': { type: 'string' },
+    pulls: { type: 'string' },
     probe: { type: 'string', default: 'stream' },
     'min-interval-ms': { type: 'string', default: '500' },
     'max-delay-ms': { type: 'string', default: '2000' },
-    'burst-nodes': { type: 'string', default: '1000' },
+    'burst-nodes': { type: 'string' },
+    'peer-bin': { type: 'string', default: process.env.PEER_BIN ?? '' },
+    'peer-sizes': { type: 'string' },
+    'peer-runs': { type: 'string' },
+    'peer-changes': { type: 'string' },
+    'peer-heartbeats': { type: 'string' },
+    'bridge-entry': { type: 'string' },
+    'bridge-root': { type: 'string' },
+    'bridge-commit': { type: 'string' },
+    'no-fanout': { type: 'boolean', default: false },
+    'results-dir': { type: 'string' },
     'no-write': { type: 'boolean', default: false },
   },
   strict: true,
 });
 if (args.probe !== 'stream' && args.probe !== 'harness') throw new Error('--probe must be stream or harness');
+const quick = args.quick;
+const num = (v: string | undefined, full: number, small: number): number => {
+  const n = Number(v ?? (quick ? small : full));
+  if (!Number.isInteger(n) || n < 0) throw new Error(`not a count: ${v}`);
+  return n;
+};
 
-const PLAN_SIZES: Array<[number, number]> = [
-  [100, 500],
-  [1000, 200],
-  [5000, 50],
-];
-const SOURCE_NODES = 5000;
-const HEARTBEATS = 10_000;
-const MINION_NODES = 5000;
-const MINION_ITERATIONS = 20;
+const PLAN_SIZES: Array<[number, number]> = quick
+  ? [[50, 2]]
+  : [
+      [100, 500],
+      [1000, 200],
+      [5000, 50],
+    ];
+const SOURCE_NODES = quick ? 50 : 5000;
+const HEARTBEATS = quick ? 100 : 10_000;
+const MINION_NODES = quick ? 50 : 5000;
+const MINION_ITERATIONS = quick ? 2 : 20;
+const E2E_ITERATIONS = num(args['e2e-iterations'], 20, 2);
+const PULLS = num(args.pulls, 10, 1);
+const BURST_NODES = num(args['burst-nodes'], 1000, 20);
+const PEER_SIZES = (args['peer-sizes'] ?? (quick ? '50' : '50,5000')).split(',').map((s) => num(s, 0, 0));
+const PEER_RUNS = num(args['peer-runs'], 3, 1);
+const PEER_CHANGES = num(args['peer-changes'], 10, 2);
+const PEER_HEARTBEATS = num(args['peer-heartbeats'], 1000, 50);
+const BRIDGE_ENTRY: Entry = (args['bridge-entry'] ??
+  (!quick && existsSync(join(args['bridge-root'] ?? join(import.meta.dirname, '..'), 'dist', 'main.js')) ? 'dist' : 'src')) as Entry;
+if (BRIDGE_ENTRY !== 'dist' && BRIDGE_ENTRY !== 'src') throw new Error('--bridge-entry must be dist or src');
 
 const sh = (cmd: string, a: string[]): string => {
   try {
@@ -55,9 +101,12 @@ const sh = (cmd: string, a: string[]): string => {
     return 'unavailable';
   }
 };
+const load = () => loadavg().map((l) => Math.round(l * 100) / 100);
 
 function machine() {
   const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? 'unknown';
+  const root = join(import.meta.dirname, '..');
+  const dirty = sh('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no']);
   return {
     date: new Date().toISOString(),
     host: {
@@ -65,7 +114,7 @@ function machine() {
       cpu,
       memGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
       kernel: sh('uname', ['-r']),
-      loadavgAtStart: loadavg().map((l) => Math.round(l * 100) / 100),
+      loadavgAtStart: load(),
     },
     node: process.version,
     python: sh(join(process.env.KSB_VENV ?? '', 'bin', 'python'), ['--version']).replace('Python ', ''),
@@ -76,13 +125,47 @@ function machine() {
         .split(' ')
         .find((w) => w.startsWith('v='))
         ?.slice(2) ?? 'unavailable',
+    bridgeCommit: `${sh('git', ['-C', root, 'rev-parse', '--short', 'HEAD'])}${dirty && dirty !== 'unavailable' ? ' (with uncommitted changes)' : ''}`,
+    /** The working tree's uncommitted files (what the in-tree parts ran besides the commit). */
+    uncommitted: dirty && dirty !== 'unavailable' ? dirty.split('\n').map((l) => l.slice(3)) : [],
   };
 }
 
 const cmdArgs = process.argv.slice(2);
+const envPrefix = process.env.PEER_BIN ? `PEER_BIN=${process.env.PEER_BIN} ` : '';
 const command = {
-  npm: `npm run bench${cmdArgs.length ? ` -- ${cmdArgs.join(' ')}` : ''}`,
+  npm: `${envPrefix}npm run bench${cmdArgs.length ? ` -- ${cmdArgs.join(' ')}` : ''}`,
   node: `node --expose-gc bench/run.ts${cmdArgs.length ? ` ${cmdArgs.join(' ')}` : ''}`,
+};
+
+/** bench/fanout.ts as this file uses it (loaded by path: the part is skipped where the file is not). */
+interface FanoutModule {
+  quickOptions(log: (s: string) => void): unknown;
+  defaultOptions(log: (s: string) => void): unknown;
+  benchFanout(o: unknown): Promise<Record<string, unknown>>;
+  fanoutMarkdown(r: Record<string, unknown>, command: string): string;
+}
+
+/** One part of the run: when it ran, for how long, the load average before and after. */
+interface PartRecord {
+  startedAt: string;
+  seconds: number;
+  loadavgBefore: number[];
+  loadavgAfter: number[];
+}
+const parts: Record<string, PartRecord | { skipped: string }> = {};
+async function part<T>(name: string, fn: () => T | Promise<T>): Promise<T> {
+  const startedAt = new Date().toISOString();
+  const loadavgBefore = load();
+  const t = performance.now();
+  const r = await fn();
+  parts[name] = { startedAt, seconds: Math.round((performance.now() - t) / 100) / 10, loadavgBefore, loadavgAfter: load() };
+  log(`   (${name}: ${parts[name].seconds} s; load average before ${loadavgBefore.join(' / ')}, after ${load().join(' / ')})`);
+  return r;
+}
+const skip = (name: string, why: string) => {
+  parts[name] = { skipped: why };
+  log(`   ${why}`);
 };
 
 const log = (s: string) => console.log(s);
@@ -193,38 +276,65 @@ function burstTable(b: BurstResult, md: boolean): string {
   );
 }
 
+// ---- 6. the peer side by side ----
+function peerTable(p: PeerResult, md: boolean): string {
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  const sec = (v: number) => `${(v / 1000).toFixed(2)} s`;
+  const rows: string[][] = [];
+  for (const z of p.sizes) {
+    const n = int(z.nodes);
+    const r = (label: string, f: (s: PeerResult['sizes'][number]['bridge']) => string) => rows.push([n, label, f(z.bridge), f(z.peer)]);
+    r(`start → first full output (median of ${z.bridge.runs.length})`, (s) => sec(s.firstOutputMs.median));
+    r('outputs written until the first full one', (s) => int(s.runs.at(-1)!.outputsUntilFull));
+    r('RSS peak (VmHWM, median)', (s) => mib(s.peakRssBytes.median));
+    r(`RSS idle (${p.idleMs / 1000} s after the output, median)`, (s) => mib(s.idleRssBytes.median));
+    r('CPU from spawn to the idle sample (median)', (s) => sec(s.runs.map((x) => x.cpuMs).sort((a, b) => a - b)[Math.floor((s.runs.length - 1) / 2)]!));
+    r(`one join: create call returned → output (p50 / max of ${p.changes})`, (s) => `${ms(s.joinMs.median)} / ${ms(s.joinMs.max)}`);
+    r(`one leave: delete call returned → output (p50 / max)`, (s) => `${ms(s.leaveMs.median)} / ${ms(s.leaveMs.max)}`);
+    r(`${int(p.heartbeats)} heartbeats: outputs`, (s) => int(s.heartbeats.outputs));
+    r(
+      `${int(p.heartbeats)} heartbeats: CPU (idle in a window as long: ${sec(z.heartbeatWindowMs)})`,
+      (s) => `${ms(s.heartbeats.cpuMs)} (${ms(s.heartbeats.idleCpuMs)})`,
+    );
+    rows.push([n, 'load average (1/5/15 min) at start / end', z.loadavgAtStart.join(' / '), z.loadavgAtEnd.join(' / ')]);
+  }
+  return table(['nodes', 'figure', `bridge (${p.bridge.commit}, ${p.bridge.entry})`, `peer (${p.peer.version})`], rows, md);
+}
+
 async function main(): Promise<void> {
   const info = machine();
-  log(`kube-salt-bridge benchmark — ${info.date}`);
+  log(`kube-salt-bridge benchmark${quick ? ' (quick)' : ''} — ${info.date}`);
   log(`${info.host.nproc} CPUs (${info.host.cpu}), ${info.host.memGiB} GiB; node ${info.node}, python ${info.python}, ${info.salt}`);
   log(`command: ${command.npm}   (= ${command.node})`);
 
   section('1. plan core (in-process): projectNodes → digest → diff (first publish) → buildPayload/sign → request body');
-  const plan: PlanResult[] = [];
-  for (const [n, it] of PLAN_SIZES) plan.push(benchPlan(n, it));
+  const plan = await part('plan', () => PLAN_SIZES.map(([n, it]) => benchPlan(n, it)));
   log(planTable(plan, false));
 
   section('2. KubeNodeSource (fake NodeApi, realistic Node objects)');
-  const source = await benchSource(SOURCE_NODES, HEARTBEATS);
+  const source = await part('source', () => benchSource(SOURCE_NODES, HEARTBEATS));
   log(sourceTable(source, false));
 
   section('3. minion side (saltext.kube_allowlist helpers in the Salt venv python)');
-  const minion = benchMinion(MINION_NODES, MINION_ITERATIONS);
+  const minion = await part('minion', () => benchMinion(MINION_NODES, MINION_ITERATIONS));
   log(minionTable(minion, false));
 
   let e2e: E2EResult | undefined;
-  if (!args['no-e2e']) {
-    section('4. end to end on the real stack');
+  section('4. end to end on the real stack');
+  if (args['no-e2e']) skip('e2e', 'skipped (--no-e2e)');
+  else {
     const { benchE2E } = await import('./e2e.ts');
-    e2e = await benchE2E({
-      iterations: Number(args['e2e-iterations']),
-      pulls: Number(args.pulls),
-      probe: args.probe as ProbeMode,
-      minIntervalMs: Number(args['min-interval-ms']),
-      maxDelayMs: Number(args['max-delay-ms']),
-      burstNodes: Number(args['burst-nodes']),
-      log: (s) => log(`   ${s}`),
-    });
+    e2e = await part('e2e', () =>
+      benchE2E({
+        iterations: E2E_ITERATIONS,
+        pulls: PULLS,
+        probe: args.probe as ProbeMode,
+        minIntervalMs: Number(args['min-interval-ms']),
+        maxDelayMs: Number(args['max-delay-ms']),
+        burstNodes: BURST_NODES,
+        log: (s) => log(`   ${s}`),
+      }),
+    );
     log(e2eTable(e2e, false));
     log(
       `   bridge publish.minIntervalMs=${e2e.publish.minIntervalMs} maxDelayMs=${e2e.publish.maxDelayMs}; backend ${e2e.backend}; probe mode ${e2e.probe.mode}`,
@@ -232,17 +342,79 @@ async function main(): Promise<void> {
     if (e2e.burst) log(burstTable(e2e.burst, false));
   }
 
-  const loadavgAtEnd = loadavg().map((l) => Math.round(l * 100) / 100);
-  const results = { ...info, host: { ...info.host, loadavgAtEnd }, command, plan, source, minion, e2e: e2e ?? null };
+  section('6. side by side with the peer (stone/k8s-node-external-ip-watcher) on the same kube-apiserver');
+  let peer: PeerResult | undefined;
+  if (!args['peer-bin']) skip('peer', 'no peer binary given: skipping the peer (PEER_BIN=… or --peer-bin; bash scripts/build-peer.sh builds it)');
+  else {
+    const { benchPeer } = await import('./peer.ts');
+    peer = await part('peer', () =>
+      benchPeer({
+        bin: args['peer-bin'],
+        sizes: PEER_SIZES,
+        runs: PEER_RUNS,
+        idleMs: quick ? 2000 : 10_000,
+        changes: PEER_CHANGES,
+        heartbeats: PEER_HEARTBEATS,
+        settleMs: 2000,
+        minIntervalMs: Number(args['min-interval-ms']),
+        maxDelayMs: Number(args['max-delay-ms']),
+        entry: BRIDGE_ENTRY,
+        ...(args['bridge-root'] ? { bridgeRoot: args['bridge-root'] } : {}),
+        ...(args['bridge-commit'] ? { bridgeCommit: args['bridge-commit'] } : {}),
+        log: (s) => log(`   ${s}`),
+      }),
+    );
+    log(peerTable(peer, false));
+  }
+
+  section('7. fan-out (bench/fanout.ts): N minions, per-minion bytes and CPU per apply');
+  let fanout: Record<string, unknown> | undefined;
+  let fanoutMd = '';
+  const fanoutFile = join(import.meta.dirname, 'fanout.ts');
+  if (args['no-fanout']) skip('fanout', 'skipped (--no-fanout)');
+  else if (!existsSync(fanoutFile)) skip('fanout', 'skipped: bench/fanout.ts is not there');
+  else {
+    const f = (await import(fanoutFile)) as FanoutModule;
+    const o = quick ? f.quickOptions((s) => log(`   ${s}`)) : f.defaultOptions((s) => log(`   ${s}`));
+    const r = await part('fanout', () => f.benchFanout(o));
+    fanout = r;
+    fanoutMd = f.fanoutMarkdown(r, command.npm);
+    log(fanoutMd);
+  }
+
+  const loadavgAtEnd = load();
+  const results = {
+    ...info,
+    quick,
+    host: { ...info.host, loadavgAtEnd },
+    command,
+    peerVersion: peer ? { commit: peer.peer.version, go: peer.peer.go, bin: peer.peer.bin } : null,
+    parts,
+    plan,
+    source,
+    minion,
+    e2e: e2e ?? null,
+    peer: peer ?? null,
+    fanout: fanout ?? null,
+  };
+  if (quick) {
+    // Every figure there, as a number: a part that ran and lost a figure fails the run; no timing is judged.
+    // The parts that ran (a skipped part says so in `parts`); with the real stack, the burst too.
+    const ran: Record<string, unknown> = { plan, source, minion };
+    if (!args['no-e2e']) Object.assign(ran, { e2e, burst: e2e?.burst });
+    if (peer) ran.peer = peer;
+    if (fanout) ran.fanout = fanout;
+    const missing = missingFigures(ran);
+    if (missing.length) throw new Error(`quick run: ${missing.length} figure(s) missing: ${missing.slice(0, 30).join(', ')}`);
+    log(`\nquick run: every figure produced (${Object.keys(ran).join(', ')})`);
+  }
   if (!args['no-write']) {
-    const dir = import.meta.dirname;
-    writeFileSync(join(dir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
-    // Section 5 (scale) is written by `npm run bench -- scale` (bench/scale.ts); keep the last one.
-    const resultsMd = join(dir, 'RESULTS.md');
-    const previous = existsSync(resultsMd) ? readFileSync(resultsMd, 'utf8') : '';
-    const scaleAt = previous.indexOf('\n## 5. Scale');
-    writeFileSync(resultsMd, markdown(results, plan, source, minion, e2e) + (scaleAt >= 0 ? `\n${previous.slice(scaleAt + 1)}` : ''));
-    log(`\nwrote bench/results.json and bench/RESULTS.md`);
+    const dir = args['results-dir'] ?? (quick ? mkdtempSync(join(tmpdir(), 'ksb-bench-')) : join(import.meta.dirname, 'results'));
+    mkdirSync(dir, { recursive: true });
+    const day = info.date.slice(0, 10);
+    writeFileSync(join(dir, `${day}.json`), JSON.stringify(results, null, 2) + '\n');
+    writeFileSync(join(dir, `${day}.md`), markdown(results, plan, source, minion, e2e, peer, fanoutMd));
+    log(`\nwrote ${join(dir, day)}.json and .md`);
   }
 }
 
@@ -252,8 +424,14 @@ function markdown(
   source: SourceResult,
   minion: MinionResult,
   e2e: E2EResult | undefined,
+  peer: PeerResult | undefined,
+  fanoutMd: string,
 ): string {
   const p5 = plan.at(-1)!;
+  const partLine = ([name, p]: [string, PartRecord | { skipped: string }]) =>
+    'skipped' in p
+      ? `  - ${name}: ${p.skipped}`
+      : `  - ${name}: ${p.startedAt.slice(11, 19)} UTC, ${p.seconds} s; load average before ${p.loadavgBefore.join(' / ')}, after ${p.loadavgAfter.join(' / ')}`;
   const out = [
     '# kube-salt-bridge benchmark results',
     '',
@@ -261,7 +439,10 @@ function markdown(
     `- machine: ${info.host.nproc} CPUs (\`nproc\`), ${info.host.cpu}, ${info.host.memGiB} GiB RAM, kernel ${info.host.kernel}`,
     `- load average (1/5/15 min) at start ${info.host.loadavgAtStart.join(' / ')}, at end ${(info.host as { loadavgAtEnd?: number[] }).loadavgAtEnd?.join(' / ') ?? '-'} (other work on the machine skews the end-to-end numbers)`,
     `- node ${info.node}; python ${info.python}; ${info.salt}; ${info.kubeApiserver}; redis ${info.redis}`,
+    `- bridge at ${info.bridgeCommit}; peer: ${peer ? `stone/k8s-node-external-ip-watcher ${peer.peer.version} (${peer.peer.go})` : 'not run (no PEER_BIN)'}`,
     `- command: \`${info.command.npm}\` (runs \`bash scripts/bench.sh\` → \`${info.command.node}\`)`,
+    '- parts (start, duration, load average 1/5/15 min before and after):',
+    ...Object.entries(parts).map(partLine),
     '',
     'Generated by `bench/run.ts`; numbers from one run on this machine. Addresses are worst-case length',
     '(15-character IPv4, 39-character IPv6), so the sizes are upper bounds for real clusters.',
@@ -326,6 +507,26 @@ function markdown(
   } else {
     out.push('## 4. End to end', '', 'Skipped (`--no-e2e`).', '');
   }
+  out.push('## 5. Scale', '', 'Not part of this run: `npm run bench -- scale` (bench/scale.ts; its figures in bench/RESULTS.md section 5).', '');
+  out.push('## 6. Side by side with the peer', '');
+  if (peer) {
+    out.push(
+      `The peer: [stone/k8s-node-external-ip-watcher](https://github.com/stone/k8s-node-external-ip-watcher) at ${peer.peer.version}, built by`,
+      `\`scripts/build-peer.sh\` (${peer.peer.go}), configured as packaged (log level info, resync 300 s, minNodeCount 1, command \`/bin/true\`)`,
+      "with the README's one-address-a-line template, its output file on disk. The bridge: `run --dry-run`",
+      `(${peer.bridge.entry === 'dist' ? 'the compiled dist/, as installed' : 'src/main.ts'}), log level info, publish ${peer.bridge.minIntervalMs} / ${peer.bridge.maxDelayMs} ms, addressTypes [ExternalIP], families [ipv4].`,
+      'Both on the same kube-apiserver holding the same realistic Nodes (bench/scale.ts: 50 images, 5 conditions, dual-stack InternalIPs,',
+      "plus one ExternalIP, the peer's only input). Start-ups alternate, each process alone; joins, leaves and heartbeats with both",
+      'watching. Output: the peer\'s "Executing command" line after the render (file written and fsynced), the bridge\'s "dry run: would',
+      'fire" line (payload built and signed). Heartbeats: strategic-merge PATCHes of the Ready condition\'s lastHeartbeatTime, round robin',
+      `over the Nodes, 8 in flight; CPU = utime + stime (the peer's incl. the commands it ran) until ${peer.settleMs / 1000} s after the last returned.`,
+      '',
+      peerTable(peer, true),
+      '',
+    );
+  } else out.push('Not run: no peer binary given (`PEER_BIN=$(bash scripts/build-peer.sh) npm run bench`).', '');
+  out.push('## 7. Fan-out', '');
+  out.push(fanoutMd || 'Not run (`--no-fanout`).', '');
   return out.join('\n');
 }
 

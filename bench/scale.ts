@@ -74,13 +74,13 @@ export interface ScaleResult {
 const round = (v: number[]) => v.map((l) => Math.round(l * 100) / 100);
 
 /** The Node as a kubelet registers it (the apiserver sets uid, resourceVersion, managedFields). */
-function nodeBody(i: number): Record<string, unknown> {
+export function nodeBody(i: number): Record<string, unknown> {
   const n = kubeNode(i, 0, Date.UTC(2026, 0, 1), undefined, MAX_IMAGES);
   const { uid: _u, resourceVersion: _r, creationTimestamp: _c, managedFields: _m, ...metadata } = n.metadata as Record<string, unknown>;
   return { ...n, metadata };
 }
 
-async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -89,7 +89,7 @@ async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise
   );
 }
 
-function procStatus(pid: number): { rss: number; hwm: number } | undefined {
+export function procStatus(pid: number): { rss: number; hwm: number } | undefined {
   try {
     const s = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? Number.NaN) * 1024;

@@ -68,3 +68,16 @@ export function timeIt(iterations: number, warmup: number, fn: () => void): numb
   }
   return out;
 }
+
+/**
+ * Where a result lacks a figure: the paths of every number that is not finite (NaN: a figure that
+ * was never measured, e.g. the median of no samples) and of every null or undefined value.
+ * Strings, booleans and empty arrays are not figures.
+ */
+export function missingFigures(v: unknown, path = 'results'): string[] {
+  if (typeof v === 'number') return Number.isFinite(v) ? [] : [path];
+  if (v === null || v === undefined) return [path];
+  if (Array.isArray(v)) return v.flatMap((x, i) => missingFigures(x, `${path}[${i}]`));
+  if (typeof v === 'object') return Object.entries(v).flatMap(([k, x]) => missingFigures(x, `${path}.${k}`));
+  return [];
+}

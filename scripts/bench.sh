@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # The benchmark (`npm run bench [-- options]`): speed, memory and latency measured on this machine,
-# written to bench/results.json and bench/RESULTS.md. Does the set-up first (so the project's
+# written to bench/results/<YYYY-MM-DD>.json and .md (machine, versions, command, load average per
+# part; bench/RESULTS.md is the analysis that links them). Does the set-up first (so the project's
 # Node 22 is used even when the machine's node is older), then runs bench/run.ts with --expose-gc.
-# Options: --no-e2e, --e2e-iterations N, --pulls N, --probe stream|harness, --min-interval-ms N,
-# --max-delay-ms N, --no-write (see bench/run.ts).
+# The peer side by side (stone/k8s-node-external-ip-watcher) runs when PEER_BIN names its binary:
+# `PEER_BIN=$(bash scripts/build-peer.sh) npm run bench`; without it: "no peer binary given:
+# skipping the peer". `--quick` runs small sizes, fails unless every figure was produced and writes
+# to a temporary directory only (CI runs it). Options: --quick, --no-e2e, --e2e-iterations N,
+# --pulls N, --probe stream|harness, --min-interval-ms N, --max-delay-ms N, --burst-nodes N,
+# --peer-bin PATH, --peer-sizes N,N, --peer-runs R, --peer-changes N, --peer-heartbeats N,
+# --bridge-entry dist|src, --bridge-root DIR, --bridge-commit C, --no-fanout, --results-dir DIR,
+# --no-write (see bench/run.ts). Run it under flock /tmp/ksb-realstack.lock (it starts real stacks).
 # `npm run bench -- scale [--nodes N] [--runs R] [--idle-ms MS] [--baseline-root DIR] [--no-write]`
 # runs only the scale part instead (bench/scale.ts: the bridge process against N realistic Nodes on
 # a real kube-apiserver, RSS and time to the first full output, optionally against an older
