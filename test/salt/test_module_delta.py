@@ -318,26 +318,34 @@ def test_need_full_is_in_every_return(make_module, tmp_path):
     assert all(r["need_full"] is False for r in returns), returns
 
 
-def test_the_shared_delta_vectors_apply_on_a_minion(make_module, kernel):
-    """The bridge's own bytes (test/vectors/payloads-v2.json): its first full publish, then its delta
-    from that list, then its check form of the first generation (stale by then)."""
-    mod = make_module(public_keys=[k["public_key"] for k in VECTORS["keys"].values()])
-    first = next(v for v in VECTORS["payloads"] if v["digest"] == VECTORS["deltas"][0]["base"]["digest"])
-    (change,) = [d for d in VECTORS["deltas"] if d["payload"]["added"] or d["payload"]["removed"]]
-    (check,) = [d for d in VECTORS["deltas"] if d is not change]
-    assert mod.apply(payload=change["payload"], tag=change["tag"])["need_full"] is True
-    assert mod.apply(payload=first["payload"], tag=first["tag"])["applied"]
-    ret = mod.apply(payload=check["payload"], tag=check["tag"])
-    assert ret["reason"] == f"already current at generation {first['payload']['generation']}", ret
-    ret = mod.apply(payload=dict(change["payload"], _stamp="2026-11-22T10:00:05.1", minions=["db1"]), tag=change["tag"])
-    assert (ret["applied"], ret["changed"], ret["need_full"], retcode(mod)) == (True, True, False, 0), ret
-    assert sorted(kernel.sets["ksb-prod-4"][1]) == sorted(change["result"]["ipv4"])
-    assert sorted(kernel.sets["ksb-prod-6"][1]) == sorted(change["result"]["ipv6"])
-    entry = cached(mod)
-    assert (entry["ipv4"], entry["ipv6"], entry["digest"]) == (
-        change["result"]["ipv4"],
-        change["result"]["ipv6"],
-        change["result"]["digest"],
+@pytest.mark.parametrize("vector", VECTORS["deltas"], ids=[v["name"] for v in VECTORS["deltas"]])
+def test_the_shared_delta_vectors_apply_on_a_minion(make_module, kernel, tmp_path, vector):
+    """The bridge's own bytes (test/vectors/payloads-v2.json): need full with nothing held; applied
+    on its base (a full list of the generation before, signed by the vector's key); then current."""
+    payload, base, result = vector["payload"], vector["base"], vector["result"]
+    cluster, seed = payload["cluster"], bytes.fromhex(VECTORS["keys"][vector["key"]]["seed_hex"])
+    mod = make_module(
+        public_keys=[k["public_key"] for k in VECTORS["keys"].values()],
+        cache_dir=str(tmp_path / "vector"),
+        clusters={cluster: {}},
+        rules=[{"name": "pg", "clusters": [cluster], "proto": "tcp", "ports": [5432]}],
     )
-    ret = mod.apply(payload=check["payload"], tag=check["tag"])
-    assert ret["reason"].startswith("stale: ") and retcode(mod) == 0
+    ret = mod.apply(payload=payload, tag=vector["tag"])
+    assert (ret["need_full"], ret["reason"]) == (True, f"need_full: holds nothing, the delta is from {base['digest']}")
+    held = ksb_sign.build(cluster, payload["generation"] - 1, base["ipv4"], base["ipv6"], key=seed)
+    assert held["digest"] == base["digest"] and mod.apply(payload=held, tag=vector["tag"])["applied"]
+    ret = mod.apply(payload=dict(payload, _stamp="2026-11-22T10:00:05.1", minions=["db1"]), tag=vector["tag"])
+    assert (ret["applied"], ret["need_full"], retcode(mod), ret["reason"]) == (
+        True,
+        False,
+        0,
+        f"applied generation {payload['generation']}",
+    ), ret
+    assert ret["changed"] is (base["digest"] != result["digest"]), "the check form changes no rule"
+    assert sorted(kernel.sets[f"ksb-{cluster}-4"][1]) == sorted(result["ipv4"])
+    assert sorted(kernel.sets[f"ksb-{cluster}-6"][1]) == sorted(result["ipv6"])
+    with open(os.path.join(tmp_path / "vector", f"{cluster}.json"), encoding="utf-8") as handle:
+        entry = json.load(handle)
+    assert (entry["ipv4"], entry["ipv6"], entry["digest"]) == (result["ipv4"], result["ipv6"], result["digest"])
+    ret = mod.apply(payload=payload, tag=vector["tag"])
+    assert ret["reason"] == f"already current at generation {payload['generation']}"
