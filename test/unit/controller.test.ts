@@ -1145,3 +1145,37 @@ test('delta: off (publish.delta false), too small a list, or a new leadership: e
   assert.equal(firedAt(-1).base_digest, firedAt(-2).digest, 'then deltas again');
   await c.stop();
 });
+
+test('delta: a publish above another bridge newer generation is full (its minions may hold that bridge list), then deltas again', async () => {
+  const c = await deltaPublishedOnce();
+  const first = firedAt(0);
+  const peerList = [...(first.ipv4 as string[]), '10.0.9.9'].sort();
+  bus(c, published(peerPayload(first.generation + 50_000, peerList)));
+  source.put('n101', '10.0.1.1');
+  await clock.advance(2000);
+  const above = firedAt(1);
+  assert.ok(above.generation > first.generation + 50_000);
+  assert.ok(Array.isArray(above.ipv4), 'full: our last list is no base for what the minions hold');
+  source.put('n102', '10.0.1.2');
+  await clock.advance(2000);
+  assert.equal(firedAt(2).base_digest, above.digest);
+  await c.stop();
+});
+
+test('delta: a dry run logs the delta it would fire, unsigned', async () => {
+  const c = makeController({ dryRun: true, config: { publish: DELTA_PUBLISH } });
+  c.setActive(true);
+  for (let i = 1; i <= 100; i++) source.put(`n${i}`, `10.0.0.${i}`);
+  source.setSynced(true);
+  await clock.advance(2000);
+  source.put('n101', '10.0.1.1');
+  await clock.advance(2000);
+  assert.equal(sink.fired.length, 0);
+  const lines = logs.filter((l) => l.dryRun === true);
+  assert.equal(lines.length, 2);
+  const data = (lines[1]!.event as { data: Record<string, unknown> }).data;
+  assert.equal(typeof data.base_digest, 'string');
+  assert.deepEqual(data.added, ['10.0.1.1']);
+  assert.equal(verifyPayload(data, KEYS.signer), false, 'never a payload that could be fired');
+  await c.stop();
+});
