@@ -395,12 +395,13 @@ export class Controller {
 
   /**
    * The form of a new generation (docs/event-contract.md, "Delta form"): the delta from the list
-   * published before when chooseForm says so, else the full payload. Both are signed alike; only
+   * fired before when chooseForm says so, else the full payload. Both are signed alike; only
    * the full one is kept.
    */
   private freshForm(c: ClusterRuntime, full: AllowListPayload, superseded: boolean): EventPayload {
     const p = this.d.config.publish;
-    const base = c.published;
+    // The base is the full payload this process last fired: exactly the list the minions were given.
+    const base = c.payload;
     let delta: EventPayload | undefined;
     const choice = chooseForm({
       enabled: p.delta,

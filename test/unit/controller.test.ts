@@ -1179,3 +1179,21 @@ test('delta: a dry run logs the delta it would fire, unsigned', async () => {
   assert.equal(verifyPayload(data, KEYS.signer), false, 'never a payload that could be fired');
   await c.stop();
 });
+
+test('delta: after a restart the first publish is full, even of a list the state file already holds; the next change is a delta from it', async () => {
+  let c = await deltaPublishedOnce();
+  source.put('n101', '10.0.1.1');
+  await clock.advance(2000);
+  assert.equal(typeof firedAt(1).base_digest, 'string');
+  await c.stop();
+  c = makeController({ config: { publish: DELTA_PUBLISH } });
+  c.setActive(true);
+  await clock.advance(2000);
+  const resent = firedAt(2);
+  assert.ok(Array.isArray(resent.ipv4), 'the new process re-sends the stored generation in full');
+  assert.equal(resent.generation, firedAt(1).generation);
+  source.put('n102', '10.0.1.2');
+  await clock.advance(2000);
+  assert.equal(firedAt(3).base_digest, resent.digest, 'from the payload this process fired');
+  await c.stop();
+});
