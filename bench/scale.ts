@@ -2,21 +2,34 @@
 // Nodes (50 images, 5 conditions, dual-stack: about 13.7 KB of JSON each as the apiserver serves
 // them). Measured from outside, on the process: its RSS (sampled from /proc every 20 ms, and the
 // kernel's high-water mark VmHWM), the time from spawn to the first full output (the dry run's
-// "would fire" line for all N nodes), and the RSS once idle. Also the RSS of a plain node and of
-// node after importing @kubernetes/client-node, for comparison.
+// "would fire" line for all N nodes), the time and RSS at each start-up line (from the log lines'
+// own timestamps), and the RSS once idle. Also the time and RSS of loading the modules alone (a
+// plain node, node after importing @kubernetes/client-node, after importing the bridge's CLI), for
+// comparison.
 //
-//   npm run bench -- scale [--nodes N] [--runs R] [--idle-ms MS] [--bridge-root DIR [--bridge-commit C]]
-//                          [--baseline-root DIR [--baseline-commit C]] [--no-write]
+//   npm run bench -- scale [--nodes N[,N...]] [--runs R] [--idle-ms MS] [--entry dist|src] [--node-flags FLAGS]
+//                          [--bridge-root DIR [--bridge-commit C]] [--baseline-root DIR [--baseline-commit C] [--baseline-node-flags FLAGS]]
+//                          [--no-write]
+//
+// --nodes takes several counts (e.g. 50,5000): the Nodes are created up to each count in turn and
+// the runs repeated there. --entry dist (the default) runs the installed form, `node
+// bin/kube-salt-bridge.js` (the compiled dist/ of each root: `npm run build` first; what the systemd
+// unit, the Salt formula and the image run), --entry src `node src/main.ts` (a git checkout,
+// type stripping). Each bridge runs with the node options on its root's bin/kube-salt-bridge.js
+// first line (`#!/usr/bin/env -S node ...`), as the installed command does; --node-flags=FLAGS
+// (with `=`: they start with a dash) replaces them.
 //
 // --bridge-root runs the bridge of another checkout than this one; --baseline-root also runs the
 // bridge of a second checkout (e.g. `git archive` of an older commit, with node_modules linked),
 // its runs alternating with the other's on the same apiserver, for before/after figures under the
-// same load. --*-commit names a checkout that is no git work tree. Heavy at 5,000 nodes: run it under the real-stack
+// same load; --baseline-node-flags gives it other node options (the same root with other flags is a
+// baseline too). --*-commit names a checkout that is no git work tree. Heavy at 5,000 nodes: run it under the real-stack
 // lock (flock /tmp/ksb-realstack.lock).
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startKube, type KubeCluster } from '../test/harness/kube.ts';
 import { writeBridgeConfig } from '../test/harness/bridge.ts';
@@ -30,7 +43,22 @@ import { summarize, type Summary } from './stats.ts';
 const CLUSTER = 'scale';
 const MiB = 2 ** 20;
 
+/** A start-up log line: ms from spawn (its own pino `time`) and the latest RSS sample when it was read. */
+export interface Mark {
+  ms: number;
+  rssBytes: number;
+}
+
+/** The start-up lines marked, in order, by the key they are stored under. */
+export const MARKS = {
+  started: '"kube-salt-bridge starting"',
+  serving: '"serving /healthz /readyz /metrics /status"',
+  synced: '"node list synced"',
+} as const;
+
 export interface ScaleRun {
+  /** Each start-up line seen: started (modules loaded, config and key read), serving (HTTP up, list begins), synced (list done). */
+  marks: Partial<Record<keyof typeof MARKS, Mark>>;
   /** ms from spawn to the "kube-salt-bridge starting" line (modules loaded, config read). */
   startedMs: number;
   /** ms from spawn to the "node list synced" line (the initial list done and applied). */
@@ -52,24 +80,43 @@ export interface BridgeResult {
   root: string;
   commit: string;
   baseline: boolean;
+  nodeFlags: string[];
   runs: ScaleRun[];
   firstOutputMs: Summary;
   peakRssBytes: Summary;
   idleRssBytes: Summary;
 }
 
-export interface ScaleResult {
+export interface ScaleSize {
   nodes: number;
   nodeJsonBytes: number;
   listJsonBytes: number;
-  images: number;
-  idleMs: number;
   /** The baseline first, if any. */
   bridges: BridgeResult[];
-  imports: { plainNodeRssBytes: number; clientNodeRssBytes: number };
   loadavgAtStart: number[];
   loadavgAtEnd: number[];
 }
+
+/** Loading modules in a fresh `node` (median of 3): ms from process start until loaded, and RSS then. */
+export interface ImportCost {
+  what: string;
+  ms: number;
+  rssBytes: number;
+}
+
+export interface ScaleResult {
+  images: number;
+  idleMs: number;
+  entry: Entry;
+  /** Given for every bridge; undefined: each ran with its launcher's. */
+  nodeFlags?: string[];
+  sizes: ScaleSize[];
+  imports: ImportCost[];
+  loadavgAtStart: number[];
+  loadavgAtEnd: number[];
+}
+
+export type Entry = 'dist' | 'src';
 
 const round = (v: number[]) => v.map((l) => Math.round(l * 100) / 100);
 
@@ -99,19 +146,43 @@ export function procStatus(pid: number): { rss: number; hwm: number } | undefine
   }
 }
 
-/** RSS of `node -e <code>` once the code ran (median of 3). */
-function nodeRss(code: string): number {
-  const v = Array.from({ length: 3 }, () =>
-    Number(
-      execFileSync(process.execPath, ['--input-type=module', '-e', `${code}; console.log(process.memoryUsage().rss)`], { cwd: ROOT, encoding: 'utf8' }).trim(),
-    ),
-  );
-  return summarize(v).median;
+/** `node -e <code>`: ms from process start (performance.now) once the code ran, and the RSS then (median of 3). */
+function importCost(what: string, code: string, nodeFlags: string[]): ImportCost {
+  const v = Array.from({ length: 3 }, () => {
+    const out = execFileSync(
+      process.execPath,
+      [...nodeFlags, '--input-type=module', '-e', `${code}; console.log(performance.now(), process.memoryUsage().rss)`],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
+    const [ms, rss] = out.trim().split(' ').map(Number);
+    return { ms: ms!, rss: rss! };
+  });
+  return { what, ms: summarize(v.map((x) => x.ms)).median, rssBytes: summarize(v.map((x) => x.rss)).median };
 }
 
-async function oneRun(kube: KubeCluster, configFile: string, root: string, nodes: number, idleMs: number): Promise<ScaleRun> {
+/** The node options on the first line of a root's bin/kube-salt-bridge.js (`#!/usr/bin/env -S node ...`). */
+export function launcherFlags(root: string): string[] {
+  const first = readFileSync(join(root, 'bin', 'kube-salt-bridge.js'), 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\S*env -S node (.*)$/.exec(first);
+  return m ? m[1]!.split(' ').filter(Boolean) : [];
+}
+
+function bridgeArgs(root: string, entry: Entry): string[] {
+  return [join(root, entry === 'dist' ? 'bin/kube-salt-bridge.js' : 'src/main.ts')];
+}
+
+async function oneRun(
+  kube: KubeCluster,
+  configFile: string,
+  root: string,
+  o: { nodes: number; idleMs: number; entry: Entry; nodeFlags: string[] },
+): Promise<ScaleRun> {
+  const { nodes, idleMs } = o;
   const t0 = performance.now();
-  const child = spawn(process.execPath, [join(root, 'src', 'main.ts'), 'run', '--dry-run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const spawnedAt = Date.now();
+  const child = spawn(process.execPath, [...o.nodeFlags, ...bridgeArgs(root, o.entry), 'run', '--dry-run', '--config', configFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const pid = child.pid!;
   let active = 0;
   let latest = 0;
@@ -122,6 +193,7 @@ async function oneRun(kube: KubeCluster, configFile: string, root: string, nodes
   }, 20);
   let firstAt = 0;
   const marks = { startedMs: Number.NaN, syncedMs: Number.NaN, startedRssBytes: Number.NaN, syncedRssBytes: Number.NaN };
+  const lineMarks: ScaleRun['marks'] = {};
   let out = '';
   let err = '';
   const first = new Promise<void>((resolve, reject) => {
@@ -134,6 +206,11 @@ async function oneRun(kube: KubeCluster, configFile: string, root: string, nodes
         out = out.slice(i + 1);
         if (line.includes('"kube-salt-bridge starting"')) [marks.startedMs, marks.startedRssBytes] = [performance.now() - t0, procStatus(pid)?.rss ?? latest];
         if (line.includes('"node list synced"')) [marks.syncedMs, marks.syncedRssBytes] = [performance.now() - t0, procStatus(pid)?.rss ?? latest];
+        for (const [key, msg] of Object.entries(MARKS) as Array<[keyof typeof MARKS, string]>) {
+          if (lineMarks[key] || !line.includes(msg)) continue;
+          const time = (JSON.parse(line) as { time?: unknown }).time;
+          lineMarks[key] = { ms: typeof time === 'number' ? time - spawnedAt : Number.NaN, rssBytes: procStatus(pid)?.rss ?? latest };
+        }
         if (!line.includes('dry run: would fire')) continue;
         const l = JSON.parse(line) as { event?: { data?: { nodes?: number } } };
         if (l.event?.data?.nodes === nodes) {
@@ -152,7 +229,7 @@ async function oneRun(kube: KubeCluster, configFile: string, root: string, nodes
     const s = procStatus(pid);
     if (!s) throw new Error('bridge gone before the idle sample');
     void kube;
-    return { ...marks, firstOutputMs: firstAt - t0, peakRssBytes: s.hwm, idleRssBytes: s.rss, activeRssBytes: active };
+    return { marks: lineMarks, ...marks, firstOutputMs: firstAt - t0, peakRssBytes: s.hwm, idleRssBytes: s.rss, activeRssBytes: active };
   } finally {
     clearInterval(sampler);
     const exited = new Promise((r) => child.once('exit', r));
@@ -170,44 +247,44 @@ function commitOf(root: string): string {
 }
 
 export interface ScaleOptions {
-  nodes: number;
+  /** Node counts, ascending: the Nodes are created up to each in turn. */
+  nodes: number[];
   runs: number;
   idleMs: number;
+  entry: Entry;
+  /** Node options for every bridge; default: each root's launcherFlags. */
+  nodeFlags?: string[];
   bridge: { root: string; commit?: string };
-  baseline?: { root: string; commit?: string };
+  baseline?: { root: string; commit?: string; nodeFlags?: string[] };
   log: (s: string) => void;
 }
 
 export async function benchScale(o: ScaleOptions): Promise<ScaleResult> {
   const loadavgAtStart = round(loadavg());
-  const imports = {
-    plainNodeRssBytes: nodeRss('0'),
-    clientNodeRssBytes: nodeRss("await import('@kubernetes/client-node')"),
-  };
-  o.log(
-    `node RSS: plain ${(imports.plainNodeRssBytes / MiB).toFixed(1)} MiB, after importing @kubernetes/client-node ${(imports.clientNodeRssBytes / MiB).toFixed(1)} MiB`,
-  );
+  const cli = (root: string) => pathToFileURL(join(root, o.entry === 'dist' ? 'dist/cli.js' : 'src/cli.ts')).href;
+  const imports = [
+    importCost('node alone', '0', o.nodeFlags ?? []),
+    importCost("import('@kubernetes/client-node') (its index: the whole generated API)", "await import('@kubernetes/client-node')", o.nodeFlags ?? []),
+    ...(o.baseline
+      ? [
+          importCost(
+            `the bridge's modules at ${o.baseline.commit ?? commitOf(o.baseline.root)} (its ${o.entry === 'dist' ? 'dist/cli.js' : 'src/cli.ts'})`,
+            `await import(${JSON.stringify(cli(o.baseline.root))})`,
+            o.nodeFlags ?? launcherFlags(o.baseline.root),
+          ),
+        ]
+      : []),
+    importCost(
+      `the bridge's modules at ${o.bridge.commit ?? commitOf(o.bridge.root)} (its ${o.entry === 'dist' ? 'dist/cli.js' : 'src/cli.ts'})`,
+      `await import(${JSON.stringify(cli(o.bridge.root))})`,
+      o.nodeFlags ?? launcherFlags(o.bridge.root),
+    ),
+  ];
+  for (const i of imports) o.log(`modules: ${i.what}: ${i.ms.toFixed(0)} ms, RSS ${mib(i.rssBytes)}`);
   let kube: KubeCluster | undefined;
   try {
     kube = await startKube(CLUSTER);
     const k = kube;
-    const t = performance.now();
-    await pool(
-      Array.from({ length: o.nodes }, (_, i) => i),
-      8,
-      async (i) => {
-        await k.admin.req('POST', '/api/v1/nodes', nodeBody(i));
-      },
-    );
-    o.log(`created ${o.nodes} Nodes in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-    const one = await k.admin.req<{ items: Array<{ status?: { addresses?: unknown[]; images?: unknown[] } }> }>('GET', `/api/v1/nodes?limit=1`);
-    const sample = one.items[0];
-    if (sample?.status?.addresses?.length !== 4 || sample.status.images?.length !== MAX_IMAGES) {
-      throw new Error(`scale sanity: the stored Node lost its status: ${JSON.stringify(sample).slice(0, 500)}`);
-    }
-    const nodeJsonBytes = Buffer.byteLength(JSON.stringify(sample));
-    const listJsonBytes = Buffer.byteLength(JSON.stringify(await k.admin.req('GET', '/api/v1/nodes')));
-
     const salt = {
       apiUrl: 'https://127.0.0.1:9',
       apiCaFile: k.caFile,
@@ -219,37 +296,60 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleResult> {
       privateKey: testKeys('scale benchmark').privateText,
       extra: { log: { level: 'info' } },
     });
-    const bridges = [...(o.baseline ? [{ ...o.baseline, baseline: true }] : []), { ...o.bridge, baseline: false }].map((b) => ({
-      root: b.root,
-      commit: b.commit ?? commitOf(b.root),
-      baseline: b.baseline,
-      runs: [] as ScaleRun[],
-    }));
-    for (let r = 0; r < o.runs; r++) {
-      for (const b of bridges) {
-        const run = await oneRun(k, file, b.root, o.nodes, o.idleMs);
-        o.log(
-          `${b.baseline ? 'baseline' : 'bridge'} ${b.commit} run ${r + 1}: started ${run.startedMs.toFixed(0)} ms (RSS ${(run.startedRssBytes / MiB).toFixed(1)} MiB), synced ${run.syncedMs.toFixed(0)} ms (RSS ${(run.syncedRssBytes / MiB).toFixed(1)} MiB), first full output ${run.firstOutputMs.toFixed(0)} ms; RSS peak ${(run.peakRssBytes / MiB).toFixed(1)} MiB, idle ${(run.idleRssBytes / MiB).toFixed(1)} MiB; load ${round(loadavg()).join(' / ')}`,
-        );
-        b.runs.push(run);
+    const sizes: ScaleSize[] = [];
+    let created = 0;
+    for (const nodes of o.nodes) {
+      const t = performance.now();
+      await pool(
+        Array.from({ length: nodes - created }, (_, i) => created + i),
+        8,
+        async (i) => {
+          await k.admin.req('POST', '/api/v1/nodes', nodeBody(i));
+        },
+      );
+      o.log(`created ${nodes - created} Nodes (${nodes} in all) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      created = nodes;
+      const one = await k.admin.req<{ items: Array<{ status?: { addresses?: unknown[]; images?: unknown[] } }> }>('GET', `/api/v1/nodes?limit=1`);
+      const sample = one.items[0];
+      if (sample?.status?.addresses?.length !== 4 || sample.status.images?.length !== MAX_IMAGES) {
+        throw new Error(`scale sanity: the stored Node lost its status: ${JSON.stringify(sample).slice(0, 500)}`);
       }
+      const nodeJsonBytes = Buffer.byteLength(JSON.stringify(sample));
+      const listJsonBytes = Buffer.byteLength(JSON.stringify(await k.admin.req('GET', '/api/v1/nodes')));
+      const sizeLoadAtStart = round(loadavg());
+      const bridges = [...(o.baseline ? [{ ...o.baseline, baseline: true }] : []), { ...o.bridge, baseline: false }].map((b) => ({
+        root: b.root,
+        commit: b.commit ?? commitOf(b.root),
+        baseline: b.baseline,
+        nodeFlags: ('nodeFlags' in b && b.nodeFlags) || o.nodeFlags || launcherFlags(b.root),
+        runs: [] as ScaleRun[],
+      }));
+      for (let r = 0; r < o.runs; r++) {
+        for (const b of bridges) {
+          const run = await oneRun(k, file, b.root, { nodes, idleMs: o.idleMs, entry: o.entry, nodeFlags: b.nodeFlags });
+          const m = (key: keyof typeof MARKS) =>
+            run.marks[key] ? `${key} ${run.marks[key].ms.toFixed(0)} ms (RSS ${mib(run.marks[key].rssBytes)})` : `no ${key} line`;
+          o.log(
+            `${nodes} nodes, ${b.baseline ? 'baseline' : 'bridge'} ${b.commit} [${b.nodeFlags.join(' ')}] run ${r + 1}: ${m('started')}, ${m('serving')}, ${m('synced')}, first full output ${run.firstOutputMs.toFixed(0)} ms; RSS peak ${mib(run.peakRssBytes)}, idle ${mib(run.idleRssBytes)}; load ${round(loadavg()).join(' / ')}`,
+          );
+          b.runs.push(run);
+        }
+      }
+      sizes.push({
+        nodes,
+        nodeJsonBytes,
+        listJsonBytes,
+        bridges: bridges.map((b) => ({
+          ...b,
+          firstOutputMs: summarize(b.runs.map((r) => r.firstOutputMs)),
+          peakRssBytes: summarize(b.runs.map((r) => r.peakRssBytes)),
+          idleRssBytes: summarize(b.runs.map((r) => r.idleRssBytes)),
+        })),
+        loadavgAtStart: sizeLoadAtStart,
+        loadavgAtEnd: round(loadavg()),
+      });
     }
-    return {
-      nodes: o.nodes,
-      nodeJsonBytes,
-      listJsonBytes,
-      images: MAX_IMAGES,
-      idleMs: o.idleMs,
-      bridges: bridges.map((b) => ({
-        ...b,
-        firstOutputMs: summarize(b.runs.map((r) => r.firstOutputMs)),
-        peakRssBytes: summarize(b.runs.map((r) => r.peakRssBytes)),
-        idleRssBytes: summarize(b.runs.map((r) => r.idleRssBytes)),
-      })),
-      imports,
-      loadavgAtStart,
-      loadavgAtEnd: round(loadavg()),
-    };
+    return { images: MAX_IMAGES, idleMs: o.idleMs, entry: o.entry, nodeFlags: o.nodeFlags, sizes, imports, loadavgAtStart, loadavgAtEnd: round(loadavg()) };
   } finally {
     await stopInOrder(kube);
   }
@@ -259,32 +359,45 @@ const mib = (b: number) => `${(b / MiB).toFixed(1)} MiB`;
 
 export function scaleMarkdown(s: ScaleResult, command: string): string {
   const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-  const tables = s.bridges.flatMap((b) => [
-    `${b.baseline ? 'Baseline: the bridge at' : 'The bridge at'} ${b.commit}${b.baseline ? '' : s.bridges.length > 1 ? " (runs alternating with the baseline's)" : ''}:`,
+  const mark = (m: Mark | undefined) => (m ? `${sec(m.ms)} (${mib(m.rssBytes)})` : '-');
+  const tables = s.sizes.flatMap((z) => [
+    `### ${z.nodes.toLocaleString('en-US')} Nodes`,
     '',
-    '| run | started (RSS) | synced (RSS) | start → first full output | RSS peak (VmHWM) | RSS idle |',
-    '|-----|---------------|--------------|---------------------------|------------------|----------|',
-    ...b.runs.map(
-      (r, i) =>
-        `| ${i + 1} | ${sec(r.startedMs)} (${mib(r.startedRssBytes)}) | ${sec(r.syncedMs)} (${mib(r.syncedRssBytes)}) | ${sec(r.firstOutputMs)} | ${mib(r.peakRssBytes)} | ${mib(r.idleRssBytes)} |`,
-    ),
-    `| median | | | ${sec(b.firstOutputMs.median)} | ${mib(b.peakRssBytes.median)} | ${mib(b.idleRssBytes.median)} |`,
+    `${(z.nodeJsonBytes / 1024).toFixed(1)} KiB JSON each as served; the whole list ${mib(z.listJsonBytes)}. Load average (1/5/15 min) ${z.loadavgAtStart.join(' / ')} before these runs, ${z.loadavgAtEnd.join(' / ')} after.`,
     '',
+    ...z.bridges.flatMap((b) => [
+      `${b.baseline ? 'Baseline: the bridge at' : 'The bridge at'} ${b.commit}${b.nodeFlags.length ? ` with \`${b.nodeFlags.join(' ')}\`` : ' with no node flags'}${b.baseline ? '' : z.bridges.length > 1 ? " (runs alternating with the baseline's)" : ''}:`,
+      '',
+      '| run | started (RSS) | serving (RSS) | synced (RSS) | start → first full output | RSS peak (VmHWM) | RSS idle |',
+      '|-----|---------------|---------------|--------------|---------------------------|------------------|----------|',
+      ...b.runs.map(
+        (r, i) =>
+          `| ${i + 1} | ${mark(r.marks.started)} | ${mark(r.marks.serving)} | ${mark(r.marks.synced)} | ${sec(r.firstOutputMs)} | ${mib(r.peakRssBytes)} | ${mib(r.idleRssBytes)} |`,
+      ),
+      `| median | | | | ${sec(b.firstOutputMs.median)} | ${mib(b.peakRssBytes.median)} | ${mib(b.idleRssBytes.median)} |`,
+      '',
+    ]),
   ]);
+  const how = s.entry === 'dist' ? '`node bin/kube-salt-bridge.js` (the compiled dist/, as installed)' : '`node src/main.ts` (the sources, type stripping)';
   return [
-    `${SCALE_HEADING}: the bridge process against ${s.nodes.toLocaleString('en-US')} realistic Nodes`,
+    `${SCALE_HEADING}: the bridge process against ${s.sizes.map((z) => z.nodes.toLocaleString('en-US')).join(' and ')} realistic Nodes`,
     '',
     `- command: \`${command}\` (under \`flock /tmp/ksb-realstack.lock\`)`,
     `- load average (1/5/15 min) at start ${s.loadavgAtStart.join(' / ')}, at end ${s.loadavgAtEnd.join(' / ')} (2 CPUs shared with other work: the times move with the load)`,
+    `- the process: ${how} with ${s.nodeFlags ? (s.nodeFlags.length ? `\`${s.nodeFlags.join(' ')}\`` : 'no node flags') : "the node flags of its launcher's first line"}, \`run --dry-run\`, log level info`,
     '',
-    `The bridge process (\`run --dry-run\`, log level info) against a real kube-apiserver holding ${s.nodes.toLocaleString('en-US')} Nodes of`,
-    `${(s.nodeJsonBytes / 1024).toFixed(1)} KiB JSON each as served (${s.images} images, 5 conditions, dual-stack; the whole list ${mib(s.listJsonBytes)}).`,
-    'Times are from the spawn of the process: "started" is its "kube-salt-bridge starting" line (modules loaded, config read),',
-    '"synced" its "node list synced" line (the paginated list done and applied), "first full output" the "dry run: would fire"',
-    `line for all nodes; RSS in brackets is the process's VmRSS at that line; peak is the kernel's VmHWM; idle is VmRSS ${s.idleMs / 1000} s after the output.`,
+    `The bridge process against a real kube-apiserver holding the Nodes (${s.images} images, 5 conditions, dual-stack each).`,
+    'Times are from the spawn of the process, read from each log line\'s own timestamp: "started" is its "kube-salt-bridge starting" line',
+    '(modules loaded, config and signing key read), "serving" the HTTP endpoints up (the list starts right after), "synced" its',
+    '"node list synced" line (the paginated list done and applied); "first full output" is when the bench read the "dry run: would fire"',
+    `line for all nodes. RSS in brackets is the process's VmRSS when the line was read; peak is the kernel's VmHWM; idle is VmRSS ${s.idleMs / 1000} s after the output.`,
     '',
     ...tables,
-    `For comparison: \`node\` alone ${mib(s.imports.plainNodeRssBytes)} RSS, after \`import('@kubernetes/client-node')\` ${mib(s.imports.clientNodeRssBytes)}.`,
+    'Loading the modules alone (a fresh `node`, median of 3: ms from process start until loaded, RSS then):',
+    '',
+    '| modules | loaded after | RSS |',
+    '|---------|--------------|-----|',
+    ...s.imports.map((i) => `| ${i.what} | ${i.ms.toFixed(0)} ms | ${mib(i.rssBytes)} |`),
     '',
   ].join('\n');
 }
@@ -302,24 +415,34 @@ async function main(): Promise<void> {
   const { values: a } = parseArgs({
     options: {
       nodes: { type: 'string', default: '5000' },
+      entry: { type: 'string', default: 'dist' },
+      'node-flags': { type: 'string' },
       runs: { type: 'string', default: '3' },
       'idle-ms': { type: 'string', default: '10000' },
       'bridge-root': { type: 'string', default: ROOT },
       'bridge-commit': { type: 'string' },
       'baseline-root': { type: 'string' },
       'baseline-commit': { type: 'string' },
+      'baseline-node-flags': { type: 'string' },
       'no-write': { type: 'boolean', default: false },
     },
     strict: true,
   });
   const argv = process.argv.slice(2);
   const command = `npm run bench -- scale${argv.length ? ` ${argv.join(' ')}` : ''}`;
+  const nodes = a.nodes.split(',').map(Number);
+  if (nodes.some((n, i) => !Number.isInteger(n) || n < 1 || (i > 0 && n <= nodes[i - 1]!))) throw new Error('--nodes: ascending positive counts, e.g. 50,5000');
+  if (a.entry !== 'dist' && a.entry !== 'src') throw new Error('--entry: dist or src');
   const r = await benchScale({
-    nodes: Number(a.nodes),
+    nodes,
+    entry: a.entry,
+    nodeFlags: a['node-flags']?.split(' ').filter(Boolean),
     runs: Number(a.runs),
     idleMs: Number(a['idle-ms']),
     bridge: { root: a['bridge-root'], commit: a['bridge-commit'] },
-    baseline: a['baseline-root'] ? { root: a['baseline-root'], commit: a['baseline-commit'] } : undefined,
+    baseline: a['baseline-root']
+      ? { root: a['baseline-root'], commit: a['baseline-commit'], nodeFlags: a['baseline-node-flags']?.split(' ').filter(Boolean) }
+      : undefined,
     log: console.log,
   });
   const md = scaleMarkdown(r, command);
