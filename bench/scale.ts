@@ -399,7 +399,37 @@ export function scaleMarkdown(s: ScaleResult, command: string): string {
     '|---------|--------------|-----|',
     ...s.imports.map((i) => `| ${i.what} | ${i.ms.toFixed(0)} ms | ${mib(i.rssBytes)} |`),
     '',
+    ...whereItGoes(s),
   ].join('\n');
+}
+
+/** Per size, the bridge's (not the baseline's) medians cut into start-up phases and RSS parts. */
+function whereItGoes(s: ScaleResult): string[] {
+  const modules = s.imports.at(-1);
+  const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  const med = (v: number[]) => summarize(v.filter(Number.isFinite)).median;
+  const rows = s.sizes.flatMap((z) => {
+    const b = z.bridges.find((x) => !x.baseline);
+    if (!b || !modules) return [];
+    const started = med(b.runs.map((r) => r.marks.started?.ms ?? Number.NaN));
+    const serving = med(b.runs.map((r) => r.marks.serving?.ms ?? Number.NaN));
+    const synced = med(b.runs.map((r) => r.marks.synced?.ms ?? Number.NaN));
+    return [
+      `| ${z.nodes.toLocaleString('en-US')} | ${sec(started)} | ${sec(serving - started)} | ${sec(synced - serving)} | ${sec(b.firstOutputMs.median - synced)} | ${mib(modules.rssBytes)} | ${mib(b.idleRssBytes.median - modules.rssBytes)} |`,
+    ];
+  });
+  if (rows.length === 0) return [];
+  return [
+    `Where it goes (the bridge at ${s.sizes[0]!.bridges.find((x) => !x.baseline)!.commit}, medians): start-up until the "starting" line (node, the modules, the config and the`,
+    'signing key), then until "serving" (HTTP up), the paginated list until "synced", the plan and signature until the output;',
+    "the modules' RSS (loading them alone, above) and what the process holds beyond them once idle (the nodes, V8's heap around",
+    'them, buffers):',
+    '',
+    '| Nodes | to "starting" | to "serving" | the list | to the output | RSS of the modules | idle RSS beyond them |',
+    '|-------|---------------|--------------|----------|---------------|--------------------|----------------------|',
+    ...rows,
+    '',
+  ];
 }
 
 export const SCALE_HEADING = '## 5. Scale';
