@@ -7,12 +7,12 @@ Every error raises ``ConfigError`` naming the pillar path, e.g.
 
 import re
 
+from saltext.kube_allowlist.utils.payload import CLUSTER_RE, FAMILIES
+
 BACKENDS = ("ipset", "nftables", "iptables")
-FAMILIES = ("ipv4", "ipv6")
 OTHERS = ("drop", "reject", "none")
 PROTOS = ("tcp", "udp")
 ADDRESS_TYPES = ("InternalIP", "ExternalIP")
-CLUSTER_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 RULE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 PORT_RANGE_RE = re.compile(r"^(\d{1,5}):(\d{1,5})$")
 ROOT = "kube_allowlist"

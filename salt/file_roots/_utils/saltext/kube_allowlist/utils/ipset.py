@@ -11,8 +11,9 @@ import hashlib
 import ipaddress
 import re
 
+from saltext.kube_allowlist.utils.common import FAMILY_SUFFIX, step
+
 SET_PREFIX = "ksb-"
-FAMILY_SUFFIX = {"ipv4": "4", "ipv6": "6"}
 IPSET_FAMILY = {"ipv4": "inet", "ipv6": "inet6"}
 MIN_MAXELEM = 65536
 READ_COMMAND = ["ipset", "save"]
@@ -135,14 +136,10 @@ def steps(desired, sets_now, use_sets):
     before = []
     if changes:
         script = ipset_script(changes, set(sets_now), desired["maxelem"])
-        before.append(_step(["ipset", "restore"], script, f"ipset: replace {', '.join(sorted(changes))}"))
+        before.append(step(["ipset", "restore"], script, f"ipset: replace {', '.join(sorted(changes))}"))
     obsolete = sorted(n for n in sets_now if n not in wanted)
     after = []
     if obsolete:
         script = "".join(f"destroy {name}\n" for name in obsolete)
-        after.append(_step(["ipset", "restore"], script, f"ipset: destroy {', '.join(obsolete)}"))
+        after.append(step(["ipset", "restore"], script, f"ipset: destroy {', '.join(obsolete)}"))
     return before, after
-
-
-def _step(argv, stdin, desc):
-    return {"argv": argv, "stdin": stdin, "desc": desc}

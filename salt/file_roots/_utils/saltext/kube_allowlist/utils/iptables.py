@@ -11,6 +11,7 @@ never cuts off the host itself.
 """
 
 from saltext.kube_allowlist.utils import ipset
+from saltext.kube_allowlist.utils.common import step
 
 CHAIN = "KSB-ALLOW"
 SAVE_CMD = {"ipv4": "iptables-save", "ipv6": "ip6tables-save"}
@@ -128,9 +129,5 @@ def steps(desired, current, backend):
             desc = f"{RESTORE_CMD[family]}: remove chain {CHAIN}"
         else:
             continue
-        steps.append(_step([RESTORE_CMD[family], "--noflush"], chain_script(now, lines), desc))
+        steps.append(step([RESTORE_CMD[family], "--noflush"], chain_script(now, lines), desc))
     return steps
-
-
-def _step(argv, stdin, desc):
-    return {"argv": argv, "stdin": stdin, "desc": desc}

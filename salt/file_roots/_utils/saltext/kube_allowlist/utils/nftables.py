@@ -11,9 +11,9 @@ import re
 import socket
 
 from saltext.kube_allowlist.utils import ipset
+from saltext.kube_allowlist.utils.common import FAMILY_SUFFIX, step
 
 NFT_TABLE = "kube_allowlist"
-FAMILY_SUFFIX = {"ipv4": "4", "ipv6": "6"}
 NFT_FP_RE = re.compile(r'comment "ksb:([0-9a-f]{64})"')
 NFT_SET_RE = re.compile(r"^\s*set (\S+) \{", re.M)
 NFT_LOOPBACK_RULE = 'iifname "lo" return'
@@ -170,11 +170,7 @@ def steps(desired, now, backend):
         fingerprint, text = nft_script(desired, now["sets"] if now else ())
         if now and now["fingerprint"] == fingerprint:
             return []
-        return [_step(["nft", "-f", "-"], text, f"nft: converge table inet {NFT_TABLE}")]
+        return [step(["nft", "-f", "-"], text, f"nft: converge table inet {NFT_TABLE}")]
     if now is not None:
-        return [_step(["nft", "delete", "table", "inet", NFT_TABLE], None, f"nft: delete table inet {NFT_TABLE}")]
+        return [step(["nft", "delete", "table", "inet", NFT_TABLE], None, f"nft: delete table inet {NFT_TABLE}")]
     return []
-
-
-def _step(argv, stdin, desc):
-    return {"argv": argv, "stdin": stdin, "desc": desc}

@@ -22,9 +22,10 @@ A list obtained by ``pull`` (source ``pull``) keeps the cached bridge generation
 that same generation is then accepted, since only bridge-issued lists are ordered by generation.
 """
 
+from saltext.kube_allowlist.utils.payload import FAMILIES
+
 # The job retcodes of the execution module (module docstring, "Return codes").
 OK, REFUSED, FAILED = 0, 1, 2
-FAMILIES = ("ipv4", "ipv6")
 
 
 def _entries(lists, families):
