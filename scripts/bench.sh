@@ -15,6 +15,10 @@
 # runs only the scale part instead (bench/scale.ts: the bridge process against N realistic Nodes on
 # a real kube-apiserver, RSS and time to the first full output, optionally against an older
 # checkout; section 5 of RESULTS.md). Heavy at 5,000 nodes: run it under flock /tmp/ksb-realstack.lock.
+# `npm run bench -- fanout [--quick] [--minions N] [--trials T] [--cpu-sizes A,B,C] [--cpu-trials K]
+# [--bytes-nodes N] [--parts fanout,cpu,bytes] [--minion-threads] [--no-write]` runs only the fan-out part (bench/fanout.ts:
+# N minions in netns, join latency until every minion accepts, minion CPU per apply per backend, bytes
+# per minion per change; bench/fanout.json). Heavy: run it under flock /tmp/ksb-realstack.lock.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh >&2
@@ -22,5 +26,9 @@ bash scripts/setup.sh >&2
 if [ "${1:-}" = scale ]; then
   shift
   exec node bench/scale.ts "$@"
+fi
+if [ "${1:-}" = fanout ]; then
+  shift
+  exec node bench/fanout.ts "$@"
 fi
 exec node --expose-gc bench/run.ts "$@"
