@@ -35,7 +35,8 @@ export interface ClusterRuntime {
    */
   deltaBase: boolean;
   plan: ClusterPlan | undefined;
-  hold: { digest: string; holds: readonly Hold[]; since: number } | undefined;
+  /** Since when the plan has held this digest (the holds themselves are `plan.verdict`'s). */
+  heldSince: number | undefined;
   override: string | undefined;
   /** First address change not yet published, for the change→applied histogram. */
   changeSeenAt: number | undefined;
@@ -79,6 +80,17 @@ export interface ClusterStatus {
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
+/** The held list of the cluster's latest plan, if it holds one: `plan.verdict` is the one record of it. */
+export function heldVerdict(plan: ClusterPlan | undefined): { readonly digest: string; readonly holds: readonly Hold[] } | undefined {
+  return plan?.verdict.kind === 'hold' ? plan.verdict : undefined;
+}
+
+function heldStatus(c: ClusterRuntime): ClusterStatus['held'] {
+  const held = heldVerdict(c.plan);
+  if (!held) return undefined;
+  return { reasons: held.holds.map((h) => h.reason), messages: held.holds.map((h) => h.message), digest: held.digest, since: iso(c.heldSince ?? 0)! };
+}
+
 export function newRuntime(cfg: ClusterConfig, published: PublishedState | undefined, retry: Backoff): ClusterRuntime {
   return {
     cfg,
@@ -90,7 +102,7 @@ export function newRuntime(cfg: ClusterConfig, published: PublishedState | undef
     payload: undefined,
     deltaBase: false,
     plan: undefined,
-    hold: undefined,
+    heldSince: undefined,
     override: undefined,
     changeSeenAt: undefined,
     changeSeenByGeneration: new Map(),
@@ -120,12 +132,7 @@ export function clusterStatus(
     generation: c.published?.generation,
     digest: c.published?.digest,
     lastPublishAt: iso(c.lastPublishAt),
-    held: c.hold && {
-      reasons: c.hold.holds.map((h) => h.reason),
-      messages: c.hold.holds.map((h) => h.message),
-      digest: c.hold.digest,
-      since: iso(c.hold.since)!,
-    },
+    held: heldStatus(c),
     lastError: c.lastError && { ...c.lastError, at: iso(c.lastError.at)! },
     minionsBehind,
     minionsRefusing: refusing.map((r) => ({ minion: r.minion, reason: r.reason, generation: r.generation, since: iso(r.since)! })),

@@ -54,7 +54,17 @@ import {
   resendEvents,
 } from './minions.ts';
 import { START_LIMITS, StartRounds, type StartOptions } from './starts.ts';
-import { clusterStatus, newRuntime, noteDrop, type BusSignal, type ClusterRuntime, type ClusterStatus, type DropLogState, type RunReason } from './cluster.ts';
+import {
+  clusterStatus,
+  heldVerdict,
+  newRuntime,
+  noteDrop,
+  type BusSignal,
+  type ClusterRuntime,
+  type ClusterStatus,
+  type DropLogState,
+  type RunReason,
+} from './cluster.ts';
 
 export type { BusSignal, ClusterStatus, RunReason } from './cluster.ts';
 
@@ -267,6 +277,7 @@ export class Controller {
       published: c.published,
       override: c.override,
     });
+    const heldBefore = heldVerdict(c.plan);
     c.plan = plan;
     this.d.metrics.synced.set({ cluster: name }, view.synced ? 1 : 0);
     if (view.synced) {
@@ -277,7 +288,7 @@ export class Controller {
     }
     const v = plan.verdict;
     if (v.kind === 'hold') {
-      if (c.hold?.digest !== v.digest) {
+      if (heldBefore?.digest !== v.digest) {
         for (const h of v.holds) this.d.metrics.holds.inc({ cluster: name, reason: h.reason });
         const text = v.holds.map((h) => h.message).join('; ');
         const release = v.holds.every((h) => h.overridable) ? ` (release with: kube-salt-bridge release ${name})` : '';
@@ -285,13 +296,14 @@ export class Controller {
           { hold: { digest: v.digest, reasons: v.holds.map((h) => h.reason) } },
           `publish held: ${text}${release}`,
         );
-        c.hold = { digest: v.digest, holds: v.holds, since: this.d.clock.now() };
-        this.refreshHeldGauge();
+        c.heldSince = this.d.clock.now();
       }
+      // The same digest can be held for other reasons than before (unsynced, then a shrink).
+      this.refreshHeldGauge();
       return false;
     }
-    if (c.hold) {
-      c.hold = undefined;
+    if (c.heldSince !== undefined) {
+      c.heldSince = undefined;
       this.refreshHeldGauge();
     }
     if (!this.active) return false;
@@ -375,7 +387,8 @@ export class Controller {
 
   private refreshHeldGauge(): void {
     this.d.metrics.held.reset();
-    for (const cl of this.clusters.values()) for (const h of cl.hold?.holds ?? []) this.d.metrics.held.set({ cluster: cl.cfg.name, reason: h.reason }, 1);
+    for (const cl of this.clusters.values())
+      for (const h of heldVerdict(cl.plan)?.holds ?? []) this.d.metrics.held.set({ cluster: cl.cfg.name, reason: h.reason }, 1);
   }
 
   private sign(c: ClusterRuntime, generation: number, plan: ClusterPlan): AllowListPayload {
@@ -796,14 +809,15 @@ export class Controller {
   release(name: string, digest?: string, o: { schedule?: boolean } = {}): { released: boolean; message: string } {
     const c = this.clusters.get(name);
     if (!c) return { released: false, message: `no cluster named ${name}` };
-    if (!c.hold) return this.releaseRefusals(c, digest, o.schedule !== false);
-    if (digest && digest !== c.hold.digest)
-      return { released: false, message: `${name}: held digest is ${c.hold.digest}, not ${digest} (the list changed; check status again)` };
-    if (!c.hold.holds.every((h) => h.overridable))
-      return { released: false, message: `${name}: ${c.hold.holds.map((h) => h.message).join('; ')} — cannot be overridden` };
-    c.override = c.hold.digest;
+    const held = heldVerdict(c.plan);
+    if (!held) return this.releaseRefusals(c, digest, o.schedule !== false);
+    if (digest && digest !== held.digest)
+      return { released: false, message: `${name}: held digest is ${held.digest}, not ${digest} (the list changed; check status again)` };
+    if (!held.holds.every((h) => h.overridable))
+      return { released: false, message: `${name}: ${held.holds.map((h) => h.message).join('; ')} — cannot be overridden` };
+    c.override = held.digest;
     if (o.schedule !== false) this.schedule(name, 'override', 0);
-    return { released: true, message: `${name}: releasing held list ${c.hold.digest}` };
+    return { released: true, message: `${name}: releasing held list ${held.digest}` };
   }
 
   private releaseRefusals(c: ClusterRuntime, digest: string | undefined, resend: boolean): { released: boolean; message: string } {

@@ -142,6 +142,31 @@ test('a shrink beyond the limit is held until released with the held digest', as
   await c.stop();
 });
 
+test('a held list keeps its since while its digest stays held, and status shows the latest plan', async () => {
+  const c = makeController();
+  c.setActive(true);
+  for (const n of ['a', 'b', 'c', 'd']) source.put(n, `10.0.0.${n.charCodeAt(0) - 96}`);
+  source.setSynced(true);
+  await clock.advance(2000);
+  source.remove('a');
+  source.remove('b');
+  source.remove('c');
+  await clock.advance(2000);
+  const first = c.status().clusters[0]!.held!;
+  source.put('x', '10.0.0.4'); // same list (d and x share the address): the same digest, still held
+  await clock.advance(2000);
+  const again = c.status().clusters[0]!.held!;
+  assert.equal(again.digest, first.digest);
+  assert.equal(again.since, first.since, 'held since the first run that held this digest');
+  source.put('a', '10.0.0.1');
+  source.put('b', '10.0.0.2');
+  source.put('c', '10.0.0.3');
+  await clock.advance(2000);
+  assert.equal(c.status().clusters[0]!.held, undefined, 'the list grew back: nothing held');
+  assert.equal(sink.fired.length, 1, 'nothing new to publish: the list is the published one');
+  await c.stop();
+});
+
 test('losing sync publishes nothing (unknown is not zero nodes)', async () => {
   const c = await publishedOnce();
   source.setSynced(false);
