@@ -603,7 +603,8 @@ export async function benchFanout(o: FanoutOptions): Promise<FanoutResult> {
     // After the pillar change the next apply converges each targeted minion to its backend (the untargeted keep their rules).
     let converged = false;
     const labNodes = () => BASE_NODES.length + joined;
-    const entriesNow = () => 2 * (labNodes() + bulk);
+    // The toggled Node (below) counts while it is in the cluster.
+    const entriesNow = () => 2 * (labNodes() + bulk + (toggle % 2));
     /** Adds bulk Nodes (worst-case-length addresses) until `total` dual-stack Nodes; waits until every targeted minion applied it. */
     const growTo = async (total: number) => {
       const want = Math.max(0, total - labNodes());
