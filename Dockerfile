@@ -64,5 +64,6 @@ EXPOSE 9540
 # 127.0.0.1:9540 (the default) or 0.0.0.0:9540; KSB_HEALTHCHECK_URL names another.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch(process.env.KSB_HEALTHCHECK_URL||'http://127.0.0.1:9540/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/main.js"]
+# --max-semi-space-size=1: the node option of the package's command (bin/kube-salt-bridge.js says why).
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=1", "/app/dist/main.js"]
 CMD ["run", "--config", "/etc/kube-salt-bridge/config.yaml"]

@@ -230,7 +230,7 @@ test("the unit: the package's own, verified by systemd-analyze, with a drop-in r
   assert.match(
     out.dropin!,
     new RegExp(
-      `^ExecStart=${PREFIX}/node/node_modules/.bin/node ${PREFIX}/lib/node_modules/kube-salt-bridge/bin/kube-salt-bridge.js run --config /etc/kube-salt-bridge/config.yaml$`,
+      `^ExecStart=${PREFIX}/node/node_modules/.bin/node --max-semi-space-size=1 ${PREFIX}/lib/node_modules/kube-salt-bridge/bin/kube-salt-bridge.js run --config /etc/kube-salt-bridge/config.yaml$`,
       'm',
     ),
   );

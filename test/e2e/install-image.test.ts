@@ -207,7 +207,7 @@ test('the image: non-root, tini, healthcheck on loopback, a state volume, only t
   const c = inspect[0]!.Config;
   const healthcheck = inspect[0]!.Healthcheck;
   assert.equal(c.User, `${UID}:${UID}`, 'a numeric non-root user (runAsNonRoot can check it)');
-  assert.deepEqual(c.Entrypoint, ['/usr/bin/tini', '--', 'node', '/app/dist/main.js']);
+  assert.deepEqual(c.Entrypoint, ['/usr/bin/tini', '--', 'node', '--max-semi-space-size=1', '/app/dist/main.js']);
   assert.deepEqual(c.Cmd, ['run', '--config', '/etc/kube-salt-bridge/config.yaml']);
   assert.ok(Object.keys(c.Volumes ?? {}).includes('/var/lib/kube-salt-bridge'));
   assert.ok(!c.Env.some((e) => e.startsWith('NODE_EXTRA_CA_CERTS')), 'the build-time CA setting stays in the build steps');

@@ -142,7 +142,8 @@ kube_salt_bridge-init-file-unit-dropin:
         [Service]
         Environment=PATH={{ node_dir }}:/usr/local/bin:/usr/bin:/bin
         ExecStart=
-        ExecStart={{ node_bin }} {{ pkg_dir }}/bin/kube-salt-bridge.js run --config {{ ksb.config_dir }}/config.yaml
+        # --max-semi-space-size=1: the node option of the package's command line (bin/kube-salt-bridge.js says why).
+        ExecStart={{ node_bin }} --max-semi-space-size=1 {{ pkg_dir }}/bin/kube-salt-bridge.js run --config {{ ksb.config_dir }}/config.yaml
 
 kube_salt_bridge-init-cmd-daemon-reload:
   cmd.run:
