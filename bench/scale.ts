@@ -434,11 +434,13 @@ function whereItGoes(s: ScaleResult): string[] {
 
 export const SCALE_HEADING = '## 5. Scale';
 
-/** Puts the scale section into RESULTS.md in place of an older one (it is the file's last section). */
+/** Puts the scale section into RESULTS.md in place of an older one (up to the next `## ` heading, which stays), else at the end. */
 export function withScaleSection(md: string, section: string): string {
   const at = md.indexOf(SCALE_HEADING);
-  const head = (at >= 0 ? md.slice(0, at) : md).replace(/\n*$/, '\n\n');
-  return head + section;
+  if (at < 0) return md.replace(/\n*$/, '\n\n') + section;
+  const next = md.indexOf('\n## ', at + SCALE_HEADING.length);
+  const head = md.slice(0, at).replace(/\n*$/, '\n\n');
+  return next < 0 ? head + section : `${head}${section.replace(/\n*$/, '\n')}${md.slice(next)}`;
 }
 
 async function main(): Promise<void> {
