@@ -285,7 +285,10 @@ function peerTable(p: PeerResult, md: boolean): string {
     const n = int(z.nodes);
     const r = (label: string, f: (s: PeerResult['sizes'][number]['bridge']) => string) => rows.push([n, label, f(z.bridge), f(z.peer)]);
     r(`start → first full output (median of ${z.bridge.runs.length})`, (s) => sec(s.firstOutputMs.median));
-    r('outputs written until the first full one', (s) => int(s.runs.at(-1)!.outputsUntilFull));
+    r('outputs written until the first full one (fewest–most of the runs)', (s) => {
+      const v = s.runs.map((x) => x.outputsUntilFull);
+      return Math.min(...v) === Math.max(...v) ? int(v[0]!) : `${int(Math.min(...v))}–${int(Math.max(...v))}`;
+    });
     r('RSS peak (VmHWM, median)', (s) => mib(s.peakRssBytes.median));
     r(`RSS idle (${p.idleMs / 1000} s after the output, median)`, (s) => mib(s.idleRssBytes.median));
     r('CPU from spawn to the idle sample (median)', (s) => sec(s.runs.map((x) => x.cpuMs).sort((a, b) => a - b)[Math.floor((s.runs.length - 1) / 2)]!));
