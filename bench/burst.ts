@@ -63,6 +63,25 @@ async function phase(
   call: (i: number) => Promise<unknown>,
   isFinal: (ipv4: string[]) => boolean,
 ): Promise<BurstPhase> {
+  // A publish is the full form (ipv4/ipv6 lists) or, for a long list, the delta form (added/removed
+  // against base_digest): the list an event leaves is replayed from every event of the tag so far.
+  const held = new Map<BusEvent, string[]>();
+  let list = new Set<string>();
+  const listAfter = (e: BusEvent): string[] | undefined => {
+    if (held.has(e)) return held.get(e);
+    for (const x of salt.events) {
+      if (x.tag !== o.tag || x.data.minions !== undefined || held.has(x)) continue;
+      if (Array.isArray(x.data.ipv4)) list = new Set([...(x.data.ipv4 as string[]), ...((x.data.ipv6 as string[] | undefined) ?? [])]);
+      else if (typeof x.data.base_digest === 'string' && x.data.base_digest !== x.data.digest) {
+        for (const r of (x.data.removed as string[] | undefined) ?? []) list.delete(r);
+        for (const a of (x.data.added as string[] | undefined) ?? []) list.add(a);
+      }
+      held.set(x, [...list]);
+      if (x === e) break;
+    }
+    return held.get(e);
+  };
+  const v4 = (l: string[]) => l.filter((a) => !a.includes(':'));
   const { salt } = o;
   const from = salt.events.length;
   const load = round(loadavg());
@@ -72,7 +91,11 @@ async function phase(
     .then((e) => ({ e, at: now() }));
   const finalEvent = salt.waitForEvent(
     'the final list',
-    (e) => salt.events.indexOf(e) >= from && e.tag === o.tag && e.data.minions === undefined && Array.isArray(e.data.ipv4) && isFinal(e.data.ipv4 as string[]),
+    (e) => {
+      if (e.tag !== o.tag || e.data.minions !== undefined) return false;
+      const l = listAfter(e);
+      return salt.events.indexOf(e) >= from && l !== undefined && isFinal(v4(l));
+    },
     o.timeoutMs,
   );
   firstEvent.catch(() => undefined);
@@ -113,7 +136,7 @@ async function phase(
     resends: ours.filter((e) => e.data.minions !== undefined).length,
     finalEventAfterLastMs: Math.max(0, Math.min(finalSeen, finalAt) - tLast),
     allAppliedAfterLastMs: Math.max(0, lastRet - tLast),
-    finalEntries: (final.data.ipv4 as string[]).length + ((final.data.ipv6 as string[] | undefined)?.length ?? 0),
+    finalEntries: listAfter(final)?.length ?? Number.NaN,
     loadavgAtStart: load,
   };
 }
