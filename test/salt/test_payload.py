@@ -582,3 +582,71 @@ def test_generation_skew(utils, generation, skew, ok):
             now_ms=NOW,
             max_skew=skew,
         )
+
+
+def _answer(fn, value, family):
+    try:
+        return ("ok", fn(value, family, None, "entry"))
+    except Exception as err:  # pylint: disable=broad-except
+        return (type(err).__name__, str(err))
+
+
+def _random_addresses(rnd, count):
+    import ipaddress  # pylint: disable=import-outside-toplevel
+
+    for _ in range(count):
+        if rnd.random() < 0.5:
+            pick = [rnd.getrandbits(32), rnd.randint(0, 255) << 24, 0, 0xE0000000 + rnd.getrandbits(28), 0xEFFFFFFF]
+            yield str(ipaddress.IPv4Address(rnd.choice(pick)))
+        else:
+            pick = [
+                rnd.getrandbits(128),
+                rnd.getrandbits(16) << 112,
+                0,
+                1,
+                (0xFF00 + rnd.randint(0, 255)) << 112,
+                0xFFFF << 32 | rnd.getrandbits(32),
+                rnd.getrandbits(64),
+                0xFF << 112 | rnd.getrandbits(16),
+            ]
+            yield str(ipaddress.IPv6Address(rnd.choice(pick)))
+
+
+EDGE_ENTRIES = [
+    "0.0.0.0",
+    "::",
+    "224.0.0.1",
+    "239.255.255.255",
+    "240.0.0.1",
+    "223.255.255.255",
+    "ff02::1",
+    "ff::1",
+    "fe80::1",
+    "::ffff:1.2.3.4",
+    "::ffff:102:304",
+    "01.2.3.4",
+    "1.2.3.4 ",
+    "FD00::1",
+    "fd00:0::1",
+    "fd00:0:0:0:0:0:0:1",
+    "::1",
+    "1.2.3.4/32",
+    "10.0.0.0/8",
+    "fd00::/128",
+    "1.2.3",
+    "",
+    7,
+    None,
+]
+
+
+def test_parse_entry_fast_path_answers_as_ipaddress_does(utils):
+    """The string-check path for canonical hosts gives the same value or the same error as ipaddress."""
+    import random  # pylint: disable=import-outside-toplevel
+
+    mod = utils["payload"]
+    fast, slow = mod.parse_entry, mod._parse_entry_ipaddress  # pylint: disable=protected-access
+    values = list(_random_addresses(random.Random(7), 20000)) + EDGE_ENTRIES
+    for value in values:
+        for family in (None, "ipv4", "ipv6"):
+            assert _answer(fast, value, family) == _answer(slow, value, family), (value, family)

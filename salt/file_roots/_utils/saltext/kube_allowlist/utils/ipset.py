@@ -12,16 +12,13 @@ import ipaddress
 import re
 
 from saltext.kube_allowlist.utils.common import FAMILY_SUFFIX, step
+from saltext.kube_allowlist.utils.payload import IPV4_CANONICAL_RE, ipv6_is_canonical
 
 SET_PREFIX = "ksb-"
 IPSET_FAMILY = {"ipv4": "inet", "ipv6": "inet6"}
 MIN_MAXELEM = 65536
 READ_COMMAND = ["ipset", "save"]
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-IPV4_CANONICAL_RE = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 IPV4_PREFIX_RE = re.compile(r"[0-9]|[12][0-9]|3[01]")
-_HEXTET = r"(?:0|[1-9a-f][0-9a-f]{0,3})"
-IPV6_HEXTETS_RE = re.compile(rf"(?:{_HEXTET}(?::{_HEXTET})*)?(?:::(?:{_HEXTET}(?::{_HEXTET})*)?)?")
 
 
 def ipset_name(cluster, family):
@@ -30,28 +27,6 @@ def ipset_name(cluster, family):
     if len(base) > 24:
         base = cluster[:15] + "-" + hashlib.sha256(cluster.encode()).hexdigest()[:8]
     return f"{SET_PREFIX}{base}-{FAMILY_SUFFIX[family]}"
-
-
-def _ipv6_is_canonical(text):
-    """
-    Return True when ``text`` is an IPv6 address exactly as ``str(ipaddress.IPv6Address)`` prints it.
-
-    Lower-case hextets without leading zeros; ``::`` replaces the first longest run of two or more
-    zero hextets and nothing else is compressed (RFC 5952, as Python and glibc's inet_ntop do).
-    Forms this does not accept (dotted IPv4 tails, ``::ffff:`` mapped addresses, whose printing
-    depends on the Python version, or anything non-canonical) are left to ``ipaddress``.
-    """
-    if not IPV6_HEXTETS_RE.fullmatch(text) or text.startswith("::ffff:"):
-        return False
-    head, double, tail = text.partition("::")
-    if not double:
-        return text.count(":") == 7 and ":0:0:" not in f":{text}:"
-    groups = (head.count(":") + 1 if head else 0) + (tail.count(":") + 1 if tail else 0)
-    elided = 8 - groups
-    if elided < 2 or head == "0" or head.endswith(":0") or tail == "0" or tail.startswith("0:"):
-        return False
-    # No zero run as long as the elided one before it, none longer after it.
-    return ":0" * elided + ":" not in f":{head}:" and ":0" * (elided + 1) + ":" not in f":{tail}:"
 
 
 def canonical_entry(text):
@@ -66,7 +41,7 @@ def canonical_entry(text):
     """
     addr, slash, prefix = text.partition("/")
     if ":" in addr:
-        if (not slash or prefix == "128") and _ipv6_is_canonical(addr):
+        if (not slash or prefix == "128") and ipv6_is_canonical(addr):
             return addr
     elif IPV4_CANONICAL_RE.fullmatch(addr):
         if not slash or prefix == "32":

@@ -10,7 +10,7 @@ import ipaddress
 import re
 import socket
 
-from saltext.kube_allowlist.utils import ipset
+from saltext.kube_allowlist.utils import payload
 from saltext.kube_allowlist.utils.common import FAMILY_SUFFIX, step
 
 NFT_TABLE = "kube_allowlist"
@@ -52,11 +52,11 @@ def _parsed_entry(entry):
     """
     addr, slash, prefix = entry.partition("/")
     if ":" in addr:
-        if not ipset._ipv6_is_canonical(addr):  # pylint: disable=protected-access
+        if not payload.ipv6_is_canonical(addr):
             return None
         bits = 128
         value = int.from_bytes(socket.inet_pton(socket.AF_INET6, addr), "big")
-    elif ipset.IPV4_CANONICAL_RE.fullmatch(addr):
+    elif payload.IPV4_CANONICAL_RE.fullmatch(addr):
         bits = 32
         a, b, c, d = addr.split(".")
         value = (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
