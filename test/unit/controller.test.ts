@@ -121,7 +121,8 @@ test('same state → nothing more is published (idempotency), a real change publ
   await c.stop();
 });
 
-test('a shrink beyond the limit is held until released with the held digest', async () => {
+/** Publishes a, b, c, d, then removes a, b and c: a 4 → 1 shrink the default limit holds. */
+async function shrinkHeld(): Promise<Controller> {
   const c = makeController();
   c.setActive(true);
   for (const n of ['a', 'b', 'c', 'd']) source.put(n, `10.0.0.${n.charCodeAt(0) - 96}`);
@@ -131,6 +132,11 @@ test('a shrink beyond the limit is held until released with the held digest', as
   source.remove('b');
   source.remove('c');
   await clock.advance(2000);
+  return c;
+}
+
+test('a shrink beyond the limit is held until released with the held digest', async () => {
+  const c = await shrinkHeld();
   assert.equal(sink.fired.length, 1, 'shrinking 4 → 1 is held');
   const st = c.status().clusters[0]!;
   assert.deepEqual(st.held?.reasons, ['shrink']);
@@ -143,15 +149,7 @@ test('a shrink beyond the limit is held until released with the held digest', as
 });
 
 test('a held list keeps its since while its digest stays held, and status shows the latest plan', async () => {
-  const c = makeController();
-  c.setActive(true);
-  for (const n of ['a', 'b', 'c', 'd']) source.put(n, `10.0.0.${n.charCodeAt(0) - 96}`);
-  source.setSynced(true);
-  await clock.advance(2000);
-  source.remove('a');
-  source.remove('b');
-  source.remove('c');
-  await clock.advance(2000);
+  const c = await shrinkHeld();
   const first = c.status().clusters[0]!.held!;
   source.put('x', '10.0.0.4'); // same list (d and x share the address): the same digest, still held
   await clock.advance(2000);
