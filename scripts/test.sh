@@ -48,6 +48,11 @@ else
     --test-coverage-exclude='test/**' --test-coverage-exclude='**/*.test.ts' 'test/unit/**/*.test.ts'
   echo "== bridge: real-stack tests (node --test)"
   node --test --test-reporter=spec --test-concurrency=1 --test-timeout=600000 'test/e2e/**/*.test.ts'
+  # The benchmark at small sizes on the real stack: fails unless every figure was produced (a
+  # number), judges no timing, writes only to a temporary directory. The peer part runs when
+  # PEER_BIN names its binary (scripts/build-peer.sh), else says it is skipped.
+  echo "== bench: quick (npm run bench -- --quick)"
+  node --expose-gc bench/run.ts --quick
 fi
 
 # The other tested Salt series, each in its own virtualenv: the Salt content tests (unit + kernel)
