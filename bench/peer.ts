@@ -28,7 +28,7 @@ import type { SaltStack } from '../test/harness/salt.ts';
 import { sleep, stopInOrder, workDir } from '../test/harness/proc.ts';
 import { freePort, ROOT } from '../test/harness/tools.ts';
 import { testKeys } from '../test/harness/keys.ts';
-import { nodeBody, pool, procStatus } from './scale.ts';
+import { launcherFlags, nodeBody, pool, procStatus } from './scale.ts';
 import { nodeIp4 } from './nodes.ts';
 import { summarize, type Summary } from './stats.ts';
 
@@ -310,7 +310,8 @@ export async function benchPeer(o: PeerOptions): Promise<PeerResult> {
       new Watched(
         'bridge',
         process.execPath,
-        [join(root, o.entry === 'dist' ? 'bin/kube-salt-bridge.js' : 'src/main.ts'), 'run', '--dry-run', '--config', bridgeConfig],
+        // With the node flags of the installed launcher's first line, as the process runs in production.
+        [...launcherFlags(root), join(root, o.entry === 'dist' ? 'bin/kube-salt-bridge.js' : 'src/main.ts'), 'run', '--dry-run', '--config', bridgeConfig],
         bridgeFired,
       );
 

@@ -355,7 +355,7 @@ async function main(): Promise<void> {
         bin: args['peer-bin'],
         sizes: PEER_SIZES,
         runs: PEER_RUNS,
-        idleMs: quick ? 2000 : 10_000,
+        idleMs: quick ? 2000 : 30_000,
         changes: PEER_CHANGES,
         heartbeats: PEER_HEARTBEATS,
         settleMs: 2000,
