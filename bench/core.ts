@@ -2,18 +2,25 @@
 // payload → request body) and the KubeNodeSource (memory per node, heartbeat throughput).
 import {
   allowListDigest,
+  buildDeltaPayload,
   buildPayload,
+  chooseForm,
   diffLists,
+  payloadBytes,
+  planCluster,
   eventTag,
   projectNodes,
   DIFF_CAP,
+  isDelta,
   SALT_API_MAX_BODY_BYTES,
+  type EntryLists,
   type ProjectionOptions,
 } from '../src/plan/index.ts';
-import type { AllowListPayload } from '../src/seams.ts';
+import type { AllowListPayload, EventPayload } from '../src/seams.ts';
 import { KubeNodeSource } from '../src/kube/nodeSource.ts';
-import { FakeNodeApi, kubeNode, nodeInfos, POD_CIDRS } from './nodes.ts';
-import { summarize, type Summary } from './stats.ts';
+import { FakeNodeApi, kubeNode, nodeInfos, nodeIp4, POD_CIDRS } from './nodes.ts';
+import type { KubeNode } from '../src/kube/nodeApi.ts';
+import { int, ms, summarize, table, type Summary } from './stats.ts';
 import { testKeys } from '../test/harness/keys.ts';
 
 /** The bridge's key for the benchmark; the minion side verifies with BENCH_KEYS.publicText. */
@@ -225,6 +232,141 @@ export async function benchSource(count: number, heartbeats: number): Promise<So
       ignored,
     },
   };
+}
+
+export interface ChangeResult {
+  nodes: number;
+  changes: number;
+  /** Events fired per form (the controller's choice: publish.delta on, deltaMinEntries 256). */
+  forms: { delta: number; full: number };
+  /**
+   * Per change, in ms: `source` = the watch event applied to the KubeNodeSource and its view()
+   * taken; `plan` = planCluster (projection, digest, diff, verdict); `payload` = the generation's
+   * payloads built and signed and the form chosen, as the controller's freshForm does.
+   */
+  stagesMs: { source: Summary; plan: Summary; payload: Summary; total: Summary };
+}
+
+const CHANGE_SAFETY = { allowEmpty: false, maxShrinkFraction: 0.5, minNodes: 1 };
+const DELTA_MIN_ENTRIES = 256;
+
+/** A watch object for node `i` whose first InternalIP is `ip4` (an address change when it differs). */
+function changedNode(i: number, rv: number, ip4: string): KubeNode {
+  const n = kubeNode(i, rv, Date.UTC(2026, 0, 1) + rv);
+  const addresses = (n.status!.addresses as Array<{ type: string; address: string }>).map((a, k) => (k === 0 ? { ...a, address: ip4 } : a));
+  return { ...n, status: { ...n.status, addresses } };
+}
+
+/**
+ * One change at a time on a warm bridge: `count` nodes synced and published once, then `changes`
+ * single-node changes (a join, an address change, a leave, in turn), each timed from the watch
+ * event reaching the KubeNodeSource until the event the controller would fire is built and signed.
+ * The controller's calls are reproduced here (planCluster, then the full payload and the form
+ * choice of Controller.sign/freshForm), with nothing else of the run (metrics, logs, state file, I/O).
+ */
+export async function benchChange(count: number, changes: number): Promise<ChangeResult> {
+  const api = new FakeNodeApi(count);
+  const source = new KubeNodeSource({
+    cluster: CLUSTER,
+    api,
+    watchdogMs: 3_600_000,
+    relistIntervalMs: 0,
+    unreachableAfterMs: 3_600_000,
+    requestTimeoutMs: 600_000,
+  });
+  await source.start();
+  await source.whenSynced();
+  while (!api.emit) await new Promise((r) => setImmediate(r));
+  const emit = api.emit;
+  const state: { published: (EntryLists & { digest: string; generation: number }) | undefined; payload: AllowListPayload | undefined } = {
+    published: undefined,
+    payload: undefined,
+  };
+  const run = (): EventPayload => {
+    const plan = planCluster({ view: source.view(), projection: PROJECTION, safety: CHANGE_SAFETY, published: state.published });
+    if (plan.verdict.kind !== 'publish') throw new Error(`change sanity: verdict ${plan.verdict.kind}`);
+    return publish(plan);
+  };
+  let tPlan = 0;
+  const publish = (plan: ReturnType<typeof planCluster>): EventPayload => {
+    tPlan = performance.now();
+    const generation = (state.published?.generation ?? 1_800_000_000_000) + 1;
+    const full = buildPayload(
+      { cluster: CLUSTER, generation, list: plan.projection, diff: plan.diff, nodes: plan.projection.nodes, issuedAtMs: Date.now() },
+      BENCH_KEYS.signer,
+    );
+    const base = state.payload;
+    let delta: EventPayload | undefined;
+    const choice = chooseForm({
+      enabled: true,
+      publishedBefore: base !== undefined,
+      entries: full.ipv4.length + full.ipv6.length,
+      minEntries: DELTA_MIN_ENTRIES,
+      sizes: () => {
+        delta = buildDeltaPayload(
+          { cluster: CLUSTER, generation, base: base!, list: full, nodes: full.nodes, issuedAtMs: Date.parse(full.issued_at) },
+          BENCH_KEYS.signer,
+        );
+        return { delta: payloadBytes(delta), full: payloadBytes(full) };
+      },
+    });
+    state.payload = full;
+    state.published = { generation, digest: full.digest, ipv4: full.ipv4, ipv6: full.ipv6 };
+    return choice.form === 'delta' ? delta! : full;
+  };
+  run(); // the first publish (full)
+  const t = { source: [] as number[], plan: [] as number[], payload: [] as number[], total: [] as number[] };
+  const forms = { delta: 0, full: 0 };
+  const warmup = Math.max(3, Math.floor(changes / 10));
+  let rv = 5000;
+  for (let k = 0; k < warmup + changes; k++) {
+    const step = k % 3;
+    const joined = count + Math.floor(k / 3);
+    const event =
+      step === 0
+        ? { type: 'ADDED' as const, object: kubeNode(joined, ++rv, Date.UTC(2026, 0, 1)) }
+        : step === 1
+          ? { type: 'MODIFIED' as const, object: changedNode(k % count, ++rv, nodeIp4(400_000 + k)) }
+          : { type: 'DELETED' as const, object: kubeNode(joined, ++rv, Date.UTC(2026, 0, 1)) };
+    const t0 = performance.now();
+    emit(event);
+    const view = source.view();
+    const t1 = performance.now();
+    const plan = planCluster({ view, projection: PROJECTION, safety: CHANGE_SAFETY, published: state.published });
+    if (plan.verdict.kind !== 'publish') throw new Error(`change sanity: verdict ${plan.verdict.kind} at step ${k}`);
+    const fired = publish(plan);
+    const t3 = performance.now();
+    if (k < warmup) continue;
+    forms[isDelta(fired) ? 'delta' : 'full']++;
+    t.source.push(t1 - t0);
+    t.plan.push(tPlan - t1);
+    t.payload.push(t3 - tPlan);
+    t.total.push(t3 - t0);
+  }
+  await source.stop();
+  return {
+    nodes: count,
+    changes,
+    forms,
+    stagesMs: { source: summarize(t.source), plan: summarize(t.plan), payload: summarize(t.payload), total: summarize(t.total) },
+  };
+}
+
+export function changeTable(rows: ChangeResult[], md: boolean): string {
+  return table(
+    ['one change at', 'changes (delta/full)', 'source', 'plan', 'payload', 'total p50', 'total p95', 'total max'],
+    rows.map((r) => [
+      `${int(r.nodes)} nodes`,
+      `${int(r.changes)} (${int(r.forms.delta)}/${int(r.forms.full)})`,
+      ms(r.stagesMs.source.median),
+      ms(r.stagesMs.plan.median),
+      ms(r.stagesMs.payload.median),
+      ms(r.stagesMs.total.median),
+      ms(r.stagesMs.total.p95),
+      ms(r.stagesMs.total.max),
+    ]),
+    md,
+  );
 }
 
 export { DIFF_CAP };

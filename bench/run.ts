@@ -33,7 +33,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { availableParallelism, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { benchPlan, benchSource, type PlanResult, type SourceResult } from './core.ts';
+import { benchChange, benchPlan, benchSource, changeTable, type ChangeResult, type PlanResult, type SourceResult } from './core.ts';
 import { benchMinion, type MinionResult } from './minion.ts';
 import { bytes, int, missingFigures, ms, table, type Summary } from './stats.ts';
 import type { E2EResult, Phase, ProbeMode } from './e2e.ts';
@@ -78,6 +78,13 @@ const PLAN_SIZES: Array<[number, number]> = quick
       [100, 500],
       [1000, 200],
       [5000, 50],
+    ];
+const CHANGE_SIZES: Array<[number, number]> = quick
+  ? [[50, 6]]
+  : [
+      [100, 300],
+      [1000, 300],
+      [5000, 150],
     ];
 const SOURCE_NODES = quick ? 50 : 5000;
 const HEARTBEATS = quick ? 100 : 10_000;
@@ -313,6 +320,12 @@ async function main(): Promise<void> {
   section('1. plan core (in-process): projectNodes → digest → diff (first publish) → buildPayload/sign → request body');
   const plan = await part('plan', () => PLAN_SIZES.map(([n, it]) => benchPlan(n, it)));
   log(planTable(plan, false));
+  const change = await part('change', async () => {
+    const r: ChangeResult[] = [];
+    for (const [n, k] of CHANGE_SIZES) r.push(await benchChange(n, k));
+    return r;
+  });
+  log(changeTable(change, false));
 
   section('2. KubeNodeSource (fake NodeApi, realistic Node objects)');
   const source = await part('source', () => benchSource(SOURCE_NODES, HEARTBEATS));
@@ -394,6 +407,7 @@ async function main(): Promise<void> {
     peerVersion: peer ? { commit: peer.peer.version, go: peer.peer.go, bin: peer.peer.bin } : null,
     parts,
     plan,
+    change,
     source,
     minion,
     e2e: e2e ?? null,
@@ -403,7 +417,7 @@ async function main(): Promise<void> {
   if (quick) {
     // Every figure there, as a number: a part that ran and lost a figure fails the run; no timing is judged.
     // The parts that ran (a skipped part says so in `parts`); with the real stack, the burst too.
-    const ran: Record<string, unknown> = { plan, source, minion };
+    const ran: Record<string, unknown> = { plan, change, source, minion };
     if (!args['no-e2e']) Object.assign(ran, { e2e, burst: e2e?.burst });
     if (peer) ran.peer = peer;
     if (fanout) ran.fanout = fanout;
@@ -416,7 +430,7 @@ async function main(): Promise<void> {
     mkdirSync(dir, { recursive: true });
     const day = info.date.slice(0, 10);
     writeFileSync(join(dir, `${day}.json`), JSON.stringify(results, null, 2) + '\n');
-    writeFileSync(join(dir, `${day}.md`), markdown(results, plan, source, minion, e2e, peer, fanoutMd));
+    writeFileSync(join(dir, `${day}.md`), markdown(results, plan, source, minion, e2e, peer, fanoutMd, change));
     log(`\nwrote ${join(dir, day)}.json and .md`);
   }
 }
@@ -429,6 +443,7 @@ function markdown(
   e2e: E2EResult | undefined,
   peer: PeerResult | undefined,
   fanoutMd: string,
+  change: ChangeResult[],
 ): string {
   const p5 = plan.at(-1)!;
   const partLine = ([name, p]: [string, PartRecord | { skipped: string }]) =>
@@ -459,6 +474,10 @@ function markdown(
     planTable(plan, true),
     '',
     `5,000 nodes: request body ${bytes(p5.requestBodyBytes)} = ${(p5.fractionOfLimit * 100).toFixed(1)}% of salt-api's 1 MiB limit (${p5.fits ? 'fits' : 'DOES NOT FIT'}).`,
+    '',
+    'One change on a warm bridge (join, address change, leave in turn): watch event → source → planCluster → payload built and signed, form chosen as the controller does.',
+    '',
+    changeTable(change, true),
     '',
     '## 2. KubeNodeSource',
     '',
