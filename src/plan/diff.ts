@@ -27,6 +27,11 @@ export function diffLists(previous: EntryLists | undefined, desired: EntryLists,
   const after = new Set([...desired.ipv4, ...desired.ipv6]);
   const added = sortedCodePoint([...after].filter((e) => !before.has(e)));
   const removed = sortedCodePoint([...before].filter((e) => !after.has(e)));
+  return capDiff(added, removed, cap);
+}
+
+/** The Diff of a complete change (`added`, `removed` sorted): the lists capped at `cap`, the counts not. */
+export function capDiff(added: readonly string[], removed: readonly string[], cap: number = DIFF_CAP): Diff {
   return {
     added: added.slice(0, cap),
     removed: removed.slice(0, cap),

@@ -49,7 +49,8 @@ export {
   type Signer,
   type Verifier,
 } from './keys.ts';
-export { diffLists, sameEntries, DIFF_CAP, type Diff, type EntryLists } from './diff.ts';
+export { capDiff, diffLists, sameEntries, DIFF_CAP, type Diff, type EntryLists } from './diff.ts';
+export { IncrementalProjection, type Change } from './incremental.ts';
 export { nextGeneration, raiseFloor } from './generation.ts';
 export {
   emptyPolicy,
@@ -69,4 +70,4 @@ export {
 } from './policy.ts';
 export { dueIn, initialSchedule, runFinished, runStarted, scheduleRun, type ScheduleOptions, type ScheduleState } from './schedule.ts';
 export { chooseForm, type FormChoice, type FormInput } from './delta.ts';
-export { planCluster, type ClusterPlan, type ClusterPlanInput } from './cluster.ts';
+export { ClusterPlanner, planCluster, type ClusterPlan, type ClusterPlanInput } from './cluster.ts';

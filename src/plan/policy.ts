@@ -18,6 +18,11 @@ export interface PolicyInput {
   readonly desired: EntryLists & { readonly digest: string; readonly nodes: number };
   /** The last published list, or undefined when nothing was published yet. */
   readonly published: (EntryLists & { readonly digest: string }) | undefined;
+  /**
+   * How many entries `desired` adds to and removes from `published`, when the caller knows it
+   * already (planCluster does): the shrink policy then need not compare both lists.
+   */
+  readonly change?: { readonly added: number; readonly removed: number };
 }
 
 export interface SafetyPolicy {
@@ -63,7 +68,13 @@ export interface ListChange {
   readonly fraction: number;
 }
 
-export function listChange(held: EntryLists | undefined, given: EntryLists): ListChange {
+export function listChange(held: EntryLists | undefined, given: EntryLists, known?: { readonly added: number; readonly removed: number }): ListChange {
+  if (known !== undefined) {
+    // Both lists are canonical (sorted, unique), so their lengths are their sizes.
+    const h = held === undefined ? 0 : size(held);
+    const lost = Math.max(0, h - size(given));
+    return { held: h, given: size(given), removed: known.removed, added: known.added, lost, fraction: h === 0 ? 0 : lost / h };
+  }
   const before = new Set([...(held?.ipv4 ?? []), ...(held?.ipv6 ?? [])]);
   const after = new Set([...given.ipv4, ...given.ipv6]);
   let removed = 0;
@@ -82,7 +93,7 @@ export function shrinkPolicy(maxFraction: number): SafetyPolicy {
   return {
     name: 'shrink',
     check: (i) => {
-      const ch = listChange(i.published, i.desired);
+      const ch = listChange(i.published, i.desired, i.change);
       if (ch.fraction <= maxFraction) return undefined;
       const net = ch.added > 0 ? ` and add ${ch.added}, ${ch.lost} fewer` : '';
       return {

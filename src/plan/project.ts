@@ -67,50 +67,22 @@ export interface Projection {
 }
 
 export function projectNodes(nodes: Iterable<NodeInfo>, options: ProjectionOptions): Projection {
-  const families = new Set<Family>(options.families);
-  const types = new Set(options.addressTypes);
-  const cap = options.maxAddressesPerNode ?? DEFAULT_MAX_ADDRESSES_PER_NODE;
-  const allowed = options.allowedNetworks?.flatMap((text) => {
-    const r = parseNetwork(text);
-    return r.ok ? [r.network] : [];
-  });
+  const ctx = projectionContext(options);
   const sets: Record<Family, Set<string>> = { ipv4: new Set(), ipv6: new Set() };
   const rejected: RejectedEntry[] = [];
   const pending: string[] = [];
   let counted = 0;
 
   for (const node of nodes) {
-    const hosts = nodeHosts(node, types, families);
-    const over = tooMany(node.name, 'address', hosts, cap);
-    if (over.length > 0) {
-      rejected.push(...over);
-      pending.push(node.name);
-      continue;
-    }
-    rejected.push(...hosts.bad);
-    let usable = false;
-    for (const family of options.families) {
-      for (const value of hosts.byFamily[family]) {
-        if (allowed !== undefined && !inside(allowed, value)) {
-          rejected.push(outside(node.name, 'address', value));
-          continue;
-        }
-        sets[family].add(value);
-        usable = true;
-      }
-    }
-    if (!usable) {
-      pending.push(node.name);
-      continue;
-    }
-    counted += 1;
-    if (options.podCIDRs) addPodCIDRs(node, families, cap, allowed, sets, rejected);
+    const c = nodeContribution(node, ctx);
+    rejected.push(...c.rejected);
+    if (c.counted) counted += 1;
+    else pending.push(node.name);
+    for (const family of ['ipv4', 'ipv6'] as const) for (const value of c.entries[family]) sets[family].add(value);
   }
-  for (const extra of options.extraEntries) {
-    const r = canonicalEntry(extra);
-    if (!r.ok) rejected.push({ node: undefined, source: 'extra', value: extra, reason: 'invalid', detail: r.reason });
-    else if (families.has(r.family)) sets[r.family].add(r.value);
-  }
+  const extras = extraContribution(ctx);
+  rejected.push(...extras.rejected);
+  for (const family of ['ipv4', 'ipv6'] as const) for (const value of extras.entries[family]) sets[family].add(value);
 
   return {
     ipv4: sortedCodePoint(sets.ipv4),
@@ -119,6 +91,77 @@ export function projectNodes(nodes: Iterable<NodeInfo>, options: ProjectionOptio
     pending: sortedCodePoint(pending),
     rejected,
   };
+}
+
+/** The options of one projection, parsed once. */
+export interface ProjectionContext {
+  readonly options: ProjectionOptions;
+  readonly families: ReadonlySet<Family>;
+  readonly types: ReadonlySet<string>;
+  readonly cap: number;
+  readonly allowed: readonly IpNetwork[] | undefined;
+}
+
+export function projectionContext(options: ProjectionOptions): ProjectionContext {
+  return {
+    options,
+    families: new Set<Family>(options.families),
+    types: new Set(options.addressTypes),
+    cap: options.maxAddressesPerNode ?? DEFAULT_MAX_ADDRESSES_PER_NODE,
+    allowed: options.allowedNetworks?.flatMap((text) => {
+      const r = parseNetwork(text);
+      return r.ok ? [r.network] : [];
+    }),
+  };
+}
+
+/**
+ * What one node adds to the projection, on its own: its entries per family (a value may appear
+ * twice, e.g. a host address that is also a /32 pod CIDR), its rejected entries in the order
+ * projectNodes reports them, and whether it counts (contributed an address) or is pending. A
+ * node's contribution depends only on the node and the options, never on other nodes.
+ */
+export interface NodeContribution {
+  readonly entries: Readonly<Record<Family, readonly string[]>>;
+  readonly rejected: readonly RejectedEntry[];
+  readonly counted: boolean;
+}
+
+const NOTHING: Readonly<Record<Family, readonly string[]>> = Object.freeze({ ipv4: Object.freeze([]), ipv6: Object.freeze([]) });
+
+export function nodeContribution(node: NodeInfo, ctx: ProjectionContext): NodeContribution {
+  const { options, families, types, cap, allowed } = ctx;
+  const hosts = nodeHosts(node, types, families);
+  const over = tooMany(node.name, 'address', hosts, cap);
+  if (over.length > 0) return { entries: NOTHING, rejected: over, counted: false };
+  const rejected: RejectedEntry[] = [...hosts.bad];
+  const entries: Record<Family, string[]> = { ipv4: [], ipv6: [] };
+  let usable = false;
+  for (const family of options.families) {
+    for (const value of hosts.byFamily[family]) {
+      if (allowed !== undefined && !inside(allowed, value)) {
+        rejected.push(outside(node.name, 'address', value));
+        continue;
+      }
+      entries[family].push(value);
+      usable = true;
+    }
+  }
+  if (!usable) return { entries: NOTHING, rejected, counted: false };
+  if (options.podCIDRs) addPodCIDRs(node, families, cap, allowed, entries, rejected);
+  return { entries, rejected, counted: true };
+}
+
+/** The static extra entries, as one more contribution (reported after every node's). */
+export function extraContribution(ctx: ProjectionContext): Omit<NodeContribution, 'counted'> {
+  const entries: Record<Family, string[]> = { ipv4: [], ipv6: [] };
+  const rejected: RejectedEntry[] = [];
+  for (const extra of ctx.options.extraEntries) {
+    const r = canonicalEntry(extra);
+    if (!r.ok) rejected.push({ node: undefined, source: 'extra', value: extra, reason: 'invalid', detail: r.reason });
+    else if (ctx.families.has(r.family)) entries[r.family].push(r.value);
+  }
+  return { entries, rejected };
 }
 
 interface NodeHosts {
@@ -174,7 +217,7 @@ function addPodCIDRs(
   families: ReadonlySet<Family>,
   cap: number,
   allowed: readonly IpNetwork[] | undefined,
-  sets: Record<Family, Set<string>>,
+  entries: Record<Family, string[]>,
   rejected: RejectedEntry[],
 ): void {
   const byFamily: Record<Family, string[]> = { ipv4: [], ipv6: [] };
@@ -193,7 +236,7 @@ function addPodCIDRs(
   for (const family of ['ipv4', 'ipv6'] as const) {
     for (const value of byFamily[family]) {
       if (allowed !== undefined && !inside(allowed, value)) rejected.push(outside(node.name, 'podCIDR', value));
-      else sets[family].add(value);
+      else entries[family].push(value);
     }
   }
 }
