@@ -18,6 +18,8 @@ export {
   buildCheckPayload,
   buildDeltaPayload,
   buildPayload,
+  deferredPayload,
+  signDelta,
   isDelta,
   canonicalForm,
   eventTag,

@@ -75,6 +75,51 @@ export function buildPayload(input: PayloadInput, signer: Pick<Signer, 'keyId' |
   return signPayload(unsigned, signer);
 }
 
+/**
+ * The full payload of a generation whose signature is made when first read, not before: a
+ * generation fired as a delta needs its full form only if a minion asks for it (need_full), a
+ * re-send or the resync goes out, and most never do. Ed25519 is deterministic and the payload is
+ * frozen, so the signature is the same whenever it is read; to every reader (JSON, spread,
+ * structuredClone, verifyPayload) the object is the one buildPayload returns. `digest` is the
+ * list's, when the caller has it already (planCluster computed it); `bytes` is payloadBytes of
+ * the payload, computed without signing.
+ */
+export function deferredPayload(
+  input: PayloadInput & { readonly digest?: string },
+  signer: Pick<Signer, 'keyId' | 'sign'>,
+): { readonly payload: AllowListPayload; readonly bytes: number } {
+  const unsigned: UnsignedPayload = {
+    version: PAYLOAD_VERSION,
+    cluster: input.cluster,
+    generation: input.generation,
+    digest: input.digest ?? allowListDigest(input.list),
+    ipv4: Object.freeze([...input.list.ipv4]) as string[],
+    ipv6: Object.freeze([...input.list.ipv6]) as string[],
+    added: Object.freeze([...input.diff.added]) as string[],
+    removed: Object.freeze([...input.diff.removed]) as string[],
+    ...(input.diff.added_truncated ? { added_truncated: true } : {}),
+    ...(input.diff.removed_truncated ? { removed_truncated: true } : {}),
+    nodes: input.nodes,
+    issued_at: new Date(input.issuedAtMs).toISOString(),
+    key_id: signer.keyId,
+  };
+  let signature: string | undefined;
+  const payload = { ...unsigned } as AllowListPayload;
+  Object.defineProperty(payload, 'signature', {
+    enumerable: true,
+    get: () => (signature ??= signer.sign(canonicalForm(unsigned))),
+  });
+  Object.freeze(payload);
+  // The JSON of the lists without stringifying them: canonical entries (addresses and networks)
+  // hold no character JSON escapes, so each is its length + 2 quotes, with commas between.
+  const listBytes = (l: readonly string[]) => l.reduce((n, e) => n + e.length + 3, l.length ? 1 : 2);
+  const rest = payloadBytes({ ...unsigned, ipv4: [], ipv6: [], signature: SIGNATURE_PLACEHOLDER });
+  return { payload, bytes: rest - 4 + listBytes(unsigned.ipv4) + listBytes(unsigned.ipv6) };
+}
+
+/** As long as every signature the Signer makes: `ed25519:` + base64 of 64 bytes. */
+const SIGNATURE_PLACEHOLDER = 'ed25519:' + 'A'.repeat(86) + '==';
+
 export interface DeltaInput {
   readonly cluster: string;
   readonly generation: number;
@@ -92,14 +137,37 @@ export interface DeltaInput {
  */
 export function buildDeltaPayload(input: DeltaInput, signer: Pick<Signer, 'keyId' | 'sign'>): DeltaPayload {
   const change = diffLists(input.base, input.list, Number.POSITIVE_INFINITY);
+  return signDelta(
+    { ...input, digest: allowListDigest(input.list), baseDigest: allowListDigest(input.base), added: change.added, removed: change.removed },
+    signer,
+  );
+}
+
+/**
+ * The delta of a change already known: `added` and `removed` complete and sorted (the plan's
+ * change from the list of `baseDigest` to the one of `digest`). buildDeltaPayload computes them.
+ */
+export function signDelta(
+  input: {
+    readonly cluster: string;
+    readonly generation: number;
+    readonly digest: string;
+    readonly baseDigest: string;
+    readonly added: readonly string[];
+    readonly removed: readonly string[];
+    readonly nodes: number;
+    readonly issuedAtMs: number;
+  },
+  signer: Pick<Signer, 'keyId' | 'sign'>,
+): DeltaPayload {
   const unsigned: UnsignedDelta = {
     version: PAYLOAD_VERSION,
     cluster: input.cluster,
     generation: input.generation,
-    digest: allowListDigest(input.list),
-    base_digest: allowListDigest(input.base),
-    added: change.added,
-    removed: change.removed,
+    digest: input.digest,
+    base_digest: input.baseDigest,
+    added: [...input.added],
+    removed: [...input.removed],
     nodes: input.nodes,
     issued_at: new Date(input.issuedAtMs).toISOString(),
     key_id: signer.keyId,
