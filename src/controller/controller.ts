@@ -14,18 +14,19 @@ import type { AllowListPayload, Clock, EventPayload, EventSink, NodeSource } fro
 import {
   buildCheckPayload,
   buildDeltaPayload,
-  buildPayload,
   chooseForm,
+  ClusterPlanner,
+  deferredPayload,
   dueIn,
   isDelta,
   payloadBytes,
   eventTag,
   nextGeneration,
-  planCluster,
   raiseFloor,
   runFinished,
   runStarted,
   scheduleRun,
+  signDelta,
   unsignedForLog,
   verifyPayload,
   type ClusterPlan,
@@ -105,6 +106,8 @@ const QUIET_DROPS = new Set(['unknown-job', 'known-job']);
 export class Controller {
   private readonly d: ControllerDeps;
   private readonly clusters = new Map<string, ClusterRuntime>();
+  /** Per cluster, the plan kept from run to run (src/plan/cluster.ts): each run costs what changed. */
+  private readonly planners = new Map<string, ClusterPlanner>();
   private readonly minions: MinionTracker;
   private readonly jobs = new JobBook();
   /** How long a job or a minion's return may take to show on the bus before it is owed again. */
@@ -270,7 +273,9 @@ export class Controller {
     const log = this.d.log.child({ cluster: name });
     const source = this.d.sources.get(name)!;
     const view = source.view();
-    const plan = planCluster({
+    let planner = this.planners.get(name);
+    if (!planner) this.planners.set(name, (planner = new ClusterPlanner()));
+    const plan = planner.plan({
       view,
       projection: c.cfg,
       safety: c.cfg.safety,
@@ -321,12 +326,13 @@ export class Controller {
       // Nothing changed. Start-up, resync, leader change and `once` re-send what was last published
       // (same generation: current minions change nothing, stale ones catch up).
       if (reason === 'change' || reason === 'retry') return true;
-      payload = c.payload ?? this.sign(c, c.published!.generation, plan);
+      payload = c.payload ?? this.sign(c, c.published!.generation, plan).payload;
       fired = reason === 'resync' ? this.resyncForm(c, payload) : payload;
     } else {
       const generation = nextGeneration(c.published?.generation ?? 0, this.d.clock.now(), c.floor);
-      payload = this.sign(c, generation, plan);
-      fired = this.freshForm(c, payload, superseded);
+      const signed = this.sign(c, generation, plan);
+      payload = signed.payload;
+      fired = this.freshForm(c, signed, plan, superseded);
       if (v.kind === 'publish' && v.overridden.length)
         log.warn({ overridden: v.overridden.map((h) => h.reason) }, 'publishing a held list: released by operator override');
       if (v.kind === 'noop')
@@ -391,12 +397,17 @@ export class Controller {
       for (const h of heldVerdict(cl.plan)?.holds ?? []) this.d.metrics.held.set({ cluster: cl.cfg.name, reason: h.reason }, 1);
   }
 
-  private sign(c: ClusterRuntime, generation: number, plan: ClusterPlan): AllowListPayload {
+  /**
+   * The full payload of a generation of the plan's list, and its size. It is signed when first read
+   * (deferredPayload): a generation fired as a delta is signed in full only if a re-send needs it.
+   */
+  private sign(c: ClusterRuntime, generation: number, plan: ClusterPlan): { readonly payload: AllowListPayload; readonly bytes: number } {
     const isCurrent = c.published !== undefined && c.published.generation === generation;
-    return buildPayload(
+    return deferredPayload(
       {
         cluster: c.cfg.name,
         generation,
+        digest: plan.digest,
         list: { ipv4: plan.projection.ipv4, ipv6: plan.projection.ipv6 },
         diff: isCurrent ? { added: [], removed: [], added_truncated: false, removed_truncated: false, addedCount: 0, removedCount: 0 } : plan.diff,
         nodes: plan.projection.nodes,
@@ -408,13 +419,21 @@ export class Controller {
 
   /**
    * The form of a new generation (docs/event-contract.md, "Delta form"): the delta from the list
-   * fired before when chooseForm says so, else the full payload. Both are signed alike; only
-   * the full one is kept.
+   * fired before when chooseForm says so, else the full payload. Only the full one is kept. The
+   * delta's change is the plan's when the base is the published list the plan was diffed against
+   * (always, while this process publishes: it fired that list); otherwise both lists are diffed.
    */
-  private freshForm(c: ClusterRuntime, full: AllowListPayload, superseded: boolean): EventPayload {
+  private freshForm(
+    c: ClusterRuntime,
+    signed: { readonly payload: AllowListPayload; readonly bytes: number },
+    plan: ClusterPlan,
+    superseded: boolean,
+  ): EventPayload {
     const p = this.d.config.publish;
+    const full = signed.payload;
     // The base is the full payload this process last fired: exactly the list the minions were given.
     const base = c.payload;
+    const planBase = c.published?.digest;
     let delta: EventPayload | undefined;
     const choice = chooseForm({
       enabled: p.delta,
@@ -423,18 +442,15 @@ export class Controller {
       entries: full.ipv4.length + full.ipv6.length,
       minEntries: p.deltaMinEntries,
       sizes: () => {
-        delta = buildDeltaPayload(
-          {
-            cluster: full.cluster,
-            generation: full.generation,
-            base: base!,
-            list: full,
-            nodes: full.nodes,
-            issuedAtMs: Date.parse(full.issued_at),
-          },
-          this.d.config.signing.signer,
-        );
-        return { delta: payloadBytes(delta), full: payloadBytes(full) };
+        const at = { cluster: full.cluster, generation: full.generation, nodes: full.nodes, issuedAtMs: Date.parse(full.issued_at) };
+        delta =
+          base!.digest === planBase
+            ? signDelta(
+                { ...at, digest: full.digest, baseDigest: base!.digest, added: plan.change.added, removed: plan.change.removed },
+                this.d.config.signing.signer,
+              )
+            : buildDeltaPayload({ ...at, base: base!, list: full }, this.d.config.signing.signer);
+        return { delta: payloadBytes(delta), full: signed.bytes };
       },
     });
     return choice.form === 'delta' ? delta! : full;

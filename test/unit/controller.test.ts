@@ -41,8 +41,13 @@ let metrics: ReturnType<typeof createMetrics>;
 
 let logs: Array<Record<string, unknown>>;
 
-function makeController(opts: { dryRun?: boolean; config?: Record<string, unknown>; busStream?: boolean } = {}) {
-  const config = makeConfig(dir, opts.config);
+function makeController(opts: { dryRun?: boolean; config?: Record<string, unknown>; busStream?: boolean; signed?: (message: string) => void } = {}) {
+  const validated = makeConfig(dir, opts.config);
+  const signer = validated.signing.signer;
+  const seen = opts.signed;
+  const config: Config = seen
+    ? { ...validated, signing: { ...validated.signing, signer: { ...signer, keyId: signer.keyId, sign: (m: string) => (seen(m), signer.sign(m)) } } }
+    : validated;
   logs = [];
   const stream = new Writable({
     write(chunk, _enc, cb) {
@@ -1054,6 +1059,37 @@ test('delta: after a first full publish a one-node change goes out as its delta;
   assert.equal((resend.ipv4 as string[]).length, 101);
   assert.equal('base_digest' in resend, false);
   assert.ok(verifyPayload(resend, KEYS.signer));
+  await c.stop();
+});
+
+test('delta: a generation fired as its delta signs only the delta; its full payload is signed once, when a re-send needs it', async () => {
+  const signed: string[] = [];
+  const c = makeController({ config: { publish: DELTA_PUBLISH }, signed: (m) => signed.push(m) });
+  c.setActive(true);
+  for (let i = 1; i <= 100; i++) source.put(`n${i}`, `10.0.0.${i}`);
+  source.setSynced(true);
+  await clock.advance(2000);
+  assert.equal(signed.length, 1, 'the first publish: its full form');
+  source.put('n101', '10.0.1.1');
+  await clock.advance(2000);
+  const delta = firedAt(1);
+  assert.equal(signed.length, 2, 'the delta only');
+  assert.match(signed[1]!, /"base_digest"/);
+  bus(c, startEvent('m1'));
+  await clock.advance(300);
+  bus(c, startEvent('m2'));
+  await clock.advance(120_000);
+  const resends = sink.fired.slice(2).map((f) => f.data as unknown as Fired);
+  assert.deepEqual(
+    resends.map((r) => [r.minions, r.generation]),
+    [
+      [['m1'], delta.generation],
+      [['m2'], delta.generation],
+    ],
+  );
+  for (const r of resends) assert.ok(verifyPayload(r, KEYS.signer));
+  assert.equal(signed.length, 3, 'the full form of the delta’s generation, signed once for both re-sends');
+  assert.doesNotMatch(signed[2]!, /"base_digest"/);
   await c.stop();
 });
 
