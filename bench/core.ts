@@ -7,7 +7,10 @@ import {
   chooseForm,
   diffLists,
   payloadBytes,
-  planCluster,
+  ClusterPlanner,
+  deferredPayload,
+  signDelta,
+  type ClusterPlan,
   eventTag,
   projectNodes,
   DIFF_CAP,
@@ -16,7 +19,7 @@ import {
   type EntryLists,
   type ProjectionOptions,
 } from '../src/plan/index.ts';
-import type { AllowListPayload, EventPayload } from '../src/seams.ts';
+import type { AllowListPayload, ClusterView, EventPayload } from '../src/seams.ts';
 import { KubeNodeSource } from '../src/kube/nodeSource.ts';
 import { FakeNodeApi, kubeNode, nodeInfos, nodeIp4, POD_CIDRS } from './nodes.ts';
 import type { KubeNode } from '../src/kube/nodeApi.ts';
@@ -241,7 +244,7 @@ export interface ChangeResult {
   forms: { delta: number; full: number };
   /**
    * Per change, in ms: `source` = the watch event applied to the KubeNodeSource and its view()
-   * taken; `plan` = planCluster (projection, digest, diff, verdict); `payload` = the generation's
+   * taken; `plan` = the ClusterPlanner's plan (projection, digest, diff, verdict); `payload` = the generation's
    * payloads built and signed and the form chosen, as the controller's freshForm does.
    */
   stagesMs: { source: Summary; plan: Summary; payload: Summary; total: Summary };
@@ -261,8 +264,9 @@ function changedNode(i: number, rv: number, ip4: string): KubeNode {
  * One change at a time on a warm bridge: `count` nodes synced and published once, then `changes`
  * single-node changes (a join, an address change, a leave, in turn), each timed from the watch
  * event reaching the KubeNodeSource until the event the controller would fire is built and signed.
- * The controller's calls are reproduced here (planCluster, then the full payload and the form
- * choice of Controller.sign/freshForm), with nothing else of the run (metrics, logs, state file, I/O).
+ * The controller's calls are reproduced here (its ClusterPlanner, then the full payload and the
+ * form choice of Controller.sign/freshForm), with nothing else of the run (metrics, logs, state
+ * file, I/O).
  */
 export async function benchChange(count: number, changes: number): Promise<ChangeResult> {
   const api = new FakeNodeApi(count);
@@ -282,19 +286,19 @@ export async function benchChange(count: number, changes: number): Promise<Chang
     published: undefined,
     payload: undefined,
   };
-  const run = (): EventPayload => {
-    const plan = planCluster({ view: source.view(), projection: PROJECTION, safety: CHANGE_SAFETY, published: state.published });
-    if (plan.verdict.kind !== 'publish') throw new Error(`change sanity: verdict ${plan.verdict.kind}`);
-    return publish(plan);
-  };
+  const planner = new ClusterPlanner();
+  const planOf = (view: ClusterView) => planner.plan({ view, projection: PROJECTION, safety: CHANGE_SAFETY, published: state.published });
   let tPlan = 0;
-  const publish = (plan: ReturnType<typeof planCluster>): EventPayload => {
+  const publish = (plan: ClusterPlan): EventPayload => {
     tPlan = performance.now();
     const generation = (state.published?.generation ?? 1_800_000_000_000) + 1;
-    const full = buildPayload(
-      { cluster: CLUSTER, generation, list: plan.projection, diff: plan.diff, nodes: plan.projection.nodes, issuedAtMs: Date.now() },
+    // Controller.sign: the full form, signed when first read.
+    const signed = deferredPayload(
+      { cluster: CLUSTER, generation, digest: plan.digest, list: plan.projection, diff: plan.diff, nodes: plan.projection.nodes, issuedAtMs: Date.now() },
       BENCH_KEYS.signer,
     );
+    const full = signed.payload;
+    // Controller.freshForm: the delta of the plan's change when the base is the published list.
     const base = state.payload;
     let delta: EventPayload | undefined;
     const choice = chooseForm({
@@ -303,18 +307,20 @@ export async function benchChange(count: number, changes: number): Promise<Chang
       entries: full.ipv4.length + full.ipv6.length,
       minEntries: DELTA_MIN_ENTRIES,
       sizes: () => {
-        delta = buildDeltaPayload(
-          { cluster: CLUSTER, generation, base: base!, list: full, nodes: full.nodes, issuedAtMs: Date.parse(full.issued_at) },
-          BENCH_KEYS.signer,
-        );
-        return { delta: payloadBytes(delta), full: payloadBytes(full) };
+        const at = { cluster: CLUSTER, generation, nodes: full.nodes, issuedAtMs: Date.parse(full.issued_at) };
+        delta =
+          base!.digest === state.published?.digest
+            ? signDelta({ ...at, digest: full.digest, baseDigest: base!.digest, added: plan.change.added, removed: plan.change.removed }, BENCH_KEYS.signer)
+            : buildDeltaPayload({ ...at, base: base!, list: full }, BENCH_KEYS.signer);
+        return { delta: payloadBytes(delta), full: signed.bytes };
       },
     });
     state.payload = full;
     state.published = { generation, digest: full.digest, ipv4: full.ipv4, ipv6: full.ipv6 };
     return choice.form === 'delta' ? delta! : full;
   };
-  run(); // the first publish (full)
+  // The first publish (full): its signature is read, as firing it does.
+  void publish(planOf(source.view())).signature;
   const t = { source: [] as number[], plan: [] as number[], payload: [] as number[], total: [] as number[] };
   const forms = { delta: 0, full: 0 };
   const warmup = Math.max(3, Math.floor(changes / 10));
@@ -332,9 +338,10 @@ export async function benchChange(count: number, changes: number): Promise<Chang
     emit(event);
     const view = source.view();
     const t1 = performance.now();
-    const plan = planCluster({ view, projection: PROJECTION, safety: CHANGE_SAFETY, published: state.published });
+    const plan = planOf(view);
     if (plan.verdict.kind !== 'publish') throw new Error(`change sanity: verdict ${plan.verdict.kind} at step ${k}`);
     const fired = publish(plan);
+    void fired.signature; // what is fired is signed by now
     const t3 = performance.now();
     if (k < warmup) continue;
     forms[isDelta(fired) ? 'delta' : 'full']++;
