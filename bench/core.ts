@@ -22,7 +22,17 @@ import {
 import type { AllowListPayload, ClusterView, EventPayload } from '../src/seams.ts';
 import { KubeNodeSource } from '../src/kube/nodeSource.ts';
 import { FakeNodeApi, kubeNode, nodeInfos, nodeIp4, POD_CIDRS } from './nodes.ts';
-import type { KubeNode } from '../src/kube/nodeApi.ts';
+import type { KubeNode, WatchEvent } from '../src/kube/nodeApi.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { Controller } from '../src/controller/controller.ts';
+import type { StateStore } from '../src/controller/stateStore.ts';
+import { createMetrics } from '../src/http/metrics.ts';
+import { FakeClock } from '../test/fakes/clock.ts';
+import { unitConfig } from '../test/fakes/config.ts';
 import { int, ms, summarize, table, type Summary } from './stats.ts';
 import { testKeys } from '../test/harness/keys.ts';
 
@@ -248,10 +258,90 @@ export interface ChangeResult {
    * payloads built and signed and the form chosen, as the controller's freshForm does.
    */
   stagesMs: { source: Summary; plan: Summary; payload: Summary; total: Summary };
+  /**
+   * The same changes through the Controller itself (runCluster, in-memory sink, a state store that
+   * writes nothing, logs to nowhere): the watch event applied until the sink is handed the event.
+   */
+  controllerMs: Summary;
 }
 
 const CHANGE_SAFETY = { allowEmpty: false, maxShrinkFraction: 0.5, minNodes: 1 };
 const DELTA_MIN_ENTRIES = 256;
+
+/** The change events of benchChange: a join, an address change, a leave, in turn. */
+function changeEvent(k: number, count: number, rv: number): WatchEvent {
+  const joined = count + Math.floor(k / 3);
+  if (k % 3 === 0) return { type: 'ADDED', object: kubeNode(joined, rv, Date.UTC(2026, 0, 1)) };
+  if (k % 3 === 1) return { type: 'MODIFIED', object: changedNode(k % count, rv, nodeIp4(400_000 + k)) };
+  return { type: 'DELETED', object: kubeNode(joined, rv, Date.UTC(2026, 0, 1)) };
+}
+
+/** The controller's total for benchChange: a Controller on a KubeNodeSource, each change run at once. */
+async function changeThroughController(count: number, changes: number, warmup: number): Promise<Summary> {
+  const dir = mkdtempSync(join(tmpdir(), 'ksb-bench-change-'));
+  try {
+    const config = unitConfig(dir, BENCH_KEYS.privateText, (kubeconfig) => ({
+      salt: { url: 'http://127.0.0.1:8000', username: 'u', eauth: 'file' },
+      clusters: [{ name: CLUSTER, kubeconfig, families: ['ipv4', 'ipv6'], podCIDRs: true, safety: CHANGE_SAFETY }],
+      state: { dir: join(dir, 'state') },
+      http: { listen: '127.0.0.1:0' },
+    }));
+    const api = new FakeNodeApi(count);
+    const source = new KubeNodeSource({
+      cluster: CLUSTER,
+      api,
+      watchdogMs: 3_600_000,
+      relistIntervalMs: 0,
+      unreachableAfterMs: 3_600_000,
+      requestTimeoutMs: 600_000,
+    });
+    let firedAt = 0;
+    let fired: EventPayload | undefined;
+    const sink = {
+      fire: (_tag: string, data: EventPayload) => {
+        void data.signature; // signed by the time it is fired (the client serialises it)
+        firedAt = performance.now();
+        fired = data;
+        return Promise.resolve();
+      },
+    };
+    const store = { load: () => undefined, save: () => undefined } as unknown as StateStore;
+    const nowhere = new Writable({ write: (_c, _e, cb) => cb() });
+    const controller = new Controller({
+      config,
+      sources: new Map([[CLUSTER, source]]),
+      sink,
+      store,
+      metrics: createMetrics(false),
+      log: pino({ level: 'info' }, nowhere),
+      clock: new FakeClock(Date.now()),
+      dryRun: false,
+    });
+    await source.start();
+    await source.whenSynced();
+    while (!api.emit) await new Promise((r) => setImmediate(r));
+    const emit = api.emit;
+    controller.start();
+    controller.setActive(true);
+    await controller.runCluster(CLUSTER, 'start');
+    const total: number[] = [];
+    let rv = 5000;
+    for (let k = 0; k < warmup + changes; k++) {
+      const event = changeEvent(k, count, ++rv);
+      fired = undefined;
+      const t0 = performance.now();
+      emit(event);
+      await controller.runCluster(CLUSTER, 'change');
+      if (fired === undefined) throw new Error(`controller sanity: nothing fired at step ${k}`);
+      if (k >= warmup) total.push(firedAt - t0);
+    }
+    await controller.stop();
+    await source.stop();
+    return summarize(total);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** A watch object for node `i` whose first InternalIP is `ip4` (an address change when it differs). */
 function changedNode(i: number, rv: number, ip4: string): KubeNode {
@@ -326,14 +416,7 @@ export async function benchChange(count: number, changes: number): Promise<Chang
   const warmup = Math.max(3, Math.floor(changes / 10));
   let rv = 5000;
   for (let k = 0; k < warmup + changes; k++) {
-    const step = k % 3;
-    const joined = count + Math.floor(k / 3);
-    const event =
-      step === 0
-        ? { type: 'ADDED' as const, object: kubeNode(joined, ++rv, Date.UTC(2026, 0, 1)) }
-        : step === 1
-          ? { type: 'MODIFIED' as const, object: changedNode(k % count, ++rv, nodeIp4(400_000 + k)) }
-          : { type: 'DELETED' as const, object: kubeNode(joined, ++rv, Date.UTC(2026, 0, 1)) };
+    const event = changeEvent(k, count, ++rv);
     const t0 = performance.now();
     emit(event);
     const view = source.view();
@@ -356,12 +439,13 @@ export async function benchChange(count: number, changes: number): Promise<Chang
     changes,
     forms,
     stagesMs: { source: summarize(t.source), plan: summarize(t.plan), payload: summarize(t.payload), total: summarize(t.total) },
+    controllerMs: await changeThroughController(count, changes, warmup),
   };
 }
 
 export function changeTable(rows: ChangeResult[], md: boolean): string {
   return table(
-    ['one change at', 'changes (delta/full)', 'source', 'plan', 'payload', 'total p50', 'total p95', 'total max'],
+    ['one change at', 'changes (delta/full)', 'source', 'plan', 'payload', 'total p50', 'total p95', 'total max', 'Controller p50 / p95'],
     rows.map((r) => [
       `${int(r.nodes)} nodes`,
       `${int(r.changes)} (${int(r.forms.delta)}/${int(r.forms.full)})`,
@@ -371,6 +455,7 @@ export function changeTable(rows: ChangeResult[], md: boolean): string {
       ms(r.stagesMs.total.median),
       ms(r.stagesMs.total.p95),
       ms(r.stagesMs.total.max),
+      `${ms(r.controllerMs.median)} / ${ms(r.controllerMs.p95)}`,
     ]),
     md,
   );
