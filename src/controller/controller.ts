@@ -1,5 +1,6 @@
-// The loop (CONTRIBUTING.md habit 2): node changes only schedule a run; every run recomputes the
-// cluster's allow-list from the full node set (src/plan), publishes when the safety policy says so,
+// The loop (CONTRIBUTING.md habit 2): node changes only schedule a run; every run plans the
+// cluster's allow-list from the full node set (src/plan; its ClusterPlanner re-projects only the
+// nodes that changed, with the result of a full recompute), publishes when the safety policy says so,
 // and keeps what it published so that restarts, re-sends and the periodic resync send the same
 // signed list. The bus is believed only as far as it verifies (docs/event-contract.md, "What the
 // bridge believes from the bus"; the decisions are in minions.ts): jobs whose payload carries the
@@ -198,7 +199,7 @@ export class Controller {
 
   /**
    * One timer per cluster, and the earliest run wins: a run already set for the same time or
-   * sooner is kept (it covers this request: every run recomputes from the full state), except that
+   * sooner is kept (it covers this request: every run plans from the full state), except that
    * at the same time a reason that re-sends an unchanged list (start, resync, leader, once,
    * override) replaces one that does not (change, retry).
    */

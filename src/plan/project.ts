@@ -1,5 +1,7 @@
 // Address projection: the nodes of one cluster + the cluster's options → the desired allow-list.
-// Recomputed from the full node set on every run (habit 2); invalid input is reported, not thrown.
+// A node's contribution depends on that node and the options only (nodeContribution), so a run may
+// reuse the contributions of unchanged nodes (incremental.ts) and still equal projectNodes over the
+// full node set (habit 2); invalid input is reported, not thrown.
 //
 // What a node may contribute is bounded, because a node writes its own status: only host
 // addresses (networks come from extraEntries and pod CIDRs, never from Node.status.addresses), at

@@ -1,6 +1,6 @@
 // Coalescing schedule: a pure state machine over plain data; the controller keeps one timer per
 // cluster and sets it to `dueIn` whenever `dueAt` changes. Change notifications only decide when
-// the next run is due; every run recomputes from the full state.
+// the next run is due; every run's result is the full state's (habit 2).
 //
 // Rules (minInterval = publish.minIntervalMs, maxDelay = publish.maxDelayMs, maxDelay >= minInterval):
 // - leading edge: the first change after a quiet spell (nothing pending, no run in progress, the
@@ -60,7 +60,7 @@ export function scheduleRun(state: ScheduleState, now: number, o: ScheduleOption
 }
 
 /**
- * A run starts at `now`, for whatever reason (a change, a resync, a retry…): it recomputes from the
+ * A run starts at `now`, for whatever reason (a change, a resync, a retry…): it plans from the
  * full state, so it covers every change seen so far.
  */
 export function runStarted(state: ScheduleState, _now: number): ScheduleState {
