@@ -2,16 +2,7 @@
 // (signDelta) are the payloads buildPayload and buildDeltaPayload make.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  buildDeltaPayload,
-  buildPayload,
-  deferredPayload,
-  diffLists,
-  payloadBytes,
-  signDelta,
-  verifyPayload,
-  allowListDigest,
-} from '../../src/plan/index.ts';
+import { buildDeltaPayload, buildPayload, deferredPayload, diffLists, payloadBytes, signDelta, verifyPayload, allowListDigest } from '../../src/plan/index.ts';
 import { testKeys } from '../harness/keys.ts';
 
 const KEYS = testKeys('deferred payload unit tests');
