@@ -475,7 +475,7 @@ function markdown(
     '',
     `5,000 nodes: request body ${bytes(p5.requestBodyBytes)} = ${(p5.fractionOfLimit * 100).toFixed(1)}% of salt-api's 1 MiB limit (${p5.fits ? 'fits' : 'DOES NOT FIT'}).`,
     '',
-    'One change on a warm bridge (join, address change, leave in turn): watch event → source → planCluster → payload built and signed, form chosen as the controller does.',
+    "One change on a warm bridge (join, address change, leave in turn): watch event → source → the cluster's plan → payload built and signed, form chosen as the controller does.",
     '',
     changeTable(change, true),
     '',
