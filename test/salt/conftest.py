@@ -10,7 +10,7 @@ import salt.config
 import salt.loader
 import salt.utils.path
 
-from saltext.kube_allowlist.utils import config, firewall, ipset, iptables, kube, nftables, payload, policy
+from saltext.kube_allowlist.utils import command, config, firewall, ipset, iptables, kube, nftables, payload, policy
 
 import ksb_minion
 import ksb_sign
@@ -58,6 +58,7 @@ UTILS = {
     "policy": policy,
     "firewall": firewall,
     "kube": kube,
+    "command": command,
     "ipset": ipset,
     "iptables": iptables,
     "nftables": nftables,
@@ -66,20 +67,20 @@ UTILS = {
 
 class LoadedModule:
     """The ``kube_allowlist`` execution module as Salt's own loader loads it (the installed extension,
-    found through its ``salt.loader`` entry point), its ``cmd.run_all`` replaced by ``run_all``.
+    found through its ``salt.loader`` entry point); the ``make_module`` fixture runs its firewall
+    commands on the fake kernel.
 
     ``mod.apply(...)`` calls ``kube_allowlist.apply`` through the loader; ``__pillar__`` and
     ``__context__`` are the very objects the loaded module sees.
     """
 
-    def __init__(self, pillar, run_all, cachedir):
+    def __init__(self, pillar, cachedir):
         opts = salt.config.minion_config(None)
         opts.update(
             cachedir=str(cachedir), file_client="local", pillar={} if pillar is None else {"kube_allowlist": pillar}
         )
         self.__dict__["__context__"] = {}
         self.__dict__["funcs"] = salt.loader.minion_mods(opts, context=self.__context__, whitelist=["kube_allowlist"])
-        self.funcs["cmd.run_all"] = run_all
         assert "kube_allowlist.apply" in self.funcs, self.funcs.missing_fun_string("kube_allowlist.apply")
         self.__dict__["__pillar__"] = self.funcs.pack["__pillar__"]
         self.__dict__["module"] = sys.modules[self.funcs["kube_allowlist.apply"].__module__]
@@ -109,17 +110,32 @@ def fixture_kernel():
     return FakeKernel()
 
 
+@pytest.fixture(name="which")
+def fixture_which(monkeypatch):
+    """Every firewall tool is found, at ``/usr/sbin/<name>`` (the path the fake kernel expects as
+    the executable); ``which.missing`` are not; ``which.calls`` are the names looked up."""
+
+    def which(name):
+        which.calls.append(name)
+        return None if name in which.missing else f"/usr/sbin/{name}"
+
+    which.calls, which.missing = [], set()
+    monkeypatch.setattr(salt.utils.path, "which", which)
+    return which
+
+
 @pytest.fixture(name="make_module")
-def fixture_make_module(tmp_path, kernel, monkeypatch):
-    """Factory: ``make_module(**pillar_overrides)`` -> execution module on the fake kernel."""
-    monkeypatch.setattr(salt.utils.path, "which", lambda name: f"/usr/sbin/{name}")
+def fixture_make_module(tmp_path, kernel, which, monkeypatch):  # pylint: disable=unused-argument
+    """Factory: ``make_module(**pillar_overrides)`` -> execution module on the fake kernel (its
+    firewall commands, ``command.run``, go to ``kernel``)."""
+    monkeypatch.setattr(command, "run", kernel)
 
     def make(**overrides):
-        return LoadedModule(base_pillar(tmp_path, **overrides), kernel, tmp_path / "minion-cache")
+        return LoadedModule(base_pillar(tmp_path, **overrides), tmp_path / "minion-cache")
 
     def bare():
         """The module as ``salt-call --local`` at boot sees it: no kube_allowlist pillar at all."""
-        return LoadedModule(None, kernel, tmp_path / "minion-cache")
+        return LoadedModule(None, tmp_path / "minion-cache")
 
     make.bare = bare
     return make

@@ -1,7 +1,8 @@
 """
 A tiny in-memory firewall that understands exactly the commands kube_allowlist runs (ipset save/
 restore, iptables-save/-restore --noflush, nft list/-f/delete table), so unit tests can check
-convergence and idempotency without touching the host. Mutating commands are recorded.
+convergence and idempotency without touching the host. Mutating commands are recorded. It stands
+in for ``saltext.kube_allowlist.utils.command.run`` (same arguments, same return).
 """
 
 import re
@@ -18,9 +19,11 @@ class FakeKernel:
         self.nft = None  # None = no table, else the last script
         self.mutations = []
 
-    # -- the fake cmd.run_all -------------------------------------------------------------
-    def __call__(self, argv, stdin=None, **kwargs):
+    # -- the fake command.run --------------------------------------------------------------
+    def __call__(self, argv, stdin=None, executable=None, **kwargs):
         tool = argv[0]
+        # The module executes the path it looked up (the test's salt.utils.path.which).
+        assert executable == f"/usr/sbin/{tool}", (argv, executable)
         if argv[:2] == ["ipset", "save"]:
             return self._ok(self._ipset_save())
         if tool in ("iptables-save", "ip6tables-save"):

@@ -5,6 +5,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import subprocess
 import sysconfig
 
 import pytest
@@ -656,7 +657,7 @@ def test_backend_switch_removes_the_old_backend(make_module, kernel):
     assert kernel.nft is None and len(kernel.chains["ipv4"]) == 6  # lo return + 4 sources + drop
 
 
-def test_failed_command_returns_retcode_2(make_module, kernel):
+def test_failed_command_returns_retcode_2(make_module, kernel, utils, monkeypatch):
     mod = make_module()
 
     def broken(argv, stdin=None, **kwargs):
@@ -664,12 +665,94 @@ def test_failed_command_returns_retcode_2(make_module, kernel):
             return {"retcode": 1, "stdout": "", "stderr": "Kernel error received: ipset protocol error"}
         return kernel(argv, stdin, **kwargs)
 
-    mod.funcs["cmd.run_all"] = broken
+    monkeypatch.setattr(utils["command"], "run", broken)
     ret = mod.apply(payload=p(1))
     assert "ipset protocol error" in ret["reason"] and retcode(mod) == 2
     ret = mod.restore()
     assert "ipset protocol error" in ret["error"] and retcode(mod) == 2
     assert not os.path.exists(state_path(mod)), "nothing enforced, nothing persisted"
+
+
+def test_a_long_stderr_is_cut_and_the_job_logs_it_once(make_module, kernel, utils, monkeypatch, caplog):
+    mod = make_module()
+
+    def noisy(argv, stdin=None, **kwargs):
+        if argv[0] == "iptables-restore":
+            return {"retcode": 4, "stdout": "", "stderr": "iptables-restore: line 3 failed " + "x" * 5000 + " END"}
+        return kernel(argv, stdin, **kwargs)
+
+    monkeypatch.setattr(utils["command"], "run", noisy)
+    with caplog.at_level(logging.WARNING):
+        ret = mod.apply(payload=p(1))
+    assert retcode(mod) == 2 and ret["applied"] is False, ret
+    head = "iptables-restore: rewrite chain KSB-ALLOW (3 rules) failed (exit 4): iptables-restore: line 3"
+    assert ret["reason"].startswith(head), ret
+    assert len(ret["reason"]) <= 600 and "END" not in ret["reason"]
+    logged = [r for r in caplog.records if "failed (exit 4)" in r.getMessage()]
+    assert len(logged) == 1 and len(logged[0].getMessage()) < 700, "logged once, truncated"
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (
+            lambda argv: subprocess.TimeoutExpired(argv, 60),
+            "ipset restore did not finish within 60 s and was killed",
+        ),
+        (
+            lambda argv: PermissionError(13, "Permission denied", "/usr/sbin/ipset"),
+            "cannot run ipset restore: [Errno 13] Permission denied: '/usr/sbin/ipset'",
+        ),
+    ],
+    ids=["timeout", "cannot start"],
+)
+def test_a_command_that_hangs_or_cannot_start_fails(make_module, kernel, utils, monkeypatch, error, reason):
+    """The module kills a firewall command after its timeout (a hung command would hold the cache
+    lock for every later job) and names a command it cannot start; both are retcode 2."""
+    mod = make_module()
+
+    def failing(argv, stdin=None, **kwargs):
+        if argv[:2] == ["ipset", "restore"]:
+            raise error(argv)
+        return kernel(argv, stdin, **kwargs)
+
+    monkeypatch.setattr(utils["command"], "run", failing)
+    ret = mod.apply(payload=p(1))
+    assert (retcode(mod), ret["applied"], ret["reason"]) == (2, False, reason)
+    assert kernel.mutations == [] and not os.path.exists(state_path(mod))
+
+
+def test_each_tool_is_looked_up_once_per_job(make_module, kernel, which):
+    mod = make_module()
+    mod.funcs["kube_allowlist.show"]  # the loader has loaded the module (its __virtual__ looks nft up)
+    for generation, v4 in ((1, V4), (2, V4[:3])):
+        which.calls.clear()
+        kernel.mutations.clear()
+        assert mod.apply(payload=p(generation, v4=v4))["changed"] is True and kernel.mutations
+        assert sorted(which.calls) == sorted(set(which.calls)), which.calls
+        tools = {"ipset", "iptables-save", "ip6tables-save", "nft", "iptables-restore", "ip6tables-restore"}
+        assert set(which.calls) == tools
+
+
+@pytest.mark.parametrize(
+    ("backend", "missing", "named"),
+    [
+        ("ipset", {"ipset"}, "ipset"),
+        ("ipset", {"ip6tables-restore", "ip6tables-save"}, "ip6tables-restore, ip6tables-save"),
+        ("iptables", {"iptables-restore"}, "iptables-restore"),
+        ("nftables", {"nft"}, "nft"),
+    ],
+)
+def test_a_missing_tool_fails_naming_it_and_runs_nothing(make_module, kernel, which, backend, missing, named):
+    which.missing = missing
+    mod = make_module(backend=backend)
+    ret = mod.apply(payload=p(1))
+    assert retcode(mod) == 2 and ret["applied"] is False, ret
+    assert ret["reason"] == (
+        f"backend {backend} needs {named}: install it or choose another backend in pillar kube_allowlist:backend"
+    )
+    assert kernel.mutations == []
+    assert mod.restore()["error"] == ret["reason"] and retcode(mod) == 2
 
 
 def test_show_warns_when_no_key_can_verify_a_cluster(make_module):
@@ -725,14 +808,15 @@ def test_states_report_the_real_plan_under_test(make_module, kernel):
     assert mod.state("flushed", test=True)["result"] is True
 
 
-def test_states_fail_with_the_modules_error(make_module, kernel):
+def test_states_fail_with_the_modules_error(make_module, kernel, utils, monkeypatch):
     mod = make_module(backend="nope")
     for name in ("restored", "flushed"):
         for test in (True, False):
             ret = mod.state(name, test=test)
             assert ret["result"] is False and "kube_allowlist:backend" in ret["comment"], ret
     mod = make_module()
-    mod.funcs["cmd.run_all"] = lambda argv, stdin=None, **kw: {"retcode": 3, "stdout": "", "stderr": "no netlink"}
+    no_netlink = {"retcode": 3, "stdout": "", "stderr": "no netlink"}
+    monkeypatch.setattr(utils["command"], "run", lambda argv, stdin=None, **kw: no_netlink)
     ret = mod.state("restored", test=True)
     assert ret["result"] is False and "no netlink" in ret["comment"] and kernel.mutations == [], ret
 

@@ -48,6 +48,7 @@ import json
 import logging
 import os
 import re
+import subprocess
 import tempfile
 import time
 
@@ -56,8 +57,8 @@ import salt.utils.path
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError
 
+from saltext.kube_allowlist.utils import command, firewall, kube, policy
 from saltext.kube_allowlist.utils import config as pillarcfg
-from saltext.kube_allowlist.utils import firewall, kube, policy
 from saltext.kube_allowlist.utils import payload as contract
 from saltext.kube_allowlist.utils.payload import DIGEST_RE, MAX_INT
 from saltext.kube_allowlist.utils.policy import FAILED, OK, REFUSED
@@ -320,24 +321,37 @@ def _with_fallback(config, caches, corrupt):
 # --- firewall -------------------------------------------------------------------------------
 
 
-def _run(argv, stdin=None):
-    return __salt__["cmd.run_all"](
-        argv,
-        python_shell=False,
-        stdin=stdin,
-        ignore_retcode=True,
-        output_loglevel="quiet",
-        env={"LC_ALL": "C"},
-    )
+def _which(tools, name):
+    """The path of executable ``name`` or None, looked up once per ``tools`` (one per job)."""
+    if name not in tools:
+        tools[name] = salt.utils.path.which(name)
+    return tools[name]
 
 
-def _readback():
+def _run(tools, argv, stdin=None):
+    """Run one firewall command (:py:func:`command.run`); a command that cannot be started or runs
+    past the timeout is a ``CommandExecutionError`` naming it."""
+    shown = " ".join(argv)
+    path = _which(tools, argv[0])
+    if path is None:
+        raise CommandExecutionError(f"{argv[0]} not found: install it or choose another backend")
+    try:
+        return command.run(argv, stdin, executable=path)
+    except subprocess.TimeoutExpired as err:
+        raise CommandExecutionError(
+            f"{shown} did not finish within {command.TIMEOUT_SECONDS} s and was killed"
+        ) from err
+    except OSError as err:
+        raise CommandExecutionError(f"cannot run {shown}: {err}") from err
+
+
+def _readback(tools):
     current = {}
     for key, argv in firewall.read_commands().items():
         current[key] = None
-        if not salt.utils.path.which(argv[0]):
+        if not _which(tools, argv[0]):
             continue
-        res = _run(argv)
+        res = _run(tools, argv)
         if res["retcode"] == 0:
             current[key] = firewall.parse_readback(key, res["stdout"])
         elif key != "nft":  # nft exits non-zero when our table does not exist
@@ -354,17 +368,18 @@ def _converge(config, caches, persist=True, dry_run=False):
     read-only commands run: the steps are what a real run would execute now.
     """
     desired = firewall.desired_state(config, caches)
-    missing = [t for t in firewall.required_tools(config["backend"], desired) if not salt.utils.path.which(t)]
+    tools = {}  # executable paths, looked up once per job
+    missing = [t for t in firewall.required_tools(config["backend"], desired) if not _which(tools, t)]
     if missing:
         raise CommandExecutionError(
             f"backend {config['backend']} needs {', '.join(missing)}: install it or choose another "
             "backend in pillar kube_allowlist:backend"
         )
-    steps = firewall.plan(config["backend"], desired, _readback())
+    steps = firewall.plan(config["backend"], desired, _readback(tools))
     if dry_run:
         return desired, steps
     for step in steps:
-        res = _run(step["argv"], step["stdin"])
+        res = _run(tools, step["argv"], step["stdin"])
         if res["retcode"] != 0:
             raise CommandExecutionError(
                 f"{step['desc']} failed (exit {res['retcode']}): {res['stderr'].strip()[:500]}; "
