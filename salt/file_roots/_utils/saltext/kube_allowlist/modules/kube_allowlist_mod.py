@@ -28,8 +28,9 @@ already current, stale, need full or not configured here); 1 refused (``apply``:
 unknown key id, schema, address, address space, generation skew or conflict, a delta that does not
 apply to its base, policy); 2 failed (invalid
 pillar or public keys, an invalid argument such as a cluster that is no DNS label or a relative
-``cache_dir``, corrupt cache of the cluster concerned, a firewall command, the cluster API for
-``pull``). A dry run (``restore``/``flush`` with ``test=True``) gets the code the real run would
+``cache_dir``, corrupt cache of the cluster concerned, a firewall command that is missing, fails,
+cannot start or runs longer than ``utils.command.TIMEOUT_SECONDS`` (60 s; it is then killed), the
+cluster API for ``pull``). A dry run (``restore``/``flush`` with ``test=True``) gets the code the real run would
 get before its first change. Failures are returned, not raised, so that the job's retcode can say
 2: the dict then holds the message under ``reason`` (``apply``, ``pull``, ``forget``) or ``error``.
 ``apply``'s ``applied`` is true when the minion is at the payload's list after the call (applied
