@@ -2,7 +2,8 @@
 // creations as fast as the kube-apiserver takes them (a few requests in flight), then N
 // deletions, with the bridge's and the minions' shrink guard allowing the scale-down. Measured
 // from the bus: the first event after the first API call, how many full publishes and re-sends
-// went out, and when every minion had returned the apply of the final list after the last call.
+// went out, and when each minion and every minion had returned the apply of the final list after
+// the last call.
 import { loadavg } from 'node:os';
 import type { KubeCluster } from '../test/harness/kube.ts';
 import type { SaltStack, BusEvent } from '../test/harness/salt.ts';
@@ -27,6 +28,8 @@ export interface BurstPhase {
   finalEventAfterLastMs: number;
   /** ms from the end of the last API call until every minion returned the apply of the final list. */
   allAppliedAfterLastMs: number;
+  /** The same per minion: its apply return of the final list, ms after the last call. */
+  appliedAfterLastMs: Array<{ minion: string; ms: number }>;
   /** Entries in the final list. */
   finalEntries: number;
   loadavgAtStart: number[];
@@ -122,7 +125,8 @@ async function phase(
     (e.data.return as { generation?: unknown; applied?: unknown } | undefined)?.generation === gen &&
     (e.data.return as { applied?: unknown }).applied === true;
   const rets = await Promise.all(o.minions.map((m) => salt.waitForEvent(`${m} applied generation ${String(gen)}`, applied(m), o.timeoutMs)));
-  const lastRet = Math.max(...rets.map((e) => e.at - performance.timeOrigin));
+  const retAt = rets.map((e) => e.at - performance.timeOrigin);
+  const lastRet = Math.max(...retAt);
   const upTo = salt.events.indexOf(final);
   const ours = salt.events.slice(from, upTo + 1).filter((e) => e.tag === o.tag);
   return {
@@ -136,6 +140,7 @@ async function phase(
     resends: ours.filter((e) => e.data.minions !== undefined).length,
     finalEventAfterLastMs: Math.max(0, Math.min(finalSeen, finalAt) - tLast),
     allAppliedAfterLastMs: Math.max(0, lastRet - tLast),
+    appliedAfterLastMs: o.minions.map((m, k) => ({ minion: m, ms: Math.max(0, retAt[k]! - tLast) })),
     finalEntries: listAfter(final)?.length ?? Number.NaN,
     loadavgAtStart: load,
   };
@@ -169,7 +174,7 @@ export async function benchBurst(o: {
     },
   );
   o.log(
-    `  created in ${Math.round(create.apiMs)} ms; first event +${Math.round(create.firstEventMs)} ms; ${create.events} publishes, ${create.resends} re-sends; every minion applied ${Math.round(create.allAppliedAfterLastMs)} ms after the last create`,
+    `  created in ${Math.round(create.apiMs)} ms; first event +${Math.round(create.firstEventMs)} ms; ${create.events} publishes, ${create.resends} re-sends; every minion applied ${Math.round(create.allAppliedAfterLastMs)} ms after the last create (${create.appliedAfterLastMs.map((x) => `${x.minion} ${Math.round(x.ms)}`).join(', ')})`,
   );
   o.log(`burst: deleting them`);
   const del = await phase(
@@ -181,7 +186,7 @@ export async function benchBurst(o: {
     },
   );
   o.log(
-    `  deleted in ${Math.round(del.apiMs)} ms; first event +${Math.round(del.firstEventMs)} ms; ${del.events} publishes, ${del.resends} re-sends; every minion applied ${Math.round(del.allAppliedAfterLastMs)} ms after the last delete`,
+    `  deleted in ${Math.round(del.apiMs)} ms; first event +${Math.round(del.firstEventMs)} ms; ${del.events} publishes, ${del.resends} re-sends; every minion applied ${Math.round(del.allAppliedAfterLastMs)} ms after the last delete (${del.appliedAfterLastMs.map((x) => `${x.minion} ${Math.round(x.ms)}`).join(', ')})`,
   );
   return { nodes: o.nodes, concurrency, minions: o.minions.length, create, delete: del };
 }

@@ -11,6 +11,11 @@
 //   --no-e2e                 skip part 4 (the real stack: kube-apiserver, Salt, netns, the bridge)
 //   --e2e-iterations N       joins + leaves on the real stack (default 20)
 //   --pulls N                kube_allowlist.pull calls for the baseline (default 10)
+//   --idle-s S               after the joins and leaves, the bridge left alone S seconds: events it
+//                            fired, its CPU time and RSS (default 600; --quick 20; 0 skips)
+//   --schedule-intervals S,S the pull baseline on Salt's own schedule on minion-1, one period each
+//                            (default 60,5; --quick 5; none skips)
+//   --schedule-trials N,N    joins measured at each period (default 4,8: about 5 minutes; --quick 2)
 //   --probe stream|harness   how TCP admission is observed (default stream; see bench/e2e.ts)
 //   --min-interval-ms N      the bridge's publish.minIntervalMs (default: the product default, 500)
 //   --max-delay-ms N         the bridge's publish.maxDelayMs (default: the product default, 2000)
@@ -36,7 +41,7 @@ import { parseArgs } from 'node:util';
 import { benchChange, benchPlan, benchSource, changeTable, type ChangeResult, type PlanResult, type SourceResult } from './core.ts';
 import { benchMinion, type MinionResult } from './minion.ts';
 import { bytes, int, missingFigures, ms, table, type Summary } from './stats.ts';
-import type { E2EResult, Phase, ProbeMode } from './e2e.ts';
+import type { Dist, E2EResult, IdleResult, Phase, ProbeMode } from './e2e.ts';
 import type { BurstPhase, BurstResult } from './burst.ts';
 import type { PeerResult, Entry } from './peer.ts';
 
@@ -46,6 +51,9 @@ const { values: args } = parseArgs({
     'no-e2e': { type: 'boolean', default: false },
     'e2e-iterations': { type: 'string' },
     pulls: { type: 'string' },
+    'idle-s': { type: 'string' },
+    'schedule-intervals': { type: 'string' },
+    'schedule-trials': { type: 'string' },
     probe: { type: 'string', default: 'stream' },
     'min-interval-ms': { type: 'string', default: '500' },
     'max-delay-ms': { type: 'string', default: '2000' },
@@ -92,6 +100,14 @@ const MINION_NODES = quick ? 50 : 5000;
 const MINION_ITERATIONS = quick ? 2 : 20;
 const E2E_ITERATIONS = num(args['e2e-iterations'], 20, 2);
 const PULLS = num(args.pulls, 10, 1);
+const IDLE_S = num(args['idle-s'], 600, 20);
+const SCHEDULE_SPEC = args['schedule-intervals'] ?? (quick ? '5' : '60,5');
+const SCHEDULE_INTERVALS = SCHEDULE_SPEC === 'none' ? [] : SCHEDULE_SPEC.split(',').map((v) => num(v, 0, 0));
+if (SCHEDULE_INTERVALS.some((v) => v < 1)) throw new Error('--schedule-intervals: periods of at least 1 s');
+const SCHEDULE_TRIALS = SCHEDULE_INTERVALS.map((_, k) => {
+  const given = (args['schedule-trials'] ?? (quick ? '2' : '4,8')).split(',');
+  return num(given[Math.min(k, given.length - 1)], 0, 0);
+});
 const BURST_NODES = num(args['burst-nodes'], 1000, 20);
 const PEER_SIZES = (args['peer-sizes'] ?? (quick ? '50' : '50,5000')).split(',').map((s) => num(s, 0, 0));
 const PEER_RUNS = num(args['peer-runs'], 3, 1);
@@ -240,25 +256,71 @@ function minionTable(m: MinionResult, md: boolean): string {
 function e2eTable(e: E2EResult, md: boolean): string {
   const rows: string[][] = [];
   const add = (phase: string, p: Phase, tcpLabel: string) => {
-    const r = (label: string, s: Summary) => rows.push([phase, label, ms(s.median), ms(s.p95), ms(s.max)]);
+    const r = (label: string, s: Dist) => rows.push([phase, label, ms(s.median), ms(s.p95), ms(s.p99), ms(s.max)]);
     r('Kubernetes API call(s) returned', p.apiCallMs);
     r('payload signed by the bridge (issued_at)', p.issued);
     r('(a) event fired on the master (_stamp)', p.busStamp);
     r('(a) event seen on the bus (salt-run state.event)', p.busSeen);
-    r('(b) minion job return for that generation', p.jobReturn);
-    r(`(c) ${tcpLabel}`, p.tcp);
+    for (const m of p.minions) r(`(b) ${m.id} (${m.backend}) job return for that generation`, m.jobReturn);
+    r(`(b) job return, the last of the ${p.minions.length} minions`, p.jobReturn);
+    for (const m of p.minions) r(`(c) ${m.id} (${m.backend}): ${tcpLabel}`, m.tcp);
+    r(`(c) ${tcpLabel}, the last of the ${p.minions.length} minions`, p.tcp);
   };
   add('join', e.join, 'TCP connection from the new IP accepted');
   add('leave', e.leave, 'TCP connection from the IP dropped');
+  const first = e.minions[0]!.id;
   rows.push([
     'baseline',
-    `salt ${'minion-1'} kube_allowlist.pull (wall, per call; picks up changes only when run)`,
+    `salt ${first} kube_allowlist.pull (wall, per call; picks up changes only when run)`,
     ms(e.pull.wallMs.median),
     ms(e.pull.wallMs.p95),
+    '',
     ms(e.pull.wallMs.max),
   ]);
-  rows.push(['baseline', 'salt minion-1 test.ping (CLI round trip floor)', ms(e.pull.pingMs.median), ms(e.pull.pingMs.p95), ms(e.pull.pingMs.max)]);
-  return table(['', `real stack, ${e.iterations} joins + ${e.iterations} leaves (ms from the Node create/delete call)`, 'p50', 'p95', 'max'], rows, md);
+  rows.push(['baseline', `salt ${first} test.ping (CLI round trip floor)`, ms(e.pull.pingMs.median), ms(e.pull.pingMs.p95), '', ms(e.pull.pingMs.max)]);
+  for (const s of e.schedule) {
+    rows.push([
+      'baseline',
+      `Salt schedule every ${s.intervalS} s on ${first}: join → TCP accepted (${s.trials} joins; p50 ${s.ratioToBridgeP50.toFixed(1)}× the bridge's last minion, ${s.ratioToBridgeSameMinionP50.toFixed(1)}× its ${first})`,
+      ms(s.tcp.median),
+      ms(s.tcp.p95),
+      ms(s.tcp.p99),
+      ms(s.tcp.max),
+    ]);
+  }
+  return table(
+    [
+      '',
+      `real stack, ${e.iterations} joins + ${e.iterations} leaves on ${e.minions.length} minions (ms from the Node create/delete call)`,
+      'p50',
+      'p95',
+      'p99',
+      'max',
+    ],
+    rows,
+    md,
+  );
+}
+
+// ---- 4, idle ----
+function idleTable(i: IdleResult, md: boolean): string {
+  return table(
+    [`the bridge left alone for ${i.seconds} s after the joins and leaves`, 'value'],
+    [
+      ['events of the cluster fired on the bus', String(i.events)],
+      [
+        `  of which the periodic resync (publish.resyncIntervalSeconds ${i.resyncIntervalS})`,
+        `${i.resyncs} (${bytes(i.resyncBytes)} in all, the largest ${bytes(i.resyncMaxBytes)})`,
+      ],
+      ['  of which new generations / targeted re-sends', `${i.newGenerations} / ${i.resends}`],
+      ['  other than the resync (expected 0)', String(i.otherEvents)],
+      ["the bridge's ksb_publishes_total over the window: publish / republish / resend", `${i.metrics.publish} / ${i.metrics.republish} / ${i.metrics.resend}`],
+      ['kube_allowlist.apply returns on the bus (all minions)', String(i.applyReturns)],
+      ['bridge CPU (utime + stime) over the window', `${ms(i.cpuMs)} (${ms(i.cpuMsPerMinute)} per minute)`],
+      ['bridge RSS at the end (VmRSS) / peak since start (VmHWM)', `${bytes(i.rssBytes)} / ${bytes(i.peakRssBytes)}`],
+    ],
+    md,
+  );
 }
 
 // ---- 4b. bursts ----
@@ -275,6 +337,9 @@ function burstTable(b: BurstResult, md: boolean): string {
       row('full publishes until the final list (events fired)', (p) => String(p.events)),
       row('targeted re-sends meanwhile', (p) => String(p.resends)),
       row('final list on the bus, after the last call', (p) => ms(p.finalEventAfterLastMs)),
+      ...b.create.appliedAfterLastMs.map((x, k) =>
+        row(`${x.minion} applied the final list, after the last call`, (p) => ms(p.appliedAfterLastMs[k]?.ms ?? Number.NaN)),
+      ),
       row('every minion applied the final list, after the last call', (p) => ms(p.allAppliedAfterLastMs)),
       row('entries in the final list', (p) => int(p.finalEntries)),
       row('load average (1/5/15 min) when the phase started', (p) => p.loadavgAtStart.join(' / ')),
@@ -344,6 +409,9 @@ async function main(): Promise<void> {
       benchE2E({
         iterations: E2E_ITERATIONS,
         pulls: PULLS,
+        idleS: IDLE_S,
+        scheduleIntervalsS: SCHEDULE_INTERVALS,
+        scheduleTrials: SCHEDULE_TRIALS,
         probe: args.probe as ProbeMode,
         minIntervalMs: Number(args['min-interval-ms']),
         maxDelayMs: Number(args['max-delay-ms']),
@@ -353,8 +421,9 @@ async function main(): Promise<void> {
     );
     log(e2eTable(e2e, false));
     log(
-      `   bridge publish.minIntervalMs=${e2e.publish.minIntervalMs} maxDelayMs=${e2e.publish.maxDelayMs}; backend ${e2e.backend}; probe mode ${e2e.probe.mode}`,
+      `   bridge publish.minIntervalMs=${e2e.publish.minIntervalMs} maxDelayMs=${e2e.publish.maxDelayMs}; backends ${e2e.minions.map((m) => `${m.id} ${m.backend}`).join(', ')}; probe mode ${e2e.probe.mode}`,
     );
+    if (e2e.idle) log(idleTable(e2e.idle, false));
     if (e2e.burst) log(burstTable(e2e.burst, false));
   }
 
@@ -490,13 +559,13 @@ function markdown(
   ];
   if (e2e) {
     out.push(
-      '## 4. End to end (real kube-apiserver, salt-master/api, 1 minion in a netns with redis, the bridge)',
+      `## 4. End to end (real kube-apiserver, salt-master/api, ${e2e.minions.length} minions each in its netns with redis, the bridge)`,
       '',
-      `Bridge publish.minIntervalMs=${e2e.publish.minIntervalMs}, maxDelayMs=${e2e.publish.maxDelayMs} (the product defaults unless the command says otherwise),`,
-      `backend ${e2e.backend}. Times are ms from the start of the Kubernetes API call that creates (POST + status PATCH with the`,
+      `Bridge publish.minIntervalMs=${e2e.publish.minIntervalMs}, maxDelayMs=${e2e.publish.maxDelayMs}, resyncIntervalSeconds=${e2e.publish.resyncIntervalSeconds} (the product defaults unless the command says otherwise);`,
+      `one backend per minion: ${e2e.minions.map((m) => `${m.id} ${m.backend}`).join(', ')}. Percentiles are nearest-rank (p99 is the max below 100 samples). Times are ms from the start of the Kubernetes API call that creates (POST + status PATCH with the`,
       `addresses) or deletes the Node. TCP: probe mode \`${e2e.probe.mode}\` — ${
         e2e.probe.mode === 'stream'
-          ? `a long-lived prober in the node namespace starts a connection (+ Redis PING) every ${e2e.probe.pollMs} ms; join = the first accepted connection completed, leave = the first of 3 consecutive attempts whose SYN got no answer within ${e2e.probe.timeoutS * 1000} ms was started; each then confirmed with one harness probe()`
+          ? `a long-lived prober in the node namespace starts a connection (+ Redis PING) to every minion every ${e2e.probe.pollMs} ms; join = the first accepted connection completed, leave = the first of 3 consecutive attempts whose SYN got no answer within ${e2e.probe.timeoutS * 1000} ms was started; each then confirmed with one harness probe() to the last minion`
           : `harness probe() (a new python per attempt, timeout ${e2e.probe.timeoutS * 1000} ms) polled every ${e2e.probe.pollMs} ms; the time is when the probe that saw the new state returned (probe() itself takes p50 ${ms(e2e.probe.acceptedMs.median)} accepted / ${ms(e2e.probe.droppedMs.median)} dropped)`
       }.`,
       '',
@@ -504,9 +573,29 @@ function markdown(
       '',
       `Baseline: \`salt minion-1 kube_allowlist.pull bench\` (the mode of the pull formula this project replaced, see docs/ARCHITECTURE.md) with a new Node before each call;`,
       `${e2e.pull.admittedAfterReturn}/${e2e.pull.calls} calls had admitted it when they returned. It only picks up changes when someone`,
-      'runs it (by hand or on a schedule), so its real join latency is the schedule period plus the wall time above; the bridge reacts by itself.',
+      'runs it (by hand or on a schedule); the bridge reacts by itself. "Salt schedule" is that mode as the formula ran: the same function',
+      "run by the minion's own scheduler (`schedule.add` through the master, `seconds: N`, the bridge stopped); each join waits a",
+      'stratified random part of the period after the previous one was admitted, so it lands at a random time against the schedule.',
+      `Ratios are the schedule's join → TCP accepted p50 over the bridge's (the last of the minions, and minion-1 alone: the same minion and backend).`,
       '',
+      ...e2e.schedule.map(
+        (s) =>
+          `- every ${s.intervalS} s: ${s.trials} joins, p50 ${ms(s.tcp.median)} (${s.ratioToBridgeP50.toFixed(1)}× / ${s.ratioToBridgeSameMinionP50.toFixed(1)}×), max ${ms(s.tcp.max)}; the scheduled return that applied it p50 ${ms(s.jobReturn.median)}; ${s.scheduledReturns} scheduled pull returns on the bus while it ran`,
+      ),
+      ...(e2e.schedule.length ? [''] : []),
     );
+    if (e2e.idle) {
+      out.push(
+        '### Idle',
+        '',
+        `After the joins and leaves the bridge is left alone for ${e2e.idle.seconds} s (no Node changes, no minion restarts): the events of the cluster's tag on`,
+        "the bus in that window (a resync is the same generation again; its bytes are the payload's JSON without Salt's `_stamp`), the bridge's",
+        'own ksb_publishes_total, and its CPU time (utime + stime from /proc/<pid>/stat) and RSS (/proc/<pid>/status).',
+        '',
+        idleTable(e2e.idle, true),
+        '',
+      );
+    }
     if (e2e.burst) {
       out.push(
         '### Bursts',
@@ -514,7 +603,7 @@ function markdown(
         `${int(e2e.burst.nodes)} Nodes (one InternalIP each) created, then deleted, as fast as the kube-apiserver takes them (${e2e.burst.concurrency} calls in`,
         'flight: POST + status PATCH per creation, DELETE per deletion), on the same stack and bridge (publish settings above). The',
         'guard is configured to allow the scale-down: `clusters[].safety.maxShrinkFraction: 1` on the bridge, pillar `max_shrink: 1` on the',
-        'minion. "Every minion applied" is the apply return of the final list\'s generation on the bus.',
+        'minions. "Applied" is the apply return of the final list\'s generation on the bus, per minion and the last of them.',
         '',
         burstTable(e2e.burst, true),
         '',
