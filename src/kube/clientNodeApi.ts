@@ -2,7 +2,8 @@
 // the KubeConfig's auth, TLS and proxy (client-node's RequestContext, the undici it loads), read as
 // raw JSON. A list page is read as it streams in, item by item, each cut down to what the bridge
 // reads (nodeListParser.ts), rather than through client-node's typed deserialization of V1NodeList
-// (about twice as slow, and every typed Node of every page alive at once). The watch stream goes
+// (about twice as slow, and every typed Node of every page alive at once); the page's continue
+// token is surfaced as soon as its metadata has streamed in (ListOptions.onContinue). The watch stream goes
 // through watchStream.ts (a bounded line length). Errors leave this file as KubeErrors.
 
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -53,7 +54,8 @@ export function createClientNodeApi(kc: KubeConfig, options: ClientNodeApiOption
           // As client-node's ApiException: the HTTP status and the body, whose Status names the reason.
           throw Object.assign(new Error(`HTTP ${res.status}`), { code: res.status, body: text });
         }
-        const parser = new NodeListParser(what('list nodes'));
+        const onContinue = o.onContinue;
+        const parser = new NodeListParser(what('list nodes'), onContinue ? { onHead: (h) => onContinue(h.continue) } : {});
         for await (const chunk of res.body as AsyncIterable<Uint8Array>) parser.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
         return parser.end();
       } catch (err) {

@@ -36,6 +36,13 @@ export interface ListOptions {
   continue?: string;
   /** Aborts the request (the reflector's list timeout). */
   signal?: AbortSignal;
+  /**
+   * Called at most once, as soon as the page's metadata has been read and before its items are (the
+   * apiserver writes metadata first), with its continue token (undefined: none, the last page), so
+   * that the next page can be requested early. A hint only: the page's `continue` is what counts,
+   * and an implementation may never call it.
+   */
+  onContinue?: (token: string | undefined) => void;
 }
 
 export interface ListPage {

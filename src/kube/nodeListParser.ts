@@ -10,6 +10,11 @@
 // never ASCII, so a byte scan is exact); JSON.parse validates every part. A body that is not JSON,
 // or not a NodeList whose items are objects (a second "items" key included), is a retryable
 // KubeApiError.
+//
+// The apiserver writes the list's metadata before its items: once the items array opens, the head
+// read so far is parsed (with the array closed) and its continue token handed to `onHead`, so that
+// the next page can be requested while this one is still streaming in. That early look is only a
+// hint: the page `end()` returns (parsed whole, every part validated) is what counts.
 
 import { KubeApiError } from './errors.ts';
 import { slimNode, type KubeNode, type ListPage } from './nodeApi.ts';
@@ -25,8 +30,18 @@ const CLOSE_BRACKET = 0x5d;
 const ITEMS_KEY = 'items';
 /** A key longer than this at the top level cannot be "items": its bytes are not collected. */
 const MAX_KEY_BYTES = 64;
+const CLOSE_HEAD = Buffer.from(']}');
 
 type Phase = 'head' | 'items' | 'tail';
+
+export interface NodeListParserOptions {
+  /**
+   * Called at most once, when the items array opens after the list's metadata: the continue token
+   * read from the head (undefined when the head has none or is no JSON object). Not called when
+   * the items come first or are not found in the stream.
+   */
+  onHead?: (head: { continue: string | undefined }) => void;
+}
 
 export class NodeListParser {
   private readonly what: string;
@@ -51,8 +66,11 @@ export class NodeListParser {
   /** The bytes of the item being read, across chunks; null between items. */
   private item: Buffer[] | null = null;
 
-  constructor(what: string) {
+  private readonly onHead: NodeListParserOptions['onHead'];
+
+  constructor(what: string, options: NodeListParserOptions = {}) {
     this.what = what;
+    this.onHead = options.onHead;
   }
 
   /** Takes the next chunk of the body; throws a KubeApiError as soon as it cannot be a NodeList. */
@@ -141,6 +159,7 @@ export class NodeListParser {
           this.rest.push(chunk.subarray(restFrom, i + 1));
           restFrom = -1;
           this.phase = 'items';
+          if (this.onHead) this.surfaceHead();
         }
       } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
         this.depth--;
@@ -183,6 +202,19 @@ export class NodeListParser {
       resourceVersion: typeof rv === 'string' ? rv : '',
       continue: typeof cont === 'string' && cont !== '' ? cont : undefined,
     };
+  }
+
+  /** The head so far ends with the items array's `[`: closed, it is the list without items. */
+  private surfaceHead(): void {
+    let cont: string | undefined;
+    try {
+      const head = JSON.parse(Buffer.concat([...this.rest, CLOSE_HEAD]).toString('utf8')) as { metadata?: { continue?: unknown } } | null;
+      const c = head?.metadata?.continue;
+      cont = typeof c === 'string' && c !== '' ? c : undefined;
+    } catch {
+      cont = undefined; // broken JSON: end() says so
+    }
+    this.onHead!({ continue: cont });
   }
 
   private addKey(part: Buffer): void {

@@ -49,7 +49,8 @@ export class Reflector {
   private consecutiveGone = 0;
   private retryTimer: { cancel(): void } | null = null;
   private relistTimer: { cancel(): void } | null = null;
-  private listAbort: AbortController | null = null;
+  /** The list's page requests in flight (the page being read and the one requested ahead). */
+  private readonly listAborts = new Set<AbortController>();
   private readonly s: ReflectorStats = emptyReflectorStats();
 
   constructor(options: ReflectorOptions) {
@@ -80,8 +81,7 @@ export class Reflector {
     this.cancelTimer('relistTimer');
     this.health.stop();
     this.abortWatch();
-    this.listAbort?.abort();
-    this.listAbort = null;
+    this.abortList();
   }
 
   stats(): Readonly<ReflectorStats> {
@@ -104,6 +104,7 @@ export class Reflector {
     if (this.phase === 'stopped') return;
     const g = ++this.gen;
     this.abortWatch();
+    this.abortList();
     this.cancelTimer('retryTimer');
     this.cancelTimer('relistTimer');
     this.phase = 'listing';
@@ -115,7 +116,8 @@ export class Reflector {
       requestTimeoutMs: this.o.requestTimeoutMs,
       isCurrent: () => g === this.gen,
       onRequest: (ac) => {
-        this.listAbort = ac;
+        if (g === this.gen) this.listAborts.add(ac);
+        else ac.abort();
       },
       onPage: () => {
         this.s.listPages++;
@@ -123,7 +125,7 @@ export class Reflector {
     }).then(
       (res) => {
         if (g !== this.gen) return;
-        this.listAbort = null;
+        this.listAborts.clear();
         this.s.lists++;
         this.rv = res.resourceVersion;
         this.health.healthy();
@@ -134,7 +136,7 @@ export class Reflector {
       },
       (err: unknown) => {
         if (g !== this.gen) return;
-        this.listAbort = null;
+        this.abortList();
         const e = translateKubeError('list nodes', err);
         if (e instanceof KubeGoneError) {
           // An expired continue token: restart the list from scratch.
@@ -212,6 +214,11 @@ export class Reflector {
     // A fresh list's resourceVersion should never be gone: if it is, back off instead of spinning.
     if (this.consecutiveGone > 1) return this.fail(err);
     this.listAndWatch();
+  }
+
+  private abortList(): void {
+    for (const ac of this.listAborts) ac.abort();
+    this.listAborts.clear();
   }
 
   private abortWatch(): void {
