@@ -151,6 +151,43 @@ export interface CpuSample {
   returnMs: number;
 }
 
+/** The firewall objects a backend leaves in the kernel of a minion's namespace. */
+export interface KernelState {
+  /** `-A` lines of iptables-save / ip6tables-save (every table). */
+  iptablesRules: number;
+  ip6tablesRules: number;
+  /** `add` lines of `ipset save` (set members). */
+  ipsetMembers: number;
+  /** Rules and set elements of `nft -j list ruleset` (the iptables-nft tables included). */
+  nftRules: number;
+  nftElements: number;
+}
+
+/** Counts what the firewall holds in a namespace: what an apply at a given size leaves behind. */
+async function kernelState(host: { exec(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string }> }): Promise<KernelState> {
+  const out = async (cmd: string): Promise<string> => {
+    const r = await host.exec('bash', ['-c', cmd]);
+    if (r.code !== 0) throw new Error(`${cmd}: exit ${String(r.code)}`);
+    return r.stdout;
+  };
+  const lines = (text: string, re: RegExp) => text.split('\n').filter((l) => re.test(l)).length;
+  const nft = JSON.parse(await out('nft -j list ruleset')) as { nftables?: Array<Record<string, { elem?: unknown[] }>> };
+  let nftRules = 0;
+  let nftElements = 0;
+  for (const o of nft.nftables ?? []) {
+    if (o.rule) nftRules++;
+    const set = o.set ?? o.map;
+    if (set && Array.isArray(set.elem)) nftElements += set.elem.length;
+  }
+  return {
+    iptablesRules: lines(await out('iptables-save'), /^-A /),
+    ip6tablesRules: lines(await out('ip6tables-save'), /^-A /),
+    ipsetMembers: lines(await out('ipset save'), /^add /),
+    nftRules,
+    nftElements,
+  };
+}
+
 export interface BytesForm {
   form: 'full' | 'delta';
   entries: number;
@@ -191,6 +228,8 @@ export interface FanoutResult {
     floor: Record<string, { total: Dist; job: Dist; minion: Dist }>;
     /** The minions ran jobs in threads (multiprocessing: false), not in forked processes. */
     minionThreads: boolean;
+    /** backend → entries → what the firewall holds in the minion's namespace after those applies. */
+    kernel: Record<string, Record<string, KernelState>>;
   };
   bytes: null | { deltaSupported: boolean; forms: BytesForm[] };
   loadavgAtStart: number[];
@@ -673,6 +712,7 @@ export async function benchFanout(o: FanoutOptions): Promise<FanoutResult> {
     };
 
     const samples: CpuSample[] = [];
+    const kernel: NonNullable<FanoutResult['cpu']>['kernel'] = {};
     const floor: Array<{ backend: string; totalMs: number; jobMs: number; minionMs: number }> = [];
     let measureCpu: ((entries: number, form: 'full' | 'delta') => Promise<void>) | undefined;
     const useCgroup = cgroupsUsable();
@@ -747,6 +787,7 @@ export async function benchFanout(o: FanoutOptions): Promise<FanoutResult> {
         await growTo(Math.ceil(size / 2));
         const entries = entriesNow();
         for (let r = 0; r < o.cpuTrials; r++) await measureCpu(entries, 'full');
+        for (const m of targeted) (kernel[backendOf.get(m.id)!] ??= {})[String(entries)] = await kernelState(m.host);
         const mine = samples.filter((x) => x.entries === entries);
         o.log(
           `  CPU per apply at ${entries} entries: ${BACKENDS.filter((b) => [...backendOf.values()].includes(b))
@@ -867,6 +908,7 @@ export async function benchFanout(o: FanoutOptions): Promise<FanoutResult> {
           }),
         ),
         minionThreads: o.minionThreads,
+        kernel,
       };
     }
 
@@ -938,6 +980,16 @@ export function fanoutMarkdown(r: FanoutResult, command: string): string {
       out.push(
         `| ${b} minion: a test.ping job | - | ${fmt(d.total.p50)} ms | ${fmt(d.total.p95)} ms | ${fmt(d.job.p50)} ms | ${fmt(d.minion.p50)} ms | - | ${d.total.n} |`,
       );
+    out.push('');
+    out.push("**What each backend leaves in the kernel** (the minion's namespace after the applies at that size; nft counts include the iptables-nft tables):");
+    out.push('');
+    out.push('| backend | entries (v4+v6) | iptables rules | ip6tables rules | ipset members | nft rules | nft set elements |');
+    out.push('|---|---|---|---|---|---|---|');
+    for (const [b, sizes] of Object.entries(r.cpu.kernel))
+      for (const [e, k] of Object.entries(sizes).sort((x, y) => Number(x[0]) - Number(y[0])))
+        out.push(
+          `| ${b} | ${Number(e).toLocaleString('en-US')} | ${k.iptablesRules} | ${k.ip6tablesRules} | ${k.ipsetMembers} | ${k.nftRules} | ${k.nftElements} |`,
+        );
     out.push('');
     if (r.cpu.minionThreads) out.push('The minions ran with `multiprocessing: false` (each job in a thread of the minion process, no fork).');
     out.push(
