@@ -72,6 +72,7 @@ export function createSources(config: Config, log: Logger): Map<string, KubeNode
         labelSelector: c.labelSelector,
         watchTimeoutSeconds: c.watch.timeoutSeconds,
         relistIntervalMs: c.watch.relistIntervalSeconds * 1000,
+        pageSize: c.watch.listPageSize,
         watchdogMs: c.watch.watchdogSeconds * 1000,
         logger: log,
       }),

@@ -4,6 +4,7 @@
 
 import { z } from 'zod';
 import { canonicalEntry, DEFAULT_MAX_ADDRESSES_PER_NODE, formatNetwork, parseNetwork } from '../plan/index.ts';
+import { DEFAULT_LIST_PAGE_SIZE } from '../kube/reflectorTypes.ts';
 import { absolutePath, unreadableFile } from './files.ts';
 import { checkSaltUrl, parseListen } from './net.ts';
 import { parseLabelSelector } from './selector.ts';
@@ -93,6 +94,7 @@ export function configSchema(baseDir: string) {
     timeoutSeconds: int(1, 3600).default(300),
     relistIntervalSeconds: int(0, 7 * 86400).default(1800),
     watchdogSeconds: int(1, 86400).default(600),
+    listPageSize: int(1, 100_000).default(DEFAULT_LIST_PAGE_SIZE),
   });
 
   const cluster = z.strictObject({

@@ -43,6 +43,8 @@ export interface WatchConfig {
   readonly timeoutSeconds: number;
   readonly relistIntervalSeconds: number;
   readonly watchdogSeconds: number;
+  /** Nodes per list page (the list's `limit`). */
+  readonly listPageSize: number;
 }
 
 export interface ClusterConfig {

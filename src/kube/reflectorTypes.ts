@@ -5,6 +5,9 @@ import type { Clock } from '../seams.ts';
 import type { KubeError } from './errors.ts';
 import type { KubeNode, NodeApi } from './nodeApi.ts';
 
+/** Items per list page unless configured (clusters[].watch.listPageSize). */
+export const DEFAULT_LIST_PAGE_SIZE = 500;
+
 export interface ReflectorHandler {
   /** A full list completed: these are all objects at `resourceVersion`. */
   replace(items: KubeNode[], resourceVersion: string): void;
@@ -21,7 +24,7 @@ export interface ReflectorOptions {
   random?: () => number;
   logger?: Logger;
   labelSelector?: string;
-  /** Items per list page (default 500). */
+  /** Items per list page (default DEFAULT_LIST_PAGE_SIZE). */
   pageSize?: number;
   /** Server-side watch timeout; each watch gets a value in [t, 2t) like client-go (default 300). */
   watchTimeoutSeconds?: number;
@@ -75,7 +78,7 @@ export function resolveReflectorOptions(options: ReflectorOptions): ResolvedRefl
   const maxMs = options.backoff?.maxMs ?? 30_000;
   return {
     labelSelector: options.labelSelector || undefined,
-    pageSize: options.pageSize ?? 500,
+    pageSize: options.pageSize ?? DEFAULT_LIST_PAGE_SIZE,
     watchTimeoutSeconds: options.watchTimeoutSeconds ?? 300,
     watchdogMs: options.watchdogMs ?? 150_000,
     relistIntervalMs: options.relistIntervalMs ?? 30 * 60_000,

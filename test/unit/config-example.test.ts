@@ -48,6 +48,7 @@ it('examples/config.yaml loads and sets every documented field', () => {
     'timeoutSeconds',
     'relistIntervalSeconds',
     'watchdogSeconds',
+    'listPageSize',
     'minIntervalMs',
     'maxDelayMs',
     'resyncIntervalSeconds',

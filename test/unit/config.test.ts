@@ -7,6 +7,7 @@ import { after, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { loadConfig, type Config, type Env } from '../../src/config/index.ts';
 import { ConfigError, KsbError } from '../../src/errors.ts';
+import { DEFAULT_LIST_PAGE_SIZE } from '../../src/kube/reflectorTypes.ts';
 import { issuesOf, type ConfigDoc, type ConfigFields } from '../fakes/config.ts';
 import { testKeys } from '../harness/keys.ts';
 
@@ -89,7 +90,7 @@ describe('loadConfig: defaults', () => {
       maxAddressesPerNode: 4,
       allowedNetworks: undefined,
       safety: { allowEmpty: false, maxShrinkFraction: 0.5, minNodes: 1 },
-      watch: { timeoutSeconds: 300, relistIntervalSeconds: 1800, watchdogSeconds: 600 },
+      watch: { timeoutSeconds: 300, relistIntervalSeconds: 1800, watchdogSeconds: 600, listPageSize: DEFAULT_LIST_PAGE_SIZE },
     });
     assert.deepEqual(c.publish, {
       minIntervalMs: 500,
@@ -786,6 +787,30 @@ const ERRORS: Array<[string, Mutation, string, RegExp, Env?]> = [
     },
     'clusters[0].watch.watchdogSeconds',
     /greater than watch.timeoutSeconds \(300\)/,
+  ],
+  [
+    'list page size 0',
+    (d) => {
+      d.clusters[0].watch = { listPageSize: 0 };
+    },
+    'clusters[0].watch.listPageSize',
+    />= 1/,
+  ],
+  [
+    'list page size not an integer',
+    (d) => {
+      d.clusters[0].watch = { listPageSize: 2.5 };
+    },
+    'clusters[0].watch.listPageSize',
+    /expected int/,
+  ],
+  [
+    'list page size too large',
+    (d) => {
+      d.clusters[0].watch = { listPageSize: 100_001 };
+    },
+    'clusters[0].watch.listPageSize',
+    /<= 100000/,
   ],
   [
     'minInterval above maxDelay',
