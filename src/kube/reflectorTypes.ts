@@ -5,8 +5,12 @@ import type { Clock } from '../seams.ts';
 import type { KubeError } from './errors.ts';
 import type { KubeNode, NodeApi } from './nodeApi.ts';
 
-/** Items per list page unless configured (clusters[].watch.listPageSize). */
-export const DEFAULT_LIST_PAGE_SIZE = 500;
+/**
+ * Items per list page unless configured (clusters[].watch.listPageSize). Not client-go's 500: the
+ * apiserver serves 5,000 realistic Nodes as ten pages of 500 in about twice the time of one page
+ * (each page is read and parsed as it streams in, so a large page costs the bridge no memory).
+ */
+export const DEFAULT_LIST_PAGE_SIZE = 5000;
 
 export interface ReflectorHandler {
   /** A full list completed: these are all objects at `resourceVersion`. */

@@ -1,6 +1,7 @@
 // The bridge against a real kube-apiserver (with only list/watch RBAC on nodes) and a real
 // salt-api: node changes become signed events on the master bus; noise does not; an apiserver
 // restart with a forced etcd compaction (410 Gone on resume) converges without an empty publish.
+// Lists go one Node per page, so that each is paginated (the next page requested ahead).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startKube, type KubeCluster } from '../harness/kube.ts';
@@ -37,7 +38,14 @@ before(
       { type: 'InternalIP', address: '10.20.0.2' },
       { type: 'ExternalIP', address: '203.0.113.2' },
     ]);
-    bridge = await startBridge({ clusters: [{ name: 'alpha', kube, families: ['ipv4'] }], salt, privateKey: KEYS.privateText });
+    // One Node per list page: every list (the first, the relist after 410) is paginated and pipelined.
+    bridge = await startBridge({
+      clusters: [
+        { name: 'alpha', kube, families: ['ipv4'], more: { watch: { timeoutSeconds: 60, watchdogSeconds: 90, relistIntervalSeconds: 1800, listPageSize: 1 } } },
+      ],
+      salt,
+      privateKey: KEYS.privateText,
+    });
     await bridge.waitReady();
   },
   { timeout: 300_000 },
