@@ -8,7 +8,6 @@ import pytest
 import salt._logging.impl
 import salt.config
 import salt.loader
-import salt.utils.path
 
 from saltext.kube_allowlist.utils import command, config, firewall, ipset, iptables, kube, nftables, payload, policy
 
@@ -120,7 +119,7 @@ def fixture_which(monkeypatch):
         return None if name in which.missing else f"/usr/sbin/{name}"
 
     which.calls, which.missing = [], set()
-    monkeypatch.setattr(salt.utils.path, "which", which)
+    monkeypatch.setattr(command, "which", which)
     return which
 
 

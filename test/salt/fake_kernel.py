@@ -22,7 +22,7 @@ class FakeKernel:
     # -- the fake command.run --------------------------------------------------------------
     def __call__(self, argv, stdin=None, executable=None, **kwargs):
         tool = argv[0]
-        # The module executes the path it looked up (the test's salt.utils.path.which).
+        # The module executes the path it looked up (the test's command.which).
         assert executable == f"/usr/sbin/{tool}", (argv, executable)
         if argv[:2] == ["ipset", "save"]:
             return self._ok(self._ipset_save())

@@ -95,3 +95,34 @@ def test_a_hung_command_is_killed_at_the_timeout(utils, tmp_path):
 
 def test_the_timeout_is_long_enough_for_the_largest_lists(utils):
     assert 30 <= utils["command"].TIMEOUT_SECONDS <= 300
+
+
+def test_which_searches_path_then_salts_fallback_directories(utils, tmp_path, monkeypatch):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for directory in (first, second):
+        directory.mkdir()
+        tool(directory, "ipset", "exit 0")
+    (first / "nft").write_text("not executable\n", encoding="utf-8")
+    tool(second, "nft", "exit 0")
+    monkeypatch.setenv("PATH", f"{first}:{second}")
+    which = utils["command"].which
+    assert which("ipset") == str(first / "ipset"), "PATH order"
+    assert which("nft") == str(second / "nft"), "a file that is not executable is skipped"
+    assert which("no-such-firewall-tool") is None
+    sh = which("sh")
+    assert sh is not None and os.path.dirname(sh) in utils["command"].FALLBACK_PATH, "found outside PATH"
+    tool(first, "ksb-cwd-only-tool", "exit 0")
+    monkeypatch.chdir(first)
+    monkeypatch.setenv("PATH", f":{second}")
+    assert which("ksb-cwd-only-tool") is None, "the working directory is not searched"
+
+
+@pytest.mark.parametrize("name", ["ipset", "iptables-save", "ip6tables-restore", "nft", "sh", "no-such-firewall-tool"])
+@pytest.mark.parametrize(
+    "path", ["/usr/local/bin:/usr/bin:/bin", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin"]
+)
+def test_which_finds_what_salts_which_finds(utils, monkeypatch, name, path):
+    import salt.utils.path  # pylint: disable=import-outside-toplevel
+
+    monkeypatch.setenv("PATH", path)
+    assert utils["command"].which(name) == salt.utils.path.which(name)

@@ -54,7 +54,6 @@ import tempfile
 import time
 
 import salt.loader.dunder
-import salt.utils.path
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError
 
@@ -92,7 +91,7 @@ class _Refused(Exception):
 def __virtual__():
     if not salt.utils.platform.is_linux():
         return (False, "kube_allowlist: only Linux firewalls are supported")
-    if salt.utils.path.which("nft") or salt.utils.path.which("iptables-restore"):
+    if command.which("nft") or command.which("iptables-restore"):
         return __virtualname__
     return (
         False,
@@ -325,7 +324,7 @@ def _with_fallback(config, caches, corrupt):
 def _which(tools, name):
     """The path of executable ``name`` or None, looked up once per ``tools`` (one per job)."""
     if name not in tools:
-        tools[name] = salt.utils.path.which(name)
+        tools[name] = command.which(name)
     return tools[name]
 
 
