@@ -2,7 +2,7 @@
 Where one minion apply job's CPU goes, without a master: run inside a network namespace of its own
 (its firewall is the one changed), in the Salt venv's python.
 
-apply_profile.py PUBLIC_KEY BACKEND SERIES.jsonl [--profile FILE] [--variant which,subprocess]
+apply_profile.py PUBLIC_KEY BACKEND SERIES.jsonl [--profile FILE] [--variant cmd.run_all]
 
 Builds the minion's loader once (as salt-minion has it when a job arrives), then per payload of the
 series (one JSON per line, generations rising, each changing the list) forks a child the way the
@@ -27,26 +27,31 @@ import salt.loader
 
 def _patch(fun, variants):
     """
-    Try a change of the module without editing it (the measured gain of a proposal):
-    ``which``: one PATH lookup per executable per job (memoised ``salt.utils.path.which``);
-    ``subprocess``: the firewall commands through ``subprocess.run`` instead of ``cmd.run_all``.
+    Measure the module against a variant of itself without editing it: ``cmd.run_all`` puts back
+    how it ran its firewall commands before (``salt.utils.path.which`` at every use, 9 lookups per
+    ipset apply, and each command through ``__salt__["cmd.run_all"]``), so the same run shows what
+    the module's own ``utils.command.run`` with one lookup per tool and job saves.
     """
-    module = fun.func.__globals__
-    if "which" in variants:
-        import functools  # pylint: disable=import-outside-toplevel
-
+    if "cmd.run_all" in variants:
         import salt.utils.path  # pylint: disable=import-outside-toplevel
 
-        salt.utils.path.which = functools.lru_cache(maxsize=None)(salt.utils.path.which)
-    if "subprocess" in variants:
-        import subprocess  # pylint: disable=import-outside-toplevel
+        from saltext.kube_allowlist.utils import command  # pylint: disable=import-outside-toplevel
 
-        def run(argv, stdin=None):
-            env = {"LC_ALL": "C", "PATH": os.environ["PATH"]}
-            res = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, check=False)
-            return {"retcode": res.returncode, "stdout": res.stdout, "stderr": res.stderr}
+        module = fun.func.__globals__
+        salt_funcs = module["__salt__"]
 
-        module["_run"] = run
+        def run(argv, stdin=None, executable=None, timeout=None):  # pylint: disable=unused-argument
+            return salt_funcs["cmd.run_all"](
+                argv,
+                python_shell=False,
+                stdin=stdin,
+                ignore_retcode=True,
+                output_loglevel="quiet",
+                env={"LC_ALL": "C"},
+            )
+
+        command.run = run
+        module["_which"] = lambda tools, name: salt.utils.path.which(name)
 
 
 def main(argv):

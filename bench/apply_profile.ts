@@ -4,7 +4,8 @@
 // way salt-minion does, and reads its CPU time (wait4).
 //
 //   node bench/apply_profile.ts [--sizes 100,1000,5000] [--backends ipset,nftables,iptables] [--iterations N] [--profile DIR]
-//                               [--variants ';which;subprocess;which,subprocess'] (module changes tried by patching, see apply_profile.py)
+//                               [--variants ';cmd.run_all'] (the module against a variant of itself, see apply_profile.py:
+//                               cmd.run_all is how it ran its firewall commands before utils/command.py)
 //
 // Creates a network namespace: run it under flock /tmp/ksb-realstack.lock.
 import { spawnSync } from 'node:child_process';
