@@ -7,7 +7,10 @@
 // stays resident until a full GC.
 //
 // Only the structure is scanned (strings are skipped with indexOf; UTF-8 continuation bytes are
-// never ASCII, so a byte scan is exact); JSON.parse validates every part. A body that is not JSON,
+// never ASCII, so a byte scan is exact); JSON.parse validates every part the bridge reads. Within an
+// item, the object or array values of the members of its top-level objects that slimNode does not
+// read (metadata.managedFields, labels and annotations, status.images and conditions: most of a
+// Node's bytes) are only scanned for their structure and handed to JSON.parse as `0`. A body that is not JSON,
 // or not a NodeList whose items are objects (a second "items" key included), is a retryable
 // KubeApiError.
 //
@@ -31,6 +34,12 @@ const ITEMS_KEY = 'items';
 /** A key longer than this at the top level cannot be "items": its bytes are not collected. */
 const MAX_KEY_BYTES = 64;
 const CLOSE_HEAD = Buffer.from(']}');
+/** What stands in for a skipped value in an item's text. */
+const SKIPPED = Buffer.from('0');
+/** The keys, among the members of an item's top-level objects, whose values slimNode reads. */
+const KEPT_KEYS = new Set(['name', 'resourceVersion', 'podCIDR', 'podCIDRs', 'addresses']);
+/** The depth (inside an item's top-level objects) whose keys are looked at. */
+const MEMBER_DEPTH = 4;
 
 type Phase = 'head' | 'items' | 'tail';
 
@@ -41,6 +50,11 @@ export interface NodeListParserOptions {
    * the items come first or are not found in the stream.
    */
   onHead?: (head: { continue: string | undefined }) => void;
+}
+
+/** A member key read as raw bytes whose value is not read: not kept, and no escape or long key that JSON.parse might read as a kept one. */
+function skippable(key: string | null): boolean {
+  return key !== null && !key.includes('\\') && !KEPT_KEYS.has(key);
 }
 
 export class NodeListParser {
@@ -65,6 +79,10 @@ export class NodeListParser {
   private sawComma = false;
   /** The bytes of the item being read, across chunks; null between items. */
   private item: Buffer[] | null = null;
+  /** After `"<key>":` of a member slimNode does not read, until its value starts. */
+  private skipValueNext = false;
+  /** While a skipped value is scanned: the depth it returns to when it ends; else -1. */
+  private skipTo = -1;
 
   private readonly onHead: NodeListParserOptions['onHead'];
 
@@ -78,7 +96,7 @@ export class NodeListParser {
     this.bytes += chunk.length;
     const n = chunk.length;
     let restFrom = this.phase === 'items' ? -1 : 0;
-    let itemFrom = this.item ? 0 : -1;
+    let itemFrom = this.item && this.skipTo < 0 ? 0 : -1;
     let keyFrom = this.key ? 0 : -1;
     let nextBackslash = -1;
     let i = 0;
@@ -102,8 +120,12 @@ export class NodeListParser {
         }
         if (q < 0) break; // the string goes on in the next chunk
         if (keyFrom >= 0) {
-          this.addKey(chunk.subarray(keyFrom, q));
-          this.lastString = this.keyBytes <= MAX_KEY_BYTES ? Buffer.concat(this.key!).toString('latin1') : null;
+          if (this.key!.length === 0) {
+            this.lastString = q - keyFrom <= MAX_KEY_BYTES ? chunk.toString('latin1', keyFrom, q) : null;
+          } else {
+            this.addKey(chunk.subarray(keyFrom, q));
+            this.lastString = this.keyBytes <= MAX_KEY_BYTES ? Buffer.concat(this.key!).toString('latin1') : null;
+          }
           this.key = null;
           keyFrom = -1;
         }
@@ -120,6 +142,8 @@ export class NodeListParser {
       this.lastString = null;
       const itemsValueNext = this.itemsValueNext;
       this.itemsValueNext = false;
+      const skipValueNext = this.skipValueNext;
+      this.skipValueNext = false;
       if (this.phase === 'items' && this.depth === 2 && !this.item) {
         // Between items: only `{` (an item), `,` and `]`.
         if (c === OPEN_BRACE && this.itemNext) {
@@ -143,7 +167,7 @@ export class NodeListParser {
       }
       if (c === QUOTE) {
         this.inString = true;
-        if (this.depth === 1) {
+        if (this.depth === 1 || (this.depth === MEMBER_DEPTH && this.item && this.skipTo < 0)) {
           this.key = [];
           this.keyBytes = 0;
           keyFrom = i + 1;
@@ -152,8 +176,15 @@ export class NodeListParser {
         if (this.depth === 1 && lastString === ITEMS_KEY) {
           if (this.phase !== 'head') throw this.notNodeList('a second "items" key');
           this.itemsValueNext = true;
+        } else if (this.depth === MEMBER_DEPTH && this.item && this.skipTo < 0 && skippable(lastString)) {
+          this.skipValueNext = true;
         }
       } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+        if (skipValueNext) {
+          this.item!.push(chunk.subarray(itemFrom, i), SKIPPED);
+          itemFrom = -1;
+          this.skipTo = this.depth;
+        }
         this.depth++;
         if (itemsValueNext && c === OPEN_BRACKET && this.depth === 2) {
           this.rest.push(chunk.subarray(restFrom, i + 1));
@@ -164,7 +195,10 @@ export class NodeListParser {
       } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
         this.depth--;
         if (this.depth < 0) throw this.notJson();
-        if (this.item && this.depth === 2) {
+        if (this.depth === this.skipTo) {
+          this.skipTo = -1;
+          itemFrom = i + 1;
+        } else if (this.item && this.depth === 2) {
           this.item.push(chunk.subarray(itemFrom, i + 1));
           this.takeItem();
           itemFrom = -1;

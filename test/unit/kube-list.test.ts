@@ -112,6 +112,32 @@ describe('parseNodeList', () => {
     ['an escaped key \\u0069tems (parsed whole)', '{"metadata":{"resourceVersion":"1"},"\\u0069tems":[{"metadata":{"name":"a"}}]}'],
     ['a string value "items" at the top level', '{"kind":"items","metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"a"}}]}'],
     ['a long top-level key', `{"${'k'.repeat(100)}":"items","metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"a"}}]}`],
+    [
+      'kept members as objects, skipped members around them, nested kept names inside skipped values',
+      JSON.stringify({
+        metadata: { resourceVersion: '1' },
+        items: [
+          {
+            metadata: {
+              labels: { name: 'x', addresses: '[' },
+              name: { odd: true },
+              managedFields: [{ fieldsV1: { 'f:status': { 'f:addresses': {} } } }],
+              resourceVersion: ['2'],
+            },
+            spec: { taints: [{ key: '}' }], podCIDRs: { a: 1 }, podCIDR: ['x'] },
+            status: { images: [{ names: ['"]}\\'] }], addresses: [{ type: 'InternalIP', address: '10.0.0.1' }, 'odd', null], conditions: [[[]]] },
+          },
+        ],
+      }),
+    ],
+    [
+      'a kept key written with an escape (\\u0065), a long key and duplicate keys',
+      `{"metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"a"},"status":{"addresses":{"early":1},"${'x'.repeat(80)}":{"y":[1]},"addresses":[{"type":"InternalIP","address":"10.0.0.7"}],"images":[1,2],"addr\\u0065sses":[{"type":"InternalIP","address":"10.0.0.9"}]}}]}`,
+    ],
+    [
+      'an item with no members to skip',
+      '{"metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"a","resourceVersion":"3"},"status":{"addresses":[]}},{}]}',
+    ],
   ];
   for (const [name, text] of texts) {
     it(`${name}: the same as a whole JSON.parse, however the body is cut into chunks`, () => {
@@ -141,6 +167,9 @@ describe('parseNodeList', () => {
     ],
     ['an item that is no object', '{"metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"a"}},null]}', /no NodeList \(an item that is no object\)/],
     ['an invalid item', '{"metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":a}}]}', /not JSON/],
+    ['an invalid kept member after a skipped one', '{"metadata":{"resourceVersion":"1"},"items":[{"status":{"images":[{}],"addresses":[x]}}]}', /not JSON/],
+    ['a skipped member left open', '{"metadata":{"resourceVersion":"1"},"items":[{"status":{"images":[{"a":1]}}]}', /not JSON/],
+    ['a skipped member closed too often', '{"metadata":{"resourceVersion":"1"},"items":[{"status":{"images":[]]}}]}', /not JSON/],
     ['garbage after the list', `${page([])} x`, /not JSON/],
     ['a second "items" key', '{"metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"first"}}],"items":[]}', /no NodeList \(a second "items" key\)/],
     ['no items', '{"kind":"Status","metadata":{}}', /the answer is no NodeList \(no items\)/],
