@@ -30,17 +30,15 @@ def _patch(fun, variants):
     Measure the module against a variant of itself without editing it: ``cmd.run_all`` puts back
     how it ran its firewall commands before (``salt.utils.path.which`` at every use, 9 lookups per
     ipset apply, and each command through ``__salt__["cmd.run_all"]``), so the same run shows what
-    the module's own ``utils.command.run`` with one lookup per tool and job saves.
+    the module's own ``utils.command`` (``which`` once per tool and job, ``run``) saves.
     """
     if "cmd.run_all" in variants:
         import salt.utils.path  # pylint: disable=import-outside-toplevel
 
-        from saltext.kube_allowlist.utils import command  # pylint: disable=import-outside-toplevel
-
         module = fun.func.__globals__
         salt_funcs = module["__salt__"]
 
-        def run(argv, stdin=None, executable=None, timeout=None):  # pylint: disable=unused-argument
+        def run(tools, argv, stdin=None):  # pylint: disable=unused-argument
             return salt_funcs["cmd.run_all"](
                 argv,
                 python_shell=False,
@@ -50,7 +48,7 @@ def _patch(fun, variants):
                 env={"LC_ALL": "C"},
             )
 
-        command.run = run
+        module["_run"] = run
         module["_which"] = lambda tools, name: salt.utils.path.which(name)
 
 
