@@ -32,8 +32,6 @@ const PULL_IP_BASE = 40;
 const SCHEDULE_IP_BASE = 60;
 /** One backend per minion: minion-1 ipset, minion-2 nftables, minion-3 iptables. */
 export const BACKENDS = ['ipset', 'nftables', 'iptables'] as const;
-/** The bridge's publish.resyncIntervalSeconds: the product default (src/config/schema.ts). */
-const RESYNC_INTERVAL_S = 600;
 /** probe() timeout: a dropped SYN costs this much; an accepted connection on this bridge takes < 5 ms. */
 const PROBE_TIMEOUT_S = 0.1;
 const POLL_MS = 20;
@@ -59,6 +57,8 @@ export interface E2EOptions {
   burstNodes: number;
   /** Seconds the bridge is left alone after the joins and leaves (0: skip the idle window). */
   idleS: number;
+  /** The bridge's publish.resyncIntervalSeconds (the product default, 600, unless overridden). */
+  resyncIntervalS: number;
   /** Salt schedule periods (s) of the scheduled pull baseline, and the joins measured at each. */
   scheduleIntervalsS: number[];
   scheduleTrials: number[];
@@ -421,7 +421,7 @@ async function publishCounts(bridge: BridgeProc): Promise<{ publish: number; rep
 }
 
 /** The bridge left alone for `seconds`: what it fired (bus and its own metrics), its CPU time and RSS. */
-async function idleWindow(salt: SaltStack, bridge: BridgeProc, seconds: number, log: (s: string) => void): Promise<IdleResult> {
+async function idleWindow(salt: SaltStack, bridge: BridgeProc, seconds: number, resyncIntervalS: number, log: (s: string) => void): Promise<IdleResult> {
   const pid = bridge.child.pid!;
   // The generation published before the window: an event of the tag with it again is a republish.
   const before = salt.events.filter((e) => e.tag === TAG && e.data.minions === undefined).at(-1);
@@ -430,7 +430,7 @@ async function idleWindow(salt: SaltStack, bridge: BridgeProc, seconds: number, 
   const m0 = await publishCounts(bridge);
   const c0 = cpuMsOf(pid);
   const t0 = now();
-  log(`idle: the bridge left alone for ${seconds} s (resync every ${RESYNC_INTERVAL_S} s)`);
+  log(`idle: the bridge left alone for ${seconds} s (resync every ${resyncIntervalS} s)`);
   await sleep(seconds * 1000);
   const c1 = cpuMsOf(pid);
   const elapsed = now() - t0;
@@ -456,7 +456,7 @@ async function idleWindow(salt: SaltStack, bridge: BridgeProc, seconds: number, 
   const events = window.filter((e) => e.tag === TAG).length;
   const r: IdleResult = {
     seconds: Math.round(elapsed / 100) / 10,
-    resyncIntervalS: RESYNC_INTERVAL_S,
+    resyncIntervalS,
     events,
     newGenerations,
     resyncs: resyncSizes.length,
@@ -616,7 +616,7 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
       publish: {
         minIntervalMs: o.minIntervalMs,
         maxDelayMs: o.maxDelayMs,
-        resyncIntervalSeconds: RESYNC_INTERVAL_S,
+        resyncIntervalSeconds: o.resyncIntervalS,
         retry: { initialMs: 1000, maxMs: 60_000 },
       },
       extra: { log: { level: 'info' } },
@@ -653,7 +653,7 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
       );
     }
 
-    const idle = o.idleS > 0 ? await idleWindow(salt, bridge, o.idleS, o.log) : null;
+    const idle = o.idleS > 0 ? await idleWindow(salt, bridge, o.idleS, o.resyncIntervalS, o.log) : null;
 
     let burst: BurstResult | null = null;
     if (o.burstNodes > 0) {
@@ -717,7 +717,7 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
 
     return {
       iterations: o.iterations,
-      publish: { minIntervalMs: o.minIntervalMs, maxDelayMs: o.maxDelayMs, resyncIntervalSeconds: RESYNC_INTERVAL_S },
+      publish: { minIntervalMs: o.minIntervalMs, maxDelayMs: o.maxDelayMs, resyncIntervalSeconds: o.resyncIntervalS },
       backend: BACKENDS[0],
       minions: minionInfo,
       probe: { mode: o.probe, timeoutS: PROBE_TIMEOUT_S, pollMs: POLL_MS, acceptedMs: summarize(probeStats.ok), droppedMs: summarize(probeStats.dropped) },

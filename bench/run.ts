@@ -19,6 +19,7 @@
 //   --probe stream|harness   how TCP admission is observed (default stream; see bench/e2e.ts)
 //   --min-interval-ms N      the bridge's publish.minIntervalMs (default: the product default, 500)
 //   --max-delay-ms N         the bridge's publish.maxDelayMs (default: the product default, 2000)
+//   --resync-s N             the bridge's publish.resyncIntervalSeconds (default: the product default, 600)
 //   --burst-nodes N          Nodes created, then deleted, as fast as the apiserver takes them (default 1000; 0 skips)
 //   --peer-bin PATH          the peer's binary (default $PEER_BIN; scripts/build-peer.sh builds it); none: the peer is skipped
 //   --peer-sizes N,N         Node counts of the side by side with the peer (default 50,5000)
@@ -57,6 +58,7 @@ const { values: args } = parseArgs({
     probe: { type: 'string', default: 'stream' },
     'min-interval-ms': { type: 'string', default: '500' },
     'max-delay-ms': { type: 'string', default: '2000' },
+    'resync-s': { type: 'string', default: '600' },
     'burst-nodes': { type: 'string' },
     'peer-bin': { type: 'string', default: process.env.PEER_BIN ?? '' },
     'peer-sizes': { type: 'string' },
@@ -410,6 +412,7 @@ async function main(): Promise<void> {
         iterations: E2E_ITERATIONS,
         pulls: PULLS,
         idleS: IDLE_S,
+        resyncIntervalS: num(args['resync-s'], 600, 600),
         scheduleIntervalsS: SCHEDULE_INTERVALS,
         scheduleTrials: SCHEDULE_TRIALS,
         probe: args.probe as ProbeMode,

@@ -7,7 +7,8 @@
 # `PEER_BIN=$(bash scripts/build-peer.sh) npm run bench`; without it: "no peer binary given:
 # skipping the peer". `--quick` runs small sizes, fails unless every figure was produced and writes
 # to a temporary directory only (CI runs it). Options: --quick, --no-e2e, --e2e-iterations N,
-# --pulls N, --probe stream|harness, --min-interval-ms N, --max-delay-ms N, --burst-nodes N,
+# --pulls N, --idle-s S, --schedule-intervals S,S|none, --schedule-trials N,N, --probe stream|harness,
+# --min-interval-ms N, --max-delay-ms N, --resync-s N, --burst-nodes N,
 # --peer-bin PATH, --peer-sizes N,N, --peer-runs R, --peer-changes N, --peer-heartbeats N,
 # --bridge-entry dist|src, --bridge-root DIR, --bridge-commit C, --no-fanout, --results-dir DIR,
 # --no-write (see bench/run.ts). Run it under flock /tmp/ksb-realstack.lock (it starts real stacks).
