@@ -57,11 +57,16 @@ export interface PayloadInput {
 
 /** Builds and signs a payload with the bridge's key; `key_id` names that key. */
 export function buildPayload(input: PayloadInput, signer: Pick<Signer, 'keyId' | 'sign'>): AllowListPayload {
-  const unsigned: UnsignedPayload = {
+  return signPayload(unsignedPayload(input, signer.keyId), signer);
+}
+
+/** The payload's fields before the signature; `digest` is the list's when the caller has it already. */
+function unsignedPayload(input: PayloadInput & { readonly digest?: string }, keyId: string): UnsignedPayload {
+  return {
     version: PAYLOAD_VERSION,
     cluster: input.cluster,
     generation: input.generation,
-    digest: allowListDigest(input.list),
+    digest: input.digest ?? allowListDigest(input.list),
     ipv4: [...input.list.ipv4],
     ipv6: [...input.list.ipv6],
     added: [...input.diff.added],
@@ -70,9 +75,8 @@ export function buildPayload(input: PayloadInput, signer: Pick<Signer, 'keyId' |
     ...(input.diff.removed_truncated ? { removed_truncated: true } : {}),
     nodes: input.nodes,
     issued_at: new Date(input.issuedAtMs).toISOString(),
-    key_id: signer.keyId,
+    key_id: keyId,
   };
-  return signPayload(unsigned, signer);
 }
 
 /**
@@ -88,21 +92,8 @@ export function deferredPayload(
   input: PayloadInput & { readonly digest?: string },
   signer: Pick<Signer, 'keyId' | 'sign'>,
 ): { readonly payload: AllowListPayload; readonly bytes: number } {
-  const unsigned: UnsignedPayload = {
-    version: PAYLOAD_VERSION,
-    cluster: input.cluster,
-    generation: input.generation,
-    digest: input.digest ?? allowListDigest(input.list),
-    ipv4: Object.freeze([...input.list.ipv4]) as string[],
-    ipv6: Object.freeze([...input.list.ipv6]) as string[],
-    added: Object.freeze([...input.diff.added]) as string[],
-    removed: Object.freeze([...input.diff.removed]) as string[],
-    ...(input.diff.added_truncated ? { added_truncated: true } : {}),
-    ...(input.diff.removed_truncated ? { removed_truncated: true } : {}),
-    nodes: input.nodes,
-    issued_at: new Date(input.issuedAtMs).toISOString(),
-    key_id: signer.keyId,
-  };
+  const unsigned = unsignedPayload(input, signer.keyId);
+  for (const list of [unsigned.ipv4, unsigned.ipv6, unsigned.added, unsigned.removed]) Object.freeze(list);
   let signature: string | undefined;
   const payload = { ...unsigned } as AllowListPayload;
   Object.defineProperty(payload, 'signature', {
