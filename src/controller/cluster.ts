@@ -3,7 +3,7 @@
 import type { ClusterConfig } from '../config/index.ts';
 import type { AllowListPayload } from '../seams.ts';
 import type { BridgeBusEvent } from '../salt/index.ts';
-import { initialSchedule, type ClusterPlan, type Hold, type ScheduleState } from '../plan/index.ts';
+import { ClusterPlanner, initialSchedule, type ClusterPlan, type Hold, type ScheduleState } from '../plan/index.ts';
 import type { Backoff } from '../util/backoff.ts';
 import type { PublishedState } from './stateStore.ts';
 import type { JobWait } from './minions.ts';
@@ -34,6 +34,8 @@ export interface ClusterRuntime {
    * or last became leader): only then is it a base a delta may be computed from.
    */
   deltaBase: boolean;
+  /** Keeps the projection from run to run (src/plan/cluster.ts): each run costs what changed. */
+  readonly planner: ClusterPlanner;
   plan: ClusterPlan | undefined;
   /** Since when the plan has held this digest (the holds themselves are `plan.verdict`'s). */
   heldSince: number | undefined;
@@ -101,6 +103,7 @@ export function newRuntime(cfg: ClusterConfig, published: PublishedState | undef
     published,
     payload: undefined,
     deltaBase: false,
+    planner: new ClusterPlanner(),
     plan: undefined,
     heldSince: undefined,
     override: undefined,

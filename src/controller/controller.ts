@@ -16,7 +16,6 @@ import {
   buildCheckPayload,
   buildDeltaPayload,
   chooseForm,
-  ClusterPlanner,
   deferredPayload,
   dueIn,
   isDelta,
@@ -107,8 +106,6 @@ const QUIET_DROPS = new Set(['unknown-job', 'known-job']);
 export class Controller {
   private readonly d: ControllerDeps;
   private readonly clusters = new Map<string, ClusterRuntime>();
-  /** Per cluster, the plan kept from run to run (src/plan/cluster.ts): each run costs what changed. */
-  private readonly planners = new Map<string, ClusterPlanner>();
   private readonly minions: MinionTracker;
   private readonly jobs = new JobBook();
   /** How long a job or a minion's return may take to show on the bus before it is owed again. */
@@ -274,9 +271,7 @@ export class Controller {
     const log = this.d.log.child({ cluster: name });
     const source = this.d.sources.get(name)!;
     const view = source.view();
-    let planner = this.planners.get(name);
-    if (!planner) this.planners.set(name, (planner = new ClusterPlanner()));
-    const plan = planner.plan({
+    const plan = c.planner.plan({
       view,
       projection: c.cfg,
       safety: c.cfg.safety,
